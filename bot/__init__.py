@@ -1,0 +1,1 @@
+"""Gemini image generation in Discord, Slack and the terminal."""

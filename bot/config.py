@@ -1,0 +1,264 @@
+"""Configuration: read once at start-up from the environment and `.env`, validated, passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from bot.capabilities import capabilities_for, normalise_size
+from bot.vocabulary import ResponseMode
+
+DEFAULT_MODEL = "gemini-2.5-flash-image"
+DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``problems`` holds one plain line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the bot reads from its environment. Secrets are excluded from ``repr``."""
+
+    gemini_api_key: str | None = field(default=None, repr=False)
+    gemini_model: str = DEFAULT_MODEL
+    gemini_base_url: str | None = None
+    gemini_timeout_s: float = 120.0
+    gemini_max_attempts: int = 4
+    database_url: str = DEFAULT_DATABASE_URL
+    database_path: Path = Path("data/bot.sqlite3")
+    discord_token: str | None = field(default=None, repr=False)
+    discord_api_url: str = DEFAULT_DISCORD_API_URL
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    default_aspect_ratio: str | None = None
+    default_image_size: str | None = None
+    default_response_mode: ResponseMode = ResponseMode.TEXT_AND_IMAGE
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    max_input_side: int = 3072
+    # None = re-send the whole history every turn (unbounded cost; for comparison only).
+    context_max_images: int | None = 3
+    console_output_dir: Path = Path("out")
+    log_level: str = "INFO"
+
+    @property
+    def discord_enabled(self) -> bool:
+        return bool(self.discord_token)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in logs or messages."""
+        values = (
+            self.gemini_api_key,
+            self.discord_token,
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+        )
+        return tuple(v for v in values if v)
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
+    """The process environment over the values of ``.env`` (the environment wins)."""
+    env_path = env_file if env_file is not None else Path(".env")
+    merged: dict[str, str] = {}
+    if env_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def database_path_from_url(url: str) -> Path:
+    """``sqlite:///relative.db`` -> ``relative.db``; ``sqlite:////abs/path.db`` -> ``/abs/path.db``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"DATABASE_URL {url!r} is not a URL; use sqlite:///data/bot.sqlite3.")
+    if scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+"):
+        raise ValueError(
+            "DATABASE_URL uses PostgreSQL, which this version does not support yet; "
+            "use sqlite:///data/bot.sqlite3."
+        )
+    if scheme != "sqlite":
+        raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:///data/bot.sqlite3.")
+    if not rest.startswith("/") or rest == "/":
+        raise ValueError(
+            f"DATABASE_URL {url!r} is malformed; use sqlite:///relative.db or sqlite:////abs/path.db."
+        )
+    path = rest[1:]
+    if urlsplit(url).query or path.endswith("/") or ":memory:" in path:
+        raise ValueError(
+            f"DATABASE_URL {url!r} is malformed; use sqlite:///relative.db or sqlite:////abs/path.db."
+        )
+    return Path(path)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, not {raw!r}.")
+        return default
+    if value < minimum:
+        problems.append(f"{name} must be at least {minimum}, not {value}.")
+        return default
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number of seconds, not {raw!r}.")
+        return default
+    if value <= 0:
+        problems.append(f"{name} must be greater than 0, not {raw}.")
+        return default
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None, problems: list[str]) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+        problems.append(f"{name} must be an http(s) URL, not {raw!r}.")
+        return default
+    return raw
+
+
+def _context_budget(env: Mapping[str, str], problems: list[str]) -> int | None:
+    raw = env.get("CONTEXT_MAX_IMAGES", "").strip().lower()
+    if raw in ("all", "unlimited", "none"):
+        return None
+    return _int(env, "CONTEXT_MAX_IMAGES", 3, problems, minimum=0)
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Validate ``env`` into a Config, or raise ConfigError listing every problem, one per line."""
+    problems: list[str] = []
+
+    def text(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    model = text("GEMINI_MODEL") or DEFAULT_MODEL
+    caps = capabilities_for(model)
+
+    database_url = text("DATABASE_URL") or DEFAULT_DATABASE_URL
+    database_path = Path("data/bot.sqlite3")
+    try:
+        database_path = database_path_from_url(database_url)
+    except ValueError as exc:
+        problems.append(str(exc))
+
+    aspect = text("DEFAULT_ASPECT_RATIO")
+    if aspect and aspect not in caps.aspect_ratios:
+        problems.append(
+            f"DEFAULT_ASPECT_RATIO {aspect!r} is not supported by {model}; "
+            f"use one of {', '.join(caps.aspect_ratios)}."
+        )
+        aspect = None
+
+    size = text("DEFAULT_IMAGE_SIZE")
+    if size:
+        size = normalise_size(size)
+        if not caps.supports_sizes():
+            problems.append(f"DEFAULT_IMAGE_SIZE is set but {model} has a single image size; unset it.")
+            size = None
+        elif size not in caps.image_sizes:
+            problems.append(
+                f"DEFAULT_IMAGE_SIZE {size!r} is not supported by {model}; "
+                f"use one of {', '.join(caps.image_sizes)}."
+            )
+            size = None
+
+    mode_raw = (text("DEFAULT_RESPONSE_MODE") or ResponseMode.TEXT_AND_IMAGE.value).lower()
+    try:
+        mode = ResponseMode(mode_raw)
+    except ValueError:
+        problems.append(
+            f"DEFAULT_RESPONSE_MODE must be {ResponseMode.TEXT_AND_IMAGE.value} or "
+            f"{ResponseMode.IMAGE_ONLY.value}, not {mode_raw!r}."
+        )
+        mode = ResponseMode.TEXT_AND_IMAGE
+
+    port = _int(env, "PORT", 3000, problems, minimum=0)
+    if port > 65535:
+        problems.append(f"PORT must be between 0 and 65535, not {port}.")
+        port = 3000
+
+    log_level = (text("LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}.")
+        log_level = "INFO"
+
+    config = Config(
+        gemini_api_key=text("GEMINI_API_KEY") or text("GOOGLE_API_KEY"),
+        gemini_model=model,
+        gemini_base_url=_url(env, "GOOGLE_GEMINI_BASE_URL", None, problems),
+        gemini_timeout_s=_float(env, "GEMINI_TIMEOUT_SECONDS", 120.0, problems),
+        gemini_max_attempts=_int(env, "GEMINI_MAX_ATTEMPTS", 4, problems, minimum=1),
+        database_url=database_url,
+        database_path=database_path,
+        discord_token=text("DISCORD_TOKEN"),
+        discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL, problems)
+        or DEFAULT_DISCORD_API_URL,
+        slack_bot_token=text("SLACK_BOT_TOKEN"),
+        slack_app_token=text("SLACK_APP_TOKEN"),
+        slack_signing_secret=text("SLACK_SIGNING_SECRET"),
+        slack_api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, problems) or DEFAULT_SLACK_API_URL,
+        port=port,
+        default_aspect_ratio=aspect,
+        default_image_size=size,
+        default_response_mode=mode,
+        max_attachment_bytes=_int(env, "MAX_ATTACHMENT_MB", 20, problems, minimum=1) * 1024 * 1024,
+        max_input_side=_int(env, "MAX_INPUT_IMAGE_SIDE", 3072, problems, minimum=256),
+        context_max_images=_context_budget(env, problems),
+        console_output_dir=Path(text("CONSOLE_OUTPUT_DIR") or "out"),
+        log_level=log_level,
+    )
+    if config.slack_enabled and not (config.slack_app_token or config.slack_signing_secret):
+        problems.append(
+            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+            "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them."
+        )
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def require_generation(config: Config) -> None:
+    """Raise ConfigError when something that generates images is about to start without a key."""
+    if not config.gemini_api_key:
+        raise ConfigError(
+            [
+                "GEMINI_API_KEY is not set; get a key at https://aistudio.google.com/apikey "
+                "and put GEMINI_API_KEY=... in the environment or in .env."
+            ]
+        )

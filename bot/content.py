@@ -1,0 +1,76 @@
+"""Gemini ``Content`` as plain JSON records, with image bytes kept apart as content-hashed blobs.
+
+A record is exactly ``types.Content.model_dump(mode="json", exclude_none=True)`` except that each
+``inline_data`` part carries ``{"mime_type": ..., "blob": "<sha256 hex>"}`` instead of base64
+``data``. Only ``bot.gemini`` converts records to SDK objects; everything else (core, storage)
+sees dicts and bytes, so history is stored without base64 inflation and images are stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ContentRecord = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Image bytes with their MIME type, addressed by SHA-256 of the bytes."""
+
+    mime_type: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return blob_hash(self.data)
+
+
+def blob_hash(data: bytes) -> str:
+    """The content address of some bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def image_part(blob_sha256: str, mime_type: str) -> dict[str, Any]:
+    """A record part that points at a stored image."""
+    return {"inline_data": {"mime_type": mime_type, "blob": blob_sha256}}
+
+
+def user_record(text: str, images: list[tuple[str, str]]) -> ContentRecord:
+    """A user turn: images first (Gemini's guidance for editing), then the prompt text.
+
+    ``images`` holds ``(sha256, mime_type)`` pairs.
+    """
+    parts: list[dict[str, Any]] = [image_part(h, m) for h, m in images]
+    if text:
+        parts.append({"text": text})
+    return {"role": "user", "parts": parts}
+
+
+def blob_refs(record: ContentRecord) -> Iterator[str]:
+    """Hashes of every image a record points at, in order."""
+    for part in record.get("parts") or ():
+        inline = part.get("inline_data")
+        if inline and "blob" in inline:
+            yield inline["blob"]
+
+
+def visible_image_count(record: ContentRecord) -> int:
+    """Images in a record that are not thought images (what the model showed or was shown)."""
+    return sum(
+        1
+        for part in record.get("parts") or ()
+        if part.get("inline_data") and "blob" in part["inline_data"] and not part.get("thought")
+    )
+
+
+def image_count(record: ContentRecord) -> int:
+    """All images a record would send to the model."""
+    return sum(1 for _ in blob_refs(record))
+
+
+def missing_blobs(records: list[ContentRecord], have: Mapping[str, bytes]) -> set[str]:
+    """Blob hashes the records need that ``have`` lacks."""
+    return {h for r in records for h in blob_refs(r) if h not in have}

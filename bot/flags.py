@@ -1,0 +1,58 @@
+"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``), parsed the same way on every platform."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.capabilities import ModelCapabilities
+from bot.settings import SettingError, validate_aspect_ratio, validate_image_size
+
+# Phones and Slack turn "--" into an en or em dash; accept those so "—ar 16:9" still works.
+_FLAG = re.compile(
+    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size)(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
+    re.IGNORECASE,
+)
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPrompt:
+    """A prompt with its flags removed, the values they set, and one message per bad flag."""
+
+    text: str
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def has_settings(self) -> bool:
+        return self.aspect_ratio is not None or self.image_size is not None
+
+
+def parse_flags(text: str, caps: ModelCapabilities) -> ParsedPrompt:
+    """Strip ``--ar``/``--aspect``/``--size`` flags from ``text`` and validate their values."""
+    aspect: str | None = None
+    size: str | None = None
+    errors: list[str] = []
+    for match in _FLAG.finditer(text):
+        name = match.group("name").lower()
+        value = match.group("value")
+        try:
+            if name == "size":
+                if value is None:
+                    raise SettingError(_missing("--size", caps.image_sizes[:1] or ("2K",)))
+                size = validate_image_size(value, caps)
+            else:
+                if value is None:
+                    raise SettingError(_missing(f"--{name}", ("16:9",)))
+                aspect = validate_aspect_ratio(value, caps)
+        except SettingError as exc:
+            errors.append(exc.user_message)
+    stripped = _FLAG.sub(" ", text)
+    cleaned = "\n".join(_SPACES.sub(" ", line).strip() for line in stripped.splitlines()).strip()
+    return ParsedPrompt(cleaned, aspect, size, tuple(errors))
+
+
+def _missing(flag: str, example: tuple[str, ...]) -> str:
+    return f"{flag} needs a value, for example {flag} {example[0]}."

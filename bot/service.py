@@ -1,0 +1,362 @@
+"""The conversation service: turns in, replies out, one persisted Gemini history per thread."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.capabilities import ModelCapabilities
+from bot.config import Config
+from bot.content import Blob, ContentRecord, blob_refs, user_record
+from bot.context_budget import select_context
+from bot.flags import parse_flags
+from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult
+from bot.images import (
+    ImageLimits,
+    ImageRejected,
+    PreparedImage,
+    check_declared,
+    prepare_image_async,
+    too_many_images_message,
+)
+from bot.locks import KeyedLocks
+from bot.settings import (
+    EffectiveSettings,
+    SettingError,
+    resolve,
+    validate_aspect_ratio,
+    validate_image_size,
+    validate_response_mode,
+)
+from bot.vocabulary import (
+    Action,
+    ActionKind,
+    Author,
+    ConversationKey,
+    ImagePart,
+    ImageRef,
+    Reply,
+    ReplySink,
+    SettingName,
+    SettingScope,
+    Turn,
+)
+from storage.protocol import Store, StoredTurn
+
+log = logging.getLogger(__name__)
+
+EMPTY_PROMPT_MESSAGE = (
+    "Tell me what to draw, for example: a red bicycle at dawn. Add --ar 16:9 to change the shape."
+)
+QUEUED_MESSAGE = "Queued: I'll start on this as soon as the image before it is finished."
+FAILED_MESSAGE = "Something went wrong on my side while making that image; please try again."
+UNKNOWN_TURN_MESSAGE = (
+    "That image is no longer in this conversation's history (it may have been forgotten); "
+    "send a new prompt instead."
+)
+
+
+class AttachmentUnavailable(Exception):
+    """Raised by an adapter's ``ImageRef.load`` when a file cannot be downloaded."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class TurnStatus(StrEnum):
+    """How a turn ended, for logs and tests."""
+
+    ANSWERED = "answered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    SETTINGS_ONLY = "settings_only"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """What handling one turn did."""
+
+    status: TurnStatus
+    reply: Reply | None = None
+    turn_id: int | None = None
+
+
+class ConversationService:
+    """Maps each conversation key to a persisted Gemini history and does all of a turn's work.
+
+    One turn at a time per conversation (queued turns wait their turn); different
+    conversations run fully concurrently. History is written only after a valid model answer,
+    in one transaction, so a failed, blocked or interrupted turn leaves it exactly as it was.
+    """
+
+    def __init__(self, *, config: Config, store: Store, engine: GeminiEngine) -> None:
+        self._config = config
+        self._store = store
+        self._engine = engine
+        self._locks = KeyedLocks()
+        self._image_limits = ImageLimits(
+            max_bytes=config.max_attachment_bytes, max_side=config.max_input_side
+        )
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return self._engine.capabilities
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    async def is_conversation(self, key: ConversationKey) -> bool:
+        """Whether the bot has history for ``key`` (adapters ask this, not the platform cache)."""
+        return await self._store.conversation(key) is not None
+
+    async def effective_settings(self, key: ConversationKey) -> EffectiveSettings:
+        return resolve(await self._store.settings(key), self._config, self.capabilities)
+
+    async def change_setting(self, scope: SettingScope, name: SettingName, value: str) -> str:
+        """Validate and store a setting; returns a confirmation sentence or raises SettingError."""
+        caps = self.capabilities
+        if name is SettingName.ASPECT_RATIO:
+            cleaned = validate_aspect_ratio(value, caps)
+            label = f"Aspect ratio is now {cleaned}"
+        elif name is SettingName.IMAGE_SIZE:
+            cleaned = validate_image_size(value, caps)
+            label = f"Image size is now {cleaned}"
+        else:
+            mode = validate_response_mode(value)
+            cleaned = mode.value
+            label = "Replies are now " + ("images only" if cleaned == "image_only" else "text and images")
+        await self._store.set_setting(scope, name.value, cleaned)
+        where = (
+            "this conversation"
+            if scope.level == "thread"
+            else ("new conversations in this channel" if scope.level == "channel" else "everywhere")
+        )
+        return f"{label} for {where}."
+
+    async def forget(self, key: ConversationKey) -> int:
+        """Delete a conversation's history and images; waits for a turn in flight to finish."""
+        async with self._locks.hold(key):
+            return await self._store.forget(key)
+
+    async def handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
+        """Run one user turn end to end and post the outcome through ``sink``."""
+        key = turn.key
+        if not await self._store.claim_message(key.platform, key.channel, turn.message_id):
+            log.info(
+                "duplicate turn ignored", extra={"conversation": str(key), "message_id": turn.message_id}
+            )
+            return TurnResult(TurnStatus.DUPLICATE)
+
+        caps = self.capabilities
+        parsed = parse_flags(turn.text, caps)
+        if parsed.errors:
+            return await self._reject(sink, " ".join(parsed.errors))
+        scope = SettingScope.for_thread(key)
+        if parsed.aspect_ratio:
+            await self._store.set_setting(scope, SettingName.ASPECT_RATIO.value, parsed.aspect_ratio)
+        if parsed.image_size:
+            await self._store.set_setting(scope, SettingName.IMAGE_SIZE.value, parsed.image_size)
+        if not parsed.text and not turn.images:
+            if parsed.has_settings:
+                reply = Reply.note(_settings_confirmation(parsed.aspect_ratio, parsed.image_size))
+                await sink.send(reply)
+                return TurnResult(TurnStatus.SETTINGS_ONLY, reply)
+            return await self._reject(sink, EMPTY_PROMPT_MESSAGE)
+
+        if len(turn.images) > caps.max_input_images:
+            return await self._reject(
+                sink, too_many_images_message(len(turn.images), caps.max_input_images, caps.model)
+            )
+        try:
+            for ref in turn.images:
+                check_declared(ref.filename, ref.size, self._image_limits)
+        except ImageRejected as exc:
+            return await self._reject(sink, exc.user_message)
+
+        if self._locks.waiting(key):
+            await sink.notice(QUEUED_MESSAGE)
+        async with self._locks.hold(key), sink.working():
+            try:
+                prepared = [await self._load_image(ref) for ref in turn.images]
+            except (ImageRejected, AttachmentUnavailable) as exc:
+                return await self._reject(sink, exc.user_message)
+            history = await self._history(key, turn.continue_from)
+            if history is None:
+                return await self._reject(sink, UNKNOWN_TURN_MESSAGE)
+            return await self._generate(
+                key=key,
+                history=history,
+                text=parsed.text,
+                images=[(p.blob.sha256, p.mime_type) for p in prepared],
+                new_blobs=[p.blob for p in prepared],
+                author=turn.author,
+                sink=sink,
+            )
+
+    async def regenerate(
+        self,
+        key: ConversationKey,
+        turn_id: int,
+        author: Author,
+        sink: ReplySink,
+        request_id: str,
+        aspect_ratio: str | None = None,
+    ) -> TurnResult:
+        """Run a stored turn's prompt again from the same point (a new branch), optionally at a
+        new aspect ratio, which then becomes the conversation's setting."""
+        if not await self._store.claim_message(key.platform, key.channel, request_id):
+            return TurnResult(TurnStatus.DUPLICATE)
+        if aspect_ratio is not None:
+            try:
+                await self.change_setting(
+                    SettingScope.for_thread(key), SettingName.ASPECT_RATIO, aspect_ratio
+                )
+            except SettingError as exc:
+                return await self._reject(sink, exc.user_message)
+        if self._locks.waiting(key):
+            await sink.notice(QUEUED_MESSAGE)
+        async with self._locks.hold(key), sink.working():
+            original = await self._store.turn(turn_id)
+            if original is None or original.key != key:
+                return await self._reject(sink, UNKNOWN_TURN_MESSAGE)
+            history = await self._history(key, original.parent_id) if original.parent_id else []
+            if history is None:
+                return await self._reject(sink, UNKNOWN_TURN_MESSAGE)
+            return await self._generate(
+                key=key,
+                history=history,
+                text=None,
+                images=[],
+                new_blobs=[],
+                author=author,
+                sink=sink,
+                user_content=original.user_content,
+            )
+
+    async def _history(self, key: ConversationKey, upto: int | None) -> list[StoredTurn] | None:
+        try:
+            return await self._store.history(key, upto)
+        except ValueError:
+            return None
+
+    async def _load_image(self, ref: ImageRef) -> PreparedImage:
+        try:
+            data = await ref.load()
+        except AttachmentUnavailable:
+            raise
+        except Exception as exc:  # an adapter's download failed in a way it did not translate
+            log.warning(
+                "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
+            )
+            raise AttachmentUnavailable(f"I couldn't download {ref.filename}; attach it again.") from exc
+        return await prepare_image_async(data, ref.filename, self._image_limits)
+
+    async def _generate(
+        self,
+        *,
+        key: ConversationKey,
+        history: Sequence[StoredTurn],
+        text: str | None,
+        images: list[tuple[str, str]],
+        new_blobs: list[Blob],
+        author: Author,
+        sink: ReplySink,
+        user_content: ContentRecord | None = None,
+    ) -> TurnResult:
+        started = time.monotonic()
+        settings = await self.effective_settings(key)
+        window = select_context(history, self._config.context_max_images)
+        if user_content is None:
+            user_content = user_record(text or "", [*window.seed_images, *images])
+        elif window.seed_images:
+            seeded = user_record("", list(window.seed_images))
+            user_content = {**user_content, "parts": [*seeded["parts"], *user_content["parts"]]}
+        known = {b.sha256: b.data for b in new_blobs}
+        wanted = {h for record in (*window.history, user_content) for h in blob_refs(record)}
+        known.update(await self._store.load_blobs(wanted - known.keys()))
+        request = GenerationRequest(
+            history=window.history,
+            user=user_content,
+            blobs=known,
+            aspect_ratio=settings.aspect_ratio,
+            image_size=settings.image_size,
+            response_mode=settings.response_mode,
+        )
+        try:
+            result = await self._engine.generate(request)
+        except Exception:
+            log.exception("generation crashed", extra={"conversation": str(key)})
+            return await self._reject(sink, FAILED_MESSAGE, status=TurnStatus.FAILED)
+        if not result.ok or result.model_content is None:
+            self._log_turn(key, None, result, started, window.dropped_turns)
+            return await self._reject(sink, result.message or FAILED_MESSAGE, status=TurnStatus.FAILED)
+        user_blobs = [b for b in new_blobs if b.sha256 in set(blob_refs(user_content))]
+        stored = await self._store.append_turn(
+            key,
+            history[-1].id if history else None,
+            user_content,
+            result.model_content,
+            [*user_blobs, *result.new_blobs],
+            self.capabilities.model,
+            result.usage,
+            author.id,
+        )
+        self._log_turn(key, stored.id, result, started, window.dropped_turns)
+        reply = Reply(parts=result.parts, turn_id=stored.id, actions=self._actions(stored.id, result))
+        await sink.send(reply)
+        return TurnResult(TurnStatus.ANSWERED, reply, stored.id)
+
+    def _actions(self, turn_id: int, result: GenerationResult) -> tuple[Action, ...]:
+        if not any(isinstance(p, ImagePart) for p in result.parts):
+            return (Action(ActionKind.FORGET, turn_id),)
+        return (
+            Action(ActionKind.REGENERATE, turn_id),
+            Action(ActionKind.ASPECT_RATIO, turn_id, self.capabilities.aspect_ratios),
+            Action(ActionKind.FORGET, turn_id),
+        )
+
+    async def _reject(
+        self, sink: ReplySink, message: str, status: TurnStatus = TurnStatus.REJECTED
+    ) -> TurnResult:
+        reply = Reply.error(message)
+        await sink.send(reply)
+        return TurnResult(status, reply)
+
+    def _log_turn(
+        self,
+        key: ConversationKey,
+        turn_id: int | None,
+        result: GenerationResult,
+        started: float,
+        dropped: int,
+    ) -> None:
+        usage = result.usage
+        log.info(
+            "turn finished",
+            extra={
+                "conversation": str(key),
+                "turn_id": turn_id,
+                "outcome": result.outcome.value,
+                "latency_ms": round((time.monotonic() - started) * 1000),
+                "attempts": result.attempts,
+                "prompt_tokens": usage.prompt_tokens,
+                "output_tokens": usage.output_tokens,
+                "images": usage.images_generated,
+                "history_turns_dropped": dropped,
+            },
+        )
+
+
+def _settings_confirmation(aspect: str | None, size: str | None) -> str:
+    changes = []
+    if aspect:
+        changes.append(f"aspect ratio {aspect}")
+    if size:
+        changes.append(f"image size {size}")
+    return f"This conversation now uses {' and '.join(changes)}; send a prompt to make an image."

@@ -1,0 +1,84 @@
+"""Conversation settings: validating user-typed values and resolving the effective ones."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.capabilities import ModelCapabilities, normalise_size
+from bot.config import Config
+from bot.vocabulary import ResponseMode, SettingName
+
+_RATIO_SEPARATORS = re.compile(r"\s*[:x×/]\s*", re.IGNORECASE)
+
+
+class SettingError(ValueError):
+    """A user-typed setting value that cannot be used; ``user_message`` says why and what works."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveSettings:
+    """The settings one turn is generated with."""
+
+    aspect_ratio: str | None
+    image_size: str | None
+    response_mode: ResponseMode
+
+
+def validate_aspect_ratio(value: str, caps: ModelCapabilities) -> str:
+    """``16:9``, ``16x9`` or ``16/9`` -> ``16:9`` if the model supports it, else SettingError."""
+    cleaned = _RATIO_SEPARATORS.sub(":", value.strip())
+    if cleaned in caps.aspect_ratios:
+        return cleaned
+    shown = value.strip() or "(nothing)"
+    raise SettingError(
+        f"{shown} is not an aspect ratio {caps.model} supports; use one of {', '.join(caps.aspect_ratios)}."
+    )
+
+
+def validate_image_size(value: str, caps: ModelCapabilities) -> str:
+    """``2k`` -> ``2K`` if the model supports sizes and this one, else SettingError."""
+    if not caps.supports_sizes():
+        raise SettingError(f"{caps.model} makes images at a single size, so the size can't be changed.")
+    cleaned = normalise_size(value)
+    if cleaned in caps.image_sizes:
+        return cleaned
+    shown = value.strip() or "(nothing)"
+    raise SettingError(
+        f"{shown} is not an image size {caps.model} supports; use one of {', '.join(caps.image_sizes)}."
+    )
+
+
+def validate_response_mode(value: str) -> ResponseMode:
+    """``image`` / ``image_only`` or ``text`` / ``text_image`` -> ResponseMode."""
+    cleaned = value.strip().lower().replace("-", "_").replace("+", "_")
+    if cleaned in ("image", "image_only", "images", "images_only"):
+        return ResponseMode.IMAGE_ONLY
+    if cleaned in ("text_image", "text_and_image", "text", "both", "image_text"):
+        return ResponseMode.TEXT_AND_IMAGE
+    raise SettingError(f"{value.strip() or '(nothing)'} is not a response mode; use image or text+image.")
+
+
+def resolve(stored: Mapping[str, str], config: Config, caps: ModelCapabilities) -> EffectiveSettings:
+    """Stored settings (already merged thread > channel > global) over the configured defaults.
+
+    A stored value the current model no longer supports (the operator switched models) is
+    ignored rather than sent, so a model change never breaks existing threads.
+    """
+    aspect = stored.get(SettingName.ASPECT_RATIO) or config.default_aspect_ratio
+    if aspect not in caps.aspect_ratios:
+        aspect = config.default_aspect_ratio
+    size = stored.get(SettingName.IMAGE_SIZE) or config.default_image_size
+    if not caps.supports_sizes() or size not in caps.image_sizes:
+        size = config.default_image_size if caps.supports_sizes() else None
+    mode_raw = stored.get(SettingName.RESPONSE_MODE)
+    try:
+        mode = ResponseMode(mode_raw) if mode_raw else config.default_response_mode
+    except ValueError:
+        mode = config.default_response_mode
+    return EffectiveSettings(aspect, size, mode)

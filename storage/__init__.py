@@ -1,0 +1,1 @@
+"""Persistence for conversations, turns, image blobs, settings and usage."""

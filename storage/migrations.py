@@ -1,0 +1,144 @@
+"""Ordered SQLite schema migrations; step N brings a database from ``user_version`` N-1 to N."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step, applied in a single transaction together with ``user_version = version``.
+
+    Statements run one by one (never as a script, which would commit the open transaction).
+    Never edit a released step; append a new one.
+    """
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="conversations, turns, content-addressed blobs, settings, processed messages",
+        statements=(
+            """
+            CREATE TABLE conversations (
+                id INTEGER PRIMARY KEY,
+                platform TEXT NOT NULL,
+                workspace TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                thread TEXT NOT NULL,
+                head_turn_id INTEGER,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                UNIQUE (platform, workspace, channel, thread)
+            )
+            """,
+            # The console resumes the most recently updated conversation of a channel.
+            """
+            CREATE INDEX conversations_by_channel
+                ON conversations (platform, workspace, channel, updated_at)
+            """,
+            # AUTOINCREMENT: ids of forgotten turns are never reused, so a stale button that
+            # carries a turn id can never act on somebody else's conversation.
+            """
+            CREATE TABLE turns (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                conversation_id INTEGER NOT NULL
+                    REFERENCES conversations (id) ON DELETE CASCADE,
+                parent_id INTEGER REFERENCES turns (id) ON DELETE CASCADE,
+                user_content TEXT NOT NULL,
+                model_content TEXT NOT NULL,
+                model TEXT NOT NULL,
+                author_id TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                thought_tokens INTEGER NOT NULL DEFAULT 0,
+                total_tokens INTEGER NOT NULL DEFAULT 0,
+                images_generated INTEGER NOT NULL DEFAULT 0,
+                prompt_by_modality TEXT NOT NULL DEFAULT '{}',
+                output_by_modality TEXT NOT NULL DEFAULT '{}'
+            )
+            """,
+            "CREATE INDEX turns_by_conversation ON turns (conversation_id)",
+            # Needed by the parent_id foreign key whenever turns are deleted.
+            "CREATE INDEX turns_by_parent ON turns (parent_id)",
+            """
+            CREATE TABLE blobs (
+                sha256 TEXT PRIMARY KEY,
+                mime_type TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                data BLOB NOT NULL
+            )
+            """,
+            # No cascade towards blobs: a blob still referenced by any turn cannot be deleted.
+            """
+            CREATE TABLE turn_blobs (
+                turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+                PRIMARY KEY (turn_id, sha256)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX turn_blobs_by_blob ON turn_blobs (sha256)",
+            """
+            CREATE TABLE settings (
+                scope TEXT NOT NULL,
+                name TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (scope, name)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE processed_messages (
+                platform TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                claimed_at REAL NOT NULL,
+                PRIMARY KEY (platform, channel, message_id)
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
+    Migration(
+        version=2,
+        description="usage ledger that outlives forgotten conversations, backfilled from turns",
+        statements=(
+            # Billing and per-user limits must not be reset by forgetting a conversation, so
+            # usage is also kept apart from the turns (counts, author and model; no content).
+            """
+            CREATE TABLE usage_log (
+                id INTEGER PRIMARY KEY,
+                turn_id INTEGER,
+                author_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                thought_tokens INTEGER NOT NULL DEFAULT 0,
+                total_tokens INTEGER NOT NULL DEFAULT 0,
+                images_generated INTEGER NOT NULL DEFAULT 0,
+                prompt_by_modality TEXT NOT NULL DEFAULT '{}',
+                output_by_modality TEXT NOT NULL DEFAULT '{}'
+            )
+            """,
+            "CREATE INDEX usage_log_by_time ON usage_log (created_at)",
+            "CREATE INDEX usage_log_by_author ON usage_log (author_id, created_at)",
+            """
+            INSERT INTO usage_log (
+                turn_id, author_id, model, created_at, prompt_tokens, output_tokens,
+                thought_tokens, total_tokens, images_generated, prompt_by_modality,
+                output_by_modality
+            )
+            SELECT id, author_id, model, created_at, prompt_tokens, output_tokens,
+                   thought_tokens, total_tokens, images_generated, prompt_by_modality,
+                   output_by_modality
+            FROM turns ORDER BY id
+            """,
+        ),
+    ),
+)
+
+LATEST_VERSION: int = MIGRATIONS[-1].version

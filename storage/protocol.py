@@ -1,0 +1,116 @@
+"""The store protocol every backend implements (SQLite today, a server database later)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.content import Blob, ContentRecord
+from bot.vocabulary import ConversationKey, SettingScope, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """One completed exchange: the user's content and the model's answer, exactly as sent/received.
+
+    ``parent_id`` is the turn this one continued (None for the first turn); following parents
+    from any turn gives that branch's history.
+    """
+
+    id: int
+    key: ConversationKey
+    parent_id: int | None
+    user_content: ContentRecord
+    model_content: ContentRecord
+    model: str
+    usage: Usage
+    author_id: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    """A conversation's identity and where its latest branch ends."""
+
+    key: ConversationKey
+    head_turn_id: int | None
+    turn_count: int
+    created_at: float
+    updated_at: float
+
+
+class Store(Protocol):
+    """Persistence for conversations, turns, blobs, settings, processed messages and usage.
+
+    Every method is safe to call concurrently from one event loop. ``append_turn`` is atomic:
+    after a crash either the whole turn (row, blobs, head pointer, usage) exists or none of it.
+    """
+
+    async def open(self) -> None:
+        """Create or migrate the schema; must be called once before anything else."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    async def claim_message(self, platform: str, channel: str, message_id: str) -> bool:
+        """Record a platform message as processed; False if it was already claimed."""
+        ...
+
+    async def conversation(self, key: ConversationKey) -> ConversationInfo | None:
+        """The conversation for a key, or None if it has no turns (or was forgotten)."""
+        ...
+
+    async def latest_conversation(
+        self, platform: str, workspace: str, channel: str
+    ) -> ConversationInfo | None:
+        """The most recently updated conversation in a channel (the console resumes it)."""
+        ...
+
+    async def turn(self, turn_id: int) -> StoredTurn | None: ...
+
+    async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
+        """The branch ending at ``upto`` (default: the head), oldest turn first.
+
+        Returns [] for an unknown key. ``upto`` must belong to ``key`` or ValueError is raised.
+        """
+        ...
+
+    async def append_turn(
+        self,
+        key: ConversationKey,
+        parent_id: int | None,
+        user_content: ContentRecord,
+        model_content: ContentRecord,
+        blobs: Iterable[Blob],
+        model: str,
+        usage: Usage,
+        author_id: str,
+    ) -> StoredTurn:
+        """Atomically store a turn, the blobs it references (each stored once by hash), its
+        usage, and move the conversation's head to it (creating the conversation if needed)."""
+        ...
+
+    async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        """Bytes for the given hashes; unknown hashes are absent from the result."""
+        ...
+
+    async def settings(self, key: ConversationKey) -> dict[str, str]:
+        """Effective settings for a conversation: thread over channel over global."""
+        ...
+
+    async def set_setting(self, scope: SettingScope, name: str, value: str | None) -> None:
+        """Set (or with None, clear) one setting at one scope."""
+        ...
+
+    async def forget(self, key: ConversationKey) -> int:
+        """Delete a conversation's turns, its thread settings, and every blob no other turn
+        references, for real (no image bytes remain in the database). Returns turns deleted."""
+        ...
+
+    async def usage_since(self, since: float, author_id: str | None = None) -> Usage:
+        """Summed usage of turns created at or after ``since`` (epoch seconds), optionally only
+        those by one author. Forgotten turns still count: usage is a billing record."""
+        ...

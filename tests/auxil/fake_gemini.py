@@ -1,0 +1,800 @@
+"""A fake Gemini REST API (``POST /v1beta/models/{model}:generateContent``) for the real SDK.
+
+Point ``google-genai`` at it with ``HttpOptions(base_url=fake.base_url)`` (or the
+``GOOGLE_GEMINI_BASE_URL`` environment variable) and it answers like the real image models:
+a thought part, visible text and a generated PNG, with thought signatures and usage metadata.
+Script unusual answers with ``fake.enqueue(...)``; each scripted behaviour answers one request,
+in order, and the default answer resumes when the queue is empty.
+
+In-process::
+
+    async with FakeGemini() as fake:
+        fake.enqueue(rate_limited("2s"), image(n_images=2))
+        ... HttpOptions(base_url=fake.base_url) ...
+        assert fake.requests[0].aspect_ratio == "16:9"
+
+As a process (prints ``READY http://127.0.0.1:PORT`` once listening, serves until SIGTERM)::
+
+    python -m tests.auxil.fake_gemini --port 0 [--latency 0.1] [--noisy] [--script "error:503"]
+
+A running process also takes scripts at ``POST /_fake/script`` (plain-text body in the same
+``--script`` syntax) and lists what it saw at ``GET /_fake/requests``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import functools
+import hashlib
+import io
+import json
+import os
+import random
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from PIL import Image, ImageChops
+
+BAD_KEY = "bad-key"
+DEFAULT_MODELS: frozenset[str] = frozenset(
+    name
+    for base in ("gemini-2.5-flash-image", "gemini-3-pro-image", "gemini-3.1-flash-image")
+    for name in (base, base + "-preview")
+)
+IMAGE_TOKENS = 1290  # output tokens billed per generated image (flash image)
+INPUT_IMAGE_TOKENS = 258  # prompt tokens per input image
+# Leading bytes whose base64 differs between the standard and the URL-safe alphabet ("+/" vs
+# "-_"), so every signature exercises alphabet handling on both sides.
+_SIGNATURE_PREFIX = b"\xfb\xff\xbf"
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def b64decode_any(text: str) -> bytes:
+    """Decode base64 in either alphabet, with or without padding."""
+    cleaned = "".join(text.split()).replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    return base64.b64decode(cleaned, validate=True)
+
+
+def _pick(mapping: Any, camel: str, snake: str, default: Any = None) -> Any:
+    if not isinstance(mapping, dict):
+        return default
+    if camel in mapping:
+        return mapping[camel]
+    return mapping.get(snake, default)
+
+
+def colour_for(prompt: str, index: int = 0) -> tuple[int, int, int]:
+    """The solid colour the fake paints for ``prompt`` (image ``index`` of the answer)."""
+    digest = hashlib.sha256(f"{prompt}#{index}".encode()).digest()
+    return digest[0], digest[1], digest[2]
+
+
+def size_for(aspect_ratio: str | None, long_side: int) -> tuple[int, int]:
+    """Pixel size for an aspect ratio such as ``16:9`` with the given long side."""
+    try:
+        w_text, h_text = (aspect_ratio or "1:1").split(":")
+        w, h = float(w_text), float(h_text)
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        w, h = 1.0, 1.0
+    if w >= h:
+        return long_side, max(1, round(long_side * h / w))
+    return max(1, round(long_side * w / h)), long_side
+
+
+@functools.lru_cache(maxsize=64)
+def render_png(colour: tuple[int, int, int], size: tuple[int, int], noisy: bool = False) -> bytes:
+    """A PNG of one colour; ``noisy`` adds seeded noise so 1024x1024 weighs about 1.5 MB."""
+    img = Image.new("RGB", size, colour)
+    if noisy:
+        seed = int.from_bytes(bytes(colour), "big") ^ (size[0] << 16) ^ size[1]
+        raw = random.Random(seed).randbytes(size[0] * size[1] * 3)
+        raw = raw.translate(bytes(b & 0x07 for b in range(256)))
+        img = ImageChops.add(img, Image.frombytes("RGB", size, raw))
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=6 if noisy else 1)
+    return buf.getvalue()
+
+
+def new_signature() -> bytes:
+    """Random thought-signature bytes (the real ones are opaque)."""
+    return _SIGNATURE_PREFIX + os.urandom(45)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the fake saw
+
+
+@dataclass(frozen=True, slots=True)
+class InlineImage:
+    mime_type: str
+    data: bytes
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake received it, plus what it answered."""
+
+    model: str
+    method: str
+    version: str
+    body: Any
+    headers: dict[str, str]
+    # Decoded inline images, one list per entry of ``contents``.
+    images: list[list[InlineImage]] = field(default_factory=list)
+    status: int | None = None
+    response: Any = None
+    behaviour: str = "default"
+
+    @property
+    def api_key(self) -> str | None:
+        return self.headers.get("x-goog-api-key")
+
+    @property
+    def contents(self) -> list[dict[str, Any]]:
+        contents = _pick(self.body, "contents", "contents", [])
+        return contents if isinstance(contents, list) else []
+
+    @property
+    def generation_config(self) -> dict[str, Any]:
+        return _pick(self.body, "generationConfig", "generation_config", {}) or {}
+
+    @property
+    def image_config(self) -> dict[str, Any]:
+        return _pick(self.generation_config, "imageConfig", "image_config", {}) or {}
+
+    @property
+    def aspect_ratio(self) -> str | None:
+        return _pick(self.image_config, "aspectRatio", "aspect_ratio")
+
+    @property
+    def image_size(self) -> str | None:
+        return _pick(self.image_config, "imageSize", "image_size")
+
+    @property
+    def response_modalities(self) -> list[str] | None:
+        return _pick(self.generation_config, "responseModalities", "response_modalities")
+
+    @property
+    def prompt(self) -> str:
+        """Text of the last user content (what the colour of the answer is derived from)."""
+        for content in reversed(self.contents):
+            if content.get("role", "user") == "user":
+                return " ".join(
+                    p["text"] for p in content.get("parts") or () if isinstance(p.get("text"), str)
+                )
+        return ""
+
+    @property
+    def all_images(self) -> list[InlineImage]:
+        return [img for per_content in self.images for img in per_content]
+
+    def signatures(self) -> list[bytes]:
+        """Decoded thought signatures carried by the request's contents, in order."""
+        return [
+            b64decode_any(sig)
+            for content in self.contents
+            for part in content.get("parts") or ()
+            if (sig := _pick(part, "thoughtSignature", "thought_signature"))
+        ]
+
+    @property
+    def response_signatures(self) -> list[bytes]:
+        """Decoded thought signatures the fake sent back, in order."""
+        candidates = _pick(self.response, "candidates", "candidates", []) or []
+        return [
+            b64decode_any(part["thoughtSignature"])
+            for cand in candidates
+            for part in (cand.get("content") or {}).get("parts") or ()
+            if part.get("thoughtSignature")
+        ]
+
+    @property
+    def response_images(self) -> list[InlineImage]:
+        """Images (visible and thought) the fake sent back, in order."""
+        candidates = _pick(self.response, "candidates", "candidates", []) or []
+        return [
+            InlineImage(part["inlineData"]["mimeType"], b64decode_any(part["inlineData"]["data"]))
+            for cand in candidates
+            for part in (cand.get("content") or {}).get("parts") or ()
+            if "inlineData" in part
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "behaviour": self.behaviour,
+            "aspect_ratio": self.aspect_ratio,
+            "image_size": self.image_size,
+            "response_modalities": self.response_modalities,
+            "contents": len(self.contents),
+            "images": [len(per_content) for per_content in self.images],
+            "prompt": self.prompt,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripted behaviours
+
+Responder = Callable[["FakeGemini", RecordedRequest, web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """How the fake answers one request."""
+
+    name: str
+    respond: Responder
+
+
+def _json_response(rec: RecordedRequest, status: int, payload: Any) -> web.Response:
+    rec.status = status
+    rec.response = payload
+    return web.json_response(payload, status=status)
+
+
+def error_body(
+    status: int, code_status: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The Google API error envelope."""
+    err: dict[str, Any] = {"code": status, "message": message, "status": code_status}
+    if details is not None:
+        err["details"] = details
+    return {"error": err}
+
+
+def _usage(rec: RecordedRequest, text_out: int, images_out: int, thoughts: int) -> dict[str, Any]:
+    prompt_text = sum(
+        max(1, len(p["text"]) // 4)
+        for content in rec.contents
+        for p in content.get("parts") or ()
+        if isinstance(p.get("text"), str)
+    )
+    prompt_images = len(rec.all_images) * INPUT_IMAGE_TOKENS
+    prompt_details = [{"modality": "TEXT", "tokenCount": prompt_text}]
+    if prompt_images:
+        prompt_details.append({"modality": "IMAGE", "tokenCount": prompt_images})
+    cand_details = []
+    if text_out:
+        cand_details.append({"modality": "TEXT", "tokenCount": text_out})
+    if images_out:
+        cand_details.append({"modality": "IMAGE", "tokenCount": images_out * IMAGE_TOKENS})
+    candidates = text_out + images_out * IMAGE_TOKENS
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt_text + prompt_images,
+        "candidatesTokenCount": candidates,
+        "totalTokenCount": prompt_text + prompt_images + candidates + thoughts,
+        "promptTokensDetails": prompt_details,
+    }
+    if cand_details:
+        usage["candidatesTokensDetails"] = cand_details
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
+
+
+def model_answer(
+    fake: FakeGemini,
+    rec: RecordedRequest,
+    items: Sequence[tuple[str, str | int]],
+    *,
+    finish_reason: str = "STOP",
+    thought: bool = True,
+    thought_image: bool = False,
+) -> dict[str, Any]:
+    """A ``generateContent`` body whose visible parts follow ``items``.
+
+    ``items`` holds ``("text", str)`` and ``("image", index)`` entries. A thought text part
+    (and optionally a thought image) comes first; the first visible part and every image carry
+    a fresh thought signature.
+    """
+    prompt = rec.prompt
+    long_side = fake.image_side
+    size = size_for(rec.aspect_ratio, long_side)
+    parts: list[dict[str, Any]] = []
+    thoughts = 0
+    if thought:
+        parts.append({"text": f"**Planning** an image for: {prompt[:80]}", "thought": True})
+        thoughts += 120
+    if thought_image:
+        draft = render_png((128, 128, 128), size_for(rec.aspect_ratio, 64))
+        parts.append(
+            {
+                "inlineData": {"mimeType": "image/png", "data": base64.b64encode(draft).decode()},
+                "thought": True,
+            }
+        )
+        thoughts += IMAGE_TOKENS
+    text_tokens = 0
+    n_images = 0
+    for position, (kind, value) in enumerate(items):
+        if kind == "text":
+            part: dict[str, Any] = {"text": str(value)}
+            text_tokens += max(1, len(str(value)) // 4)
+        else:
+            png = render_png(colour_for(prompt, int(value)), size, fake.noisy)
+            part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}
+            n_images += 1
+        if position == 0 or kind == "image":
+            part["thoughtSignature"] = base64.b64encode(new_signature()).decode()
+        parts.append(part)
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    candidate["finishReason"] = finish_reason
+    return {
+        "candidates": [candidate],
+        "usageMetadata": _usage(rec, text_tokens, n_images, thoughts),
+        "modelVersion": rec.model,
+        "responseId": os.urandom(8).hex(),
+    }
+
+
+def _answer(items_for: Callable[[RecordedRequest], Sequence[tuple[str, str | int]]], **kw: Any):
+    async def respond(fake: FakeGemini, rec: RecordedRequest, _req: web.Request) -> web.Response:
+        items = items_for(rec)
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(model_answer, fake, rec, items, **kw)
+        )
+        return _json_response(rec, 200, body)
+
+    return respond
+
+
+def image(
+    text: str | None = "Here is your image.",
+    n_images: int = 1,
+    *,
+    thought: bool = True,
+    thought_image: bool = False,
+    finish_reason: str = "STOP",
+) -> Behaviour:
+    """A normal answer: optional text, then ``n_images`` images."""
+    items: list[tuple[str, str | int]] = [("text", text)] if text else []
+    items += [("image", i) for i in range(n_images)]
+    return Behaviour(
+        "image",
+        _answer(
+            lambda _rec: items,
+            thought=thought,
+            thought_image=thought_image,
+            finish_reason=finish_reason,
+        ),
+    )
+
+
+def storyboard(steps: int = 3) -> Behaviour:
+    """Interleaved text and images: text, image, text, image, ..."""
+    items: list[tuple[str, str | int]] = []
+    for i in range(steps):
+        items += [("text", f"Step {i + 1}."), ("image", i)]
+    return Behaviour("storyboard", _answer(lambda _rec: items))
+
+
+def text_only(text: str = "I would rather describe it: a quiet harbour at dusk.") -> Behaviour:
+    """The model answers with text and no image (finish STOP)."""
+    return Behaviour("text_only", _answer(lambda _rec: [("text", text)]))
+
+
+def prompt_blocked(reason: str = "SAFETY") -> Behaviour:
+    """HTTP 200 with no candidates and ``promptFeedback.blockReason``."""
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, _req: web.Request) -> web.Response:
+        return _json_response(
+            rec,
+            200,
+            {
+                "promptFeedback": {"blockReason": reason},
+                "usageMetadata": _usage(rec, 0, 0, 0),
+                "modelVersion": rec.model,
+            },
+        )
+
+    return Behaviour(f"prompt_blocked:{reason}", respond)
+
+
+def finish(reason: str, text: str | None = None) -> Behaviour:
+    """A candidate without image that stopped for ``reason`` (IMAGE_SAFETY, NO_IMAGE, ...)."""
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, _req: web.Request) -> web.Response:
+        candidate: dict[str, Any] = {"finishReason": reason, "index": 0}
+        if text:
+            candidate["content"] = {"role": "model", "parts": [{"text": text}]}
+        body = {
+            "candidates": [candidate],
+            "usageMetadata": _usage(rec, max(1, len(text) // 4) if text else 0, 0, 0),
+            "modelVersion": rec.model,
+        }
+        return _json_response(rec, 200, body)
+
+    return Behaviour(f"finish:{reason}", respond)
+
+
+def error(
+    status: int,
+    code_status: str = "INTERNAL",
+    message: str = "An internal error has occurred.",
+    details: list[dict[str, Any]] | None = None,
+) -> Behaviour:
+    """An HTTP error with the Google error envelope."""
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, _req: web.Request) -> web.Response:
+        return _json_response(rec, status, error_body(status, code_status, message, details))
+
+    return Behaviour(f"error:{status}", respond)
+
+
+_RATE_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+
+
+def quota_details(quota_id: str, retry_delay: str | None) -> list[dict[str, Any]]:
+    """``details`` of a real 429: QuotaFailure, Help and RetryInfo."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": quota_id,
+                    "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash-image"},
+                    "quotaValue": "10",
+                }
+            ],
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                }
+            ],
+        },
+    ]
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    return details
+
+
+def rate_limited(retry_delay: str | None = "2s") -> Behaviour:
+    """429 RESOURCE_EXHAUSTED for a per-minute quota, with RetryInfo."""
+    details = quota_details("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", retry_delay)
+    return Behaviour(
+        f"rate_limited:{retry_delay}",
+        error(429, "RESOURCE_EXHAUSTED", _RATE_MESSAGE, details).respond,
+    )
+
+
+def quota_exhausted(retry_delay: str = "40s") -> Behaviour:
+    """429 RESOURCE_EXHAUSTED for the per-day quota (RetryInfo present, retrying is futile)."""
+    details = quota_details("GenerateRequestsPerDayPerProjectPerModel-FreeTier", retry_delay)
+    return Behaviour("quota_exhausted", error(429, "RESOURCE_EXHAUSTED", _RATE_MESSAGE, details).respond)
+
+
+def delay(seconds: float, then: Behaviour | None = None) -> Behaviour:
+    """Hang for ``seconds``, then answer as ``then`` (default: a normal image answer)."""
+    after = then or image()
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, req: web.Request):
+        await asyncio.sleep(seconds)
+        return await after.respond(fake, rec, req)
+
+    return Behaviour(f"delay:{seconds}", respond)
+
+
+def reset_connection() -> Behaviour:
+    """Close the connection without sending a response."""
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, req: web.Request):
+        rec.status = 0
+        transport = req.transport
+        if transport is not None:
+            transport.abort()
+        # Nothing can be written any more; end the handler quietly.
+        raise asyncio.CancelledError
+
+    return Behaviour("reset_connection", respond)
+
+
+def malformed() -> Behaviour:
+    """HTTP 200 whose body is not valid JSON."""
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, _req: web.Request) -> web.Response:
+        rec.status = 200
+        rec.response = None
+        return web.Response(status=200, text='{"candidates": [{"content": ', content_type="application/json")
+
+    return Behaviour("malformed", respond)
+
+
+def raw(status: int, body: str, content_type: str = "text/plain") -> Behaviour:
+    """Any status with any body."""
+
+    async def respond(fake: FakeGemini, rec: RecordedRequest, _req: web.Request) -> web.Response:
+        rec.status = status
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    return Behaviour(f"raw:{status}", respond)
+
+
+def parse_script(script: str) -> list[Behaviour]:
+    """Behaviours from text such as ``"error:503,rate_limited:2s,image:2,reset"``."""
+    out: list[Behaviour] = []
+    for token in filter(None, (t.strip() for t in script.split(","))):
+        name, *args = token.split(":")
+        if name == "image":
+            out.append(image(n_images=int(args[0]) if args else 1))
+        elif name == "storyboard":
+            out.append(storyboard(int(args[0]) if args else 3))
+        elif name == "text_only":
+            out.append(text_only(*args[:1]))
+        elif name == "prompt_blocked":
+            out.append(prompt_blocked(*args[:1]))
+        elif name == "finish":
+            out.append(finish(args[0]))
+        elif name == "error":
+            status = int(args[0]) if args else 500
+            code_status = args[1] if len(args) > 1 else _STATUS_NAMES.get(status, "INTERNAL")
+            out.append(error(status, code_status))
+        elif name == "rate_limited":
+            out.append(rate_limited(args[0] if args else "2s"))
+        elif name == "quota_exhausted":
+            out.append(quota_exhausted())
+        elif name == "delay":
+            out.append(delay(float(args[0]) if args else 5.0))
+        elif name in ("reset", "reset_connection"):
+            out.append(reset_connection())
+        elif name == "malformed":
+            out.append(malformed())
+        else:
+            raise ValueError(f"unknown fake Gemini behaviour: {token!r}")
+    return out
+
+
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+class FakeGemini:
+    """The fake server. Use ``async with FakeGemini() as fake`` or ``start()``/``close()``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: Iterable[str] | None = None,
+        latency_s: float = 0.0,
+        image_side: int = 1024,
+        noisy: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.models: set[str] = set(DEFAULT_MODELS if models is None else models)
+        self.latency_s = latency_s
+        self.image_side = image_side
+        self.noisy = noisy
+        self.requests: list[RecordedRequest] = []
+        self._queue: deque[Behaviour] = deque()
+        self._runner: web.AppRunner | None = None
+
+    # -- scripting ---------------------------------------------------------------------------
+    def enqueue(self, *behaviours: Behaviour) -> None:
+        self._queue.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def reset(self) -> None:
+        self._queue.clear()
+        self.requests.clear()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> FakeGemini:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/{version}/models/{target}", self._generate)
+        app.router.add_post("/_fake/script", self._script)
+        app.router.add_get("/_fake/requests", self._list_requests)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeGemini:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        version = request.match_info["version"]
+        model, _, method = request.match_info["target"].partition(":")
+        raw_body = await request.read()
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            body = None
+        rec = RecordedRequest(
+            model=model,
+            method=method,
+            version=version,
+            body=body,
+            headers={k.lower(): v for k, v in request.headers.items()},
+        )
+        self.requests.append(rec)
+        if body is None or not isinstance(body, dict):
+            return _json_response(
+                rec,
+                400,
+                error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+            )
+        try:
+            rec.images = [self._decode_images(c) for c in rec.contents]
+        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            return _json_response(
+                rec,
+                400,
+                error_body(400, "INVALID_ARGUMENT", f"Invalid inline data: {exc}"),
+            )
+        key = rec.api_key
+        if not key:
+            return _json_response(
+                rec,
+                403,
+                error_body(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Method doesn't allow unregistered callers (callers without established "
+                    "identity). Please use API Key or other form of API consumer identity to "
+                    "call this API.",
+                ),
+            )
+        if key == BAD_KEY:
+            return _json_response(
+                rec,
+                400,
+                error_body(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "API key not valid. Please pass a valid API key.",
+                    [
+                        {
+                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": "API_KEY_INVALID",
+                            "domain": "googleapis.com",
+                            "metadata": {"service": "generativelanguage.googleapis.com"},
+                        }
+                    ],
+                ),
+            )
+        if version != "v1beta" or method != "generateContent" or model not in self.models:
+            return _json_response(
+                rec,
+                404,
+                error_body(
+                    404,
+                    "NOT_FOUND",
+                    f"models/{model} is not found for API version {version}, or is not "
+                    f"supported for {method or 'generateContent'}. Call ListModels to see the "
+                    "list of available models and their supported methods.",
+                ),
+            )
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        behaviour = self._queue.popleft() if self._queue else image()
+        rec.behaviour = behaviour.name
+        return await behaviour.respond(self, rec, request)
+
+    @staticmethod
+    def _decode_images(content: Any) -> list[InlineImage]:
+        images = []
+        for part in content.get("parts") or ():
+            inline = _pick(part, "inlineData", "inline_data")
+            if inline is None:
+                continue
+            mime = _pick(inline, "mimeType", "mime_type")
+            images.append(InlineImage(mime, b64decode_any(inline["data"])))
+        return images
+
+    async def _script(self, request: web.Request) -> web.Response:
+        try:
+            behaviours = parse_script(await request.text())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self.enqueue(*behaviours)
+        return web.json_response({"queued": len(behaviours), "pending": self.pending})
+
+    async def _list_requests(self, _request: web.Request) -> web.Response:
+        return web.json_response([r.summary() for r in self.requests])
+
+
+# ---------------------------------------------------------------------------------------------
+# Process entry point
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeGemini(
+        host=args.host,
+        port=args.port,
+        latency_s=args.latency,
+        image_side=args.image_side,
+        noisy=args.noisy,
+    )
+    script = args.script or os.environ.get("FAKE_GEMINI_SCRIPT", "")
+    fake.enqueue(*parse_script(script))
+    await fake.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"READY {fake.base_url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await fake.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fake Gemini REST API for tests.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--image-side", type=int, default=1024, help="long side of images")
+    parser.add_argument("--noisy", action="store_true", help="~1.5 MB noisy images")
+    parser.add_argument(
+        "--script",
+        default="",
+        help="behaviours to answer with first, e.g. 'error:503,rate_limited:2s,image:2' "
+        "(also FAKE_GEMINI_SCRIPT)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        parse_script(args.script or os.environ.get("FAKE_GEMINI_SCRIPT", ""))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

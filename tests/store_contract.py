@@ -1,0 +1,668 @@
+"""The contract every ``storage.protocol.Store`` backend passes; subclass ``StoreContract``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from bot.content import Blob, ContentRecord, image_part, user_record
+from bot.vocabulary import ConversationKey, SettingScope, Usage
+from storage.protocol import Store, StoredTurn
+
+StoreFactory = Callable[[], Awaitable[Store]]
+
+START = 1_700_000_000.0
+
+
+class FakeClock:
+    """A clock the tests set by hand; backends take it so timestamps are deterministic."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_key(thread: str = "t1", channel: str = "c1", platform: str = "discord") -> ConversationKey:
+    return ConversationKey(platform=platform, workspace="w1", channel=channel, thread=thread)
+
+
+def make_blob(seed: str, size: int = 2048, mime_type: str = "image/png") -> Blob:
+    """Deterministic, incompressible image-like bytes (a PNG signature, then hash output)."""
+    out = bytearray(b"\x89PNG\r\n\x1a\n")
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return Blob(mime_type=mime_type, data=bytes(out[:size]))
+
+
+def model_record(text: str, images: Sequence[Blob] = (), signature: str = "c2ln") -> ContentRecord:
+    """A Gemini 3 style answer: a thought part, text and images, all with thought signatures."""
+    parts: list[dict[str, Any]] = [
+        {"text": "Planning the composition…", "thought": True, "thought_signature": signature},
+        {"text": text, "thought_signature": signature + "/text"},
+    ]
+    for i, blob in enumerate(images):
+        part = image_part(blob.sha256, blob.mime_type)
+        part["thought_signature"] = f"{signature}/image{i}"
+        parts.append(part)
+    return {"role": "model", "parts": parts}
+
+
+def user_content(text: str, images: Sequence[Blob] = ()) -> ContentRecord:
+    return user_record(text, [(b.sha256, b.mime_type) for b in images])
+
+
+def hashes(*blobs: Blob) -> list[str]:
+    return [b.sha256 for b in blobs]
+
+
+class StoreContract:
+    """Behaviour every store backend must have.
+
+    A backend's test class subclasses this and overrides the ``store_factory`` fixture: it
+    returns a coroutine function that opens (``await s.open()``) and returns a *new* store
+    instance on the same per-test database, built with the ``clock`` fixture as its clock.
+    The base class opens ``store`` through it and closes every store it opened.
+    """
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    def store_factory(self, clock: FakeClock) -> StoreFactory:
+        raise NotImplementedError("A backend's contract subclass provides store_factory.")
+
+    @pytest.fixture
+    async def open_store(self, store_factory: StoreFactory) -> AsyncIterator[StoreFactory]:
+        opened: list[Store] = []
+
+        async def _open() -> Store:
+            store = await store_factory()
+            opened.append(store)
+            return store
+
+        yield _open
+        for store in opened:
+            await store.close()
+
+    @pytest.fixture
+    async def store(self, open_store: StoreFactory) -> Store:
+        return await open_store()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    async def add(
+        store: Store,
+        key: ConversationKey,
+        parent: StoredTurn | int | None = None,
+        *,
+        text: str = "draw a banana",
+        images: Sequence[Blob] = (),
+        outputs: Sequence[Blob] = (),
+        blobs: Sequence[Blob] | None = None,
+        usage: Usage | None = None,
+        author: str = "alice",
+        model: str = "gemini-2.5-flash-image",
+    ) -> StoredTurn:
+        parent_id = parent.id if isinstance(parent, StoredTurn) else parent
+        return await store.append_turn(
+            key=key,
+            parent_id=parent_id,
+            user_content=user_content(text, images),
+            model_content=model_record(f"Here you go: {text}", outputs),
+            blobs=list(images) + list(outputs) if blobs is None else blobs,
+            model=model,
+            usage=usage or Usage(),
+            author_id=author,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def test_a_new_store_has_a_schema(self, store: Store) -> None:
+        assert await store.schema_version() >= 1
+
+    async def test_close_is_idempotent(self, store: Store) -> None:
+        await store.close()
+        await store.close()
+
+    # -- claims ---------------------------------------------------------------------------
+
+    async def test_claim_message_is_idempotent(self, store: Store) -> None:
+        assert await store.claim_message("slack", "C1", "1700000000.000100") is True
+        assert await store.claim_message("slack", "C1", "1700000000.000100") is False
+        assert await store.claim_message("slack", "C1", "1700000000.000100") is False
+
+    async def test_claims_are_scoped_by_platform_and_channel(self, store: Store) -> None:
+        assert await store.claim_message("slack", "C1", "42") is True
+        assert await store.claim_message("slack", "C2", "42") is True
+        assert await store.claim_message("discord", "C1", "42") is True
+        assert await store.claim_message("slack", "C1", "43") is True
+        assert await store.claim_message("slack", "C1", "42") is False
+
+    async def test_concurrent_claims_of_one_message_grant_exactly_one(self, store: Store) -> None:
+        results = await asyncio.gather(*(store.claim_message("slack", "C1", "dup") for _ in range(20)))
+        assert sorted(results) == [False] * 19 + [True]
+
+    # -- conversations, turns, history ----------------------------------------------------
+
+    async def test_unknown_key_has_nothing(self, store: Store) -> None:
+        key = make_key("nobody")
+        assert await store.conversation(key) is None
+        assert await store.history(key) == []
+        assert await store.latest_conversation("discord", "w1", "c1") is None
+        assert await store.turn(1) is None
+        assert await store.settings(key) == {}
+
+    async def test_append_and_history_oldest_first(self, store: Store, clock: FakeClock) -> None:
+        key = make_key()
+        clock.now = START + 10
+        first = await self.add(store, key, None, text="one")
+        clock.now = START + 20
+        second = await self.add(store, key, first, text="two")
+        clock.now = START + 30
+        third = await self.add(store, key, second, text="three")
+
+        assert first.id < second.id < third.id
+        assert (first.parent_id, second.parent_id, third.parent_id) == (None, first.id, second.id)
+        assert [t.created_at for t in (first, second, third)] == [
+            START + 10,
+            START + 20,
+            START + 30,
+        ]
+
+        history = await store.history(key)
+        assert history == [first, second, third]
+        assert [t.user_content["parts"][-1]["text"] for t in history] == ["one", "two", "three"]
+
+        info = await store.conversation(key)
+        assert info is not None
+        assert info.key == key
+        assert info.head_turn_id == third.id
+        assert info.turn_count == 3
+        assert info.created_at == START + 10
+        assert info.updated_at == START + 30
+
+    async def test_append_returns_what_turn_and_history_return(self, store: Store) -> None:
+        key = make_key()
+        image = make_blob("photo")
+        usage = Usage(
+            prompt_tokens=300,
+            output_tokens=1290,
+            thought_tokens=12,
+            total_tokens=1602,
+            prompt_by_modality={"TEXT": 42, "IMAGE": 258},
+            output_by_modality={"IMAGE": 1290},
+            images_generated=1,
+        )
+        stored = await self.add(
+            store, key, None, images=[image], usage=usage, author="bob", model="gemini-3-pro-image"
+        )
+        assert stored.key == key
+        assert stored.author_id == "bob"
+        assert stored.model == "gemini-3-pro-image"
+        assert stored.usage == usage
+        assert stored.user_content == user_content("draw a banana", [image])
+        assert stored.model_content == model_record("Here you go: draw a banana")
+        assert await store.turn(stored.id) == stored
+        assert await store.history(key) == [stored]
+
+    async def test_stored_records_do_not_alias_the_callers(self, store: Store) -> None:
+        key = make_key()
+        record = user_content("original")
+        stored = await store.append_turn(key, None, record, model_record("ok"), [], "m", Usage(), "alice")
+        record["parts"][0]["text"] = "mutated"
+        assert stored.user_content["parts"][0]["text"] == "original"
+        loaded = await store.turn(stored.id)
+        assert loaded is not None
+        assert loaded.user_content["parts"][0]["text"] == "original"
+
+    async def test_branching_moves_the_head_and_keeps_the_old_branch(self, store: Store) -> None:
+        key = make_key()
+        t1 = await self.add(store, key, None, text="a cat")
+        t2 = await self.add(store, key, t1, text="warmer sky")
+        t3 = await self.add(store, key, t2, text="watercolor")
+        t4 = await self.add(store, key, t1, text="a dog instead")
+
+        assert t4.parent_id == t1.id
+        info = await store.conversation(key)
+        assert info is not None
+        assert info.head_turn_id == t4.id
+        assert info.turn_count == 4
+        assert [t.id for t in await store.history(key)] == [t1.id, t4.id]
+        assert [t.id for t in await store.history(key, upto=t3.id)] == [t1.id, t2.id, t3.id]
+        assert [t.id for t in await store.history(key, upto=t2.id)] == [t1.id, t2.id]
+        assert [t.id for t in await store.history(key, upto=t1.id)] == [t1.id]
+
+        # Continuing the abandoned branch makes it the head again.
+        t5 = await self.add(store, key, t3, text="sign it")
+        assert [t.id for t in await store.history(key)] == [t1.id, t2.id, t3.id, t5.id]
+
+    async def test_a_second_root_starts_a_fresh_branch(self, store: Store) -> None:
+        key = make_key()
+        t1 = await self.add(store, key, None)
+        t2 = await self.add(store, key, None, text="start over")
+        assert [t.id for t in await store.history(key)] == [t2.id]
+        assert [t.id for t in await store.history(key, upto=t1.id)] == [t1.id]
+
+    async def test_upto_must_belong_to_the_key(self, store: Store) -> None:
+        mine, theirs = make_key("mine"), make_key("theirs")
+        await self.add(store, mine)
+        other = await self.add(store, theirs)
+        with pytest.raises(ValueError):
+            await store.history(mine, upto=other.id)
+        with pytest.raises(ValueError):
+            await store.history(mine, upto=other.id + 1000)
+        with pytest.raises(ValueError):
+            await store.history(make_key("unknown"), upto=other.id)
+        # The other conversation is untouched and still reads fine.
+        assert [t.id for t in await store.history(theirs, upto=other.id)] == [other.id]
+
+    async def test_parent_must_belong_to_the_key(self, store: Store) -> None:
+        mine, theirs = make_key("mine"), make_key("theirs")
+        head = await self.add(store, mine)
+        other = await self.add(store, theirs)
+        with pytest.raises(ValueError):
+            await self.add(store, mine, other, images=[make_blob("leak")])
+        with pytest.raises(ValueError):
+            await self.add(store, make_key("new"), other.id + 1000)
+        info = await store.conversation(mine)
+        assert info is not None
+        assert (info.head_turn_id, info.turn_count) == (head.id, 1)
+        assert await store.conversation(make_key("new")) is None
+        assert await store.load_blobs([make_blob("leak").sha256]) == {}
+
+    async def test_latest_conversation(self, store: Store, clock: FakeClock) -> None:
+        older, newer = make_key("older"), make_key("newer")
+        elsewhere = make_key("x", channel="c2")
+        clock.now = START + 1
+        first = await self.add(store, older)
+        clock.now = START + 2
+        await self.add(store, newer)
+        clock.now = START + 3
+        await self.add(store, elsewhere)
+
+        latest = await store.latest_conversation("discord", "w1", "c1")
+        assert latest is not None
+        assert latest.key == newer
+
+        clock.now = START + 4
+        await self.add(store, older, first)
+        latest = await store.latest_conversation("discord", "w1", "c1")
+        assert latest is not None
+        assert (latest.key, latest.turn_count, latest.updated_at) == (older, 2, START + 4)
+
+        other = await store.latest_conversation("discord", "w1", "c2")
+        assert other is not None
+        assert other.key == elsewhere
+        assert await store.latest_conversation("slack", "w1", "c1") is None
+        assert await store.latest_conversation("discord", "w2", "c1") is None
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    async def test_blobs_round_trip_and_unknown_hashes_are_absent(self, store: Store) -> None:
+        photo, render = make_blob("photo", 5000, "image/jpeg"), make_blob("render", 7000)
+        await self.add(store, make_key(), images=[photo], outputs=[render])
+        unknown = make_blob("never stored").sha256
+        loaded = await store.load_blobs([photo.sha256, unknown, render.sha256, photo.sha256])
+        assert loaded == {photo.sha256: photo.data, render.sha256: render.data}
+        assert await store.load_blobs([]) == {}
+        assert await store.load_blobs(iter([unknown])) == {}
+
+    async def test_same_bytes_in_two_conversations(self, store: Store) -> None:
+        shared = make_blob("shared")
+        a, b = make_key("a"), make_key("b")
+        ta = await self.add(store, a, images=[shared])
+        tb = await self.add(store, b, images=[shared], outputs=[shared])
+        tb2 = await self.add(store, b, tb, images=[shared])
+        assert await store.load_blobs([shared.sha256]) == {shared.sha256: shared.data}
+        assert ta.user_content["parts"][0]["inline_data"]["blob"] == shared.sha256
+        assert tb2.user_content["parts"][0]["inline_data"]["blob"] == shared.sha256
+
+    async def test_a_stored_blob_need_not_be_passed_again(self, store: Store) -> None:
+        key = make_key()
+        render = make_blob("render")
+        first = await self.add(store, key, outputs=[render])
+        # The next turn edits the previous output; the core only passes new bytes.
+        second = await self.add(store, key, first, images=[render], blobs=[])
+        assert second.user_content["parts"][0]["inline_data"]["blob"] == render.sha256
+        assert await store.load_blobs([render.sha256]) == {render.sha256: render.data}
+
+    async def test_a_missing_blob_raises_and_writes_nothing(self, store: Store) -> None:
+        key = make_key()
+        passed, missing = make_blob("passed"), make_blob("missing")
+        with pytest.raises(ValueError):
+            await self.add(store, key, images=[passed, missing], blobs=[passed])
+        assert await store.conversation(key) is None
+        assert await store.history(key) == []
+        assert await store.load_blobs([passed.sha256, missing.sha256]) == {}
+        assert await store.usage_since(0) == Usage()
+
+        head = await self.add(store, key, usage=Usage(total_tokens=5))
+        with pytest.raises(ValueError):
+            await self.add(store, key, head, outputs=[passed, missing], blobs=[passed], usage=Usage(1, 1))
+        info = await store.conversation(key)
+        assert info is not None
+        assert (info.head_turn_id, info.turn_count) == (head.id, 1)
+        assert await store.history(key) == [head]
+        assert await store.load_blobs([passed.sha256]) == {}
+        assert await store.usage_since(0) == Usage(total_tokens=5)
+
+        # The store is still usable after the failed transaction.
+        assert await self.add(store, key, head, images=[passed])
+
+    async def test_unreferenced_blobs_are_not_kept(self, store: Store) -> None:
+        used, stray = make_blob("used"), make_blob("stray")
+        await self.add(store, make_key(), images=[used], blobs=[used, stray])
+        assert await store.load_blobs([used.sha256, stray.sha256]) == {used.sha256: used.data}
+
+    # -- settings -------------------------------------------------------------------------
+
+    async def test_settings_precedence(self, store: Store) -> None:
+        key = make_key("t1")
+        sibling = make_key("t2")
+        elsewhere = make_key("t3", channel="c2")
+        await store.set_setting(SettingScope.everywhere(), "aspect_ratio", "1:1")
+        await store.set_setting(SettingScope.everywhere(), "image_size", "1K")
+        await store.set_setting(SettingScope.everywhere(), "response_mode", "text_image")
+        await store.set_setting(SettingScope.for_channel(key), "aspect_ratio", "16:9")
+        await store.set_setting(SettingScope.for_channel(key), "image_size", "2K")
+        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "9:16")
+
+        assert await store.settings(key) == {
+            "aspect_ratio": "9:16",
+            "image_size": "2K",
+            "response_mode": "text_image",
+        }
+        assert await store.settings(sibling) == {
+            "aspect_ratio": "16:9",
+            "image_size": "2K",
+            "response_mode": "text_image",
+        }
+        assert await store.settings(elsewhere) == {
+            "aspect_ratio": "1:1",
+            "image_size": "1K",
+            "response_mode": "text_image",
+        }
+        # Same ids on another platform are another scope.
+        assert await store.settings(make_key("t1", platform="slack")) == {
+            "aspect_ratio": "1:1",
+            "image_size": "1K",
+            "response_mode": "text_image",
+        }
+
+    async def test_settings_overwrite_and_clear(self, store: Store) -> None:
+        key = make_key()
+        thread, channel = SettingScope.for_thread(key), SettingScope.for_channel(key)
+        await store.set_setting(channel, "aspect_ratio", "4:3")
+        await store.set_setting(thread, "aspect_ratio", "3:2")
+        await store.set_setting(thread, "aspect_ratio", "21:9")
+        assert await store.settings(key) == {"aspect_ratio": "21:9"}
+
+        await store.set_setting(thread, "aspect_ratio", None)
+        assert await store.settings(key) == {"aspect_ratio": "4:3"}
+        await store.set_setting(channel, "aspect_ratio", None)
+        assert await store.settings(key) == {}
+        # Clearing what is not set is not an error.
+        await store.set_setting(thread, "aspect_ratio", None)
+        await store.set_setting(SettingScope.everywhere(), "nothing", None)
+        assert await store.settings(key) == {}
+
+    # -- forget ---------------------------------------------------------------------------
+
+    async def test_forget(self, store: Store) -> None:
+        a, b = make_key("a"), make_key("b")
+        shared, u1, u2, u3, v = (make_blob(s) for s in ("shared", "u1", "u2", "u3", "v"))
+        t1 = await self.add(store, a, images=[shared, u1])
+        t2 = await self.add(store, a, t1, outputs=[u2])
+        t3 = await self.add(store, a, t1, images=[u3])
+        tb = await self.add(store, b, images=[shared], outputs=[v])
+        await store.set_setting(SettingScope.everywhere(), "response_mode", "image_only")
+        await store.set_setting(SettingScope.for_channel(a), "aspect_ratio", "16:9")
+        await store.set_setting(SettingScope.for_thread(a), "aspect_ratio", "1:1")
+        await store.set_setting(SettingScope.for_thread(a), "image_size", "2K")
+        await store.set_setting(SettingScope.for_thread(b), "image_size", "4K")
+        assert await store.claim_message("discord", "c1", "msg-a")
+
+        assert await store.forget(a) == 3
+
+        assert await store.conversation(a) is None
+        assert await store.history(a) == []
+        for turn in (t1, t2, t3):
+            assert await store.turn(turn.id) is None
+        with pytest.raises(ValueError):
+            await store.history(a, upto=t2.id)
+        everything = hashes(shared, u1, u2, u3, v)
+        assert await store.load_blobs(everything) == {shared.sha256: shared.data, v.sha256: v.data}
+        assert await store.settings(a) == {"response_mode": "image_only", "aspect_ratio": "16:9"}
+        assert await store.settings(b) == {
+            "response_mode": "image_only",
+            "aspect_ratio": "16:9",
+            "image_size": "4K",
+        }
+        assert await store.history(b) == [tb]
+        latest = await store.latest_conversation("discord", "w1", "c1")
+        assert latest is not None
+        assert latest.key == b
+        # A redelivered message must still not trigger a second generation.
+        assert await store.claim_message("discord", "c1", "msg-a") is False
+
+        assert await store.forget(a) == 0
+        assert await store.forget(b) == 1
+        assert await store.load_blobs(everything) == {}
+
+    async def test_forget_an_unknown_key(self, store: Store) -> None:
+        kept = await self.add(store, make_key("kept"), images=[make_blob("k")])
+        await store.set_setting(SettingScope.for_thread(make_key("ghost")), "aspect_ratio", "1:1")
+        assert await store.forget(make_key("ghost")) == 0
+        assert await store.settings(make_key("ghost")) == {}
+        assert await store.history(make_key("kept")) == [kept]
+        assert await store.load_blobs([make_blob("k").sha256]) != {}
+
+    async def test_a_forgotten_key_starts_fresh_and_ids_are_not_reused(self, store: Store) -> None:
+        key = make_key()
+        old = [await self.add(store, key, None, images=[make_blob("old")])]
+        old.append(await self.add(store, key, old[-1]))
+        assert await store.forget(key) == 2
+        new = await self.add(store, key, None, text="again", images=[make_blob("old")])
+        assert new.id > max(t.id for t in old)
+        assert await store.history(key) == [new]
+        info = await store.conversation(key)
+        assert info is not None
+        assert (info.turn_count, info.head_turn_id) == (1, new.id)
+        assert await store.load_blobs([make_blob("old").sha256]) != {}
+
+    # -- usage ----------------------------------------------------------------------------
+
+    async def test_usage_since(self, store: Store, clock: FakeClock) -> None:
+        a1 = Usage(100, 1290, 10, 1400, {"TEXT": 100}, {"IMAGE": 1290}, 1)
+        b1 = Usage(300, 2580, 0, 2880, {"TEXT": 42, "IMAGE": 258}, {"IMAGE": 2580}, 2)
+        a2 = Usage(7, 3, 1, 11, {"TEXT": 7}, {"TEXT": 3}, 0)
+        clock.now = START + 1000
+        first = await self.add(store, make_key("x"), usage=a1, author="alice")
+        clock.now = START + 2000
+        await self.add(store, make_key("y"), usage=b1, author="bob")
+        clock.now = START + 3000
+        await self.add(store, make_key("x"), first, usage=a2, author="alice")
+
+        assert await store.usage_since(START + 2000) == Usage(
+            prompt_tokens=307,
+            output_tokens=2583,
+            thought_tokens=1,
+            total_tokens=2891,
+            prompt_by_modality={"TEXT": 49, "IMAGE": 258},
+            output_by_modality={"IMAGE": 2580, "TEXT": 3},
+            images_generated=2,
+        )
+        assert await store.usage_since(START + 2000, author_id="alice") == a2
+        assert await store.usage_since(0, author_id="alice") == Usage(
+            prompt_tokens=107,
+            output_tokens=1293,
+            thought_tokens=11,
+            total_tokens=1411,
+            prompt_by_modality={"TEXT": 107},
+            output_by_modality={"IMAGE": 1290, "TEXT": 3},
+            images_generated=1,
+        )
+        assert (await store.usage_since(0)).images_generated == 3
+        assert await store.usage_since(START + 2000.5, author_id="bob") == Usage()
+        assert await store.usage_since(START + 3000.5) == Usage()
+        assert await store.usage_since(0, author_id="nobody") == Usage()
+
+    async def test_usage_outlives_forget(self, store: Store) -> None:
+        """Forgetting a thread must not reset cost reports or per-user image limits."""
+        spent = Usage(10, 1290, 0, 1300, {"TEXT": 10}, {"IMAGE": 1290}, 1)
+        await self.add(store, make_key(), usage=spent, author="alice")
+        assert await store.forget(make_key()) == 1
+        assert await store.usage_since(0, author_id="alice") == spent
+
+    # -- concurrency ----------------------------------------------------------------------
+
+    async def test_concurrent_appends_claims_and_reads(self, store: Store) -> None:
+        shared = make_blob("shared")
+        keys = [make_key(f"thread-{i}", channel=f"c{i % 5}") for i in range(50)]
+
+        async def one(i: int) -> StoredTurn:
+            own = make_blob(f"own-{i}")
+            return await self.add(
+                store, keys[i], images=[shared, own], usage=Usage(total_tokens=i), author=f"u{i}"
+            )
+
+        results = await asyncio.gather(
+            *(one(i) for i in range(50)),
+            *(store.claim_message("discord", f"c{i % 5}", f"m{i}") for i in range(50)),
+            *(store.history(k) for k in keys),
+            *(store.settings(k) for k in keys),
+        )
+        turns = [r for r in results[:50] if isinstance(r, StoredTurn)]
+        assert len(turns) == 50
+        assert len({t.id for t in turns}) == 50
+        assert results[50:100] == [True] * 50
+        for i, key in enumerate(keys):
+            assert await store.history(key) == [turns[i]]
+            info = await store.conversation(key)
+            assert info is not None
+            assert (info.turn_count, info.head_turn_id) == (1, turns[i].id)
+        assert (await store.usage_since(0)).total_tokens == sum(range(50))
+        again = await asyncio.gather(
+            *(store.claim_message("discord", f"c{i % 5}", f"m{i}") for i in range(50))
+        )
+        assert again == [False] * 50
+        loaded = await store.load_blobs([shared.sha256, *(make_blob(f"own-{i}").sha256 for i in range(50))])
+        assert len(loaded) == 51
+
+    async def test_a_cancelled_append_leaves_all_or_nothing(self, store: Store) -> None:
+        """Cancel appends at ever later moments: each leaves the whole turn or no trace."""
+        key = make_key()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        expected = [await self.add(store, key, images=[make_blob("timing")])]
+        full = loop.time() - started
+        outcomes: list[str] = []
+        for step in range(400):
+            if step >= 20 and "all" in outcomes:
+                break
+            image = make_blob(f"cancel-{step}")
+            task = asyncio.ensure_future(self.add(store, key, expected[-1], images=[image]))
+            await asyncio.sleep(full * step / 10)
+            task.cancel()
+            try:
+                returned: StoredTurn | None = await task
+            except asyncio.CancelledError:
+                returned = None
+            history = await store.history(key)
+            stored = await store.load_blobs([image.sha256])
+            if history == expected:
+                # Nothing of the turn was written, not even its image.
+                assert returned is None
+                assert stored == {}
+                outcomes.append("nothing")
+            else:
+                # The whole turn was written (the cancel may have come during COMMIT).
+                assert history[:-1] == expected
+                assert returned in (None, history[-1])
+                assert history[-1].user_content == user_content("draw a banana", [image])
+                assert stored == {image.sha256: image.data}
+                outcomes.append("all")
+            info = await store.conversation(key)
+            assert info is not None
+            assert (info.turn_count, info.head_turn_id) == (len(history), history[-1].id)
+            expected = history
+        assert {"nothing", "all"} <= set(outcomes)
+        # Whatever happened, the store still takes writes.
+        assert await self.add(store, key, expected[-1])
+
+    # -- persistence ----------------------------------------------------------------------
+
+    async def test_everything_survives_close_and_reopen(self, store: Store, open_store: StoreFactory) -> None:
+        key = make_key()
+        photo, render = make_blob("photo", 9000, "image/jpeg"), make_blob("render", 11000)
+        exotic: dict[str, Any] = {
+            "role": "model",
+            "parts": [
+                {
+                    "text": 'ünïcödé 🍌 "quoted" \\ back\nslash\t\u0000nul',
+                    "thought": True,
+                    "thought_signature": "CiQB0e2Kb+/x9==",
+                },
+                {
+                    "function_call": {
+                        "name": "noop",
+                        "args": {
+                            "nested": {"list": [1, 2.5, -0.0001, None, True, False, {"deep": []}]},
+                            "big": 2**62,
+                            "empty": {},
+                        },
+                    },
+                    "thought_signature": "A" * 4096,
+                },
+                {
+                    "inline_data": {"mime_type": "image/png", "blob": render.sha256},
+                    "thought_signature": "c2lnbmF0dXJlLWltYWdl",
+                },
+            ],
+        }
+        usage = Usage(1, 2, 3, 6, {"TEXT": 1}, {"IMAGE": 2}, 1)
+        first = await store.append_turn(
+            key,
+            None,
+            user_content("make it pop", [photo]),
+            exotic,
+            [photo, render],
+            "gemini-3-pro-image",
+            usage,
+            "alice",
+        )
+        second = await self.add(store, key, first, images=[render], blobs=[])
+        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "21:9")
+        assert await store.claim_message("discord", "c1", "m1")
+        before = await store.history(key)
+        info_before = await store.conversation(key)
+        await store.close()
+
+        reopened = await open_store()
+        assert await reopened.history(key) == before == [first, second]
+        assert (await reopened.history(key))[0].model_content == exotic
+        assert json.dumps((await reopened.history(key))[0].model_content, sort_keys=True) == (
+            json.dumps(exotic, sort_keys=True)
+        )
+        assert await reopened.conversation(key) == info_before
+        assert await reopened.turn(second.id) == second
+        assert await reopened.load_blobs([photo.sha256, render.sha256]) == {
+            photo.sha256: photo.data,
+            render.sha256: render.data,
+        }
+        assert await reopened.settings(key) == {"aspect_ratio": "21:9"}
+        assert await reopened.claim_message("discord", "c1", "m1") is False
+        assert await reopened.usage_since(0) == usage
+        third = await self.add(reopened, key, second)
+        assert third.id > second.id

@@ -1,0 +1,126 @@
+"""Configuration contract: names, defaults, and one clear line per invalid value."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, read_environment, require_generation
+from bot.vocabulary import ResponseMode
+
+
+def test_defaults_follow_the_contract() -> None:
+    config = load_config({})
+    assert config.gemini_model == "gemini-2.5-flash-image"
+    assert config.database_path == Path("data/bot.sqlite3")
+    assert config.discord_api_url == "https://discord.com/api/v10"
+    assert config.slack_api_url == "https://slack.com/api/"
+    assert config.port == 3000
+    assert config.gemini_base_url is None
+    assert config.context_max_images == 3
+    assert config.max_attachment_bytes == 20 * 1024 * 1024
+    assert config.default_response_mode is ResponseMode.TEXT_AND_IMAGE
+    assert not config.discord_enabled and not config.slack_enabled
+
+
+def test_gemini_api_key_wins_over_google_api_key() -> None:
+    assert load_config({"GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"}).gemini_api_key == "g"
+    assert load_config({"GOOGLE_API_KEY": "o"}).gemini_api_key == "o"
+
+
+def test_secrets_are_not_in_repr() -> None:
+    config = load_config({"GEMINI_API_KEY": "AIza-secret", "DISCORD_TOKEN": "disc-secret"})
+    assert "AIza-secret" not in repr(config) and "disc-secret" not in repr(config)
+    assert set(config.secrets()) == {"AIza-secret", "disc-secret"}
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [("sqlite:///relative.db", Path("relative.db")), ("sqlite:////abs/path.db", Path("/abs/path.db"))],
+)
+def test_database_url_forms(url: str, path: Path) -> None:
+    assert load_config({"DATABASE_URL": url}).database_path == path
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"DATABASE_URL": "postgresql://u@h/db"},
+            "DATABASE_URL uses PostgreSQL, which this version does not support yet; "
+            "use sqlite:///data/bot.sqlite3.",
+        ),
+        (
+            {"DATABASE_URL": "bot.db"},
+            "DATABASE_URL 'bot.db' is not a URL; use sqlite:///data/bot.sqlite3.",
+        ),
+        (
+            {"DATABASE_URL": "sqlite://"},
+            "DATABASE_URL 'sqlite://' is malformed; use sqlite:///relative.db or sqlite:////abs/path.db.",
+        ),
+        (
+            {"DATABASE_URL": "mysql://x/y"},
+            "DATABASE_URL scheme 'mysql' is not supported; use sqlite:///data/bot.sqlite3.",
+        ),
+        (
+            {"DEFAULT_ASPECT_RATIO": "7:5"},
+            "DEFAULT_ASPECT_RATIO '7:5' is not supported by gemini-2.5-flash-image; use one of "
+            "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9.",
+        ),
+        (
+            {"DEFAULT_IMAGE_SIZE": "2K"},
+            "DEFAULT_IMAGE_SIZE is set but gemini-2.5-flash-image has a single image size; unset it.",
+        ),
+        ({"PORT": "http"}, "PORT must be a whole number, not 'http'."),
+        ({"CONTEXT_MAX_IMAGES": "-1"}, "CONTEXT_MAX_IMAGES must be at least 0, not -1."),
+        ({"GEMINI_TIMEOUT_SECONDS": "0"}, "GEMINI_TIMEOUT_SECONDS must be greater than 0, not 0."),
+        (
+            {"GOOGLE_GEMINI_BASE_URL": "localhost:9"},
+            "GOOGLE_GEMINI_BASE_URL must be an http(s) URL, not 'localhost:9'.",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1"},
+            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+            "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them.",
+        ),
+    ],
+)
+def test_each_invalid_value_is_one_clear_line(env: dict[str, str], line: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.problems == [line]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"DATABASE_URL": "postgresql://x/y", "DEFAULT_ASPECT_RATIO": "nope", "PORT": "x"})
+    assert len(caught.value.problems) == 3
+
+
+def test_size_and_ratio_defaults_for_a_model_with_sizes() -> None:
+    config = load_config(
+        {
+            "GEMINI_MODEL": "gemini-3-pro-image-preview",
+            "DEFAULT_IMAGE_SIZE": "2k",
+            "DEFAULT_ASPECT_RATIO": "16:9",
+        }
+    )
+    assert (config.default_image_size, config.default_aspect_ratio) == ("2K", "16:9")
+
+
+def test_unbounded_context_budget() -> None:
+    assert load_config({"CONTEXT_MAX_IMAGES": "all"}).context_max_images is None
+
+
+def test_missing_key_is_reported_when_generation_is_needed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        require_generation(load_config({}))
+    assert caught.value.problems[0].startswith("GEMINI_API_KEY is not set;")
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("GEMINI_API_KEY=from-file\nGEMINI_MODEL=gemini-3-pro-image-preview\n")
+    merged = read_environment({"GEMINI_API_KEY": "from-env"}, env_file)
+    config = load_config(merged)
+    assert config.gemini_api_key == "from-env"
+    assert config.gemini_model == "gemini-3-pro-image-preview"

@@ -1,0 +1,75 @@
+"""Inline flags: parsing, stripping, validation messages."""
+
+import pytest
+
+from bot.capabilities import capabilities_for
+from bot.flags import parse_flags
+
+FLASH = capabilities_for("gemini-2.5-flash-image")
+PRO = capabilities_for("gemini-3-pro-image-preview")
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt", "aspect"),
+    [
+        ("a red bicycle --ar 16:9", "a red bicycle", "16:9"),
+        ("--aspect 9:16 a tall tower", "a tall tower", "9:16"),
+        ("a cat --ar=3:2 in a hat", "a cat in a hat", "3:2"),
+        ("a cat —ar 4:3", "a cat", "4:3"),
+        ("a cat –ar 21:9", "a cat", "21:9"),
+        ("a cat --AR 16x9", "a cat", "16:9"),
+        ("a cat --aspect-ratio 16/9", "a cat", "16:9"),
+        ("no flags -- here, a--ar b", "no flags -- here, a--ar b", None),
+    ],
+)
+def test_aspect_flag_is_stripped_and_normalised(text: str, prompt: str, aspect: str | None) -> None:
+    parsed = parse_flags(text, FLASH)
+    assert parsed.text == prompt
+    assert parsed.aspect_ratio == aspect
+    assert parsed.errors == ()
+
+
+def test_invalid_aspect_lists_the_models_ratios() -> None:
+    parsed = parse_flags("a cat --ar 7:3", FLASH)
+    assert parsed.errors == (
+        "7:3 is not an aspect ratio gemini-2.5-flash-image supports; use one of "
+        "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9.",
+    )
+    assert parsed.aspect_ratio is None
+
+
+def test_extreme_ratio_only_on_models_that_have_it() -> None:
+    assert parse_flags("x --ar 1:8", capabilities_for("gemini-3.1-flash-image-preview")).aspect_ratio == "1:8"
+    assert parse_flags("x --ar 1:8", FLASH).errors
+
+
+def test_flag_without_value() -> None:
+    assert parse_flags("a cat --ar", FLASH).errors == ("--ar needs a value, for example --ar 16:9.",)
+
+
+def test_size_flag_on_a_model_with_sizes() -> None:
+    parsed = parse_flags("a castle --size 2k --ar 16:9", PRO)
+    assert (parsed.text, parsed.image_size, parsed.aspect_ratio) == ("a castle", "2K", "16:9")
+
+
+def test_size_flag_on_a_single_size_model_is_explained() -> None:
+    parsed = parse_flags("a castle --size 2K", FLASH)
+    assert parsed.errors == (
+        "gemini-2.5-flash-image makes images at a single size, so the size can't be changed.",
+    )
+
+
+def test_bad_size_lists_valid_sizes() -> None:
+    assert parse_flags("x --size 8K", PRO).errors == (
+        "8K is not an image size gemini-3-pro-image-preview supports; use one of 1K, 2K, 4K.",
+    )
+
+
+def test_flags_only_prompt_is_empty_text() -> None:
+    parsed = parse_flags("--ar 1:1", FLASH)
+    assert parsed.text == ""
+    assert parsed.has_settings
+
+
+def test_multiline_prompt_keeps_its_lines() -> None:
+    assert parse_flags("line one --ar 1:1\nline two", FLASH).text == "line one\nline two"
