@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ContentRecord = dict[str, Any]
@@ -18,14 +18,14 @@ ContentRecord = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Blob:
-    """Image bytes with their MIME type, addressed by SHA-256 of the bytes."""
+    """Image bytes with their MIME type, addressed by SHA-256 of the bytes (hashed once)."""
 
     mime_type: str
     data: bytes
+    sha256: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def sha256(self) -> str:
-        return blob_hash(self.data)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", blob_hash(self.data))
 
 
 def blob_hash(data: bytes) -> str:

@@ -26,7 +26,7 @@ from google import genai
 from google.genai import errors, types
 
 from bot.capabilities import ModelCapabilities, capabilities_for
-from bot.content import Blob, ContentRecord, blob_hash
+from bot.content import Blob, ContentRecord
 from bot.vocabulary import ImagePart, ReplyPart, ResponseMode, TextPart, Usage
 
 logger = logging.getLogger(__name__)
@@ -211,12 +211,12 @@ def content_to_record(content: types.Content | None) -> tuple[ContentRecord, lis
             dumped = part.model_dump(mode="json", exclude_none=True, exclude={"inline_data"})
             meta = inline.model_dump(mode="json", exclude_none=True, exclude={"data"})
             meta.setdefault("mime_type", "image/png")
-            digest = blob_hash(inline.data)
-            meta["blob"] = digest
+            blob = Blob(meta["mime_type"], inline.data)
+            meta["blob"] = blob.sha256
             dumped["inline_data"] = meta
-            if digest not in seen:
-                seen.add(digest)
-                found.append(Blob(meta["mime_type"], inline.data))
+            if blob.sha256 not in seen:
+                seen.add(blob.sha256)
+                found.append(blob)
         else:
             dumped = part.model_dump(mode="json", exclude_none=True)
         parts.append(dumped)

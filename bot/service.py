@@ -189,12 +189,13 @@ class ConversationService:
             history = await self._history(key, turn.continue_from)
             if history is None:
                 return await self._reject(sink, UNKNOWN_TURN_MESSAGE)
+            blobs = [p.blob for p in prepared]
             return await self._generate(
                 key=key,
                 history=history,
                 text=parsed.text,
-                images=[(p.blob.sha256, p.mime_type) for p in prepared],
-                new_blobs=[p.blob for p in prepared],
+                images=[(b.sha256, b.mime_type) for b in blobs],
+                new_blobs=blobs,
                 author=turn.author,
                 sink=sink,
             )
@@ -296,7 +297,8 @@ class ConversationService:
         if not result.ok or result.model_content is None:
             self._log_turn(key, None, result, started, window.dropped_turns)
             return await self._reject(sink, result.message or FAILED_MESSAGE, status=TurnStatus.FAILED)
-        user_blobs = [b for b in new_blobs if b.sha256 in set(blob_refs(user_content))]
+        user_refs = set(blob_refs(user_content))
+        user_blobs = [b for b in new_blobs if b.sha256 in user_refs]
         stored = await self._store.append_turn(
             key,
             history[-1].id if history else None,

@@ -603,6 +603,7 @@ class FakeGemini:
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Behaviour] = deque()
         self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Event()
 
     # -- scripting ---------------------------------------------------------------------------
     def enqueue(self, *behaviours: Behaviour) -> None:
@@ -615,6 +616,13 @@ class FakeGemini:
     def reset(self) -> None:
         self._queue.clear()
         self.requests.clear()
+
+    async def wait_for_requests(self, count: int, limit_s: float = 10.0) -> None:
+        """Return once ``count`` requests have arrived (in total since the last reset)."""
+        async with asyncio.timeout(limit_s):
+            while len(self.requests) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
 
     @property
     def base_url(self) -> str:
@@ -661,6 +669,7 @@ class FakeGemini:
             headers={k.lower(): v for k, v in request.headers.items()},
         )
         self.requests.append(rec)
+        self._arrived.set()
         if body is None or not isinstance(body, dict):
             return _json_response(
                 rec,

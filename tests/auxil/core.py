@@ -1,0 +1,108 @@
+"""A conversation core wired like production (real store, real SDK) against the fake Gemini."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.config import Config, load_config
+from bot.gemini import GeminiEngine
+from bot.service import ConversationService, TurnResult
+from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
+from storage.sqlite_store import SqliteStore
+from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.sinks import RecordingSink
+
+KEY = ConversationKey("console", "local", "terminal", "thread-1")
+ALICE = Author("alice", "Alice")
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+def bytes_ref(filename: str, data: bytes, declared_size: int | None = -1) -> ImageRef:
+    """An attachment whose bytes are already in memory (declared size defaults to the real one)."""
+
+    async def load() -> bytes:
+        return data
+
+    size = len(data) if declared_size == -1 else declared_size
+    return ImageRef(filename=filename, mime_type=None, size=size, load=load)
+
+
+def failing_ref(filename: str, error: Exception) -> ImageRef:
+    async def load() -> bytes:
+        raise error
+
+    return ImageRef(filename=filename, mime_type="image/png", size=1000, load=load)
+
+
+class Core:
+    """The service plus handles on its store and the fake, able to restart like a process."""
+
+    def __init__(self, fake: FakeGemini, db_path: Path, env: dict[str, str] | None = None) -> None:
+        self.fake = fake
+        self.db_path = db_path
+        self.env = {
+            "GEMINI_API_KEY": "test-key",
+            "GOOGLE_GEMINI_BASE_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            **(env or {}),
+        }
+        self.config: Config = load_config(self.env)
+        self.store: SqliteStore
+        self.engine: GeminiEngine
+        self.service: ConversationService
+        self.sleeps: list[float] = []
+
+    async def start(self) -> Core:
+        self.store = SqliteStore(self.config.database_path)
+        await self.store.open()
+
+        async def sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+
+        self.engine = GeminiEngine(
+            api_key=self.config.gemini_api_key or "",
+            model=self.config.gemini_model,
+            base_url=self.config.gemini_base_url,
+            timeout_s=self.config.gemini_timeout_s,
+            max_attempts=self.config.gemini_max_attempts,
+            sleep=sleep,
+        )
+        self.service = ConversationService(config=self.config, store=self.store, engine=self.engine)
+        return self
+
+    async def stop(self) -> None:
+        await self.engine.aclose()
+        await self.store.close()
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def say(
+        self,
+        text: str,
+        *images: ImageRef,
+        key: ConversationKey = KEY,
+        message_id: str | None = None,
+        continue_from: int | None = None,
+        sink: RecordingSink | None = None,
+    ) -> tuple[TurnResult, RecordingSink]:
+        sink = sink or RecordingSink()
+        turn = Turn(
+            key=key,
+            message_id=message_id or uuid.uuid4().hex,
+            author=ALICE,
+            text=text,
+            images=images,
+            continue_from=continue_from,
+        )
+        result = await self.service.handle_turn(turn, sink)
+        return result, sink
+
+
+CoreFactory = Callable[..., Awaitable[Core]]

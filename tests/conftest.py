@@ -1,0 +1,34 @@
+"""Shared fixtures: the fake Gemini server and a production-wired conversation core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.auxil.core import Core
+from tests.auxil.fake_gemini import FakeGemini
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+async def fake_gemini() -> AsyncIterator[FakeGemini]:
+    async with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def core(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
+    started = await Core(fake_gemini, tmp_path / "bot.sqlite3").start()
+    yield started
+    await started.stop()
