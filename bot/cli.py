@@ -16,8 +16,6 @@ NOTHING_TO_RUN = (
     "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) to run on Slack;\n"
     "or run `python -m bot console` in a terminal to chat from the command line."
 )
-# Platforms whose adapters ship in this version; others are refused with a clear line.
-AVAILABLE_PLATFORMS: frozenset[str] = frozenset()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,16 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if console:
         platforms = []
-    unavailable = [p for p in platforms if p not in AVAILABLE_PLATFORMS]
-    if unavailable:
-        return _fail(
-            [
-                f"{'DISCORD_TOKEN' if p == 'discord' else 'SLACK_BOT_TOKEN'} is set, but this "
-                f"version does not include the {p.capitalize()} adapter yet; unset it, or run "
-                "`python -m bot console`."
-                for p in unavailable
-            ]
-        )
     try:
         require_generation(config)
     except ConfigError as exc:

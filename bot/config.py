@@ -40,6 +40,11 @@ class Config:
     database_path: Path = Path("data/bot.sqlite3")
     discord_token: str | None = field(default=None, repr=False)
     discord_api_url: str = DEFAULT_DISCORD_API_URL
+    # Guilds where slash commands are registered per guild (instant); empty = global commands.
+    discord_guild_ids: tuple[int, ...] = ()
+    # False = run without the privileged message-content intent; then a mention is needed in
+    # threads too.
+    discord_message_content: bool = True
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -152,6 +157,29 @@ def _url(env: Mapping[str, str], name: str, default: str | None, problems: list[
     return raw
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    problems.append(f"{name} must be true or false, not {raw!r}.")
+    return default
+
+
+def _id_list(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[int, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if not all(part.isdigit() for part in ids):
+        problems.append(f"{name} must be a numeric id or a comma-separated list of them, not {raw!r}.")
+        return ()
+    return tuple(int(part) for part in ids)
+
+
 def _context_budget(env: Mapping[str, str], problems: list[str]) -> int | None:
     raw = env.get("CONTEXT_MAX_IMAGES", "").strip().lower()
     if raw in ("all", "unlimited", "none"):
@@ -229,6 +257,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         discord_token=text("DISCORD_TOKEN"),
         discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL, problems)
         or DEFAULT_DISCORD_API_URL,
+        discord_guild_ids=_id_list(env, "DISCORD_GUILD_ID", problems),
+        discord_message_content=_bool(env, "DISCORD_MESSAGE_CONTENT", True, problems),
         slack_bot_token=text("SLACK_BOT_TOKEN"),
         slack_app_token=text("SLACK_APP_TOKEN"),
         slack_signing_secret=text("SLACK_SIGNING_SECRET"),

@@ -10,12 +10,28 @@ import sys
 from bot.config import Config
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
+from bot.platform import PlatformAdapter, PlatformError
 from bot.service import ConversationService
 from storage.errors import StoreError
 from storage.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
+# Hosts send SIGTERM on every deploy and kill ~10 s later: finish turns in flight within this.
 SHUTDOWN_GRACE_S = 8.0
+
+
+def build_platform_adapters(config: Config, service: ConversationService) -> list[PlatformAdapter]:
+    """One adapter per platform whose credentials are configured (imported only when used)."""
+    adapters: list[PlatformAdapter] = []
+    if config.discord_enabled:
+        from adapters.discord_adapter import DiscordAdapter
+
+        adapters.append(DiscordAdapter(config, service))
+    if config.slack_enabled:
+        from adapters.slack_adapter import SlackAdapter
+
+        adapters.append(SlackAdapter(config, service))
+    return adapters
 
 
 async def run(config: Config, *, console: bool) -> int:
@@ -36,33 +52,48 @@ async def run(config: Config, *, console: bool) -> int:
         max_attempts=config.gemini_max_attempts,
     )
     service = ConversationService(config=config, store=store, engine=engine)
-    tasks: list[asyncio.Task[None]] = []
+    adapters: list[PlatformAdapter] = []
+    tasks: dict[asyncio.Task[None], str] = {}
     if console:
         from adapters.console_adapter import ConsoleAdapter
 
-        tasks.append(asyncio.create_task(ConsoleAdapter(service, config.console_output_dir).run()))
+        tasks[asyncio.create_task(ConsoleAdapter(service, config.console_output_dir).run())] = "console"
+    else:
+        adapters = build_platform_adapters(config, service)
+        tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("bot ready", extra={"model": config.gemini_model, "console": console})
+    log.info("bot started", extra={"model": config.gemini_model, "adapters": sorted(tasks.values())})
+    exit_code = 0
     try:
         stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
+        for task in done:
+            if task is stopper or task.cancelled() or task.exception() is None:
+                continue
+            error = task.exception()
+            exit_code = 1
+            if isinstance(error, PlatformError):
+                print(f"error: {error}", file=sys.stderr)
+                log.error("adapter stopped", extra={"adapter": tasks[task], "reason": str(error)})
+            else:
+                log.error("adapter crashed", extra={"adapter": tasks[task]}, exc_info=error)
+        # Stop taking new turns, let turns in flight finish within the grace period, then cut
+        # them off; history is written in one transaction after a valid answer, so a cut-off
+        # turn leaves no trace.
+        await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
+        if not console:
+            await service.drain(SHUTDOWN_GRACE_S)
         pending = [t for t in tasks if not t.done()]
-        if pending:
-            # Let turns in flight finish within the grace period, then cut them off; history is
-            # only ever written in one transaction after a valid answer, so nothing half-done stays.
-            _, still = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S if not console else 0.5)
-            for task in still:
-                task.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception():
-                log.error("adapter stopped", exc_info=task.exception())
-                return 1
-        return 0
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        log.info("bot stopped", extra={"exit_code": exit_code})
+        return exit_code
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -99,6 +101,8 @@ class ConversationService:
         self._store = store
         self._engine = engine
         self._locks = KeyedLocks()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
         self._image_limits = ImageLimits(
             max_bytes=config.max_attachment_bytes, max_side=config.max_input_side
         )
@@ -144,8 +148,51 @@ class ConversationService:
         async with self._locks.hold(key):
             return await self._store.forget(key)
 
+    async def remember_reply(self, key: ConversationKey, message_ids: Sequence[str], turn_id: int) -> None:
+        """Record the platform messages that show a turn's reply, so replying to one of them
+        continues from that turn."""
+        await self._store.record_posted(key.platform, key.channel, message_ids, turn_id)
+
+    async def turn_for_message(self, key: ConversationKey, message_id: str) -> int | None:
+        """The turn a platform message of the bot shows, if it is one of this conversation's."""
+        turn_id = await self._store.turn_for_message(key.platform, key.channel, message_id)
+        if turn_id is None:
+            return None
+        turn = await self._store.turn(turn_id)
+        return turn_id if turn is not None and turn.key == key else None
+
+    @property
+    def in_flight(self) -> int:
+        """Turns being worked on or waiting for their conversation right now."""
+        return self._in_flight
+
+    async def drain(self, grace_s: float) -> bool:
+        """Wait up to ``grace_s`` for turns in flight to finish; True if none are left."""
+        try:
+            async with asyncio.timeout(grace_s):
+                while self._in_flight:
+                    self._idle.clear()
+                    await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
     async def handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
         """Run one user turn end to end and post the outcome through ``sink``."""
+        with self._counted():
+            return await self._handle_turn(turn, sink)
+
+    async def _handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
         key = turn.key
         if not await self._store.claim_message(key.platform, key.channel, turn.message_id):
             log.info(
@@ -211,6 +258,18 @@ class ConversationService:
     ) -> TurnResult:
         """Run a stored turn's prompt again from the same point (a new branch), optionally at a
         new aspect ratio, which then becomes the conversation's setting."""
+        with self._counted():
+            return await self._regenerate(key, turn_id, author, sink, request_id, aspect_ratio)
+
+    async def _regenerate(
+        self,
+        key: ConversationKey,
+        turn_id: int,
+        author: Author,
+        sink: ReplySink,
+        request_id: str,
+        aspect_ratio: str | None,
+    ) -> TurnResult:
         if not await self._store.claim_message(key.platform, key.channel, request_id):
             return TurnResult(TurnStatus.DUPLICATE)
         if aspect_ratio is not None:

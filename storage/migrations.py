@@ -139,6 +139,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=3,
+        description="platform messages that carry a turn's reply, for reply-to-an-earlier-image",
+        statements=(
+            # A user replying to one of the bot's earlier images continues from that image's
+            # turn; the platform gives us only the message id, so keep the mapping. Rows go
+            # with their turn when a conversation is forgotten.
+            """
+            CREATE TABLE posted_messages (
+                platform TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                PRIMARY KEY (platform, channel, message_id)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX posted_messages_by_turn ON posted_messages (turn_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

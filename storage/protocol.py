@@ -93,6 +93,16 @@ class Store(Protocol):
         usage, and move the conversation's head to it (creating the conversation if needed)."""
         ...
 
+    async def record_posted(
+        self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
+    ) -> None:
+        """Remember which platform messages show a turn's reply (re-recording is harmless)."""
+        ...
+
+    async def turn_for_message(self, platform: str, channel: str, message_id: str) -> int | None:
+        """The turn whose reply a platform message shows, or None."""
+        ...
+
     async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
         """Bytes for the given hashes; unknown hashes are absent from the result."""
         ...

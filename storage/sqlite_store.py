@@ -397,6 +397,28 @@ class SqliteStore:
             created_at=now,
         )
 
+    async def record_posted(
+        self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
+    ) -> None:
+        rows = [(platform, channel, message_id, turn_id) for message_id in message_ids]
+        if not rows:
+            return
+        async with self._writing() as db:
+            await db.executemany(
+                "INSERT INTO posted_messages (platform, channel, message_id, turn_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (platform, channel, message_id) "
+                "DO UPDATE SET turn_id = excluded.turn_id",
+                rows,
+            )
+
+    async def turn_for_message(self, platform: str, channel: str, message_id: str) -> int | None:
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT turn_id FROM posted_messages WHERE platform = ? AND channel = ? AND message_id = ?",
+                (platform, channel, message_id),
+            )
+        return int(next(iter(rows))[0]) if rows else None
+
     async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(hashes))
         found: dict[str, bytes] = {}

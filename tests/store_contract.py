@@ -481,6 +481,29 @@ class StoreContract:
         assert (info.turn_count, info.head_turn_id) == (1, new.id)
         assert await store.load_blobs([make_blob("old").sha256]) != {}
 
+    # -- posted messages ------------------------------------------------------------------
+
+    async def test_posted_messages_map_back_to_their_turn(self, store: Store) -> None:
+        key = make_key()
+        first = await self.add(store, key)
+        second = await self.add(store, key, first)
+        await store.record_posted("discord", "c1", ["m1", "m2"], first.id)
+        await store.record_posted("discord", "c1", ["m3"], second.id)
+        assert await store.turn_for_message("discord", "c1", "m2") == first.id
+        assert await store.turn_for_message("discord", "c1", "m3") == second.id
+        assert await store.turn_for_message("discord", "other", "m3") is None
+        assert await store.turn_for_message("slack", "c1", "m3") is None
+        await store.record_posted("discord", "c1", ["m3"], first.id)
+        assert await store.turn_for_message("discord", "c1", "m3") == first.id
+        await store.record_posted("discord", "c1", [], first.id)
+
+    async def test_forget_drops_posted_message_mappings(self, store: Store) -> None:
+        key = make_key()
+        turn = await self.add(store, key)
+        await store.record_posted("discord", "c1", ["m1"], turn.id)
+        await store.forget(key)
+        assert await store.turn_for_message("discord", "c1", "m1") is None
+
     # -- usage ----------------------------------------------------------------------------
 
     async def test_usage_since(self, store: Store, clock: FakeClock) -> None:

@@ -45,9 +45,3 @@ def test_key_from_dotenv_file_is_used(tmp_path: Path) -> None:
         result.stderr.strip()
         == "error: DATABASE_URL scheme 'mysql' is not supported; use sqlite:///data/bot.sqlite3."
     )
-
-
-def test_platform_tokens_for_adapters_not_in_this_version_are_refused(tmp_path: Path) -> None:
-    result = run_bot([], tmp_path, {"GEMINI_API_KEY": "k", "DISCORD_TOKEN": "d"})
-    assert result.returncode == 2
-    assert "DISCORD_TOKEN is set, but this version does not include the Discord adapter yet" in result.stderr

@@ -124,3 +124,19 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
     config = load_config(merged)
     assert config.gemini_api_key == "from-env"
     assert config.gemini_model == "gemini-3-pro-image-preview"
+
+
+def test_discord_options() -> None:
+    config = load_config({"DISCORD_GUILD_ID": "123, 456", "DISCORD_MESSAGE_CONTENT": "false"})
+    assert config.discord_guild_ids == (123, 456)
+    assert config.discord_message_content is False
+    assert load_config({}).discord_message_content is True
+
+
+def test_invalid_discord_options_are_one_line_each() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"DISCORD_GUILD_ID": "my-server", "DISCORD_MESSAGE_CONTENT": "maybe"})
+    assert caught.value.problems == [
+        "DISCORD_GUILD_ID must be a numeric id or a comma-separated list of them, not 'my-server'.",
+        "DISCORD_MESSAGE_CONTENT must be true or false, not 'maybe'.",
+    ]
