@@ -59,6 +59,24 @@ class Config:
     context_max_images: int | None = 3
     console_output_dir: Path = Path("out")
     log_level: str = "INFO"
+    # Cost control (0 / None = no limit).
+    user_images_per_hour: int = 60
+    user_images_per_day: int = 200
+    channel_images_per_day: int = 0
+    workspace_images_per_day: int = 0
+    daily_spend_cap_usd: float | None = None
+    max_concurrent_generations: int = 32
+    max_queued_turns: int = 200
+    retention_days: int = 0
+    # Access control: empty = everyone. Users are platform ids; admins are "platform:id".
+    discord_allowed_guilds: frozenset[str] = frozenset()
+    discord_allowed_channels: frozenset[str] = frozenset()
+    discord_allowed_users: frozenset[str] = frozenset()
+    slack_allowed_teams: frozenset[str] = frozenset()
+    slack_allowed_channels: frozenset[str] = frozenset()
+    slack_allowed_users: frozenset[str] = frozenset()
+    admin_users: frozenset[str] = frozenset()
+    refuse_silently: bool = False
 
     @property
     def discord_enabled(self) -> bool:
@@ -155,6 +173,40 @@ def _url(env: Mapping[str, str], name: str, default: str | None, problems: list[
         problems.append(f"{name} must be an http(s) URL, not {raw!r}.")
         return default
     return raw
+
+
+def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _admins(env: Mapping[str, str], problems: list[str]) -> frozenset[str]:
+    admins = _names(env, "ADMIN_USERS")
+    bad = sorted(
+        a
+        for a in admins
+        if a.partition(":")[0] not in ("discord", "slack", "console") or not a.partition(":")[2]
+    )
+    if bad:
+        problems.append(
+            f"ADMIN_USERS entries must look like discord:123456 or slack:U012ABC, not {', '.join(bad)}."
+        )
+        return frozenset()
+    return admins
+
+
+def _money(env: Mapping[str, str], name: str, problems: list[str]) -> float | None:
+    raw = env.get(name, "").strip().lstrip("$")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be an amount in US dollars such as 5 or 12.50, not {raw!r}.")
+        return None
+    if value <= 0:
+        problems.append(f"{name} must be greater than 0, not {raw}.")
+        return None
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
@@ -272,6 +324,22 @@ def load_config(env: Mapping[str, str]) -> Config:
         context_max_images=_context_budget(env, problems),
         console_output_dir=Path(text("CONSOLE_OUTPUT_DIR") or "out"),
         log_level=log_level,
+        user_images_per_hour=_int(env, "USER_IMAGES_PER_HOUR", 60, problems),
+        user_images_per_day=_int(env, "USER_IMAGES_PER_DAY", 200, problems),
+        channel_images_per_day=_int(env, "CHANNEL_IMAGES_PER_DAY", 0, problems),
+        workspace_images_per_day=_int(env, "WORKSPACE_IMAGES_PER_DAY", 0, problems),
+        daily_spend_cap_usd=_money(env, "DAILY_SPEND_CAP_USD", problems),
+        max_concurrent_generations=_int(env, "MAX_CONCURRENT_GENERATIONS", 32, problems, minimum=1),
+        max_queued_turns=_int(env, "MAX_QUEUED_TURNS", 200, problems),
+        retention_days=_int(env, "RETENTION_DAYS", 0, problems),
+        discord_allowed_guilds=_names(env, "DISCORD_ALLOWED_GUILDS"),
+        discord_allowed_channels=_names(env, "DISCORD_ALLOWED_CHANNELS"),
+        discord_allowed_users=_names(env, "DISCORD_ALLOWED_USERS"),
+        slack_allowed_teams=_names(env, "SLACK_ALLOWED_TEAMS"),
+        slack_allowed_channels=_names(env, "SLACK_ALLOWED_CHANNELS"),
+        slack_allowed_users=_names(env, "SLACK_ALLOWED_USERS"),
+        admin_users=_admins(env, problems),
+        refuse_silently=_bool(env, "REFUSE_SILENTLY", False, problems),
     )
     if config.slack_enabled and not (config.slack_app_token or config.slack_signing_secret):
         problems.append(

@@ -1,0 +1,173 @@
+"""Per-user, per-channel and per-workspace image limits and a daily spend cap, from recorded usage."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.config import Config
+from bot.vocabulary import Author, ConversationKey
+
+HOUR_S = 3600.0
+
+
+class UsageCounter(Protocol):
+    """The part of the store the limiter reads (only successful turns are ever recorded)."""
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]:
+        """Images generated since ``since`` matching the filters, and the oldest such turn's time."""
+        ...
+
+    async def cost_since(self, since: float) -> float:
+        """Estimated US dollars spent since ``since``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPolicy:
+    """0 (or None for money) turns a limit off."""
+
+    user_per_hour: int = 60
+    user_per_day: int = 200
+    channel_per_day: int = 0
+    workspace_per_day: int = 0
+    daily_spend_usd: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> LimitPolicy:
+        return cls(
+            config.user_images_per_hour,
+            config.user_images_per_day,
+            config.channel_images_per_day,
+            config.workspace_images_per_day,
+            config.daily_spend_cap_usd,
+        )
+
+
+def start_of_day(now: float) -> float:
+    """Midnight UTC of the day ``now`` falls in: daily limits reset then."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _until_midnight(now: float) -> str:
+    remaining = start_of_day(now) + 86400 - now
+    return f"it resets at midnight UTC (in {_duration(remaining)})"
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _workspace_word(platform: str) -> str:
+    return "server" if platform == "discord" else "workspace"
+
+
+class RateLimiter:
+    """Decides whether a turn may generate, counting recorded usage plus turns still in flight
+    (so ten messages sent at once cannot all slip under a limit of one)."""
+
+    def __init__(
+        self, policy: LimitPolicy, usage: UsageCounter, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._policy = policy
+        self._usage = usage
+        self._clock = clock
+        self._pending: Counter[tuple[str, ...]] = Counter()
+
+    @staticmethod
+    def _scopes(key: ConversationKey, author: Author) -> tuple[tuple[str, ...], ...]:
+        return (
+            ("user", key.platform, author.id),
+            ("channel", key.platform, key.workspace, key.channel),
+            ("workspace", key.platform, key.workspace),
+        )
+
+    @contextmanager
+    def reserve(self, key: ConversationKey, author: Author) -> Iterator[None]:
+        """Count a turn against the limits while it is in flight."""
+        scopes = self._scopes(key, author)
+        self._pending.update(scopes)
+        try:
+            yield
+        finally:
+            self._pending.subtract(scopes)
+            for scope in scopes:
+                if self._pending[scope] <= 0:
+                    del self._pending[scope]
+
+    async def refusal(self, key: ConversationKey, author: Author, *, admin: bool = False) -> str | None:
+        """None when the turn may run; otherwise one sentence naming the limit and its reset."""
+        policy = self._policy
+        now = self._clock()
+        day = start_of_day(now)
+        user_scope, channel_scope, workspace_scope = self._scopes(key, author)
+        # The spend cap counts recorded turns only, so turns in flight when it is reached can
+        # overshoot it by at most MAX_CONCURRENT_GENERATIONS images.
+        if policy.daily_spend_usd is not None:
+            spent = await self._usage.cost_since(day)
+            if spent >= policy.daily_spend_usd:
+                return (
+                    f"The bot has reached today's spending cap of ${policy.daily_spend_usd:.2f}; "
+                    f"{_until_midnight(now)}."
+                )
+        if admin:
+            return None
+        if policy.user_per_hour:
+            count, oldest = await self._usage.count_images(
+                now - HOUR_S, author_id=author.id, platform=key.platform
+            )
+            if count + self._pending[user_scope] >= policy.user_per_hour:
+                wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
+                return (
+                    f"You've made {policy.user_per_hour} images in the last hour, the limit for each "
+                    f"person; you can make more in about {_duration(wait)}."
+                )
+        if policy.user_per_day:
+            count, _ = await self._usage.count_images(day, author_id=author.id, platform=key.platform)
+            if count + self._pending[user_scope] >= policy.user_per_day:
+                return (
+                    f"You've made {policy.user_per_day} images today, the daily limit for each person; "
+                    f"{_until_midnight(now)}."
+                )
+        if policy.channel_per_day:
+            count, _ = await self._usage.count_images(
+                day, platform=key.platform, workspace=key.workspace, channel=key.channel
+            )
+            if count + self._pending[channel_scope] >= policy.channel_per_day:
+                return (
+                    f"This channel has made {policy.channel_per_day} images today, its daily limit; "
+                    f"{_until_midnight(now)}."
+                )
+        if policy.workspace_per_day:
+            count, _ = await self._usage.count_images(day, platform=key.platform, workspace=key.workspace)
+            if count + self._pending[workspace_scope] >= policy.workspace_per_day:
+                return (
+                    f"This {_workspace_word(key.platform)} has made {policy.workspace_per_day} images "
+                    f"today, its daily limit; {_until_midnight(now)}."
+                )
+        return None
+
+
+def month_start(now: float) -> float:
+    """The first instant of the UTC month ``now`` falls in."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()

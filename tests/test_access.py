@@ -1,0 +1,55 @@
+"""Access policy: allow-lists per platform, admins bypass, one polite refusal or silence."""
+
+from bot.access import REFUSAL_MESSAGE, AccessPolicy
+from bot.config import load_config
+from bot.vocabulary import Author, ConversationKey
+
+GUILD_CHANNEL = ConversationKey("discord", "g1", "c1", "t1")
+OTHER_GUILD = ConversationKey("discord", "g2", "c9", "t9")
+SLACK = ConversationKey("slack", "T1", "C1", "1700000000.000100")
+CONSOLE = ConversationKey("console", "local", "terminal", "x")
+
+
+def policy(**env: str) -> AccessPolicy:
+    return AccessPolicy.from_config(load_config(env))
+
+
+def test_no_lists_means_everyone() -> None:
+    p = policy()
+    assert p.check(GUILD_CHANNEL, Author("u")).allowed
+    assert p.check(SLACK, Author("U1")).allowed
+
+
+def test_guild_list_refuses_other_guilds_politely_once_per_channel() -> None:
+    p = policy(DISCORD_ALLOWED_GUILDS="g1")
+    assert p.check(GUILD_CHANNEL, Author("u")).allowed
+    first = p.check(OTHER_GUILD, Author("u"))
+    assert (first.allowed, first.message) == (False, REFUSAL_MESSAGE)
+    again = p.check(OTHER_GUILD, Author("u"))
+    assert (again.allowed, again.message) == (False, None)
+    assert p.check(OTHER_GUILD, Author("someone else")).message == REFUSAL_MESSAGE
+
+
+def test_user_and_channel_lists_combine() -> None:
+    p = policy(SLACK_ALLOWED_CHANNELS="C1", SLACK_ALLOWED_USERS="U1,U2")
+    assert p.check(SLACK, Author("U2")).allowed
+    assert not p.check(SLACK, Author("U3")).allowed
+    assert not p.check(ConversationKey("slack", "T1", "C2", "1"), Author("U1")).allowed
+    # Slack's lists do not affect Discord.
+    assert p.check(GUILD_CHANNEL, Author("U3")).allowed
+
+
+def test_admins_bypass_lists() -> None:
+    p = policy(DISCORD_ALLOWED_USERS="someone", ADMIN_USERS="discord:boss")
+    assert p.check(GUILD_CHANNEL, Author("boss")).allowed
+    assert p.is_admin("discord", "boss") and not p.is_admin("slack", "boss")
+
+
+def test_silent_mode_never_answers() -> None:
+    p = policy(DISCORD_ALLOWED_GUILDS="g1", REFUSE_SILENTLY="true")
+    decision = p.check(OTHER_GUILD, Author("u"))
+    assert (decision.allowed, decision.message) == (False, None)
+
+
+def test_console_is_always_allowed() -> None:
+    assert policy(DISCORD_ALLOWED_USERS="x", SLACK_ALLOWED_USERS="y").check(CONSOLE, Author("me")).allowed
