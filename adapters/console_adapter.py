@@ -256,6 +256,11 @@ class ConsoleAdapter:
         latest = await self._service.store.latest_conversation(PLATFORM, WORKSPACE, CHANNEL)
         caps = self._service.capabilities
         self._print(f"Nano Banana console · model {caps.model} · type /help for commands")
+        if not caps.known:
+            self._print(
+                f"Note: {caps.model} is not a model this version knows; its aspect ratios, sizes "
+                "and photo limits are not checked, so Gemini will say if something is unsupported."
+            )
         if latest is not None:
             self._key = latest.key
             self._print(

@@ -6,6 +6,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 from bot.config import Config
 from bot.gemini import GeminiEngine
@@ -34,10 +37,25 @@ def build_platform_adapters(config: Config, service: ConversationService) -> lis
     return adapters
 
 
+@contextmanager
+def _log_stream(config: Config, console: bool) -> Iterator[TextIO | None]:
+    """stderr for services; for the console, which owns the terminal, a file by the database."""
+    if not console:
+        yield None
+        return
+    config.database_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(config.database_path.parent / "console.log", "a", encoding="utf-8") as stream:
+        yield stream
+
+
 async def run(config: Config, *, console: bool) -> int:
     """Run until the adapters finish or SIGTERM/SIGINT; returns the exit code."""
-    # The console owns the terminal, so only warnings reach it there.
-    configure_logging("WARNING" if console else config.log_level, config.secrets())
+    with _log_stream(config, console) as stream:
+        configure_logging(config.log_level, config.secrets(), stream)
+        return await _serve(config, console)
+
+
+async def _serve(config: Config, console: bool) -> int:
     store = SqliteStore(config.database_path)
     try:
         await store.open()

@@ -257,3 +257,20 @@ def test_attachment_tokens() -> None:
     assert parsed.text == "edit and mail me@example.com @someone"
     assert parse_attachments("fix @gone.png", cwd).missing == ("gone.png",)
     assert parse_attachments('fix @"no such file"', cwd).missing == ("no such file",)
+
+
+async def test_unknown_model_is_announced_and_still_used(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+    fake_gemini.models.add("gemini-9-image-experimental")
+    out = await run_piped(fake_gemini, tmp_path, ["a cat"], {"GEMINI_MODEL": "gemini-9-image-experimental"})
+    assert "Note: gemini-9-image-experimental is not a model this version knows;" in out
+    assert fake_gemini.requests[0].model == "gemini-9-image-experimental"
+    assert len(saved_images(out, tmp_path)) == 1
+
+
+async def test_console_logs_go_to_a_file_without_secrets(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+    result = await asyncio.to_thread(run_bot, ["console"], tmp_path, console_env(fake_gemini), "a cat\n")
+    assert result.returncode == 0
+    assert result.stderr == ""
+    log = (tmp_path / "data" / "console.log").read_text()
+    assert '"message": "turn finished"' in log
+    assert "console-key" not in log
