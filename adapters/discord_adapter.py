@@ -1,0 +1,219 @@
+"""The Discord adapter: connects with discord.py, registers commands and controls, runs until closed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from adapters.discord_commands import build_commands
+from adapters.discord_handlers import DiscordHandlers
+from adapters.discord_sink import NO_MENTIONS
+from adapters.discord_views import DYNAMIC_ITEMS, ControlsClient
+from bot.config import DEFAULT_DISCORD_API_URL, Config
+from bot.platform import PlatformError
+from bot.service import ConversationService
+
+log = logging.getLogger(__name__)
+
+BAD_TOKEN = "Discord rejected DISCORD_TOKEN; copy the bot token again from the Developer Portal."
+INTENT_REFUSED = (
+    "Discord refused the message-content intent; enable it in the Developer Portal "
+    "(Bot > Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false."
+)
+# Gateway close code for an invalid token (the REST login usually catches it first).
+AUTHENTICATION_FAILED = 4004
+# Grace for replies being posted when the host stops the bot (it kills ~10 s after SIGTERM).
+CLOSE_GRACE_S = 8.0
+# Exactly what the bot needs, nothing more.
+INVITE_PERMISSIONS = discord.Permissions(
+    send_messages=True,
+    create_public_threads=True,
+    send_messages_in_threads=True,
+    attach_files=True,
+    read_message_history=True,
+    use_application_commands=True,
+)
+INVITE_SCOPES = ("bot", "applications.commands")
+
+
+def intents_for(config: Config) -> discord.Intents:
+    """Guilds (channels and threads), guild and DM messages, and message content when allowed."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = config.discord_message_content
+    return intents
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+
+
+class _Client(ControlsClient):
+    """discord.py's client wired to the adapter: commands, persistent controls, events."""
+
+    def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, chunk_guilds_at_startup=False)
+        self.tree = app_commands.CommandTree(self)
+        self.handlers = DiscordHandlers(self, adapter.service, adapter.config)
+        self.controls = self.handlers
+        self._adapter = adapter
+
+    async def setup_hook(self) -> None:
+        await self._adapter.setup(self)
+
+    async def on_ready(self) -> None:
+        log.info(
+            "discord connected",
+            extra={
+                "user": str(self.user),
+                "user_id": self.user.id if self.user else None,
+                "guilds": len(self.guilds),
+            },
+        )
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.handlers.on_message(message)
+
+
+class DiscordAdapter:
+    """Runs the bot on Discord: the gateway for events, REST for replies, both via discord.py."""
+
+    name = "discord"
+
+    def __init__(self, config: Config, service: ConversationService) -> None:
+        self.config = config
+        self.service = service
+        self._client: _Client | None = None
+        self._closed = False
+
+    def _prepare_library(self) -> None:
+        # discord.py keeps the REST base in a class attribute; set here, never at import.
+        Route.BASE = self.config.discord_api_url.rstrip("/")
+        # This bot never joins voice: silence discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+
+    async def run(self) -> None:
+        if self._closed:
+            return
+        token = self.config.discord_token or ""
+        self._prepare_library()
+        client = self._client = _Client(self, intents_for(self.config))
+        try:
+            await self._login(client, token)
+            await self._use_gateway_of_api(client)
+            if not self._closed:
+                await self._connect(client)
+        except Exception:
+            # close() during login or connect makes discord.py fail on its closed session; that
+            # is a shutdown, not a platform problem to report.
+            if self._closed:
+                return
+            raise
+        finally:
+            await client.close()
+
+    async def _login(self, client: _Client, token: str) -> None:
+        try:
+            await client.login(token)
+        except discord.LoginFailure as exc:
+            raise PlatformError(BAD_TOKEN) from exc
+        except discord.HTTPException as exc:
+            raise PlatformError(
+                f"Discord refused the login (HTTP {exc.status}); check DISCORD_TOKEN and DISCORD_API_URL."
+            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise PlatformError(
+                f"Could not reach Discord at {self.config.discord_api_url} ({type(exc).__name__}); "
+                "check the network or DISCORD_API_URL."
+            ) from exc
+
+    async def _use_gateway_of_api(self, client: _Client) -> None:
+        # A plain Client connects to the hard-coded wss://gateway.discord.gg and never asks
+        # /gateway/bot; behind a proxy or in tests the websocket must come from the API instead.
+        if self.config.discord_api_url.rstrip("/") == DEFAULT_DISCORD_API_URL:
+            return
+        try:
+            _shards, url, _limits = await client.http.get_bot_gateway()
+        except (discord.GatewayNotFound, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            raise PlatformError(
+                f"Discord at {self.config.discord_api_url} did not say where its gateway is; "
+                "check DISCORD_API_URL."
+            ) from exc
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+    async def _connect(self, client: _Client) -> None:
+        try:
+            await client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired as exc:
+            raise PlatformError(INTENT_REFUSED) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == AUTHENTICATION_FAILED:
+                raise PlatformError(BAD_TOKEN) from exc
+            raise PlatformError(
+                f"Discord closed the gateway connection (code {exc.code}); check the bot's settings "
+                "in the Developer Portal."
+            ) from exc
+
+    async def setup(self, client: _Client) -> None:
+        """After login, before the gateway: persistent controls, slash commands, the invite URL."""
+        client.add_dynamic_items(*DYNAMIC_ITEMS)
+        guilds = [discord.Object(id=g) for g in self.config.discord_guild_ids]
+        for command in build_commands(client.handlers, self.service.capabilities):
+            client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
+        await self._sync_commands(client, guilds)
+        application_id = client.application_id
+        if application_id is not None:
+            log.info(
+                "discord invite URL",
+                extra={"invite_url": invite_url(application_id), "application_id": application_id},
+            )
+
+    async def _sync_commands(self, client: _Client, guilds: list[discord.Object]) -> None:
+        # Guild commands appear at once; global ones can take a while to reach every client.
+        # With guilds configured the global list is emptied, so no command shows up twice.
+        targets: list[Any] = [*guilds, None]
+        for guild in targets:
+            try:
+                synced = await client.tree.sync(guild=guild)
+            except discord.HTTPException as exc:
+                log.warning(
+                    "discord command registration failed",
+                    extra={
+                        "guild_id": guild.id if guild else None,
+                        "status": exc.status,
+                        "code": exc.code,
+                        "hint": "check DISCORD_GUILD_ID and that the bot was invited to that server "
+                        "with the applications.commands scope",
+                    },
+                )
+                continue
+            log.info(
+                "discord commands registered",
+                extra={"guild_id": guild.id if guild else None, "commands": sorted(c.name for c in synced)},
+            )
+
+    async def wait_idle(self, limit_s: float) -> bool:
+        """Wait up to ``limit_s`` until no event or interaction handler is at work."""
+        client = self._client
+        return client is None or await client.handlers.in_flight.wait_idle(limit_s)
+
+    async def close(self) -> None:
+        """Stop taking events, let handlers at work post their replies (up to a grace), disconnect."""
+        self._closed = True
+        client = self._client
+        if client is None:
+            return
+        client.handlers.in_flight.closing = True
+        if not await self.wait_idle(CLOSE_GRACE_S):
+            log.warning("discord handlers still running at shutdown")
+        await client.close()

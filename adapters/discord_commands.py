@@ -1,0 +1,97 @@
+"""The slash commands (/imagine, /aspect, /size, /forget, /help), built from the model's capabilities."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+
+from bot.capabilities import ModelCapabilities
+from bot.vocabulary import SettingName
+
+# Discord allows at most 25 choices per option.
+MAX_CHOICES = 25
+PROMPT_MAX = 1500
+
+
+class CommandHandler(Protocol):
+    """What the slash commands run."""
+
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        aspect_ratio: str | None,
+        images: list[discord.Attachment],
+    ) -> None: ...
+
+    async def setting(
+        self, interaction: discord.Interaction, name: SettingName, value: str | None
+    ) -> None: ...
+
+    async def forget(self, interaction: discord.Interaction) -> None: ...
+
+    async def help(self, interaction: discord.Interaction) -> None: ...
+
+
+def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=v, value=v) for v in values[:MAX_CHOICES]]
+
+
+def build_commands(
+    handler: CommandHandler, caps: ModelCapabilities
+) -> list[app_commands.Command[Any, ..., Any]]:
+    """The commands for this model: choices are its aspect ratios, and /size exists only when it
+    has image sizes. Built at start-up, never at import."""
+    ratios = _choices(caps.aspect_ratios)
+
+    @app_commands.command(name="imagine", description="Make an image from a prompt; refine it in the thread")
+    @app_commands.describe(
+        prompt="What to draw, e.g. a red bicycle at dawn, watercolor",
+        aspect_ratio="Shape of the image",
+        image="A photo to edit or combine",
+        image2="Another photo",
+        image3="Another photo",
+    )
+    @app_commands.choices(aspect_ratio=ratios)
+    async def imagine(
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        aspect_ratio: str | None = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+    ) -> None:
+        images = [a for a in (image, image2, image3) if a is not None]
+        await handler.imagine(interaction, prompt, aspect_ratio, images)
+
+    @app_commands.command(
+        name="aspect", description="Aspect ratio for this thread (or this channel's default outside threads)"
+    )
+    @app_commands.describe(ratio="The new aspect ratio; leave empty to see the current one")
+    @app_commands.choices(ratio=ratios)
+    async def aspect(interaction: discord.Interaction, ratio: str | None = None) -> None:
+        await handler.setting(interaction, SettingName.ASPECT_RATIO, ratio)
+
+    @app_commands.command(name="forget", description="Delete this thread's image history from the bot")
+    async def forget(interaction: discord.Interaction) -> None:
+        await handler.forget(interaction)
+
+    @app_commands.command(name="help", description="How to make and refine images with this bot")
+    async def help_(interaction: discord.Interaction) -> None:
+        await handler.help(interaction)
+
+    commands: list[app_commands.Command[Any, ..., Any]] = [imagine, aspect, forget, help_]
+    if caps.supports_sizes():
+
+        @app_commands.command(
+            name="size", description="Image size for this thread (or this channel's default outside threads)"
+        )
+        @app_commands.describe(size="The new image size; leave empty to see the current one")
+        @app_commands.choices(size=_choices(caps.image_sizes))
+        async def size(interaction: discord.Interaction, size: str | None = None) -> None:
+            await handler.setting(interaction, SettingName.IMAGE_SIZE, size)
+
+        commands.insert(2, size)
+    return commands

@@ -1,0 +1,439 @@
+"""Discord events and interactions translated into turns for the conversation service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Concatenate, ParamSpec
+
+import aiohttp
+import discord
+
+from adapters.discord_places import (
+    Place,
+    PlaceResolver,
+    mention_pattern,
+    mentions_bot,
+    strip_mentions,
+    thread_name,
+)
+from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
+from bot.config import Config
+from bot.flags import parse_flags
+from bot.service import FAILED_MESSAGE, AttachmentUnavailable, ConversationService
+from bot.settings import SettingError
+from bot.vocabulary import (
+    Author,
+    ConversationKey,
+    ImageRef,
+    Reply,
+    SettingName,
+    SettingScope,
+    Trigger,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+
+# Discord error code for "a thread has already been created for this message".
+THREAD_ALREADY_CREATED = 160004
+THREAD_FORBIDDEN = (
+    "I can't start a thread here; ask a server admin to give me the Create Public Threads and "
+    "Send Messages in Threads permissions in this channel."
+)
+THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
+UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
+RESTARTING = "I'm restarting; try again in a minute."
+FORGET_WHERE = (
+    "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
+)
+HELP = """\
+**Make an image**: mention me with a prompt, e.g. `@{name} a red bicycle at dawn, watercolor`, \
+or use `/imagine`. I answer in a thread.
+**Refine it**: {refine}
+**Edit photos**: attach images to any message (up to {max_images} per turn).
+**Go back**: reply to one of my earlier images to continue from that one.
+**Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
+or pick a ratio under an image. Ratios: {ratios}.
+**Buttons**: 🔁 Regenerate makes a new take on the same prompt.
+**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn."""
+
+
+def author_of(user: discord.abc.User) -> Author:
+    return Author(id=str(user.id), display_name=user.display_name)
+
+
+def attachment_ref(attachment: discord.Attachment) -> ImageRef:
+    """An ImageRef that downloads the attachment from Discord's CDN when the core asks."""
+
+    async def load() -> bytes:
+        try:
+            return await attachment.read()
+        except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning(
+                "discord attachment download failed",
+                extra={"file": attachment.filename, "error": type(exc).__name__},
+            )
+            raise AttachmentUnavailable(
+                f"I couldn't download {attachment.filename} from Discord; attach it again."
+            ) from exc
+
+    return ImageRef(
+        filename=attachment.filename,
+        mime_type=attachment.content_type,
+        size=attachment.size,
+        load=load,
+    )
+
+
+class InFlight:
+    """Counts handlers at work so shutdown can let them post their replies before disconnecting."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.closing = False
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+def _interaction_guard(
+    func: Callable[Concatenate[DiscordHandlers, discord.Interaction, P], Awaitable[None]],
+) -> Callable[Concatenate[DiscordHandlers, discord.Interaction, P], Awaitable[None]]:
+    """Track an interaction handler and turn any crash into one plain sentence for the user."""
+
+    async def wrapper(
+        self: DiscordHandlers, interaction: discord.Interaction, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        if self.in_flight.closing:
+            await _answer(interaction, RESTARTING)
+            return
+        async with self.in_flight.track():
+            try:
+                await func(self, interaction, *args, **kwargs)
+            except Exception:
+                log.exception("discord interaction failed", extra={"interaction_id": interaction.id})
+                await _answer(interaction, FAILED_MESSAGE)
+
+    return wrapper
+
+
+async def _answer(interaction: discord.Interaction, text: str) -> None:
+    """Tell the user privately, whether or not the interaction was answered yet."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    except discord.HTTPException as exc:
+        log.warning("discord interaction answer failed", extra={"status": exc.status, "code": exc.code})
+
+
+class DiscordHandlers:
+    """Messages, slash commands and reply controls -> Turns and service calls; nothing else."""
+
+    def __init__(self, client: discord.Client, service: ConversationService, config: Config) -> None:
+        self._client = client
+        self._service = service
+        self._config = config
+        self._places = PlaceResolver(client)
+        self.in_flight = InFlight()
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        # Bots (this one included: Discord echoes our own posts) and webhooks never start turns;
+        # nor do system messages (thread created, pins, ...).
+        if message.author.bot or message.webhook_id is not None or self.in_flight.closing:
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        me = self._client.user
+        if me is None:
+            return
+        async with self.in_flight.track():
+            try:
+                await self._route(message, me.id)
+            except Exception:
+                log.exception("discord message handling failed", extra={"message_id": message.id})
+
+    async def _route(self, message: discord.Message, bot_id: int) -> None:
+        place = await self._places.of_message(message)
+        if place is None:
+            return
+        mentioned = mentions_bot(message, bot_id)
+        trigger = Trigger.MENTION if mentioned else Trigger.MESSAGE
+        if place.is_dm:
+            await self._turn(message, place.key, message.channel, trigger, reply_to=message)
+        elif place.is_thread:
+            if not mentioned:
+                # Without the message-content intent an unmentioned message arrives empty.
+                if not self._config.discord_message_content:
+                    return
+                if not (place.bot_owned or await self._service.is_conversation(place.key)):
+                    return
+            await self._turn(message, place.key, message.channel, trigger, reply_to=message)
+        elif mentioned and place.threadable:
+            thread = await self._open_thread(message, bot_id)
+            if thread is not None:
+                await self._turn(message, place.thread_key(message.id), thread, trigger, reply_to=None)
+        elif mentioned:  # a channel without threads (voice text chat): answer in place
+            await self._turn(message, place.key, message.channel, trigger, reply_to=message)
+
+    def _prompt(self, message: discord.Message, bot_id: int) -> str:
+        role = message.guild.self_role if message.guild else None
+        return strip_mentions(message.content, mention_pattern(bot_id, role.id if role else None))
+
+    async def _turn(
+        self,
+        message: discord.Message,
+        key: ConversationKey,
+        channel: discord.abc.Messageable,
+        trigger: Trigger,
+        reply_to: discord.Message | None,
+    ) -> None:
+        me = self._client.user
+        assert me is not None
+        continue_from = None
+        ref = message.reference
+        if ref is not None and ref.message_id is not None and ref.channel_id == message.channel.id:
+            # Replying to one of the bot's earlier images continues from that image.
+            continue_from = await self._service.turn_for_message(key, str(ref.message_id))
+        turn = Turn(
+            key=key,
+            message_id=str(message.id),
+            author=author_of(message.author),
+            text=self._prompt(message, me.id),
+            images=tuple(attachment_ref(a) for a in message.attachments),
+            continue_from=continue_from,
+            trigger=trigger,
+        )
+        sink = ChannelSink(
+            channel=channel,
+            key=key,
+            service=self._service,
+            limit=upload_limit(channel),
+            reply_to=reply_to,
+        )
+        try:
+            await self._service.handle_turn(turn, sink)
+        except Exception:
+            log.exception("discord turn failed", extra={"conversation": str(key), "message_id": message.id})
+            await sink.send(Reply.error(FAILED_MESSAGE))
+
+    async def _open_thread(self, message: discord.Message, bot_id: int) -> discord.Thread | None:
+        """A thread on the user's message (its id is the message id), or None after saying why."""
+        prompt = parse_flags(self._prompt(message, bot_id), self._service.capabilities).text
+        try:
+            return await message.create_thread(name=thread_name(prompt))
+        except discord.Forbidden:
+            await self._say(message.channel, THREAD_FORBIDDEN, message)
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_CREATED:  # a redelivered mention: reuse its thread
+                existing = message.guild.get_thread(message.id) if message.guild else None
+                if existing is not None:
+                    return existing
+                fetched = await self._client.fetch_channel(message.id)
+                if isinstance(fetched, discord.Thread):
+                    return fetched
+            log.warning("discord thread creation failed", extra={"status": exc.status, "code": exc.code})
+            await self._say(message.channel, THREAD_FAILED, message)
+        return None
+
+    async def _say(self, channel: discord.abc.Messageable, text: str, reply_to: discord.Message) -> None:
+        try:
+            await channel.send(
+                text,
+                allowed_mentions=NO_MENTIONS,
+                reference=reply_to.to_reference(fail_if_not_exists=False),
+                mention_author=False,
+            )
+        except discord.HTTPException as exc:
+            log.warning("discord post failed", extra={"status": exc.status, "code": exc.code})
+
+    # -- interactions ------------------------------------------------------------------------
+
+    def _channel(self, interaction: discord.Interaction, place: Place) -> discord.abc.Messageable:
+        channel = interaction.channel
+        if isinstance(channel, discord.abc.Messageable):
+            return channel
+        return self._client.get_partial_messageable(place.channel_id, guild_id=place.guild_id)
+
+    @_interaction_guard
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        aspect_ratio: str | None,
+        images: list[discord.Attachment],
+    ) -> None:
+        # Interactions must be answered within 3 s; "thinking" shows until the echo replaces it.
+        await interaction.response.defer(thinking=True)
+        place = await self._places.of_interaction(interaction)
+        if place is None:
+            await _answer(interaction, UNKNOWN_PLACE)
+            return
+        original = await interaction.edit_original_response(
+            content=_echo(interaction.user, prompt, aspect_ratio, len(images)), allowed_mentions=NO_MENTIONS
+        )
+        channel = self._channel(interaction, place)
+        key = place.key
+        if place.threadable:
+            name = thread_name(parse_flags(prompt, self._service.capabilities).text)
+            try:
+                channel = await original.create_thread(name=name)
+            except discord.Forbidden:
+                await _answer(interaction, THREAD_FORBIDDEN)
+                return
+            key = place.thread_key(original.id)
+        if aspect_ratio:
+            try:
+                await self._service.change_setting(
+                    SettingScope.for_thread(key), SettingName.ASPECT_RATIO, aspect_ratio
+                )
+            except SettingError as exc:
+                await _answer(interaction, exc.user_message)
+                return
+        turn = Turn(
+            key=key,
+            message_id=str(interaction.id),
+            author=author_of(interaction.user),
+            text=prompt,
+            images=tuple(attachment_ref(a) for a in images),
+            trigger=Trigger.COMMAND,
+        )
+        sink = ChannelSink(
+            channel=channel, key=key, service=self._service, limit=upload_limit(channel), reply_to=None
+        )
+        await self._service.handle_turn(turn, sink)
+
+    @_interaction_guard
+    async def regenerate(
+        self, interaction: discord.Interaction, turn_id: int, aspect_ratio: str | None
+    ) -> None:
+        # Acknowledge the click at once (no visible change); the new image is posted in the thread.
+        await interaction.response.defer()
+        place = await self._places.of_interaction(interaction)
+        if place is None:
+            await _answer(interaction, UNKNOWN_PLACE)
+            return
+        channel = self._channel(interaction, place)
+        sink = ChannelSink(
+            channel=channel,
+            key=place.key,
+            service=self._service,
+            limit=upload_limit(channel),
+            private=interaction.followup,
+        )
+        await self._service.regenerate(
+            place.key,
+            turn_id,
+            author_of(interaction.user),
+            sink,
+            request_id=str(interaction.id),
+            aspect_ratio=aspect_ratio,
+        )
+
+    @_interaction_guard
+    async def setting(self, interaction: discord.Interaction, name: SettingName, value: str | None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        place = await self._places.of_interaction(interaction)
+        if place is None:
+            await _answer(interaction, UNKNOWN_PLACE)
+            return
+        key = place.key
+        in_conversation = place.is_thread or place.is_dm
+        if value is None:
+            text = await self._describe_setting(key, name, in_conversation)
+        else:
+            scope = SettingScope.for_thread(key) if in_conversation else SettingScope.for_channel(key)
+            try:
+                text = await self._service.change_setting(scope, name, value)
+            except SettingError as exc:
+                text = exc.user_message
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _describe_setting(self, key: ConversationKey, name: SettingName, in_conversation: bool) -> str:
+        settings = await self._service.effective_settings(key)
+        caps = self._service.capabilities
+        where = "this conversation" if in_conversation else "new conversations in this channel"
+        if name is SettingName.IMAGE_SIZE:
+            current, choices = settings.image_size, caps.image_sizes
+            label, command = "Image size", "/size"
+        else:
+            current, choices = settings.aspect_ratio, caps.aspect_ratios
+            label, command = "Aspect ratio", "/aspect"
+        return (
+            f"{label} for {where}: {current or 'the model default'}. "
+            f"Change it with {command} (choices: {', '.join(choices)})."
+        )
+
+    @_interaction_guard
+    async def forget(self, interaction: discord.Interaction) -> None:
+        place = await self._places.of_interaction(interaction)
+        if place is None or place.threadable:
+            await _answer(interaction, UNKNOWN_PLACE if place is None else FORGET_WHERE)
+            return
+        await interaction.response.defer(thinking=True)
+        deleted = await self._service.forget(place.key)
+        if not deleted:
+            text = "There was nothing to forget here; this conversation has no saved images."
+        else:
+            turns = f"{deleted} turn{'' if deleted == 1 else 's'}"
+            text = f"Forgot this conversation: {turns} and their images are deleted. "
+            continues = place.is_dm or (place.bot_owned and self._config.discord_message_content)
+            text += "Your next message starts a new image." if continues else "Mention me to start again."
+        await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+
+    @_interaction_guard
+    async def help(self, interaction: discord.Interaction) -> None:
+        caps = self._service.capabilities
+        me = self._client.user
+        name = me.display_name if me else "bot"
+        refine = (
+            "just keep talking in the thread, e.g. `make the sky warmer`."
+            if self._config.discord_message_content
+            else f"mention me again in the thread, e.g. `@{name} make the sky warmer`."
+        )
+        text = HELP.format(
+            name=name,
+            refine=refine,
+            max_images=caps.max_input_images,
+            size_flag=" or `--size 2K`" if caps.supports_sizes() else "",
+            size_command=" and `/size`" if caps.supports_sizes() else "",
+            ratios=", ".join(caps.aspect_ratios),
+        )
+        await interaction.response.send_message(text[:MAX_CONTENT], ephemeral=True)
+
+
+def _echo(user: discord.abc.User, prompt: str, aspect_ratio: str | None, images: int) -> str:
+    """The public message /imagine leaves in the channel (the thread opens on it)."""
+    details = []
+    if aspect_ratio:
+        details.append(aspect_ratio)
+    if images:
+        details.append(f"{images} image{'' if images == 1 else 's'} attached")
+    suffix = f" ({', '.join(details)})" if details else ""
+    text = f"{user.mention}: {discord.utils.escape_markdown(prompt)}{suffix}"
+    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"

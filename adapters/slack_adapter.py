@@ -1,0 +1,246 @@
+"""Slack adapter: connects the Bolt app (Socket Mode or HTTP mode), runs it, and shuts it down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_files import SlackFiles
+from adapters.slack_handlers import PLATFORM, SlackHandlers
+from bot.config import Config
+from bot.platform import PlatformError
+from bot.service import ConversationService
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+    }
+)
+
+BOT_TOKEN_REJECTED = (
+    "Slack rejected SLACK_BOT_TOKEN; reinstall the app and copy the Bot User OAuth Token again."
+)
+APP_TOKEN_REJECTED = (
+    "Slack rejected SLACK_APP_TOKEN; create an app-level token with the connections:write scope "
+    "(Basic Information > App-Level Tokens) and copy it again."
+)
+
+
+class SlackAdapter:
+    """Runs the Bolt app in Socket Mode (SLACK_APP_TOKEN) or HTTP mode (SLACK_SIGNING_SECRET)."""
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        config: Config,
+        service: ConversationService,
+        *,
+        mention_grace_s: float = 3.0,
+        share_wait_s: float = 4.0,
+    ) -> None:
+        self._config = config
+        self._service = service
+        self._mention_grace_s = mention_grace_s
+        self._share_wait_s = share_wait_s
+        self._stop = asyncio.Event()
+        self._closing = False
+        self.ready = asyncio.Event()
+        self.http_port: int | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._client: AsyncWebClient | None = None
+        self._handlers: SlackHandlers | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self._config.slack_app_token)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        api_url = self._config.slack_api_url
+        api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=120), cookie_jar=aiohttp.DummyCookieJar()
+        )
+        try:
+            self._client = AsyncWebClient(
+                token=self._config.slack_bot_token,
+                base_url=api_url,
+                session=self._session,
+                retry_handlers=[
+                    AsyncConnectionErrorRetryHandler(),
+                    AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                ],
+            )
+            team_id, bot_user_id = await self._authenticate(api_url)
+            files = SlackFiles(
+                session=self._session,
+                client=self._client,
+                token=self._config.slack_bot_token or "",
+                api_url=api_url,
+                max_bytes=self._config.max_attachment_bytes,
+            )
+            self._handlers = SlackHandlers(
+                service=self._service,
+                client=self._client,
+                files=files,
+                team_id=team_id,
+                bot_user_id=bot_user_id,
+                mention_grace_s=self._mention_grace_s,
+                share_wait_s=self._share_wait_s,
+            )
+            app = self._build_app(self._handlers)
+            if self.socket_mode:
+                await self._start_socket_mode(app)
+            else:
+                await self._start_http(app)
+            if not self._closing:
+                self.ready.set()
+            log.info(
+                "slack connected",
+                extra={
+                    "mode": "socket" if self.socket_mode else "http",
+                    "team": team_id,
+                    "bot_user": bot_user_id,
+                    "port": self.http_port,
+                },
+            )
+            await self._stop.wait()
+            # Turns already taken finish and post their replies before the client goes away.
+            await self._handlers.finish()
+        finally:
+            self.ready.clear()
+            await self._stop_intake()
+            await self._session.close()
+
+    async def close(self) -> None:
+        """Stop taking events (disconnect the socket / stop listening); turns in flight finish."""
+        self._closing = True
+        self.ready.clear()
+        if self._handlers is not None:
+            self._handlers.stop_taking_turns()
+        await self._stop_intake()
+        self._stop.set()
+
+    async def _stop_intake(self) -> None:
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.close_async()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _authenticate(self, api_url: str) -> tuple[str, str]:
+        """The team and bot user the token belongs to (auth.test); a bad token stops the bot."""
+        assert self._client is not None
+        try:
+            auth = await self._client.auth_test()
+        except SlackApiError as exc:
+            error = str(exc.response.get("error")) if exc.response is not None else "unknown"
+            if error in _TOKEN_ERRORS:
+                raise PlatformError(BOT_TOKEN_REJECTED) from None
+            raise PlatformError(
+                f"Slack refused auth.test ({error}); check SLACK_BOT_TOKEN and the app."
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlatformError(
+                f"Cannot reach the Slack API at {api_url} ({type(exc).__name__}); "
+                "check SLACK_API_URL and the network."
+            ) from None
+        return str(auth.get("team_id") or ""), str(auth.get("user_id") or "")
+
+    async def _start_socket_mode(self, app: AsyncApp) -> None:
+        assert self._client is not None
+        token = self._config.slack_app_token or ""
+        try:
+            opened = await self._client.apps_connections_open(app_token=token)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error")) if exc.response is not None else "unknown"
+            if error in _TOKEN_ERRORS:
+                raise PlatformError(APP_TOKEN_REJECTED) from None
+            raise PlatformError(
+                f"Slack refused Socket Mode ({error}); enable Socket Mode for the app."
+            ) from None
+        handler = AsyncSocketModeHandler(
+            app, token, web_client=self._client, logger=logging.getLogger("slack_sdk")
+        )
+        # The URL just issued proved the app token; the client connects to it instead of asking
+        # again (a bad app token would otherwise make it retry forever).
+        handler.client.wss_uri = opened["url"]
+        self._socket = handler
+        await handler.connect_async()
+
+    async def _start_http(self, app: AsyncApp) -> None:
+        web_app = app.web_app(path=EVENTS_PATH, port=self._config.port)
+        web_app.router.add_get("/healthz", self._healthz)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        # All IPv4 interfaces, like Bolt's own server (host=None would bind IPv4 and IPv6 to
+        # different ports when PORT=0).
+        site = web.TCPSite(runner, host="0.0.0.0", port=self._config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise PlatformError(
+                f"Cannot listen for Slack events on port {self._config.port} ({exc.strerror or exc}); "
+                "set PORT to a free port."
+            ) from None
+        self._runner = runner
+        self.http_port = int(runner.addresses[0][1])
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        if self.ready.is_set():
+            return web.json_response({"ok": True, "platform": PLATFORM})
+        return web.json_response({"ok": False}, status=503)
+
+    # -- Bolt wiring ---------------------------------------------------------------------------
+    def _build_app(self, handlers: SlackHandlers) -> AsyncApp:
+        app = AsyncApp(
+            client=self._client,
+            # Socket Mode needs no signing secret; HTTP mode verifies every request with it.
+            signing_secret=self._config.slack_signing_secret or "",
+            request_verification_enabled=not self.socket_mode,
+            # Acknowledge first, work after: Slack wants a 200 within 3 s or it retries.
+            process_before_response=False,
+            logger=_bolt_logger(),
+            name="nano-banana-bot",
+        )
+        handlers.register(app)
+        return app
+
+
+class _ClientWinsNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the client we
+    pass (built from the configuration, with SLACK_API_URL) wins over it; that is intended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt.app")
+    if not any(isinstance(f, _ClientWinsNotice) for f in logger.filters):
+        logger.addFilter(_ClientWinsNotice())
+    return logger

@@ -1,0 +1,321 @@
+"""Slack events, slash commands and control clicks translated into turns for the service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_blocks import (
+    ASPECT_ACTION,
+    FORGET_ACTION,
+    REGENERATE_ACTION,
+    turn_and_ratio_from_value,
+    turn_from_value,
+    without_controls,
+)
+from adapters.slack_delivery import MentionPairing, RecentSet
+from adapters.slack_files import SlackFiles
+from adapters.slack_sink import Place, SlackSink
+from adapters.slack_text import escape, mentions, prompt_from_slack
+from bot.service import ConversationService
+from bot.settings import SettingError
+from bot.vocabulary import Author, ConversationKey, Reply, SettingName, SettingScope, Trigger, Turn
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+# Every bot event the manifest subscribes to has a listener here (message.channels/.groups/.im/
+# .mpim all arrive as "message"); an event without one is answered 404 and Slack retries it.
+EVENT_TYPES = ("app_mention", "message")
+COMMANDS = ("/aspect", "/size", "/forget")
+ACTIONS = (REGENERATE_ACTION, ASPECT_ACTION, FORGET_ACTION)
+# Message subtypes that are a person writing: plain, with files, and "also send to channel".
+_USER_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+FORGET_COMMAND_REPLY = (
+    "Slash commands can't run inside threads, so to clear one use the Forget thread button on my "
+    "reply in that thread; its image history is then deleted."
+)
+THREAD_HINT = "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
+SIZE_HINT = "Inside a thread, add --size 2K to a message."
+
+
+class SlackHandlers:
+    """The Bolt listeners. Keys use the installation's team (from auth.test), not the event's: in
+    Slack Connect channels an event's team is the author's organization, and every event of one
+    thread must map to one conversation key."""
+
+    def __init__(
+        self,
+        *,
+        service: ConversationService,
+        client: AsyncWebClient,
+        files: SlackFiles,
+        team_id: str,
+        bot_user_id: str,
+        mention_grace_s: float,
+        share_wait_s: float,
+    ) -> None:
+        self._service = service
+        self._client = client
+        self._files = files
+        self._team_id = team_id
+        self._bot_user_id = bot_user_id
+        self._share_wait_s = share_wait_s
+        self._pairing = MentionPairing(mention_grace_s)
+        # Threads the bot answered in this process without a stored conversation yet (the first
+        # turn failed or was only a settings change): plain replies there still reach the bot.
+        self._answered = RecentSet()
+        self._listeners: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("app_mention")(self._on_app_mention)
+        app.event("message")(self._on_message)
+        app.command("/aspect")(self._on_aspect_command)
+        app.command("/size")(self._on_size_command)
+        app.command("/forget")(self._on_forget_command)
+        app.action(REGENERATE_ACTION)(self._on_regenerate)
+        app.action(ASPECT_ACTION)(self._on_aspect_choice)
+        app.action(FORGET_ACTION)(self._on_forget)
+
+    def stop_taking_turns(self) -> None:
+        self._closing = True
+
+    async def finish(self) -> None:
+        """Wait for the listeners already working (their turns post their replies)."""
+        await asyncio.gather(*list(self._listeners), return_exceptions=True)
+
+    @contextmanager
+    def _listening(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._listeners.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._listeners.discard(task)
+
+    def _key(self, channel: str, thread_ts: str) -> ConversationKey:
+        return ConversationKey(PLATFORM, self._team_id, channel, thread_ts)
+
+    def _sink(self, key: ConversationKey, user: str, react_ts: str | None) -> SlackSink:
+        async def posted(message_ts: list[str], reply: Reply) -> None:
+            self._answered.add(key)
+            if reply.turn_id is not None and message_ts:
+                await self._service.remember_reply(key, message_ts, reply.turn_id)
+
+        place = Place(channel=key.channel, thread_ts=key.thread, user=user, react_ts=react_ts)
+        return SlackSink(self._client, place, posted, share_wait_s=self._share_wait_s)
+
+    # -- messages ------------------------------------------------------------------------------
+    async def _on_message(self, event: dict[str, Any]) -> None:
+        with self._listening():
+            if self._from_a_person(event):
+                mentioned = mentions(str(event.get("text") or ""), self._bot_user_id)
+                await self._ingest(event, mentioned=mentioned, message_copy=True)
+
+    async def _on_app_mention(self, event: dict[str, Any]) -> None:
+        with self._listening():
+            if not self._from_a_person(event) or event.get("edited"):
+                # Editing a message re-sends app_mention with the original ts; edits are not turns.
+                return
+            if not event.get("files"):
+                # The app_mention copy may lack the files; the message copy has them.
+                if await self._pairing.wait_for_message(str(event["channel"]), str(event["ts"])):
+                    return
+                event = await self._with_files(event)
+            await self._ingest(event, mentioned=True, message_copy=False)
+
+    def _from_a_person(self, event: Mapping[str, Any]) -> bool:
+        return (
+            event.get("subtype") in _USER_SUBTYPES
+            and bool(event.get("user"))
+            and not event.get("bot_id")
+            and event.get("user") != self._bot_user_id
+            and bool(event.get("channel"))
+            and bool(event.get("ts"))
+        )
+
+    async def _with_files(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The mentioned message as stored by Slack, for its files (conversations.replies finds a
+        top-level message and a thread reply alike)."""
+        ts = str(event["ts"])
+        try:
+            response = await self._client.conversations_replies(
+                channel=str(event["channel"]),
+                ts=str(event.get("thread_ts") or ts),
+                oldest=ts,
+                latest=ts,
+                inclusive=True,
+                limit=2,
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not look up a mention's files", extra={"error": type(exc).__name__})
+            return event
+        for message in response.get("messages") or []:
+            if isinstance(message, Mapping) and message.get("ts") == ts and message.get("files"):
+                return {**event, "files": message["files"]}
+        return event
+
+    async def _ingest(self, event: Mapping[str, Any], *, mentioned: bool, message_copy: bool) -> None:
+        if self._closing:
+            return
+        channel, ts, user = str(event["channel"]), str(event["ts"]), str(event["user"])
+        thread_ts = str(event.get("thread_ts") or "")
+        if thread_ts and thread_ts != ts:
+            key = self._key(channel, thread_ts)
+            if not mentioned and key not in self._answered and not await self._service.is_conversation(key):
+                return
+        else:
+            # A top-level message starts a conversation when it mentions the bot, or in a DM.
+            if not mentioned and event.get("channel_type") != "im":
+                return
+            key = self._key(channel, ts)
+        if message_copy:
+            # Only now that this copy is becoming a turn does a waiting app_mention stand down.
+            self._pairing.message_arrived(channel, ts)
+        turn = Turn(
+            key=key,
+            message_id=ts,
+            author=Author(user),
+            text=prompt_from_slack(str(event.get("text") or ""), self._bot_user_id),
+            images=self._files.refs(event.get("files") or []),
+            trigger=Trigger.MENTION if mentioned else Trigger.MESSAGE,
+        )
+        try:
+            await self._service.handle_turn(turn, self._sink(key, user, react_ts=ts))
+        except Exception:
+            log.exception("slack turn crashed", extra={"conversation": str(key), "message_id": ts})
+
+    # -- controls on replies -------------------------------------------------------------------
+    def _clicked(self, body: Mapping[str, Any]) -> tuple[ConversationKey, str, str | None]:
+        """The conversation a clicked control belongs to, the user, and the clicked message ts."""
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        thread = str(container.get("thread_ts") or message.get("thread_ts") or message.get("ts") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        message_ts = container.get("message_ts") or message.get("ts")
+        return self._key(channel, thread), user, str(message_ts) if message_ts else None
+
+    async def _on_regenerate(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        with self._listening():
+            await self._regenerate(body, action, turn_from_value(action.get("value")), None)
+
+    async def _on_aspect_choice(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        with self._listening():
+            chosen = turn_and_ratio_from_value((action.get("selected_option") or {}).get("value"))
+            if chosen is not None:
+                await self._regenerate(body, action, *chosen)
+
+    async def _regenerate(
+        self, body: Mapping[str, Any], action: Mapping[str, Any], turn_id: int | None, ratio: str | None
+    ) -> None:
+        key, user, message_ts = self._clicked(body)
+        if turn_id is None or not key.channel or not key.thread or self._closing:
+            log.warning("ignored a control without a turn", extra={"action": action.get("action_id")})
+            return
+        # Each click has its own action_ts: a redelivered click is claimed once, a new one runs.
+        request_id = f"action:{action.get('action_ts') or body.get('trigger_id')}"
+        try:
+            await self._service.regenerate(
+                key, turn_id, Author(user), self._sink(key, user, react_ts=message_ts), request_id, ratio
+            )
+        except Exception:
+            log.exception("slack regenerate crashed", extra={"conversation": str(key)})
+
+    async def _on_forget(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        with self._listening():
+            key, _user, message_ts = self._clicked(body)
+            if not key.channel or not key.thread:
+                return
+            deleted = await self._service.forget(key)
+            self._answered.discard(key)
+            log.info("slack thread forgotten", extra={"conversation": str(key), "turns": deleted})
+            text = (
+                f"Forgot this thread: {deleted} turn{'' if deleted == 1 else 's'} and their images are "
+                "deleted from my memory. Mention me here to start again."
+                if deleted
+                else "There was nothing left to forget in this thread; mention me to start again."
+            )
+            await self._post_in_thread(key, text)
+            message = body.get("message") or {}
+            if message_ts and message.get("blocks"):
+                await self._drop_controls(key.channel, message_ts, message)
+
+    async def _post_in_thread(self, key: ConversationKey, text: str) -> None:
+        try:
+            await self._client.chat_postMessage(channel=key.channel, thread_ts=key.thread, text=escape(text))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("posting in a thread failed", extra={"error": type(exc).__name__})
+
+    async def _drop_controls(self, channel: str, ts: str, message: Mapping[str, Any]) -> None:
+        blocks = without_controls(message.get("blocks") or [])
+        try:
+            await self._client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=str(message.get("text") or "Forgotten."),
+                blocks=blocks
+                or [{"type": "context", "elements": [{"type": "mrkdwn", "text": "Forgotten."}]}],
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("could not remove the controls", extra={"error": type(exc).__name__})
+
+    # -- slash commands (channel defaults; Slack does not run them inside threads) -------------
+    def _channel_key(self, command: Mapping[str, Any]) -> ConversationKey:
+        return self._key(str(command.get("channel_id") or ""), "")
+
+    async def _on_aspect_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        value = prompt_from_slack(str(command.get("text") or ""), self._bot_user_id)
+        key = self._channel_key(command)
+        caps = self._service.capabilities
+        if not value:
+            current = (await self._service.effective_settings(key)).aspect_ratio or "the model's default"
+            text = (
+                f"New conversations in this channel use aspect ratio {current}. "
+                f"Set it with /aspect 16:9 (choices: {', '.join(caps.aspect_ratios)}). {THREAD_HINT}"
+            )
+        else:
+            text = await self._set_channel_default(key, SettingName.ASPECT_RATIO, value)
+        await ack(text=escape(text))
+
+    async def _on_size_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        value = prompt_from_slack(str(command.get("text") or ""), self._bot_user_id)
+        key = self._channel_key(command)
+        caps = self._service.capabilities
+        if not caps.supports_sizes():
+            text = f"{caps.model} makes images at a single size, so the size can't be changed."
+        elif not value:
+            current = (await self._service.effective_settings(key)).image_size or "the model's default"
+            text = (
+                f"New conversations in this channel use image size {current}. "
+                f"Set it with /size 2K (choices: {', '.join(caps.image_sizes)}). {SIZE_HINT}"
+            )
+        else:
+            text = await self._set_channel_default(key, SettingName.IMAGE_SIZE, value)
+        await ack(text=escape(text))
+
+    async def _set_channel_default(self, key: ConversationKey, name: SettingName, value: str) -> str:
+        try:
+            confirmation = await self._service.change_setting(SettingScope.for_channel(key), name, value)
+        except SettingError as exc:
+            return exc.user_message
+        hint = THREAD_HINT if name is SettingName.ASPECT_RATIO else SIZE_HINT
+        return f"{confirmation} {hint}"
+
+    async def _on_forget_command(self, ack: AsyncAck) -> None:
+        await ack(text=FORGET_COMMAND_REPLY)

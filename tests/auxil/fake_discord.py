@@ -1,0 +1,1106 @@
+"""A fake Discord on 127.0.0.1 for the real discord.py client: REST API, CDN and gateway websocket.
+
+Point the bot at it with ``DISCORD_API_URL=fake.api_url``; ``GET /gateway/bot`` names the fake's
+own websocket. The fake keeps a small world (one guild with a text channel and a voice channel,
+threads, DMs, users) and behaves like Discord where the bot can tell the difference:
+
+* gateway: HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, dispatches (MESSAGE_CREATE,
+  THREAD_CREATE, INTERACTION_CREATE), ``compress=zlib-stream`` honoured (plain text frames when
+  absent), close 4004 for a bad token and 4014 for a refused message-content intent; without
+  that intent guild messages arrive without content unless they mention the bot;
+* REST: bot login (401 for a bad token), application info, command registration, messages with
+  multipart files (2000 characters, 10 files, the upload limit and empty messages enforced),
+  threads from messages (one per message, 403 where denied), typing, channel lookup, interaction
+  callbacks (answer once, within 3 s), the original response and followups, and a CDN for
+  attachments.
+
+Tests drive it as users would: ``await fake.post(...)`` a message, ``await fake.command(...)`` a
+slash command, ``await fake.click(...)`` a button or select, then ``await fake.wait_until(...)``
+for what the bot posted (``fake.messages_in(channel_id)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import secrets
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+
+DISCORD_EPOCH_MS = 1420070400000
+DEFAULT_TOKEN = "fake-discord-bot-token"
+UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default per-message upload limit (10 MiB)
+MESSAGE_CONTENT = 1 << 15  # the privileged intent bit
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+INTERACTION_DEADLINE_S = 3.0
+# Channel types.
+GUILD_TEXT, DM, GUILD_VOICE, PUBLIC_THREAD = 0, 1, 2, 11
+# Interaction callback types.
+CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 4, 5, 6, 7
+_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+T = TypeVar("T")
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    # Exactly "application/json", as Discord sends it: discord.py compares the header verbatim
+    # and treats anything else (aiohttp adds "; charset=utf-8") as plain text.
+    return web.Response(
+        body=json.dumps(payload).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+def _iso(ms: float | None = None) -> str:
+    moment = datetime.fromtimestamp((ms if ms is not None else time.time() * 1000) / 1000, UTC)
+    return moment.isoformat()
+
+
+class DiscordHTTPError(Exception):
+    """An API error the fake answers with, in Discord's JSON shape."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> web.Response:
+        return _json({"message": self.message, "code": self.code}, self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeFile:
+    """An uploaded or attached file."""
+
+    filename: str
+    data: bytes
+    content_type: str | None = None
+    # False: the CDN answers 404 (an expired or deleted attachment).
+    available: bool = True
+
+
+@dataclass
+class FakeMessage:
+    """A message as Discord stores it, plus what only the fake sees (file bytes, mentions policy)."""
+
+    payload: dict[str, Any]
+    files: list[FakeFile] = field(default_factory=list)
+    allowed_mentions: dict[str, Any] | None = None
+    ephemeral: bool = False
+
+    @property
+    def id(self) -> int:
+        return int(self.payload["id"])
+
+    @property
+    def channel_id(self) -> int:
+        return int(self.payload["channel_id"])
+
+    @property
+    def content(self) -> str:
+        return str(self.payload.get("content") or "")
+
+    @property
+    def author_id(self) -> int:
+        return int(self.payload["author"]["id"])
+
+    @property
+    def loading(self) -> bool:
+        return bool(int(self.payload.get("flags") or 0) & LOADING)
+
+    @property
+    def reference_id(self) -> int | None:
+        ref = self.payload.get("message_reference")
+        return int(ref["message_id"]) if ref else None
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        return list(self.payload.get("components") or [])
+
+    def custom_ids(self) -> list[str]:
+        """Custom ids of every button and select on the message, in order."""
+        found: list[str] = []
+
+        def walk(items: Iterable[dict[str, Any]]) -> None:
+            for item in items:
+                if "custom_id" in item:
+                    found.append(item["custom_id"])
+                walk(item.get("components") or ())
+
+        walk(self.components)
+        return found
+
+    def component(self, custom_id: str) -> dict[str, Any] | None:
+        def walk(items: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+            for item in items:
+                if item.get("custom_id") == custom_id:
+                    return item
+                inner = walk(item.get("components") or ())
+                if inner is not None:
+                    return inner
+            return None
+
+        return walk(self.components)
+
+
+@dataclass
+class FakeInteraction:
+    """An interaction the fake sent to the bot, and how the bot answered it."""
+
+    id: int
+    token: str
+    channel_id: int
+    payload: dict[str, Any]
+    created: float
+    callbacks: list[int] = field(default_factory=list)  # callback types, in order
+    late_callbacks: int = 0
+    original_id: int | None = None
+    followup_ids: list[int] = field(default_factory=list)
+
+
+class _Session:
+    """One gateway connection: compression state, sequence, intents."""
+
+    def __init__(self, ws: web.WebSocketResponse, compress: str | None) -> None:
+        self.ws = ws
+        self.zlib = zlib.compressobj() if compress == "zlib-stream" else None
+        self.seq = 0
+        self.intents = 0
+        self.identified = False
+        self.session_id = secrets.token_hex(16)
+        self._lock = asyncio.Lock()
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload)
+        # Compression and sending must stay in one order: every frame continues one zlib stream.
+        async with self._lock:
+            if self.ws.closed:
+                return
+            if self.zlib is not None:
+                data = self.zlib.compress(text.encode()) + self.zlib.flush(zlib.Z_SYNC_FLUSH)
+                await self.ws.send_bytes(data)
+            else:
+                await self.ws.send_str(text)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
+
+
+class FakeDiscord:
+    """The fake server and its world. ``async with FakeDiscord() as fake`` or start()/close()."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        allow_message_content: bool = True,
+        announce_threads: bool = True,
+        upload_limit: int = UPLOAD_LIMIT,
+        heartbeat_interval_ms: int = 41250,
+    ) -> None:
+        self.token = token
+        self.allow_message_content = allow_message_content
+        # False: GUILD_CREATE leaves active threads out, so they reach the bot uncached.
+        self.announce_threads = announce_threads
+        self.upload_limit = upload_limit
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._counter = itertools.count()
+        self._last_id = 0
+        self._runner: web.AppRunner | None = None
+        self._sessions: list[_Session] = []
+        self._changed = asyncio.Event()
+
+        self.bot = self._user("Nano Banana", bot=True)
+        self.application_id = int(self.bot["id"])  # bot user id == application id on Discord
+        self.alice = self._user("alice")
+        self.bob = self._user("bob")
+        self.other_bot = self._user("Other Bot", bot=True)
+        self.guild_id = self.new_id()
+        self.bot_role_id = self.new_id()
+        self.channels: dict[int, dict[str, Any]] = {}
+        self.general_id = self._add_channel(GUILD_TEXT, "general")
+        self.voice_id = self._add_channel(GUILD_VOICE, "Lounge")
+        self.forbidden_threads: set[int] = set()  # channels where the bot lacks thread permissions
+
+        self.messages: dict[int, FakeMessage] = {}
+        self.files: dict[str, FakeFile] = {}  # CDN path -> file
+        self.interactions: dict[str, FakeInteraction] = {}
+        self.commands: dict[int | None, list[dict[str, Any]]] = {}
+        self.identifies: list[dict[str, Any]] = []
+        self.events: list[tuple[Any, ...]] = []  # ("typing", channel) / ("message", channel, id) / ...
+        self.requests: list[tuple[str, str]] = []
+        self.unhandled: list[tuple[str, str]] = []
+        self.gateway_queries: list[dict[str, str]] = []
+
+    # -- ids and world --------------------------------------------------------------------------
+
+    def new_id(self) -> int:
+        """A snowflake: milliseconds since Discord's epoch, then an increment; always increasing."""
+        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22 | (next(self._counter) & 0xFFF)
+        self._last_id = max(candidate, self._last_id + 1)
+        return self._last_id
+
+    def _user(self, name: str, bot: bool = False) -> dict[str, Any]:
+        user = {
+            "id": str(self.new_id()),
+            "username": name.lower().replace(" ", ""),
+            "global_name": name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+            "flags": 0,
+            "public_flags": 0,
+        }
+        if bot:
+            user.update({"verified": True, "mfa_enabled": False})
+        return user
+
+    def _add_channel(self, kind: int, name: str) -> int:
+        channel_id = self.new_id()
+        channel: dict[str, Any] = {
+            "id": str(channel_id),
+            "type": kind,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": len(self.channels),
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+        }
+        if kind == GUILD_TEXT:
+            channel["topic"] = None
+        if kind == GUILD_VOICE:
+            channel.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
+        self.channels[channel_id] = channel
+        return channel_id
+
+    def _thread_payload(self, thread_id: int, parent_id: int, name: str, owner_id: int) -> dict[str, Any]:
+        return {
+            "id": str(thread_id),
+            "type": PUBLIC_THREAD,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(parent_id),
+            "owner_id": str(owner_id),
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _iso(),
+                "locked": False,
+            },
+        }
+
+    async def user_thread(
+        self, name: str, owner: dict[str, Any] | None = None, parent: int | None = None
+    ) -> int:
+        """A thread a person started (not on any message); announced with THREAD_CREATE."""
+        thread_id = self.new_id()
+        payload = self._thread_payload(
+            thread_id, parent or self.general_id, name, int((owner or self.alice)["id"])
+        )
+        self.channels[thread_id] = payload
+        await self._dispatch("THREAD_CREATE", {**payload, "newly_created": True})
+        return thread_id
+
+    def dm_channel(self, user: dict[str, Any] | None = None) -> int:
+        """The DM channel between ``user`` and the bot."""
+        user = user or self.alice
+        for channel_id, channel in self.channels.items():
+            if channel["type"] == DM and channel["recipients"][0]["id"] == user["id"]:
+                return channel_id
+        channel_id = self.new_id()
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": DM,
+            "last_message_id": None,
+            "recipients": [user],
+            "flags": 0,
+        }
+        return channel_id
+
+    def threads(self) -> list[dict[str, Any]]:
+        return [c for c in self.channels.values() if c["type"] == PUBLIC_THREAD]
+
+    def _guild_payload(self) -> dict[str, Any]:
+        roles = [
+            {
+                "id": str(self.guild_id),
+                "name": "@everyone",
+                "color": 0,
+                "hoist": False,
+                "position": 0,
+                "permissions": str((1 << 41) - 1),
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            },
+            {
+                "id": str(self.bot_role_id),
+                "name": self.bot["global_name"],
+                "color": 0,
+                "hoist": False,
+                "position": 1,
+                "permissions": "311385196544",
+                "managed": True,
+                "mentionable": False,
+                "flags": 0,
+                "tags": {"bot_id": self.bot["id"]},
+            },
+        ]
+        guild_channels = [c for c in self.channels.values() if c["type"] in (GUILD_TEXT, GUILD_VOICE)]
+        threads = self.threads() if self.announce_threads else []
+        return {
+            "id": str(self.guild_id),
+            "name": "Test Server",
+            "icon": None,
+            "owner_id": self.alice["id"],
+            "roles": roles,
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "member_count": 4,
+            "large": False,
+            "unavailable": False,
+            "joined_at": _iso(),
+            "channels": guild_channels,
+            "threads": threads,
+            "members": [self._member(self.bot, [str(self.bot_role_id)])],
+            "voice_states": [],
+            "presences": [],
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "system_channel_flags": 0,
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+    def _member(self, user: dict[str, Any], roles: Sequence[str] = ()) -> dict[str, Any]:
+        return {
+            "user": user,
+            "roles": list(roles),
+            "joined_at": _iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{path:.+}", self._cdn)
+        app.router.add_route("*", "/api/v10/{path:.*}", self._api)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def close(self) -> None:
+        for session in list(self._sessions):
+            await session.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- waiting ----------------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(self, predicate: Callable[[], T], limit_s: float = 15.0) -> T:
+        """The first truthy value of ``predicate``, re-checked whenever the fake's state changes."""
+        async with asyncio.timeout(limit_s):
+            while True:
+                changed = self._changed
+                value = predicate()
+                if value:
+                    return value
+                await changed.wait()
+
+    async def wait_ready(self, sessions: int = 1) -> None:
+        """Until ``sessions`` gateway connections (in total) have been sent READY and GUILD_CREATE."""
+        await self.wait_until(lambda: len(self.identifies) >= sessions)
+
+    # -- what the bot did -------------------------------------------------------------------------
+
+    def messages_in(self, channel_id: int, *, by_bot: bool | None = None) -> list[FakeMessage]:
+        found = [m for m in self.messages.values() if m.channel_id == channel_id]
+        if by_bot is not None:
+            found = [m for m in found if (m.author_id == int(self.bot["id"])) is by_bot]
+        return sorted(found, key=lambda m: m.id)
+
+    def bot_messages(self, channel_id: int) -> list[FakeMessage]:
+        """What everyone sees the bot post in a channel (ephemeral answers left out)."""
+        return [m for m in self.messages_in(channel_id, by_bot=True) if not m.ephemeral]
+
+    def thread_on(self, message_id: int) -> dict[str, Any] | None:
+        channel = self.channels.get(message_id)
+        return channel if channel is not None and channel["type"] == PUBLIC_THREAD else None
+
+    def position(self, event: tuple[Any, ...]) -> int:
+        return self.events.index(event)
+
+    # -- what users do ----------------------------------------------------------------------------
+
+    def _attachment(self, channel_id: int, file: FakeFile) -> dict[str, Any]:
+        attachment_id = self.new_id()
+        path = f"{channel_id}/{attachment_id}/{file.filename}"
+        self.files[path] = file
+        url = f"{self.base_url}/attachments/{path}"
+        payload: dict[str, Any] = {
+            "id": str(attachment_id),
+            "filename": file.filename,
+            "size": len(file.data),
+            "url": url,
+            "proxy_url": url,
+        }
+        if file.content_type:
+            payload["content_type"] = file.content_type
+        return payload
+
+    def _message_payload(
+        self,
+        channel_id: int,
+        author: dict[str, Any],
+        content: str,
+        attachments: Sequence[dict[str, Any]] = (),
+        *,
+        reference: int | None = None,
+        components: Sequence[dict[str, Any]] = (),
+        kind: int = 0,
+        flags: int = 0,
+        webhook_id: int | None = None,
+        message_id: int | None = None,
+    ) -> dict[str, Any]:
+        channel = self.channels[channel_id]
+        mentioned = []
+        for user_id in dict.fromkeys(_MENTION.findall(content)):
+            user = next((u for u in self._users() if u["id"] == user_id), None)
+            if user is not None:
+                mentioned.append(user)
+        payload: dict[str, Any] = {
+            "id": str(message_id or self.new_id()),
+            "channel_id": str(channel_id),
+            "author": author,
+            "content": content,
+            "timestamp": _iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": mentioned,
+            "mention_roles": list(dict.fromkeys(_ROLE_MENTION.findall(content))),
+            "attachments": list(attachments),
+            "embeds": [],
+            "pinned": False,
+            "type": kind if reference is None or kind else 19,
+            "flags": flags,
+            "components": list(components),
+        }
+        if "guild_id" in channel:
+            payload["guild_id"] = channel["guild_id"]
+            if not author.get("bot"):
+                payload["member"] = {k: v for k, v in self._member(author).items() if k != "user"}
+        if webhook_id is not None:
+            payload["webhook_id"] = str(webhook_id)
+            payload["application_id"] = str(self.application_id)
+        if reference is not None:
+            referenced = self.messages.get(reference)
+            if referenced is not None:
+                payload["message_reference"] = {
+                    "type": 0,
+                    "message_id": str(reference),
+                    "channel_id": str(referenced.channel_id),
+                    **({"guild_id": channel["guild_id"]} if "guild_id" in channel else {}),
+                }
+                payload["referenced_message"] = referenced.payload
+        return payload
+
+    def _users(self) -> list[dict[str, Any]]:
+        return [self.bot, self.alice, self.bob, self.other_bot]
+
+    def mention(self) -> str:
+        return f"<@{self.bot['id']}>"
+
+    async def post(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        author: dict[str, Any] | None = None,
+        files: Sequence[FakeFile] = (),
+        reply_to: int | None = None,
+        webhook: bool = False,
+    ) -> FakeMessage:
+        """A person (or ``author``) posts a message; the gateway delivers MESSAGE_CREATE."""
+        attachments = [self._attachment(channel_id, f) for f in files]
+        payload = self._message_payload(
+            channel_id,
+            author or self.alice,
+            content,
+            attachments,
+            reference=reply_to,
+            webhook_id=self.new_id() if webhook else None,
+        )
+        message = FakeMessage(payload, list(files))
+        await self._store_and_dispatch(message)
+        return message
+
+    async def _store_and_dispatch(self, message: FakeMessage) -> None:
+        self.messages[message.id] = message
+        channel = self.channels[message.channel_id]
+        channel["last_message_id"] = str(message.id)
+        self.events.append(("message", message.channel_id, message.id))
+        self._touch()
+        if not message.ephemeral:
+            await self._dispatch("MESSAGE_CREATE", message.payload)
+
+    def _registered(self, name: str) -> tuple[dict[str, Any], int | None]:
+        for scope in (self.guild_id, None):
+            for command in self.commands.get(scope, []):
+                if command["name"] == name:
+                    return command, scope
+        raise AssertionError(f"/{name} is not registered with the fake Discord")
+
+    def _envelope(
+        self, kind: int, channel_id: int, user: dict[str, Any], data: dict[str, Any]
+    ) -> FakeInteraction:
+        channel = self.channels[channel_id]
+        interaction_id = self.new_id()
+        token = "itoken-" + secrets.token_urlsafe(24)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "token": token,
+            "version": 1,
+            "channel_id": str(channel_id),
+            "channel": channel,
+            "locale": "en-US",
+            "entitlements": [],
+            "app_permissions": str((1 << 41) - 1),
+            "attachment_size_limit": self.upload_limit,
+            "data": data,
+        }
+        if "guild_id" in channel:
+            payload.update(
+                {
+                    "guild_id": channel["guild_id"],
+                    "guild_locale": "en-US",
+                    "member": {**self._member(user), "permissions": str((1 << 41) - 1)},
+                    "authorizing_integration_owners": {"0": channel["guild_id"]},
+                    "context": 0,
+                }
+            )
+        else:
+            payload.update({"user": user, "authorizing_integration_owners": {"1": user["id"]}, "context": 1})
+        record = FakeInteraction(interaction_id, token, channel_id, payload, time.monotonic())
+        self.interactions[token] = record
+        return record
+
+    async def command(
+        self,
+        name: str,
+        channel_id: int | None = None,
+        *,
+        user: dict[str, Any] | None = None,
+        **options: str | FakeFile,
+    ) -> FakeInteraction:
+        """A person runs a registered slash command (string and attachment options)."""
+        channel_id = channel_id or self.general_id
+        command, scope = self._registered(name)
+        declared = {o["name"]: o for o in command.get("options", [])}
+        data: dict[str, Any] = {"id": command["id"], "name": name, "type": 1, "options": []}
+        if scope is not None:
+            data["guild_id"] = str(scope)
+        resolved: dict[str, dict[str, Any]] = {}
+        for option_name, value in options.items():
+            if option_name not in declared:
+                raise AssertionError(f"/{name} has no option {option_name!r}")
+            if isinstance(value, FakeFile):
+                attachment = self._attachment(channel_id, value)
+                resolved[attachment["id"]] = attachment
+                data["options"].append({"name": option_name, "type": 11, "value": attachment["id"]})
+            else:
+                choices = [c["value"] for c in declared[option_name].get("choices") or []]
+                if choices and value not in choices:
+                    raise AssertionError(f"{value!r} is not a choice of /{name} {option_name}")
+                data["options"].append({"name": option_name, "type": 3, "value": value})
+        if resolved:
+            data["resolved"] = {"attachments": resolved}
+        record = self._envelope(2, channel_id, user or self.alice, data)
+        await self._dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
+    async def click(
+        self,
+        message: FakeMessage,
+        custom_id: str,
+        *,
+        values: Sequence[str] = (),
+        user: dict[str, Any] | None = None,
+    ) -> FakeInteraction:
+        """A person clicks a button (or picks ``values`` in a select) on one of the bot's messages."""
+        component = message.component(custom_id)
+        if component is None:
+            raise AssertionError(f"message {message.id} has no component {custom_id!r}")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
+        if component["type"] == 3:
+            allowed = {o["value"] for o in component.get("options") or []}
+            if not set(values) <= allowed:
+                raise AssertionError(f"{values!r} are not options of {custom_id!r}")
+            data["values"] = list(values)
+        record = self._envelope(3, message.channel_id, user or self.alice, data)
+        record.payload["message"] = message.payload
+        await self._dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
+    async def redeliver(self, message: FakeMessage) -> None:
+        """Deliver MESSAGE_CREATE for a message again, as a gateway replay after a resume can."""
+        await self._dispatch("MESSAGE_CREATE", message.payload)
+
+    # -- gateway ----------------------------------------------------------------------------------
+
+    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        for session in list(self._sessions):
+            if not session.identified:
+                continue
+            await session.dispatch(event, self._as_seen_by(session, event, data))
+
+    def _as_seen_by(self, session: _Session, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        # Without the message-content intent, Discord blanks guild messages that neither mention
+        # the bot nor come from it.
+        if event != "MESSAGE_CREATE" or session.intents & MESSAGE_CONTENT or "guild_id" not in data:
+            return data
+        if data["author"]["id"] == self.bot["id"] or any(u["id"] == self.bot["id"] for u in data["mentions"]):
+            return data
+        return {**data, "content": "", "attachments": [], "embeds": [], "components": []}
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        self.gateway_queries.append(dict(request.query))
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        session = _Session(ws, request.query.get("compress"))
+        self._sessions.append(session)
+        try:
+            if request.query.get("encoding", "json") != "json":
+                await ws.close(code=4002, message=b"Error while decoding payload.")
+                return ws
+            await session.send(
+                {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
+            )
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                payload = json.loads(frame.data)
+                op = payload.get("op")
+                if op == 1:
+                    await session.send({"op": 11, "d": None, "s": None, "t": None})
+                elif op == 2:
+                    await self._identify(session, payload["d"])
+                elif op == 6:  # no session survives a connection here: ask for a fresh IDENTIFY
+                    await session.send({"op": 9, "d": False, "s": None, "t": None})
+        finally:
+            self._sessions.remove(session)
+            self.events.append(("disconnect", session.session_id))
+            self._touch()
+        return ws
+
+    async def _identify(self, session: _Session, data: dict[str, Any]) -> None:
+        if data.get("token") != self.token:
+            await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        intents = int(data.get("intents") or 0)
+        if intents & MESSAGE_CONTENT and not self.allow_message_content:
+            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
+        session.intents = intents
+        session.identified = True
+        await session.dispatch(
+            "READY",
+            {
+                "v": 10,
+                "user": self.bot,
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "session_id": session.session_id,
+                "resume_gateway_url": self.gateway_url,
+                "application": {"id": str(self.application_id), "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+                "presences": [],
+                "geo_ordered_rtc_regions": [],
+            },
+        )
+        await session.dispatch("GUILD_CREATE", self._guild_payload())
+        self.identifies.append(data)
+        self._touch()
+
+    # -- REST -------------------------------------------------------------------------------------
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        self.events.append(("download", path))
+        file = self.files.get(path)
+        if file is None or not file.available:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=file.data, content_type=file.content_type or "application/octet-stream")
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["path"]
+        self.requests.append((request.method, path))
+        webhook_route = path.startswith(("/interactions/", "/webhooks/"))
+        if not webhook_route and request.headers.get("Authorization") != f"Bot {self.token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        routes: list[tuple[str, str, Callable[..., Any]]] = [
+            ("GET", r"/users/@me", self._me),
+            ("GET", r"/oauth2/applications/@me", self._application),
+            ("GET", r"/gateway/bot", self._gateway_bot),
+            ("PUT", r"/applications/(\d+)/commands", self._put_commands),
+            ("PUT", r"/applications/(\d+)/guilds/(\d+)/commands", self._put_commands),
+            ("GET", r"/channels/(\d+)", self._get_channel),
+            ("POST", r"/channels/(\d+)/typing", self._typing),
+            ("POST", r"/channels/(\d+)/messages", self._create_message),
+            ("GET", r"/channels/(\d+)/messages/(\d+)", self._get_message),
+            ("POST", r"/channels/(\d+)/messages/(\d+)/threads", self._create_thread),
+            ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._callback),
+            ("GET", r"/webhooks/(\d+)/([^/]+)/messages/@original", self._get_original),
+            ("PATCH", r"/webhooks/(\d+)/([^/]+)/messages/@original", self._edit_original),
+            ("POST", r"/webhooks/(\d+)/([^/]+)", self._followup),
+        ]
+        for method, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if match and request.method == method:
+                try:
+                    return await handler(request, *match.groups())
+                except DiscordHTTPError as exc:
+                    return exc.response()
+        self.unhandled.append((request.method, path))
+        return _json({"message": "404: Not Found", "code": 0}, status=404)
+
+    async def _me(self, _request: web.Request) -> web.Response:
+        return _json(self.bot)
+
+    async def _application(self, _request: web.Request) -> web.Response:
+        return _json(
+            {
+                "id": str(self.application_id),
+                "name": self.bot["global_name"],
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.alice,
+                "verify_key": secrets.token_hex(32),
+                "flags": 0,
+                "team": None,
+            }
+        )
+
+    async def _gateway_bot(self, _request: web.Request) -> web.Response:
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    async def _put_commands(
+        self, request: web.Request, app_id: str, guild_id: str | None = None
+    ) -> web.Response:
+        if int(app_id) != self.application_id:
+            raise DiscordHTTPError(403, 50001, "Missing Access")
+        if guild_id is not None and int(guild_id) != self.guild_id:
+            raise DiscordHTTPError(403, 50001, "Missing Access")
+        body = await request.json()
+        registered = []
+        for command in body:
+            entry = {
+                **command,
+                "id": str(self.new_id()),
+                "application_id": app_id,
+                "version": str(self.new_id()),
+                "type": command.get("type", 1),
+            }
+            if guild_id is not None:
+                entry["guild_id"] = guild_id
+            registered.append(entry)
+        self.commands[int(guild_id) if guild_id else None] = registered
+        self._touch()
+        return _json(registered)
+
+    def _channel(self, channel_id: str | int) -> dict[str, Any]:
+        channel = self.channels.get(int(channel_id))
+        if channel is None:
+            raise DiscordHTTPError(404, 10003, "Unknown Channel")
+        return channel
+
+    async def _get_channel(self, _request: web.Request, channel_id: str) -> web.Response:
+        return _json(self._channel(channel_id))
+
+    async def _typing(self, _request: web.Request, channel_id: str) -> web.Response:
+        self._channel(channel_id)
+        self.events.append(("typing", int(channel_id)))
+        self._touch()
+        return web.Response(status=204)
+
+    async def _read_body(self, request: web.Request) -> tuple[dict[str, Any], list[FakeFile]]:
+        """JSON, or multipart with ``payload_json`` and ``files[n]`` parts (how files are sent)."""
+        if not request.content_type.startswith("multipart/"):
+            return (await request.json() if request.can_read_body else {}), []
+        payload: dict[str, Any] = {}
+        files: list[FakeFile] = []
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            data = await part.read(decode=False)  # type: ignore[union-attr]
+            if part.name == "payload_json":
+                payload = json.loads(data)
+            elif part.filename is not None:
+                files.append(FakeFile(part.filename, bytes(data), part.headers.get("Content-Type")))
+        return payload, files
+
+    def _check_message(self, body: dict[str, Any], files: list[FakeFile]) -> None:
+        content = body.get("content") or ""
+        if len(content) > 2000:
+            raise DiscordHTTPError(400, 50035, "Invalid Form Body: content: Must be 2000 or fewer in length.")
+        if len(files) > 10:
+            raise DiscordHTTPError(400, 50035, "Invalid Form Body: files: Must be 10 or fewer in length.")
+        if sum(len(f.data) for f in files) > self.upload_limit:
+            raise DiscordHTTPError(413, 40005, "Request entity too large")
+        if not content and not files and not body.get("components") and not body.get("embeds"):
+            raise DiscordHTTPError(400, 50006, "Cannot send an empty message")
+
+    def _bot_message(
+        self,
+        channel_id: int,
+        body: dict[str, Any],
+        files: list[FakeFile],
+        *,
+        kind: int = 0,
+        flags: int = 0,
+        webhook: bool = False,
+        message_id: int | None = None,
+    ) -> FakeMessage:
+        reference = None
+        ref = body.get("message_reference")
+        if ref:
+            target = self.messages.get(int(ref["message_id"]))
+            if target is None and ref.get("fail_if_not_exists", True):
+                raise DiscordHTTPError(400, 50035, "Invalid Form Body: message_reference: Unknown message")
+            if target is not None and target.channel_id != channel_id:
+                raise DiscordHTTPError(
+                    400, 50035, "Invalid Form Body: message_reference: Cannot reply across channels"
+                )
+            reference = target.id if target else None
+        attachments = [self._attachment(channel_id, f) for f in files]
+        payload = self._message_payload(
+            channel_id,
+            self.bot,
+            body.get("content") or "",
+            attachments,
+            reference=reference,
+            components=body.get("components") or (),
+            kind=kind,
+            flags=flags | int(body.get("flags") or 0),
+            webhook_id=self.application_id if webhook else None,
+            message_id=message_id,
+        )
+        return FakeMessage(
+            payload,
+            files,
+            allowed_mentions=body.get("allowed_mentions"),
+            ephemeral=bool(payload["flags"] & EPHEMERAL),
+        )
+
+    async def _create_message(self, request: web.Request, channel_id: str) -> web.Response:
+        self._channel(channel_id)
+        body, files = await self._read_body(request)
+        self._check_message(body, files)
+        message = self._bot_message(int(channel_id), body, files)
+        await self._store_and_dispatch(message)
+        return _json(message.payload)
+
+    async def _get_message(self, _request: web.Request, channel_id: str, message_id: str) -> web.Response:
+        message = self.messages.get(int(message_id))
+        if message is None or message.channel_id != int(channel_id):
+            raise DiscordHTTPError(404, 10008, "Unknown Message")
+        return _json(message.payload)
+
+    async def _create_thread(self, request: web.Request, channel_id: str, message_id: str) -> web.Response:
+        channel = self._channel(channel_id)
+        if channel["type"] != GUILD_TEXT:
+            raise DiscordHTTPError(400, 50024, "Cannot execute action on this channel type")
+        if int(channel_id) in self.forbidden_threads:
+            raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        starter = self.messages.get(int(message_id))
+        if starter is None or starter.channel_id != int(channel_id):
+            raise DiscordHTTPError(404, 10008, "Unknown Message")
+        if int(message_id) in self.channels:
+            raise DiscordHTTPError(400, 160004, "A thread has already been created for this message")
+        body = await request.json()
+        name = str(body.get("name") or "")
+        if not 1 <= len(name) <= 100:
+            raise DiscordHTTPError(
+                400, 50035, "Invalid Form Body: name: Must be between 1 and 100 in length."
+            )
+        thread = self._thread_payload(int(message_id), int(channel_id), name, int(self.bot["id"]))
+        self.channels[int(message_id)] = thread
+        starter.payload["thread"] = thread
+        self.events.append(("thread", int(channel_id), int(message_id)))
+        self._touch()
+        await self._dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return _json(thread, status=201)
+
+    # -- interactions -----------------------------------------------------------------------------
+
+    def _interaction(self, token: str) -> FakeInteraction:
+        record = self.interactions.get(token)
+        if record is None:
+            raise DiscordHTTPError(404, 10062, "Unknown interaction")
+        return record
+
+    async def _callback(self, request: web.Request, interaction_id: str, token: str) -> web.Response:
+        record = self._interaction(token)
+        if record.id != int(interaction_id):
+            raise DiscordHTTPError(404, 10062, "Unknown interaction")
+        body, files = await self._read_body(request)
+        if record.callbacks:
+            raise DiscordHTTPError(400, 40060, "Interaction has already been acknowledged.")
+        if time.monotonic() - record.created > INTERACTION_DEADLINE_S:
+            record.late_callbacks += 1
+            self._touch()
+            raise DiscordHTTPError(404, 10062, "Unknown interaction")
+        kind = int(body["type"])
+        data = body.get("data") or {}
+        record.callbacks.append(kind)
+        self.events.append(("callback", record.id, kind))
+        message: FakeMessage | None = None
+        if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
+            if kind == CHANNEL_MESSAGE:
+                self._check_message(data, files)
+            flags = int(data.get("flags") or 0) | (LOADING if kind == DEFERRED_CHANNEL_MESSAGE else 0)
+            message = self._bot_message(
+                record.channel_id, {**data, "flags": flags}, files, kind=20, webhook=True
+            )
+            record.original_id = message.id
+            await self._store_and_dispatch(message)
+        elif kind == UPDATE_MESSAGE:
+            target = self.messages[int(record.payload["message"]["id"])]
+            target.payload.update({k: v for k, v in data.items() if k in ("content", "components")})
+        self._touch()
+        if "with_response" not in request.query:
+            return web.Response(status=204)
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": str(record.id),
+                "type": record.payload["type"],
+                "response_message_loading": kind == DEFERRED_CHANNEL_MESSAGE,
+                "response_message_ephemeral": bool(message and message.ephemeral),
+            }
+        }
+        if message is not None:
+            answer["interaction"]["response_message_id"] = str(message.id)
+            answer["resource"] = {"type": kind, "message": message.payload}
+        return _json(answer)
+
+    def _original(self, token: str) -> FakeMessage:
+        record = self._interaction(token)
+        if record.original_id is None:
+            raise DiscordHTTPError(404, 10008, "Unknown Message")
+        return self.messages[record.original_id]
+
+    async def _get_original(self, _request: web.Request, _app: str, token: str) -> web.Response:
+        return _json(self._original(token).payload)
+
+    async def _edit_original(self, request: web.Request, _app: str, token: str) -> web.Response:
+        original = self._original(token)
+        body, files = await self._read_body(request)
+        self._edit(original, body, files)
+        return _json(original.payload)
+
+    def _edit(self, message: FakeMessage, body: dict[str, Any], files: list[FakeFile]) -> None:
+        merged = {"content": message.content, **body}
+        self._check_message(merged, files or message.files)
+        if "content" in body:
+            message.payload["content"] = body["content"] or ""
+        if "components" in body:
+            message.payload["components"] = body["components"] or []
+        if files:
+            message.files = files
+            message.payload["attachments"] = [self._attachment(message.channel_id, f) for f in files]
+        if "allowed_mentions" in body:
+            message.allowed_mentions = body["allowed_mentions"]
+        message.payload["flags"] = int(message.payload.get("flags") or 0) & ~LOADING
+        message.payload["edited_timestamp"] = _iso()
+        self.events.append(("edit", message.channel_id, message.id))
+        self._touch()
+
+    async def _followup(self, request: web.Request, app_id: str, token: str) -> web.Response:
+        record = self._interaction(token)
+        if int(app_id) != self.application_id:
+            raise DiscordHTTPError(404, 10015, "Unknown Webhook")
+        if not record.callbacks:
+            raise DiscordHTTPError(400, 40060, "The interaction has not been acknowledged yet.")
+        body, files = await self._read_body(request)
+        # The first followup after a deferred ("thinking") response replaces the loading message.
+        if record.original_id is not None and self.messages[record.original_id].loading:
+            original = self.messages[record.original_id]
+            self._edit(original, body, files)
+            return _json(original.payload)
+        self._check_message(body, files)
+        message = self._bot_message(record.channel_id, body, files, webhook=True)
+        record.followup_ids.append(message.id)
+        await self._store_and_dispatch(message)
+        return _json(message.payload)
