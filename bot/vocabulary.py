@@ -199,6 +199,8 @@ class Usage:
     prompt_by_modality: dict[str, int] = field(default_factory=dict)
     output_by_modality: dict[str, int] = field(default_factory=dict)
     images_generated: int = 0
+    # Estimated from the model's list prices when the turn was recorded.
+    cost_usd: float = 0.0
 
 
 class ReplySink(Protocol):

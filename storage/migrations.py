@@ -158,6 +158,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX posted_messages_by_turn ON posted_messages (turn_id)",
         ),
     ),
+    Migration(
+        version=4,
+        description="usage ledger by platform, workspace and channel, with estimated cost",
+        statements=(
+            # Per-channel and per-workspace daily caps and the spend cap count from the ledger,
+            # which outlives forgotten conversations; rows from before keep empty places.
+            "ALTER TABLE usage_log ADD COLUMN platform TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE usage_log ADD COLUMN workspace TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE usage_log ADD COLUMN channel TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE usage_log ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE turns ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0",
+            """
+            UPDATE usage_log SET
+                platform = c.platform, workspace = c.workspace, channel = c.channel
+            FROM turns AS t JOIN conversations AS c ON c.id = t.conversation_id
+            WHERE t.id = usage_log.turn_id
+            """,
+            "CREATE INDEX usage_log_by_place ON usage_log (platform, workspace, channel, created_at)",
+            "CREATE INDEX usage_log_by_platform_author ON usage_log (platform, author_id, created_at)",
+            # Retention finds conversations nobody has touched for a while.
+            "CREATE INDEX conversations_by_update ON conversations (updated_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

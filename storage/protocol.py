@@ -120,7 +120,31 @@ class Store(Protocol):
         references, for real (no image bytes remain in the database). Returns turns deleted."""
         ...
 
-    async def usage_since(self, since: float, author_id: str | None = None) -> Usage:
-        """Summed usage of turns created at or after ``since`` (epoch seconds), optionally only
-        those by one author. Forgotten turns still count: usage is a billing record."""
+    async def usage_since(
+        self, since: float, author_id: str | None = None, platform: str | None = None
+    ) -> Usage:
+        """Summed usage (and estimated cost) of turns created at or after ``since`` (epoch
+        seconds), optionally only one author's on one platform. Forgotten turns still count:
+        usage is a billing record."""
+        ...
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]:
+        """Images generated since ``since`` matching the filters, and when the oldest turn
+        that made one of them was recorded (None if there is none)."""
+        ...
+
+    async def cost_since(self, since: float) -> float:
+        """Estimated US dollars spent since ``since``, across everything."""
+        ...
+
+    async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
+        """Conversations last updated before ``before``, oldest first (for retention)."""
         ...

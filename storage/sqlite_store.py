@@ -34,7 +34,7 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 _TURN_COLUMNS = """
     t.id, t.parent_id, t.user_content, t.model_content, t.model, t.author_id, t.created_at,
     t.prompt_tokens, t.output_tokens, t.thought_tokens, t.total_tokens, t.images_generated,
-    t.prompt_by_modality, t.output_by_modality,
+    t.prompt_by_modality, t.output_by_modality, t.cost_usd,
     c.platform, c.workspace, c.channel, c.thread
 """
 
@@ -102,6 +102,7 @@ def _usage_from_row(row: sqlite3.Row) -> Usage:
         prompt_by_modality=json.loads(row["prompt_by_modality"]),
         output_by_modality=json.loads(row["output_by_modality"]),
         images_generated=row["images_generated"],
+        cost_usd=row["cost_usd"],
     )
 
 
@@ -127,6 +128,17 @@ def _conversation_from_row(row: sqlite3.Row) -> ConversationInfo:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _usage_filter(since: float, **equal: str | None) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE clause over usage_log (alias u) for a time window and optional exact matches."""
+    clauses = ["u.created_at >= ?"]
+    params: list[Any] = [since]
+    for column, value in equal.items():
+        if value is not None:
+            clauses.append(f"u.{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), tuple(params)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -344,8 +356,8 @@ class SqliteStore:
             cursor = await db.execute(
                 "INSERT INTO turns (conversation_id, parent_id, user_content, model_content, "
                 "model, author_id, created_at, prompt_tokens, output_tokens, thought_tokens, "
-                "total_tokens, images_generated, prompt_by_modality, output_by_modality) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "total_tokens, images_generated, prompt_by_modality, output_by_modality, cost_usd) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     parent_id,
@@ -355,6 +367,7 @@ class SqliteStore:
                     author_id,
                     now,
                     *usage_values,
+                    usage.cost_usd,
                 ),
             )
             turn_id = cursor.lastrowid
@@ -368,9 +381,9 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO usage_log (turn_id, author_id, model, created_at, prompt_tokens, "
                 "output_tokens, thought_tokens, total_tokens, images_generated, "
-                "prompt_by_modality, output_by_modality) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (turn_id, author_id, model, now, *usage_values),
+                "prompt_by_modality, output_by_modality, platform, workspace, channel, cost_usd) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (turn_id, author_id, model, now, *usage_values, *_key_params(key)[:3], usage.cost_usd),
             )
             await db.execute(
                 "UPDATE conversations SET head_turn_id = ?, updated_at = ? WHERE id = ?",
@@ -392,6 +405,7 @@ class SqliteStore:
                 prompt_by_modality=json.loads(prompt_modality),
                 output_by_modality=json.loads(output_modality),
                 images_generated=usage.images_generated,
+                cost_usd=usage.cost_usd,
             ),
             author_id=author_id,
             created_at=now,
@@ -505,12 +519,10 @@ class SqliteStore:
 
     # -- usage ----------------------------------------------------------------------------
 
-    async def usage_since(self, since: float, author_id: str | None = None) -> Usage:
-        where = "u.created_at >= ?"
-        params: tuple[Any, ...] = (since,)
-        if author_id is not None:
-            where += " AND u.author_id = ?"
-            params = (since, author_id)
+    async def usage_since(
+        self, since: float, author_id: str | None = None, platform: str | None = None
+    ) -> Usage:
+        where, params = _usage_filter(since, author_id=author_id, platform=platform)
         async with self._reading() as db:
             totals = next(
                 iter(
@@ -519,7 +531,8 @@ class SqliteStore:
                         "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
                         "COALESCE(SUM(thought_tokens), 0) AS thought_tokens, "
                         "COALESCE(SUM(total_tokens), 0) AS total_tokens, "
-                        "COALESCE(SUM(images_generated), 0) AS images_generated "
+                        "COALESCE(SUM(images_generated), 0) AS images_generated, "
+                        "COALESCE(SUM(cost_usd), 0) AS cost_usd "
                         f"FROM usage_log AS u WHERE {where}",
                         params,
                     )
@@ -541,7 +554,46 @@ class SqliteStore:
             prompt_by_modality=by_modality["prompt_by_modality"],
             output_by_modality=by_modality["output_by_modality"],
             images_generated=totals["images_generated"],
+            cost_usd=float(totals["cost_usd"]),
         )
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]:
+        where, params = _usage_filter(
+            since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
+        )
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT COALESCE(SUM(images_generated), 0), "
+                "MIN(CASE WHEN images_generated > 0 THEN created_at END) "
+                f"FROM usage_log AS u WHERE {where}",
+                params,
+            )
+        count, oldest = next(iter(rows))
+        return int(count), oldest
+
+    async def cost_since(self, since: float) -> float:
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM usage_log WHERE created_at >= ?", (since,)
+            )
+        return float(next(iter(rows))[0])
+
+    async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT platform, workspace, channel, thread FROM conversations "
+                "WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                (before, limit),
+            )
+        return [ConversationKey(*row) for row in rows]
 
     # -- internals ------------------------------------------------------------------------
 

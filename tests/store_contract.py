@@ -548,6 +548,47 @@ class StoreContract:
         assert await store.forget(make_key()) == 1
         assert await store.usage_since(0, author_id="alice") == spent
 
+    async def test_count_images_by_author_place_and_time(self, store: Store, clock: FakeClock) -> None:
+        two = Usage(images_generated=2, cost_usd=0.078)
+        one = Usage(images_generated=1, cost_usd=0.039)
+        clock.now = START + 10
+        await self.add(store, make_key("a", channel="c1"), usage=two, author="alice")
+        clock.now = START + 20
+        await self.add(store, make_key("b", channel="c2"), usage=one, author="alice")
+        clock.now = START + 30
+        await self.add(store, make_key("c", channel="c2"), usage=Usage(), author="bob")
+        clock.now = START + 40
+        await self.add(store, make_key("d", channel="c2", platform="slack"), usage=one, author="alice")
+
+        assert await store.count_images(0) == (4, START + 10)
+        assert await store.count_images(0, author_id="alice", platform="discord") == (3, START + 10)
+        assert await store.count_images(START + 15, author_id="alice", platform="discord") == (1, START + 20)
+        assert await store.count_images(0, platform="discord", workspace="w1", channel="c2") == (
+            1,
+            START + 20,
+        )
+        # A turn without images does not start the window.
+        assert await store.count_images(0, author_id="bob") == (0, None)
+        assert await store.count_images(START + 41) == (0, None)
+        assert await store.cost_since(0) == pytest.approx(0.156)
+        assert await store.cost_since(START + 15) == pytest.approx(0.078)
+        assert (await store.usage_since(0, author_id="alice", platform="slack")).images_generated == 1
+        assert (await store.usage_since(0, author_id="alice")).cost_usd == pytest.approx(0.156)
+        # The cost stays on the turn too.
+        assert (await store.history(make_key("a", channel="c1")))[0].usage == two
+
+    async def test_idle_conversations(self, store: Store, clock: FakeClock) -> None:
+        clock.now = START + 100
+        await self.add(store, make_key("old"))
+        clock.now = START + 200
+        fresh = await self.add(store, make_key("busy"))
+        clock.now = START + 300
+        await self.add(store, make_key("busy"), fresh)
+        assert await store.idle_conversations(START + 250) == [make_key("old")]
+        assert await store.idle_conversations(START + 301) == [make_key("old"), make_key("busy")]
+        assert await store.idle_conversations(START + 301, limit=1) == [make_key("old")]
+        assert await store.idle_conversations(START) == []
+
     # -- concurrency ----------------------------------------------------------------------
 
     async def test_concurrent_appends_claims_and_reads(self, store: Store) -> None:

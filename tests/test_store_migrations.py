@@ -133,6 +133,8 @@ async def test_a_version_1_database_is_upgraded_and_readable(tmp_path: Path) -> 
             30, 1295, 2, 1327, {"TEXT": 30}, {"IMAGE": 1290, "TEXT": 5}, 1
         )
         assert await store.usage_since(150.0) == history[1].usage
+        # Step 4 placed the old ledger rows in their conversation's channel.
+        assert await store.count_images(0, platform=KEY.platform, channel=KEY.channel) == (1, 100.0)
 
         third = await store.append_turn(
             KEY, 2, user_content("sign it"), model_record("signed"), [], "m", Usage(), "bob"
