@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -92,6 +93,7 @@ class RateLimiter:
         self._usage = usage
         self._clock = clock
         self._pending: Counter[tuple[str, ...]] = Counter()
+        self._checking = asyncio.Lock()
 
     @staticmethod
     def _scopes(key: ConversationKey, author: Author) -> tuple[tuple[str, ...], ...]:
@@ -101,20 +103,31 @@ class RateLimiter:
             ("workspace", key.platform, key.workspace),
         )
 
-    @contextmanager
-    def reserve(self, key: ConversationKey, author: Author) -> Iterator[None]:
-        """Count a turn against the limits while it is in flight."""
-        scopes = self._scopes(key, author)
-        self._pending.update(scopes)
-        try:
-            yield
-        finally:
-            self._pending.subtract(scopes)
-            for scope in scopes:
-                if self._pending[scope] <= 0:
-                    del self._pending[scope]
+    @asynccontextmanager
+    async def admit(
+        self, key: ConversationKey, author: Author, *, admin: bool = False
+    ) -> AsyncIterator[str | None]:
+        """Yield None when the turn may run (it then counts as in flight until the block ends),
+        or one sentence naming the limit it hit and when that resets.
 
-    async def refusal(self, key: ConversationKey, author: Author, *, admin: bool = False) -> str | None:
+        Checks run one at a time and an admitted turn counts at once, so concurrent turns
+        cannot all pass a check that only some of them should.
+        """
+        scopes = self._scopes(key, author)
+        async with self._checking:
+            refusal = await self._refusal(key, author, admin=admin)
+            if refusal is None:
+                self._pending.update(scopes)
+        try:
+            yield refusal
+        finally:
+            if refusal is None:
+                self._pending.subtract(scopes)
+                for scope in scopes:
+                    if self._pending[scope] <= 0:
+                        del self._pending[scope]
+
+    async def _refusal(self, key: ConversationKey, author: Author, *, admin: bool) -> str | None:
         """None when the turn may run; otherwise one sentence naming the limit and its reset."""
         policy = self._policy
         now = self._clock()

@@ -1,0 +1,144 @@
+"""Rate limits and the spend cap, counted from the real store's usage ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.content import user_record
+from bot.limits import LimitPolicy, RateLimiter, month_start, start_of_day
+from bot.vocabulary import Author, ConversationKey, Usage
+from storage.sqlite_store import SqliteStore
+
+# 2026-11-21 18:30:00 UTC: 5 h 30 min before the daily reset.
+NOW = datetime(2026, 11, 21, 18, 30, tzinfo=UTC).timestamp()
+ALICE = Author("alice")
+KEY = ConversationKey("discord", "guild", "chan", "thread")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "db.sqlite3", clock=clock)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def record(
+    store: SqliteStore, key: ConversationKey = KEY, author: str = "alice", images: int = 1
+) -> None:
+    model = {"role": "model", "parts": [{"text": "ok"}]}
+    usage = Usage(images_generated=images, cost_usd=0.039 * images)
+    await store.append_turn(key, None, user_record("x", []), model, [], "m", usage, author)
+
+
+async def check(
+    limiter: RateLimiter, key: ConversationKey = KEY, author: Author = ALICE, admin: bool = False
+) -> str | None:
+    async with limiter.admit(key, author, admin=admin) as refusal:
+        return refusal
+
+
+async def test_hourly_limit_names_itself_and_when_it_frees_up(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=3, user_per_day=0), store, clock)
+    clock.now = NOW - 40 * 60
+    await record(store)
+    clock.now = NOW - 10 * 60
+    await record(store, images=2)
+    clock.now = NOW
+    assert await check(limiter) == (
+        "You've made 3 images in the last hour, the limit for each person; you can make more in about 20 min."
+    )
+    assert await check(limiter, author=Author("bob")) is None
+    clock.now = NOW + 21 * 60
+    assert await check(limiter) is None
+
+
+async def test_daily_limit_resets_at_midnight_utc(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=0, user_per_day=2), store, clock)
+    await record(store, images=2)
+    assert await check(limiter) == (
+        "You've made 2 images today, the daily limit for each person; "
+        "it resets at midnight UTC (in 5 h 30 min)."
+    )
+    clock.now = start_of_day(NOW) + 86400 + 1
+    assert await check(limiter) is None
+
+
+async def test_channel_and_workspace_caps(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(
+        LimitPolicy(user_per_hour=0, user_per_day=0, channel_per_day=2, workspace_per_day=3), store, clock
+    )
+    await record(store, author="a")
+    await record(store, author="b")
+    assert await check(limiter) == (
+        "This channel has made 2 images today, its daily limit; it resets at midnight UTC (in 5 h 30 min)."
+    )
+    other_channel = ConversationKey("discord", "guild", "other", "t")
+    await record(store, other_channel, author="c")
+    assert await check(limiter, other_channel) == (
+        "This server has made 3 images today, its daily limit; it resets at midnight UTC (in 5 h 30 min)."
+    )
+    slack = ConversationKey("slack", "guild", "other", "t")
+    assert await check(limiter, slack) is None
+
+
+async def test_spend_cap_applies_to_admins_too(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=1, daily_spend_usd=0.05), store, clock)
+    await record(store, images=1)
+    assert await check(limiter, admin=True) is None  # admins bypass the per-person limit
+    await record(store, author="bob", images=1)
+    message = "The bot has reached today's spending cap of $0.05; it resets at midnight UTC (in 5 h 30 min)."
+    assert await check(limiter, admin=True) == message
+    assert await check(limiter, author=Author("carol")) == message
+
+
+async def test_concurrent_turns_cannot_all_slip_under_the_limit(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=2, user_per_day=0), store, clock)
+    release = asyncio.Event()
+    all_checked = asyncio.Event()
+    outcomes: list[str | None] = []
+
+    async def turn() -> None:
+        async with limiter.admit(KEY, ALICE) as refusal:
+            outcomes.append(refusal)
+            if len(outcomes) == 5:
+                all_checked.set()
+            await release.wait()
+
+    tasks = [asyncio.create_task(turn()) for _ in range(5)]
+    async with asyncio.timeout(5):
+        await all_checked.wait()
+    release.set()
+    await asyncio.gather(*tasks)
+    assert outcomes.count(None) == 2
+    # Finished turns that failed leave nothing behind: the next check passes again.
+    assert await check(limiter) is None
+
+
+async def test_failed_turns_do_not_count(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=1), store, clock)
+    for _ in range(3):
+        assert await check(limiter) is None  # admitted, nothing recorded (the generation failed)
+
+
+def test_calendar_helpers() -> None:
+    assert datetime.fromtimestamp(start_of_day(NOW), UTC) == datetime(2026, 11, 21, tzinfo=UTC)
+    assert datetime.fromtimestamp(month_start(NOW), UTC) == datetime(2026, 11, 1, tzinfo=UTC)
