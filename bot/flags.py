@@ -14,6 +14,10 @@ _FLAG = re.compile(
     re.IGNORECASE,
 )
 _SPACES = re.compile(r"[ \t]{2,}")
+# Invisible characters: zero-width spaces/joiners, BOM, word joiner, soft hyphen, and the bidi
+# embedding/override/isolate controls that can make a prompt display differently from what it
+# says. Right-to-left text itself (Arabic, Hebrew) is untouched.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +34,14 @@ class ParsedPrompt:
         return self.aspect_ratio is not None or self.image_size is not None
 
 
+def clean_prompt(text: str) -> str:
+    """Drop invisible and direction-override characters; keep every visible character."""
+    return _INVISIBLE.sub("", text)
+
+
 def parse_flags(text: str, caps: ModelCapabilities) -> ParsedPrompt:
     """Strip ``--ar``/``--aspect``/``--size`` flags from ``text`` and validate their values."""
+    text = clean_prompt(text)
     aspect: str | None = None
     size: str | None = None
     errors: list[str] = []

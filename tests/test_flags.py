@@ -73,3 +73,18 @@ def test_flags_only_prompt_is_empty_text() -> None:
 
 def test_multiline_prompt_keeps_its_lines() -> None:
     assert parse_flags("line one --ar 1:1\nline two", FLASH).text == "line one\nline two"
+
+
+def test_invisible_and_direction_override_characters_are_removed() -> None:
+    parsed = parse_flags("\u200ba cat\u200d \u202ein a hat\u202c\ufeff --ar\u200b 16:9", FLASH)
+    assert parsed.text == "a cat in a hat"
+    assert parsed.aspect_ratio == "16:9"
+
+
+def test_right_to_left_text_is_kept() -> None:
+    assert parse_flags("قطة في قبعة --ar 1:1", FLASH).text == "قطة في قبعة"
+    assert parse_flags("חתול בכובע", FLASH).text == "חתול בכובע"
+
+
+def test_only_invisible_characters_is_an_empty_prompt() -> None:
+    assert parse_flags("\u200b\u200c\u2060", FLASH).text == ""
