@@ -10,6 +10,7 @@ import pytest
 
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.ledger import LEDGER
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +33,11 @@ async def core(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
     started = await Core(fake_gemini, tmp_path / "bot.sqlite3").start()
     yield started
     await started.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """End the run with the fault and abuse suite's table when any of its cases ran."""
+    if LEDGER.tried:
+        terminalreporter.write_line("")
+        for line in LEDGER.table():
+            terminalreporter.write_line(line)
