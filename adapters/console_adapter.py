@@ -43,6 +43,7 @@ Type a prompt and press Enter to make an image; keep typing to refine it.
   /mode [image|text]    images only, or text and images
   /new                  start a new conversation
   /forget               delete this conversation's history and images
+  /usage                images made and estimated cost, today and this month
   /help                 this help
   /quit                 leave (Ctrl-D works too); the conversation is kept for next time"""
 
@@ -215,6 +216,7 @@ class ConsoleAdapter:
             "/mode": self._mode,
             "/new": self._new,
             "/forget": self._forget,
+            "/usage": self._usage,
             "/quit": self._quit,
             "/exit": self._quit,
         }
@@ -335,6 +337,10 @@ class ConsoleAdapter:
             "Describe a new image to start again."
         )
         self._key = ConversationKey(PLATFORM, WORKSPACE, CHANNEL, _new_thread_id())
+        return True
+
+    async def _usage(self, argument: str) -> bool:
+        self._print(await self._service.usage_report(self._key, self._author))
         return True
 
     async def _help(self, argument: str) -> bool:

@@ -1,4 +1,4 @@
-"""The slash commands (/imagine, /aspect, /size, /forget, /help), built from the model's capabilities."""
+"""The slash commands (/imagine, /aspect, /size, /forget, /help, /usage), built from the model."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class CommandHandler(Protocol):
     async def forget(self, interaction: discord.Interaction) -> None: ...
 
     async def help(self, interaction: discord.Interaction) -> None: ...
+
+    async def usage(self, interaction: discord.Interaction) -> None: ...
 
 
 def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
@@ -82,7 +84,11 @@ def build_commands(
     async def help_(interaction: discord.Interaction) -> None:
         await handler.help(interaction)
 
-    commands: list[app_commands.Command[Any, ..., Any]] = [imagine, aspect, forget, help_]
+    @app_commands.command(name="usage", description="Images you made and their estimated cost")
+    async def usage(interaction: discord.Interaction) -> None:
+        await handler.usage(interaction)
+
+    commands: list[app_commands.Command[Any, ..., Any]] = [imagine, aspect, forget, help_, usage]
     if caps.supports_sizes():
 
         @app_commands.command(

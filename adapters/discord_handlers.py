@@ -59,7 +59,8 @@ or use `/imagine`. I answer in a thread.
 **Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
 or pick a ratio under an image. Ratios: {ratios}.
 **Buttons**: 🔁 Regenerate makes a new take on the same prompt.
-**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn."""
+**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
+**Usage**: `/usage` shows the images you made and their estimated cost."""
 
 
 def author_of(user: discord.abc.User) -> Author:
@@ -405,6 +406,15 @@ class DiscordHandlers:
             continues = place.is_dm or (place.bot_owned and self._config.discord_message_content)
             text += "Your next message starts a new image." if continues else "Mention me to start again."
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+
+    @_interaction_guard
+    async def usage(self, interaction: discord.Interaction) -> None:
+        place = await self._places.of_interaction(interaction)
+        if place is None:
+            await _answer(interaction, UNKNOWN_PLACE)
+            return
+        report = await self._service.usage_report(place.key, author_of(interaction.user))
+        await _answer(interaction, report)
 
     @_interaction_guard
     async def help(self, interaction: discord.Interaction) -> None:

@@ -35,7 +35,7 @@ PLATFORM = "slack"
 # Every bot event the manifest subscribes to has a listener here (message.channels/.groups/.im/
 # .mpim all arrive as "message"); an event without one is answered 404 and Slack retries it.
 EVENT_TYPES = ("app_mention", "message")
-COMMANDS = ("/aspect", "/size", "/forget")
+COMMANDS = ("/aspect", "/size", "/forget", "/usage")
 ACTIONS = (REGENERATE_ACTION, ASPECT_ACTION, FORGET_ACTION)
 # Message subtypes that are a person writing: plain, with files, and "also send to channel".
 _USER_SUBTYPES = (None, "file_share", "thread_broadcast")
@@ -83,6 +83,7 @@ class SlackHandlers:
         app.command("/aspect")(self._on_aspect_command)
         app.command("/size")(self._on_size_command)
         app.command("/forget")(self._on_forget_command)
+        app.command("/usage")(self._on_usage_command)
         app.action(REGENERATE_ACTION)(self._on_regenerate)
         app.action(ASPECT_ACTION)(self._on_aspect_choice)
         app.action(FORGET_ACTION)(self._on_forget)
@@ -319,3 +320,8 @@ class SlackHandlers:
 
     async def _on_forget_command(self, ack: AsyncAck) -> None:
         await ack(text=FORGET_COMMAND_REPLY)
+
+    async def _on_usage_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        key = self._channel_key(command)
+        report = await self._service.usage_report(key, Author(str(command.get("user_id") or "")))
+        await ack(text=escape(report))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 BASE_RATIOS: tuple[str, ...] = (
     "1:1",
@@ -27,24 +27,30 @@ class ModelCapabilities:
     aspect_ratios: tuple[str, ...]
     image_sizes: tuple[str, ...]
     max_input_images: int
-    # Estimated US dollars per generated image, for cost reports (issue: cost control).
+    # List prices for cost estimates: US dollars per generated image, per million input tokens.
     usd_per_image: float
+    usd_per_million_input_tokens: float = 0.30
     known: bool = True
 
     def supports_sizes(self) -> bool:
         return bool(self.image_sizes)
 
+    def estimate_cost(self, images_generated: int, prompt_tokens: int) -> float:
+        """Estimated US dollars for one turn (output images plus input tokens)."""
+        return images_generated * self.usd_per_image + prompt_tokens * self.usd_per_million_input_tokens / 1e6
+
 
 _TABLE: tuple[ModelCapabilities, ...] = (
     # "Best with up to 3" input images: more are accepted by the API but degrade results.
-    ModelCapabilities("gemini-2.5-flash-image", BASE_RATIOS, (), 3, 0.039),
-    ModelCapabilities("gemini-3-pro-image", BASE_RATIOS, ("1K", "2K", "4K"), 14, 0.134),
+    ModelCapabilities("gemini-2.5-flash-image", BASE_RATIOS, (), 3, 0.039, 0.30),
+    ModelCapabilities("gemini-3-pro-image", BASE_RATIOS, ("1K", "2K", "4K"), 14, 0.134, 2.00),
     ModelCapabilities(
         "gemini-3.1-flash-image",
         BASE_RATIOS + EXTREME_RATIOS,
         ("512", "1K", "2K", "4K"),
         14,
         0.067,
+        0.50,
     ),
 )
 
@@ -57,13 +63,7 @@ def capabilities_for(model: str) -> ModelCapabilities:
     """
     for caps in sorted(_TABLE, key=lambda c: len(c.model), reverse=True):
         if model == caps.model or model.startswith(caps.model + "-"):
-            return ModelCapabilities(
-                model,
-                caps.aspect_ratios,
-                caps.image_sizes,
-                caps.max_input_images,
-                caps.usd_per_image,
-            )
+            return replace(caps, model=model)
     return ModelCapabilities(
         model,
         BASE_RATIOS + EXTREME_RATIOS,

@@ -80,6 +80,7 @@ async def _serve(config: Config, console: bool) -> int:
         adapters = build_platform_adapters(config, service)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
 
+    background = [asyncio.create_task(service.run_retention())] if config.retention_days else []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,7 +107,7 @@ async def _serve(config: Config, console: bool) -> int:
         await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
         if not console:
             await service.drain(SHUTDOWN_GRACE_S)
-        pending = [t for t in tasks if not t.done()]
+        pending = [t for t in [*tasks, *background] if not t.done()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

@@ -6,16 +6,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from bot.access import AccessPolicy
 from bot.capabilities import ModelCapabilities
 from bot.config import Config
 from bot.content import Blob, ContentRecord, blob_refs, user_record
 from bot.context_budget import select_context
 from bot.flags import parse_flags
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult
+from bot.generation_gate import GenerationGate, QueueFull
+from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.images import (
     ImageLimits,
     ImageRejected,
@@ -24,6 +27,7 @@ from bot.images import (
     prepare_image_async,
     too_many_images_message,
 )
+from bot.limits import LimitPolicy, RateLimiter, month_start, start_of_day
 from bot.locks import KeyedLocks
 from bot.settings import (
     EffectiveSettings,
@@ -55,6 +59,17 @@ EMPTY_PROMPT_MESSAGE = (
 )
 QUEUED_MESSAGE = "Queued: I'll start on this as soon as the image before it is finished."
 FAILED_MESSAGE = "Something went wrong on my side while making that image; please try again."
+RETENTION_SWEEP_S = 3600.0
+
+
+def prompt_too_long_message(length: int, limit: int) -> str:
+    return f"That prompt is {length:,} characters long; please keep it under {limit:,} characters."
+
+
+def queue_position_message(position: int) -> str:
+    return f"You're number {position} in line for an image; yours starts as soon as a slot frees up."
+
+
 UNKNOWN_TURN_MESSAGE = (
     "That image is no longer in this conversation's history (it may have been forgotten); "
     "send a new prompt instead."
@@ -77,6 +92,8 @@ class TurnStatus(StrEnum):
     REJECTED = "rejected"
     SETTINGS_ONLY = "settings_only"
     DUPLICATE = "duplicate"
+    REFUSED = "refused"  # not on an allow-list
+    LIMITED = "limited"  # a rate limit, the spend cap or the queue bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +123,12 @@ class ConversationService:
         self._image_limits = ImageLimits(
             max_bytes=config.max_attachment_bytes, max_side=config.max_input_side
         )
+        self._access = AccessPolicy.from_config(config)
+        self._limiter = RateLimiter(LimitPolicy.from_config(config), store)
+        self._gate = GenerationGate(config.max_concurrent_generations, config.max_queued_turns)
+        # Turns churn through tens of MB of image buffers: reuse them while busy, release when quiet.
+        tune_allocator()
+        self._heap = HeapTrimmer()
 
     @property
     def capabilities(self) -> ModelCapabilities:
@@ -179,6 +202,7 @@ class ConversationService:
 
     @contextmanager
     def _counted(self) -> Iterator[None]:
+        freeze_startup_objects()  # by the first turn every module and client is loaded
         self._in_flight += 1
         try:
             yield
@@ -186,6 +210,7 @@ class ConversationService:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+            self._heap.poke()
 
     async def handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
         """Run one user turn end to end and post the outcome through ``sink``."""
@@ -199,6 +224,9 @@ class ConversationService:
                 "duplicate turn ignored", extra={"conversation": str(key), "message_id": turn.message_id}
             )
             return TurnResult(TurnStatus.DUPLICATE)
+        refused = await self._refuse_stranger(key, turn.author, sink)
+        if refused is not None:
+            return refused
 
         caps = self.capabilities
         parsed = parse_flags(turn.text, caps)
@@ -215,6 +243,10 @@ class ConversationService:
                 await sink.send(reply)
                 return TurnResult(TurnStatus.SETTINGS_ONLY, reply)
             return await self._reject(sink, EMPTY_PROMPT_MESSAGE)
+        if len(parsed.text) > self._config.max_prompt_chars:
+            return await self._reject(
+                sink, prompt_too_long_message(len(parsed.text), self._config.max_prompt_chars)
+            )
 
         if len(turn.images) > caps.max_input_images:
             return await self._reject(
@@ -226,6 +258,13 @@ class ConversationService:
         except ImageRejected as exc:
             return await self._reject(sink, exc.user_message)
 
+        async with self._admitted(key, turn.author) as refusal:
+            if refusal is not None:
+                return await self._reject(sink, refusal, status=TurnStatus.LIMITED)
+            return await self._run_turn(turn, parsed.text, sink)
+
+    async def _run_turn(self, turn: Turn, text: str, sink: ReplySink) -> TurnResult:
+        key = turn.key
         if self._locks.waiting(key):
             await sink.notice(QUEUED_MESSAGE)
         async with self._locks.hold(key), sink.working():
@@ -240,7 +279,7 @@ class ConversationService:
             return await self._generate(
                 key=key,
                 history=history,
-                text=parsed.text,
+                text=text,
                 images=[(b.sha256, b.mime_type) for b in blobs],
                 new_blobs=blobs,
                 author=turn.author,
@@ -272,6 +311,9 @@ class ConversationService:
     ) -> TurnResult:
         if not await self._store.claim_message(key.platform, key.channel, request_id):
             return TurnResult(TurnStatus.DUPLICATE)
+        refused = await self._refuse_stranger(key, author, sink)
+        if refused is not None:
+            return refused
         if aspect_ratio is not None:
             try:
                 await self.change_setting(
@@ -279,6 +321,14 @@ class ConversationService:
                 )
             except SettingError as exc:
                 return await self._reject(sink, exc.user_message)
+        async with self._admitted(key, author) as refusal:
+            if refusal is not None:
+                return await self._reject(sink, refusal, status=TurnStatus.LIMITED)
+            return await self._run_regeneration(key, turn_id, author, sink)
+
+    async def _run_regeneration(
+        self, key: ConversationKey, turn_id: int, author: Author, sink: ReplySink
+    ) -> TurnResult:
         if self._locks.waiting(key):
             await sink.notice(QUEUED_MESSAGE)
         async with self._locks.hold(key), sink.working():
@@ -298,6 +348,76 @@ class ConversationService:
                 sink=sink,
                 user_content=original.user_content,
             )
+
+    async def _refuse_stranger(
+        self, key: ConversationKey, author: Author, sink: ReplySink
+    ) -> TurnResult | None:
+        """None when ``author`` may use the bot here; otherwise tell them once (or not at all)."""
+        decision = self._access.check(key, author)
+        if decision.allowed:
+            return None
+        log.info("turn refused by allow-list", extra={"conversation": str(key), "author": author.id})
+        if decision.message:
+            await sink.notice(decision.message)
+        return TurnResult(TurnStatus.REFUSED)
+
+    def _admitted(self, key: ConversationKey, author: Author) -> AbstractAsyncContextManager[str | None]:
+        return self._limiter.admit(key, author, admin=self._access.is_admin(key.platform, author.id))
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        return self._access.is_admin(platform, user_id)
+
+    async def usage_report(self, key: ConversationKey, author: Author) -> str:
+        """What ``author`` made today and this month with estimated cost; admins get totals."""
+        now = time.time()
+        day, month = start_of_day(now), month_start(now)
+        mine_day = await self._store.usage_since(day, author_id=author.id, platform=key.platform)
+        mine_month = await self._store.usage_since(month, author_id=author.id, platform=key.platform)
+        lines = [
+            f"You: {_images(mine_day.images_generated)} today (about ${mine_day.cost_usd:.2f}), "
+            f"{_images(mine_month.images_generated)} this month (about ${mine_month.cost_usd:.2f})."
+        ]
+        limits = []
+        if self._config.user_images_per_hour:
+            limits.append(f"{self._config.user_images_per_hour} an hour")
+        if self._config.user_images_per_day:
+            limits.append(f"{self._config.user_images_per_day} a day")
+        if self.is_admin(key.platform, author.id):
+            all_day = await self._store.usage_since(day)
+            all_month = await self._store.usage_since(month)
+            lines.append(
+                f"Everyone: {_images(all_day.images_generated)} today (about ${all_day.cost_usd:.2f}), "
+                f"{_images(all_month.images_generated)} this month (about ${all_month.cost_usd:.2f})."
+            )
+            if self._config.daily_spend_cap_usd is not None:
+                lines.append(f"Daily spending cap: ${self._config.daily_spend_cap_usd:.2f}.")
+            lines.append("You are an admin, so per-person limits don't apply to you.")
+        elif limits:
+            lines.append(f"Your limits: {' and '.join(limits)}.")
+        return "\n".join(lines)
+
+    async def apply_retention(self) -> int:
+        """Forget conversations idle for longer than RETENTION_DAYS; returns how many."""
+        if not self._config.retention_days:
+            return 0
+        cutoff = time.time() - self._config.retention_days * 86400
+        forgotten = 0
+        while keys := await self._store.idle_conversations(cutoff):
+            for key in keys:
+                await self.forget(key)
+                forgotten += 1
+        if forgotten:
+            log.info("retention forgot idle conversations", extra={"conversations": forgotten})
+        return forgotten
+
+    async def run_retention(self) -> None:
+        """Apply retention now and then hourly, until cancelled."""
+        while True:
+            try:
+                await self.apply_retention()
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(RETENTION_SWEEP_S)
 
     async def _history(self, key: ConversationKey, upto: int | None) -> list[StoredTurn] | None:
         try:
@@ -348,8 +468,15 @@ class ConversationService:
             image_size=settings.image_size,
             response_mode=settings.response_mode,
         )
+
+        async def queued(position: int) -> None:
+            await sink.notice(queue_position_message(position))
+
         try:
-            result = await self._engine.generate(request)
+            async with self._gate.slot(f"{key.platform}:{author.id}", queued):
+                result = await self._engine.generate(request)
+        except QueueFull as exc:
+            return await self._reject(sink, exc.user_message, status=TurnStatus.LIMITED)
         except Exception:
             log.exception("generation crashed", extra={"conversation": str(key)})
             return await self._reject(sink, FAILED_MESSAGE, status=TurnStatus.FAILED)
@@ -358,6 +485,12 @@ class ConversationService:
             return await self._reject(sink, result.message or FAILED_MESSAGE, status=TurnStatus.FAILED)
         user_refs = set(blob_refs(user_content))
         user_blobs = [b for b in new_blobs if b.sha256 in user_refs]
+        usage = replace(
+            result.usage,
+            cost_usd=self.capabilities.estimate_cost(
+                result.usage.images_generated, result.usage.prompt_tokens
+            ),
+        )
         stored = await self._store.append_turn(
             key,
             history[-1].id if history else None,
@@ -365,7 +498,7 @@ class ConversationService:
             result.model_content,
             [*user_blobs, *result.new_blobs],
             self.capabilities.model,
-            result.usage,
+            usage,
             author.id,
         )
         self._log_turn(key, stored.id, result, started, window.dropped_turns)
@@ -412,6 +545,10 @@ class ConversationService:
                 "history_turns_dropped": dropped,
             },
         )
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
 
 
 def _settings_confirmation(aspect: str | None, size: str | None) -> str:

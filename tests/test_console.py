@@ -274,3 +274,9 @@ async def test_console_logs_go_to_a_file_without_secrets(fake_gemini: FakeGemini
     log = (tmp_path / "data" / "console.log").read_text()
     assert '"message": "turn finished"' in log
     assert "console-key" not in log
+
+
+async def test_usage_command(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+    out = await run_piped(fake_gemini, tmp_path, ["a cat", "a dog", "/usage"])
+    assert "You: 2 images today (about $0.08), 2 images this month (about $0.08)." in out.splitlines()
+    assert "Your limits: 60 an hour and 200 a day." in out.splitlines()

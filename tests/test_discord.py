@@ -411,7 +411,7 @@ async def test_in_a_dm_every_message_is_a_turn_of_one_conversation(bot: Bot) -> 
 async def test_commands_are_registered_globally_with_the_models_choices(bot: Bot) -> None:
     fake = bot.fake
     registered = {c["name"]: c for c in fake.commands[None]}
-    assert sorted(registered) == ["aspect", "forget", "help", "imagine"]  # flash has no sizes
+    assert sorted(registered) == ["aspect", "forget", "help", "imagine", "usage"]  # flash has no sizes
     ratios = [c["value"] for c in registered["aspect"]["options"][0]["choices"]]
     assert ratios == list(bot.core.service.capabilities.aspect_ratios)
     options = [(o["name"], o["type"], o.get("required", False)) for o in registered["imagine"]["options"]]
@@ -436,6 +436,7 @@ async def test_with_a_guild_id_commands_are_registered_in_that_guild_with_sizes(
             "help",
             "imagine",
             "size",
+            "usage",
         ]
         assert fake.commands[None] == []  # no global duplicates
         _, thread_id = await bot.mention("a lighthouse")
@@ -554,6 +555,14 @@ async def test_help_is_private_and_names_the_commands(bot: Bot) -> None:
     answer = await ephemeral_answer(bot.fake, command.token)
     assert "/imagine" in answer.content and "Regenerate" in answer.content and "--ar 16:9" in answer.content
     assert bot.fake.interactions[command.token].callbacks == [4]
+
+
+async def test_usage_is_private_and_counts_the_callers_images(bot: Bot) -> None:
+    _, thread_id = await bot.mention("a lighthouse")
+    await bot.replies(thread_id)
+    command = await bot.fake.command("usage")
+    answer = await ephemeral_answer(bot.fake, command.token)
+    assert answer.content.startswith("You: 1 image today (about $0.04), 1 image this month (about $0.04).")
 
 
 # -- 6. buttons ------------------------------------------------------------------------------------

@@ -575,6 +575,18 @@ async def test_slash_aspect_sets_the_channel_default_and_answers_privately(
     assert [r.aspect_ratio for r in fake_gemini.requests] == ["16:9", None]
 
 
+async def test_usage_answers_the_caller_privately(bot: Bot) -> None:
+    assert bot.sender is not None
+    message = await bot.mention("a red kite")
+    await bot.replies(message["ts"], 2)
+    status, text = await bot.sender.command(FakeSlack.slash_command("/usage", "", CHANNEL))
+    assert status == 200
+    assert text.splitlines() == [
+        "You: 1 image today (about $0.04), 1 image this month (about $0.04).",
+        "Your limits: 60 an hour and 200 a day.",
+    ]
+
+
 async def test_slash_command_mistakes_get_one_plain_sentence(bot: Bot) -> None:
     assert bot.sender is not None
 

@@ -35,6 +35,7 @@ import os
 import random
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,54 @@ def render_png(colour: tuple[int, int, int], size: tuple[int, int], noisy: bool 
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=64)
+def render_png_b64(colour: tuple[int, int, int], size: tuple[int, int], noisy: bool = False) -> str:
+    """``render_png`` as base64 text, cached too, so a busy fake does not re-encode megabytes."""
+    return base64.b64encode(render_png(colour, size, noisy)).decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii(text: str) -> bytes:
+    return text.encode("ascii")
+
+
+# Stands in for large base64 strings while the rest of a body goes through json.dumps.
+_SPLICE_MARK = f"fake-gemini-inline-{os.urandom(8).hex()}-"
+_SPLICE_MIN = 4096
+
+
+def encode_json(payload: Any) -> bytes:
+    """``json.dumps(payload).encode()``, with large ``inlineData.data`` strings spliced in as
+    they are: base64 needs no JSON escaping, and scanning and re-encoding megabytes per answer
+    made the fake, not the bot, the bottleneck of load benchmarks on a small machine."""
+    big: list[str] = []
+
+    def strip(value: Any, inline: bool = False) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if inline and k == "data" and isinstance(v, str) and len(v) >= _SPLICE_MIN:
+                    big.append(v)
+                    out[k] = f"{_SPLICE_MARK}{len(big) - 1}"
+                else:
+                    out[k] = strip(v, k in ("inlineData", "inline_data"))
+            return out
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps(strip(payload))
+    if not big:
+        return text.encode()
+    pieces: list[bytes] = []
+    rest = text
+    for index, data in enumerate(big):
+        before, _, rest = rest.partition(f"{_SPLICE_MARK}{index}")
+        pieces += [before.encode(), _ascii(data)]
+    pieces.append(rest.encode())
+    return b"".join(pieces)
+
+
 def new_signature() -> bytes:
     """Random thought-signature bytes (the real ones are opaque)."""
     return _SIGNATURE_PREFIX + os.urandom(45)
@@ -138,6 +187,13 @@ class RecordedRequest:
     status: int | None = None
     response: Any = None
     behaviour: str = "default"
+    # Size of the HTTP body the client sent, and the server's own time on the request (from
+    # the handler starting to its response being ready, including ``latency_s``): benchmarks
+    # subtract it from a turn's wall time to get what the bot itself added.
+    body_bytes: int = 0
+    handling_s: float = 0.0
+    # When the request arrived (time.monotonic()): fault tests check retry waits with it.
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def api_key(self) -> str | None:
@@ -224,7 +280,16 @@ class RecordedRequest:
             "contents": len(self.contents),
             "images": [len(per_content) for per_content in self.images],
             "prompt": self.prompt,
+            "body_bytes": self.body_bytes,
+            "handling_s": self.handling_s,
+            "prompt_tokens": self.prompt_tokens,
         }
+
+    @property
+    def prompt_tokens(self) -> int | None:
+        """The ``promptTokenCount`` the fake billed (258 per input image plus text/4)."""
+        usage = _pick(self.response, "usageMetadata", "usage_metadata", {}) or {}
+        return _pick(usage, "promptTokenCount", "prompt_token_count")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +309,9 @@ class Behaviour:
 def _json_response(rec: RecordedRequest, status: int, payload: Any) -> web.Response:
     rec.status = status
     rec.response = payload
-    return web.json_response(payload, status=status)
+    return web.Response(
+        body=encode_json(payload), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def error_body(
@@ -326,8 +393,8 @@ def model_answer(
             part: dict[str, Any] = {"text": str(value)}
             text_tokens += max(1, len(str(value)) // 4)
         else:
-            png = render_png(colour_for(prompt, int(value)), size, fake.noisy)
-            part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}
+            data = render_png_b64(colour_for(prompt, int(value)), size, fake.noisy)
+            part = {"inlineData": {"mimeType": "image/png", "data": data}}
             n_images += 1
         if position == 0 or kind == "image":
             part["thoughtSignature"] = base64.b64encode(new_signature()).decode()
@@ -602,6 +669,8 @@ class FakeGemini:
         self.noisy = noisy
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Behaviour] = deque()
+        # Scripts for requests whose prompt contains a marker (see ``enqueue_for``).
+        self._routes: dict[str, deque[Behaviour]] = {}
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Event()
 
@@ -609,12 +678,25 @@ class FakeGemini:
     def enqueue(self, *behaviours: Behaviour) -> None:
         self._queue.extend(behaviours)
 
+    def enqueue_for(self, marker: str, *behaviours: Behaviour) -> None:
+        """Answer requests whose prompt contains ``marker`` with these behaviours, one each, in
+        order, before the shared queue: concurrent conversations each get their own script."""
+        self._routes.setdefault(marker, deque()).extend(behaviours)
+
+    def _next_behaviour(self, rec: RecordedRequest) -> Behaviour:
+        prompt = rec.prompt
+        for marker, queue in self._routes.items():
+            if queue and marker in prompt:
+                return queue.popleft()
+        return self._queue.popleft() if self._queue else image()
+
     @property
     def pending(self) -> int:
         return len(self._queue)
 
     def reset(self) -> None:
         self._queue.clear()
+        self._routes.clear()
         self.requests.clear()
 
     async def wait_for_requests(self, count: int, limit_s: float = 10.0) -> None:
@@ -654,6 +736,21 @@ class FakeGemini:
 
     # -- handlers ----------------------------------------------------------------------------
     async def _generate(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        holder: list[RecordedRequest] = []
+        try:
+            response = await self._answer(request, holder)
+            if holder and isinstance(response, web.Response) and not response.prepared:
+                # Send it here rather than after returning, so ``handling_s`` includes writing
+                # the (megabytes of) answer; aiohttp skips a response that is already sent.
+                await response.prepare(request)
+                await response.write_eof()
+            return response
+        finally:
+            if holder:
+                holder[0].handling_s = time.perf_counter() - started
+
+    async def _answer(self, request: web.Request, holder: list[RecordedRequest]) -> web.StreamResponse:
         version = request.match_info["version"]
         model, _, method = request.match_info["target"].partition(":")
         raw_body = await request.read()
@@ -667,7 +764,9 @@ class FakeGemini:
             version=version,
             body=body,
             headers={k.lower(): v for k, v in request.headers.items()},
+            body_bytes=len(raw_body),
         )
+        holder.append(rec)
         self.requests.append(rec)
         self._arrived.set()
         if body is None or not isinstance(body, dict):
@@ -729,7 +828,7 @@ class FakeGemini:
             )
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        behaviour = self._queue.popleft() if self._queue else image()
+        behaviour = self._next_behaviour(rec)
         rec.behaviour = behaviour.name
         return await behaviour.respond(self, rec, request)
 
