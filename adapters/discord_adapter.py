@@ -64,6 +64,7 @@ class _Client(ControlsClient):
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, chunk_guilds_at_startup=False)
         self.tree = app_commands.CommandTree(self)
         self.handlers = DiscordHandlers(self, adapter.service, adapter.config)
+        self.tree.error(self.handlers.command_error)
         self.controls = self.handlers
         self._adapter = adapter
 

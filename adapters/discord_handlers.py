@@ -10,6 +10,7 @@ from typing import Concatenate, ParamSpec
 
 import aiohttp
 import discord
+from discord import app_commands
 
 from adapters.discord_places import (
     Place,
@@ -23,7 +24,7 @@ from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_
 from bot.config import Config
 from bot.flags import parse_flags
 from bot.service import FAILED_MESSAGE, AttachmentUnavailable, ConversationService
-from bot.settings import SettingError
+from bot.settings import SettingError, validate_aspect_ratio
 from bot.vocabulary import (
     Author,
     ConversationKey,
@@ -289,6 +290,13 @@ class DiscordHandlers:
         aspect_ratio: str | None,
         images: list[discord.Attachment],
     ) -> None:
+        if aspect_ratio:
+            # Checked before anything public is posted: a stale client can send any value.
+            try:
+                aspect_ratio = validate_aspect_ratio(aspect_ratio, self._service.capabilities)
+            except SettingError as exc:
+                await _answer(interaction, exc.user_message)
+                return
         # Interactions must be answered within 3 s; "thinking" shows until the echo replaces it.
         await interaction.response.defer(thinking=True)
         place = await self._places.of_interaction(interaction)
@@ -415,6 +423,24 @@ class DiscordHandlers:
             return
         report = await self._service.usage_report(place.key, author_of(interaction.user))
         await _answer(interaction, report)
+
+    async def command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Answer what discord.py could not run instead of leaving "The application did not
+        respond". Clients cache the command list, so a command this bot no longer registers (/size
+        after a switch to a model without sizes) can still arrive."""
+        if isinstance(error, app_commands.CommandNotFound):
+            caps = self._service.capabilities
+            if error.name == "size" and not caps.supports_sizes():
+                text = f"{caps.model} makes images at a single size, so the size can't be changed."
+            else:
+                text = f"/{error.name} is not one of my commands any more; type / to see the current ones."
+            log.info("discord command not registered", extra={"command": error.name})
+        else:
+            log.error("discord command failed", extra={"interaction_id": interaction.id}, exc_info=error)
+            text = FAILED_MESSAGE
+        await _answer(interaction, text)
 
     @_interaction_guard
     async def help(self, interaction: discord.Interaction) -> None:

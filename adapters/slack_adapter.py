@@ -7,13 +7,16 @@ import logging
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_files import SlackFiles
@@ -193,6 +196,7 @@ class SlackAdapter:
 
     async def _start_http(self, app: AsyncApp) -> None:
         web_app = app.web_app(path=EVENTS_PATH, port=self._config.port)
+        web_app.middlewares.append(_refuse_unreadable(self._config.slack_signing_secret or ""))
         web_app.router.add_get("/healthz", self._healthz)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -229,6 +233,45 @@ class SlackAdapter:
         )
         handlers.register(app)
         return app
+
+
+def _refuse_unreadable(signing_secret: str) -> Middleware:
+    """Bolt parses a request body before it checks the signature, and a request it cannot parse
+    (cut-off JSON, JSON that is not an object, a timestamp header that is not a number) fails
+    inside it with a 500 and a logged traceback, signed or not. Refuse those first: 401 when the
+    signature does not hold, as Bolt would, else 400. Everything Bolt can read goes to it as is."""
+    verifier = SignatureVerifier(signing_secret)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method != "POST" or request.path != EVENTS_PATH:
+            return await handler(request)
+        body = await request.text()  # aiohttp keeps the body; Bolt reads it again
+        if _bolt_can_read(body, request):
+            return await handler(request)
+        try:
+            signed = verifier.is_valid_request(body, dict(request.headers))
+        except ValueError:  # the timestamp header is not a number
+            signed = False
+        log.warning("refused an unreadable Slack request", extra={"signed": signed, "bytes": len(body)})
+        if not signed:
+            return web.json_response({"error": "invalid request"}, status=401)
+        return web.json_response({"error": "unreadable request"}, status=400)
+
+    return middleware
+
+
+def _bolt_can_read(body: str, request: web.Request) -> bool:
+    try:
+        parsed = parse_body(body, request.content_type)
+    except ValueError:
+        return False
+    if not isinstance(parsed, dict):
+        return False
+    if parsed.get("ssl_check") == "1":  # Slack's SSL check: Bolt answers it without a signature
+        return True
+    stamp = request.headers.get("X-Slack-Request-Timestamp")
+    return stamp is None or stamp.strip().lstrip("+-").isdigit()
 
 
 class _ClientWinsNotice(logging.Filter):

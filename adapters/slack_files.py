@@ -74,7 +74,10 @@ class SlackFiles:
         self._api_url = api_url
         self._max_bytes = max_bytes
 
-    def refs(self, files: Sequence[Mapping[str, Any]]) -> tuple[ImageRef, ...]:
+    def refs(self, files: object) -> tuple[ImageRef, ...]:
+        # Only a list of file objects is attachments; a malformed event may carry anything here.
+        if not isinstance(files, Sequence) or isinstance(files, str | bytes):
+            return ()
         return tuple(self._ref(file) for file in files if isinstance(file, Mapping))
 
     def _ref(self, file: Mapping[str, Any]) -> ImageRef:

@@ -24,6 +24,10 @@ UPLOAD_FAILED_MESSAGE = (
     "I made the image but Slack refused the upload; ask a workspace admin to check the app has "
     "the files:write scope, then press Regenerate."
 )
+# Slack still answered 429 after the client's retries (each waited the Retry-After Slack asked).
+UPLOAD_RATE_LIMITED_MESSAGE = (
+    "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
+)
 _SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
 
 # Called after a reply is posted with the ts of every message that shows it.
@@ -186,8 +190,11 @@ class SlackSink:
                 ],
             )
         except _SLACK_ERRORS as exc:
-            log.warning("image upload failed", extra={"slack_error": _error_code(exc)})
-            return await self._post_text(escape(UPLOAD_FAILED_MESSAGE))
+            code = _error_code(exc)
+            log.warning("image upload failed", extra={"slack_error": code})
+            # A rate limit is not a missing scope: say what happened, not what to reconfigure.
+            message = UPLOAD_RATE_LIMITED_MESSAGE if code == "ratelimited" else UPLOAD_FAILED_MESSAGE
+            return await self._post_text(escape(message))
         files = [f for f in response.get("files") or [] if isinstance(f, Mapping)]
         shared = [ts for f in files if (ts := self._share_ts(f))]
         if shared or not files:

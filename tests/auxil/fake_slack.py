@@ -54,6 +54,9 @@ class ApiCall:
     method: str
     params: dict[str, Any]
     token: str | None
+    # When it arrived (time.monotonic()), and whether the fake answered it 429 ``ratelimited``.
+    at: float = field(default_factory=time.monotonic)
+    rate_limited: bool = False
 
 
 @dataclass
@@ -111,6 +114,8 @@ class FakeSlack:
         self.file_requests: list[FileRequest] = []
         self.sockets: list[Socket] = []
         self.errors: dict[str, list[str]] = {}
+        # Retry-After seconds for the next calls of a method, one each (see ``rate_limit``).
+        self.rate_limits: dict[str, list[int]] = {}
         self.bot_token = BOT_TOKEN
         self.app_token = APP_TOKEN
         # files.info shows an upload's share only after this many calls (Slack shares uploads
@@ -165,6 +170,12 @@ class FakeSlack:
     def fail(self, method: str, *errors: str) -> None:
         """Answer the next calls of ``method`` with these errors, one each."""
         self.errors.setdefault(method, []).extend(errors)
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` as Slack does when a rate limit is hit:
+        HTTP 429, ``Retry-After: <seconds>`` and ``{"ok": false, "error": "ratelimited"}``; the
+        call has no effect."""
+        self.rate_limits.setdefault(method, []).extend([retry_after] * times)
 
     async def changed(self) -> None:
         async with self._changed:
@@ -462,13 +473,22 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             token = auth.removeprefix("Bearer ")
-        self.calls.append(ApiCall(method, params, token))
+        call = ApiCall(method, params, token)
+        self.calls.append(call)
         try:
             if method == "apps.connections.open":
                 if token != self.app_token:
                     return _error("invalid_auth" if token else "not_authed")
             elif token != self.bot_token:
                 return _error("invalid_auth" if token else "not_authed")
+            if self.rate_limits.get(method):
+                call.rate_limited = True
+                retry_after = self.rate_limits[method].pop(0)
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
             if self.errors.get(method):
                 return _error(self.errors[method].pop(0))
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
@@ -661,9 +681,13 @@ def _json_field(value: Any) -> Any:
 class ForeignHost:
     """Some other web server (not Slack): records who called it and what headers they sent."""
 
-    def __init__(self, body: bytes = SIGN_IN_PAGE.encode(), content_type: str = "text/html") -> None:
+    def __init__(
+        self, body: bytes = SIGN_IN_PAGE.encode(), content_type: str = "text/html", host: str = "127.0.0.1"
+    ) -> None:
         self.body = body
         self.content_type = content_type
+        # Another loopback address (127.0.0.2) makes it a different host, not just another port.
+        self.host = host
         self.requests: list[FileRequest] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -673,7 +697,7 @@ class ForeignHost:
         app.router.add_get("/{path:.*}", self._any)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self
@@ -683,7 +707,7 @@ class ForeignHost:
             await self._runner.cleanup()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
 
     async def _any(self, request: web.Request) -> web.Response:
         self.requests.append(FileRequest(request.path, request.headers.get("Authorization")))
