@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bot.service import AttachmentUnavailable, ConversationService
+from bot.service import INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError
 from bot.vocabulary import (
     Author,
@@ -271,6 +271,8 @@ class ConsoleAdapter:
             )
         else:
             self._print("New conversation. Describe the image you want.")
+        if await self._service.interrupted_turns(PLATFORM):
+            self._print(f"! {INTERRUPTED_MESSAGE}")
 
     def _sink(self) -> ConsoleSink:
         return ConsoleSink(self._out, self._output_dir / self._key.thread, self._interactive)

@@ -172,6 +172,11 @@ class DiscordAdapter:
         for command in build_commands(client.handlers, self.service.capabilities):
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)
+        # Once per start, over REST (the gateway is not needed to post).
+        try:
+            await client.handlers.announce_interrupted()
+        except Exception:
+            log.exception("announcing interrupted turns failed")
         application_id = client.application_id
         if application_id is not None:
             log.info(

@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_places import (
+    PLATFORM,
     Place,
     PlaceResolver,
     mention_pattern,
@@ -23,7 +24,7 @@ from adapters.discord_places import (
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
 from bot.config import Config
 from bot.flags import parse_flags
-from bot.service import FAILED_MESSAGE, AttachmentUnavailable, ConversationService
+from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError, validate_aspect_ratio
 from bot.vocabulary import (
     Author,
@@ -414,6 +415,29 @@ class DiscordHandlers:
             continues = place.is_dm or (place.bot_owned and self._config.discord_message_content)
             text += "Your next message starts a new image." if continues else "Mention me to start again."
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
+
+    async def announce_interrupted(self) -> None:
+        """Tell each person whose turn a crash or restart cut off, replying to their message in
+        the conversation (or where they posted it, if the thread was never opened)."""
+        for key, message_id in await self._service.interrupted_turns(PLATFORM):
+            channel = await self._reachable(int(key.thread)) or await self._reachable(int(key.channel))
+            if channel is None or not isinstance(channel, discord.abc.Messageable):
+                continue
+            # An interrupted /imagine or button was an interaction, not a message: no reference
+            # target then, and fail_if_not_exists=False keeps the notice anyway.
+            reference = discord.MessageReference(
+                message_id=int(message_id), channel_id=channel.id, fail_if_not_exists=False
+            )
+            try:
+                await channel.send(INTERRUPTED_MESSAGE, reference=reference, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                log.info("could not announce an interrupted turn", extra={"status": exc.status})
+
+    async def _reachable(self, channel_id: int) -> object | None:
+        try:
+            return self._client.get_channel(channel_id) or await self._client.fetch_channel(channel_id)
+        except discord.HTTPException:
+            return None
 
     @_interaction_guard
     async def usage(self, interaction: discord.Interaction) -> None:

@@ -120,6 +120,7 @@ class SlackAdapter:
                 await self._start_http(app)
             if not self._closing:
                 self.ready.set()
+                await self._handlers.announce_interrupted()
             log.info(
                 "slack connected",
                 extra={

@@ -23,9 +23,9 @@ from adapters.slack_blocks import (
 )
 from adapters.slack_delivery import MentionPairing, RecentSet
 from adapters.slack_files import SlackFiles
-from adapters.slack_sink import Place, SlackSink
+from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
-from bot.service import ConversationService
+from bot.service import INTERRUPTED_MESSAGE, ConversationService
 from bot.settings import SettingError
 from bot.vocabulary import Author, ConversationKey, Reply, SettingName, SettingScope, Trigger, Turn
 
@@ -36,6 +36,8 @@ PLATFORM = "slack"
 # .mpim all arrive as "message"); an event without one is answered 404 and Slack retries it.
 EVENT_TYPES = ("app_mention", "message")
 COMMANDS = ("/aspect", "/size", "/forget", "/usage")
+# Regenerations are claimed under the click's id, not a message ts.
+ACTION_PREFIX = "action:"
 ACTIONS = (REGENERATE_ACTION, ASPECT_ACTION, FORGET_ACTION)
 # Message subtypes that are a person writing: plain, with files, and "also send to channel".
 _USER_SUBTYPES = (None, "file_share", "thread_broadcast")
@@ -117,6 +119,21 @@ class SlackHandlers:
 
         place = Place(channel=key.channel, thread_ts=key.thread, user=user, react_ts=react_ts)
         return SlackSink(self._client, place, posted, share_wait_s=self._share_wait_s)
+
+    async def announce_interrupted(self) -> None:
+        """Tell each person whose turn a crash or restart cut off, in their thread, and take the
+        working reaction off their message (nothing else would ever remove it)."""
+        for key, message_id in await self._service.interrupted_turns(PLATFORM):
+            try:
+                await self._client.chat_postMessage(
+                    channel=key.channel, thread_ts=key.thread, text=escape(INTERRUPTED_MESSAGE)
+                )
+                if not message_id.startswith(ACTION_PREFIX):
+                    await self._client.reactions_remove(
+                        channel=key.channel, timestamp=message_id, name=WORKING_REACTION
+                    )
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                log.info("could not announce an interrupted turn", extra={"error": type(exc).__name__})
 
     # -- messages ------------------------------------------------------------------------------
     async def _on_message(self, event: dict[str, Any]) -> None:
@@ -229,7 +246,7 @@ class SlackHandlers:
             log.warning("ignored a control without a turn", extra={"action": action.get("action_id")})
             return
         # Each click has its own action_ts: a redelivered click is claimed once, a new one runs.
-        request_id = f"action:{action.get('action_ts') or body.get('trigger_id')}"
+        request_id = f"{ACTION_PREFIX}{action.get('action_ts') or body.get('trigger_id')}"
         try:
             await self._service.regenerate(
                 key, turn_id, Author(user), self._sink(key, user, react_ts=message_ts), request_id, ratio

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -60,6 +60,11 @@ EMPTY_PROMPT_MESSAGE = (
 QUEUED_MESSAGE = "Queued: I'll start on this as soon as the image before it is finished."
 FAILED_MESSAGE = "Something went wrong on my side while making that image; please try again."
 RETENTION_SWEEP_S = 3600.0
+# Turns cut off longer ago than this are not mentioned after a restart; nobody waits that long.
+INTERRUPTED_WINDOW_S = 6 * 3600.0
+INTERRUPTED_MESSAGE = (
+    "I was restarted before I could finish this, so no image was made; please send it again."
+)
 
 
 def prompt_too_long_message(length: int, limit: int) -> str:
@@ -219,11 +224,28 @@ class ConversationService:
 
     async def _handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
         key = turn.key
-        if not await self._store.claim_message(key.platform, key.channel, turn.message_id):
+        if not await self._store.claim_message(key.platform, key.channel, turn.message_id, key):
             log.info(
                 "duplicate turn ignored", extra={"conversation": str(key), "message_id": turn.message_id}
             )
             return TurnResult(TurnStatus.DUPLICATE)
+        return await self._finishing(key, turn.message_id, self._claimed_turn(turn, sink))
+
+    async def _finishing(
+        self, key: ConversationKey, message_id: str, work: Awaitable[TurnResult]
+    ) -> TurnResult:
+        """Run a claimed turn and mark it finished however it ends, except when it is cut off
+        (cancelled at shutdown, or the process dies): then it stays unfinished, and the person
+        is told after the restart (see ``interrupted_turns``)."""
+        try:
+            return await work
+        finally:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                await self._store.finish_message(key.platform, key.channel, message_id)
+
+    async def _claimed_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
+        key = turn.key
         refused = await self._refuse_stranger(key, turn.author, sink)
         if refused is not None:
             return refused
@@ -309,8 +331,20 @@ class ConversationService:
         request_id: str,
         aspect_ratio: str | None,
     ) -> TurnResult:
-        if not await self._store.claim_message(key.platform, key.channel, request_id):
+        if not await self._store.claim_message(key.platform, key.channel, request_id, key):
             return TurnResult(TurnStatus.DUPLICATE)
+        return await self._finishing(
+            key, request_id, self._claimed_regeneration(key, turn_id, author, sink, aspect_ratio)
+        )
+
+    async def _claimed_regeneration(
+        self,
+        key: ConversationKey,
+        turn_id: int,
+        author: Author,
+        sink: ReplySink,
+        aspect_ratio: str | None,
+    ) -> TurnResult:
         refused = await self._refuse_stranger(key, author, sink)
         if refused is not None:
             return refused
@@ -395,6 +429,19 @@ class ConversationService:
         elif limits:
             lines.append(f"Your limits: {' and '.join(limits)}.")
         return "\n".join(lines)
+
+    async def interrupted_turns(
+        self, platform: str, window_s: float = INTERRUPTED_WINDOW_S
+    ) -> list[tuple[ConversationKey, str]]:
+        """Turns of ``platform`` that a crash or a stop cut off in the last ``window_s``, as
+        (conversation, message id), each returned once: an adapter calls this when it starts
+        and tells each person INTERRUPTED_MESSAGE in that conversation."""
+        found = await self._store.unfinished_messages(platform, time.time() - window_s)
+        for key, message_id in found:
+            await self._store.finish_message(key.platform, key.channel, message_id)
+        if found:
+            log.info("turns interrupted by a restart", extra={"platform": platform, "turns": len(found)})
+        return found
 
     async def apply_retention(self) -> int:
         """Forget conversations idle for longer than RETENTION_DAYS; returns how many."""

@@ -181,6 +181,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX conversations_by_update ON conversations (updated_at)",
         ),
     ),
+    Migration(
+        version=5,
+        description="where each claimed message belongs and whether its turn finished",
+        statements=(
+            # A turn cut off by a crash leaves no history, but its message stays claimed so it
+            # is never generated twice; remembering where it was lets the bot tell the person
+            # after a restart instead of leaving them waiting. Rows from before count as done.
+            "ALTER TABLE processed_messages ADD COLUMN workspace TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE processed_messages ADD COLUMN thread TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE processed_messages ADD COLUMN finished_at REAL",
+            "UPDATE processed_messages SET finished_at = claimed_at",
+            """
+            CREATE INDEX processed_messages_unfinished ON processed_messages (platform, claimed_at)
+            WHERE finished_at IS NULL
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

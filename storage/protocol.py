@@ -55,8 +55,26 @@ class Store(Protocol):
 
     async def schema_version(self) -> int: ...
 
-    async def claim_message(self, platform: str, channel: str, message_id: str) -> bool:
-        """Record a platform message as processed; False if it was already claimed."""
+    async def claim_message(
+        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
+    ) -> bool:
+        """Record a platform message as processed; False if it was already claimed.
+
+        With ``key`` the claim also remembers which conversation the message belongs to and
+        stays unfinished until ``finish_message``, so a turn cut off by a crash can be found.
+        Without it the claim is finished at once.
+        """
+        ...
+
+    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
+        """Mark a claimed message's turn as finished (answered, refused or failed)."""
+        ...
+
+    async def unfinished_messages(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        """Messages of ``platform`` claimed after ``claimed_after`` whose turn never finished
+        (the process died or was stopped mid-turn), oldest first, as (key, message id)."""
         ...
 
     async def conversation(self, key: ConversationKey) -> ConversationInfo | None:

@@ -220,14 +220,39 @@ class SqliteStore:
 
     # -- processed messages -----------------------------------------------------------------
 
-    async def claim_message(self, platform: str, channel: str, message_id: str) -> bool:
+    async def claim_message(
+        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
+    ) -> bool:
+        now = self._clock()
+        workspace, thread = (key.workspace, key.thread) if key is not None else ("", "")
         async with self._writing() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO processed_messages "
-                "(platform, channel, message_id, claimed_at) VALUES (?, ?, ?, ?)",
-                (platform, channel, message_id, self._clock()),
+                "(platform, channel, message_id, claimed_at, workspace, thread, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (platform, channel, message_id, now, workspace, thread, None if key else now),
             )
             return cursor.rowcount == 1
+
+    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
+        async with self._writing() as db:
+            await db.execute(
+                "UPDATE processed_messages SET finished_at = ? "
+                "WHERE platform = ? AND channel = ? AND message_id = ? AND finished_at IS NULL",
+                (self._clock(), platform, channel, message_id),
+            )
+
+    async def unfinished_messages(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT workspace, channel, thread, message_id FROM processed_messages "
+                "WHERE platform = ? AND finished_at IS NULL AND claimed_at > ? "
+                "ORDER BY claimed_at, message_id",
+                (platform, claimed_after),
+            )
+        return [(ConversationKey(platform, row[0], row[1], row[2]), row[3]) for row in rows]
 
     # -- conversations and turns ------------------------------------------------------------
 
@@ -302,8 +327,9 @@ class SqliteStore:
         prompt_modality = _dumps(usage.prompt_by_modality)
         output_modality = _dumps(usage.output_by_modality)
         refs = list(dict.fromkeys([*blob_refs(user_content), *blob_refs(model_content)]))
-        # Hashing megabytes of image data is CPU work; keep it off the event loop.
-        offered = await asyncio.to_thread(_hash_blobs, list(blobs))
+        # No hashing here: a Blob hashes its bytes once, when it is made (in the SDK's thread
+        # or the image worker), so this is a dict build and needs no trip to a thread.
+        offered = _hash_blobs(list(blobs))
         usage_values = (
             usage.prompt_tokens,
             usage.output_tokens,

@@ -481,6 +481,23 @@ class StoreContract:
         assert (info.turn_count, info.head_turn_id) == (1, new.id)
         assert await store.load_blobs([make_blob("old").sha256]) != {}
 
+    async def test_unfinished_claims_are_found_until_finished(self, store: Store, clock: FakeClock) -> None:
+        key = make_key("t1")
+        other = make_key("t2")
+        clock.now = START + 10
+        assert await store.claim_message("discord", "c1", "m1", key)
+        clock.now = START + 20
+        assert await store.claim_message("discord", "c1", "m2", other)
+        assert await store.claim_message("discord", "c1", "m3")  # no key: finished at once
+        assert not await store.claim_message("discord", "c1", "m1", key)
+        assert await store.unfinished_messages("discord", START) == [(key, "m1"), (other, "m2")]
+        assert await store.unfinished_messages("discord", START + 10) == [(other, "m2")]
+        assert await store.unfinished_messages("slack", START) == []
+        await store.finish_message("discord", "c1", "m1")
+        await store.finish_message("discord", "c1", "m1")
+        await store.finish_message("discord", "c1", "unknown")
+        assert await store.unfinished_messages("discord", START) == [(other, "m2")]
+
     # -- posted messages ------------------------------------------------------------------
 
     async def test_posted_messages_map_back_to_their_turn(self, store: Store) -> None:

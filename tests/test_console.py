@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from adapters.console_adapter import parse_attachments
+from bot.service import INTERRUPTED_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
 from tests.auxil.fake_gemini import FakeGemini
@@ -203,6 +204,7 @@ async def test_ctrl_c_during_generation_exits_and_leaves_history_unchanged(
     assert status in (0, 130)
     out = await run_piped(fake_gemini, tmp_path, ["a boat at night"])
     assert "Continuing your conversation (1 turn)" in out
+    assert f"! {INTERRUPTED_MESSAGE}" in out.splitlines()
     assert len(fake_gemini.requests[-1].contents) == 3
 
 

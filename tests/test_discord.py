@@ -18,7 +18,7 @@ from adapters.discord_sink import UPLOAD_MARGIN
 from bot import gemini as engine
 from bot.images import too_many_images_message
 from bot.platform import PlatformError
-from bot.service import EMPTY_PROMPT_MESSAGE, QUEUED_MESSAGE
+from bot.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAGE
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
@@ -627,6 +627,39 @@ async def test_after_a_restart_threads_continue_and_old_buttons_work(
         third = (await bot.replies(thread_id, 3))[2]
         assert fake_gemini.requests[2].prompt == "a red bicycle"
         assert third.custom_ids() == ["nb:regen:3", "nb:ar:3"]
+    finally:
+        await bot.stop()
+
+
+async def test_a_turn_cut_off_by_a_crash_is_announced_after_the_restart(
+    fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.sqlite3"
+    bot = await start_bot(fake, fake_gemini, db)
+    message, thread_id = await bot.mention("a red bicycle")
+    await bot.replies(thread_id)
+    key = bot.key(thread_id)
+    # What a crash mid-turn leaves: messages claimed, their turns never finished; one of them
+    # was a first mention whose thread was never opened.
+    await bot.core.store.claim_message("discord", key.channel, "4242", key)
+    unopened = ConversationKey("discord", key.workspace, key.channel, str(message.id + 999))
+    await bot.core.store.claim_message("discord", key.channel, str(message.id + 999), unopened)
+    await bot.stop()
+    bot = await start_bot(fake, fake_gemini, db)
+    try:
+        notices = await bot.replies(thread_id, 2)
+        assert notices[-1].content == INTERRUPTED_MESSAGE
+        assert pings_nobody(notices[-1].allowed_mentions)
+        in_channel = await fake.wait_until(
+            lambda: [m for m in fake.bot_messages(int(key.channel)) if m.content == INTERRUPTED_MESSAGE]
+        )
+        assert len(in_channel) == 1
+    finally:
+        await bot.stop()
+    bot = await start_bot(fake, fake_gemini, db)
+    try:
+        await fake.post(thread_id, "make it blue")
+        assert [m.content for m in await bot.replies(thread_id, 3)].count(INTERRUPTED_MESSAGE) == 1
     finally:
         await bot.stop()
 

@@ -181,6 +181,22 @@ async def test_interrupted_turn_leaves_history_unchanged_and_the_thread_continue
     assert len(core.fake.requests[-1].contents) == 3
 
 
+async def test_a_turn_cut_off_is_reported_once_after_a_restart(core: Core) -> None:
+    await core.say("a boat", message_id="done")
+    core.fake.enqueue(fg.finish("IMAGE_SAFETY"))
+    await core.say("blocked", message_id="failed")
+    await core.say("", message_id="rejected")
+    core.fake.enqueue(fg.delay(5.0))
+    task = asyncio.create_task(core.say("a bigger boat", message_id="cut"))
+    await core.fake.wait_for_requests(3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await core.restart()
+    assert await core.service.interrupted_turns("console") == [(KEY, "cut")]
+    assert await core.service.interrupted_turns("console") == []
+    assert await core.service.interrupted_turns("discord") == []
+
+
 async def test_inline_aspect_flag_sets_the_thread_and_reaches_gemini(core: Core) -> None:
     await core.say("a wide valley --ar 16:9")
     await core.say("add a river")

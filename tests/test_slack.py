@@ -15,7 +15,9 @@ import pytest
 
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_blocks import CONTROLS_FALLBACK
+from adapters.slack_sink import WORKING_REACTION
 from bot.platform import PlatformError
+from bot.service import INTERRUPTED_MESSAGE
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
@@ -711,6 +713,27 @@ async def test_a_conversation_continues_after_a_restart(bot: Bot, fake_gemini: F
     after = fake_gemini.requests[1]
     assert after.prompt == "add a dragon"
     assert after.signatures() == fake_gemini.requests[0].response_signatures
+
+
+async def test_a_turn_cut_off_by_a_crash_is_announced_after_the_restart(bot: Bot) -> None:
+    message = await bot.mention("a castle")
+    await bot.replies(message["ts"], 2)
+    # What a crash mid-turn leaves: the message claimed, its turn never finished.
+    key = thread_key(message["ts"])
+    await bot.core.store.claim_message("slack", key.channel, "1700000999.000100", key)
+    await bot.restart()
+    posted = await bot.replies(message["ts"], 3)
+    assert posted[-1]["text"] == INTERRUPTED_MESSAGE
+
+    def removed_from_the_cut_off_message() -> bool:
+        removed = bot.slack.calls_to("reactions.remove")
+        return ("1700000999.000100", WORKING_REACTION) in [
+            (c.params["timestamp"], c.params["name"]) for c in removed
+        ]
+
+    assert await bot.slack.wait_for(removed_from_the_cut_off_message)
+    await bot.restart()
+    assert len(await bot.replies(message["ts"], 3)) == 3  # told once, not on every start
 
 
 async def test_a_control_for_a_forgotten_turn_says_so(bot: Bot, fake_gemini: FakeGemini) -> None:

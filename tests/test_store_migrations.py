@@ -128,6 +128,8 @@ async def test_a_version_1_database_is_upgraded_and_readable(tmp_path: Path) -> 
         }
         assert await store.settings(KEY) == {"aspect_ratio": "16:9", "image_size": "1K"}
         assert await store.claim_message("discord", "chan-1", "msg-1") is False
+        # Step 5: messages claimed before it count as finished, so nothing is "interrupted".
+        assert await store.unfinished_messages("discord", 0) == []
         # Step 2 backfilled the usage ledger from the v1 turns.
         assert await store.usage_since(0, author_id="alice") == Usage(
             30, 1295, 2, 1327, {"TEXT": 30}, {"IMAGE": 1290, "TEXT": 5}, 1
