@@ -63,7 +63,7 @@ RETENTION_SWEEP_S = 3600.0
 # Turns cut off longer ago than this are not mentioned after a restart; nobody waits that long.
 INTERRUPTED_WINDOW_S = 6 * 3600.0
 INTERRUPTED_MESSAGE = (
-    "I was restarted before I could finish this, so no image was made; please send it again."
+    "I was restarted before I could finish this one; if no image came, please send it again."
 )
 
 

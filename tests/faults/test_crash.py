@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.service import INTERRUPTED_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
@@ -24,6 +25,7 @@ from tests.faults.harness import (
     attempts_for,
     database_problems,
     generated_images,
+    open_readonly,
     read_turns,
     signalling,
     slack_env,
@@ -53,8 +55,14 @@ class Kill:
     offset_s: float
     prompt: str
     new_thread: bool = False
+    ts: str = ""
+    thread: str = ""
     stored: bool = False
     shown: bool = False
+    # The bot took the message (claimed it) before the kill, and told the person after a
+    # restart that it was cut off (the notice in the thread, the working reaction removed).
+    claimed: bool = False
+    announced: bool = False
     problems: tuple[str, ...] = ()
 
 
@@ -89,6 +97,8 @@ async def _kill_during_turn(
     uploads_before = len(slack.calls_to("files.getUploadURLExternal"))
     requests_before = len(gemini.requests)
     message = await world.say(kill.prompt, thread_ts=thread_ts)
+    kill.ts = str(message["ts"])
+    kill.thread = thread_ts or kill.ts
     missed = ""
     try:
         async with asyncio.timeout(10):
@@ -174,23 +184,40 @@ async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
     stored_prompts = [t.prompt for t in turns]
     made = generated_images(gemini)
     shown = [made.get(hashlib.sha256(u.data).hexdigest()) for u in world.posted_uploads()]
+    with open_readonly(db) as conn:
+        claimed = {row[0] for row in conn.execute("SELECT message_id FROM processed_messages")}
+    unreacted = {c.params.get("timestamp") for c in slack.calls_to("reactions.remove")}
     for kill, after_restart in zip(kills, restarts[1:], strict=True):
         kill.stored = kill.prompt in stored_prompts
         kill.shown = kill.prompt in shown
+        kill.claimed = kill.ts in claimed
+        notices = [p for p in world.bot_posts(kill.thread) if p.get("text") == INTERRUPTED_MESSAGE]
+        kill.announced = bool(notices) and kill.ts in unreacted
         generations = len([r for r in attempts_for(gemini, kill.prompt) if r.status == 200])
         LEDGER.record(
             f"crash #{kill.index} {kill.phase}+{kill.offset_s * 1000:.0f}ms (seed {seed})",
             survived=not kill.problems and not after_restart,
-            # Lost: the user saw the image, but the history does not have the turn.
-            lost_turns=int(kill.shown and not kill.stored),
+            # Lost: the user saw the image but the history lacks the turn, or the bot took the
+            # message and the person was never answered nor told it was cut off.
+            lost_turns=int(kill.shown and not kill.stored)
+            + int(kill.claimed and not kill.shown and not kill.announced),
             duplicate_generations=max(0, generations - 1) + max(0, shown.count(kill.prompt) - 1),
         )
-    print("kills: index, phase, offset ms, new thread, in history, image shown")
+    print("kills: index, phase, offset ms, new thread, claimed, in history, image shown, announced")
     for k in kills:
-        print(f"  {k.index:2d} {k.phase:9s} {k.offset_s * 1000:5.1f}", k.new_thread, k.stored, k.shown)
+        print(
+            f"  {k.index:2d} {k.phase:9s} {k.offset_s * 1000:5.1f}",
+            k.new_thread,
+            k.claimed,
+            k.stored,
+            k.shown,
+            k.announced,
+        )
     assert [k.problems for k in kills if k.problems] == [], f"seed {seed}"
     assert [p for p in restarts if p] == [], f"seed {seed}"
     assert [k.prompt for k in kills if k.shown and not k.stored] == [], f"lost turns, seed {seed}"
+    unanswered = [k.prompt for k in kills if k.claimed and not k.shown and not k.announced]
+    assert unanswered == [], f"cut off and never told, seed {seed}"
     assert exit_code == 0
     assert [b.problems(SLACK_SECRETS) for b in bots if b.problems(SLACK_SECRETS)] == []
     # Every stored turn is whole; the main conversation is one unbroken chain in order, with
