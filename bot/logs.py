@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import IO, Any
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 REDACTED = "[redacted]"
+# Fields every log line written while handling one turn carries (its conversation, message).
+_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})  # noqa: B039
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every log line written inside the block (and in tasks it starts)."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +41,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry.update(_context.get())
         for name, value in vars(record).items():
             if name not in _STANDARD_ATTRS and not name.startswith("_"):
                 entry[name] = value

@@ -29,6 +29,7 @@ from bot.images import (
 )
 from bot.limits import LimitPolicy, RateLimiter, month_start, start_of_day
 from bot.locks import KeyedLocks
+from bot.logs import log_context
 from bot.settings import (
     EffectiveSettings,
     SettingError,
@@ -219,7 +220,7 @@ class ConversationService:
 
     async def handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
         """Run one user turn end to end and post the outcome through ``sink``."""
-        with self._counted():
+        with self._counted(), log_context(conversation=str(turn.key), message_id=turn.message_id):
             return await self._handle_turn(turn, sink)
 
     async def _handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
@@ -319,7 +320,7 @@ class ConversationService:
     ) -> TurnResult:
         """Run a stored turn's prompt again from the same point (a new branch), optionally at a
         new aspect ratio, which then becomes the conversation's setting."""
-        with self._counted():
+        with self._counted(), log_context(conversation=str(key), message_id=request_id):
             return await self._regenerate(key, turn_id, author, sink, request_id, aspect_ratio)
 
     async def _regenerate(

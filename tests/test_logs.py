@@ -4,7 +4,7 @@ import io
 import json
 import logging
 
-from bot.logs import REDACTED, configure_logging
+from bot.logs import REDACTED, configure_logging, log_context
 
 
 def test_json_lines_with_extra_fields_and_redacted_secrets() -> None:
@@ -24,3 +24,15 @@ def test_json_lines_with_extra_fields_and_redacted_secrets() -> None:
     assert lines[2]["error"] == "RuntimeError"
     assert "AIza-super-secret" not in stream.getvalue()
     assert "xoxb-token" not in stream.getvalue()
+
+
+def test_context_fields_reach_every_line_inside_the_block() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", [], stream)
+    log = logging.getLogger("bot.test")
+    with log_context(conversation="slack:T:C:1.2", message_id="1.2"):
+        log.warning("gemini attempt failed", extra={"attempt": 1})
+    log.info("outside")
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (inside["conversation"], inside["message_id"], inside["attempt"]) == ("slack:T:C:1.2", "1.2", 1)
+    assert "conversation" not in outside

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import sqlite3
 from pathlib import Path
 
 from PIL import Image
 
+from bot.logs import configure_logging
 from bot.service import (
     EMPTY_PROMPT_MESSAGE,
     QUEUED_MESSAGE,
@@ -447,3 +449,17 @@ async def test_usage_is_recorded_per_turn(core: Core) -> None:
     assert turn.usage.total_tokens > 0
     total = await core.store.usage_since(0)
     assert total.images_generated == 1
+
+
+async def test_every_log_line_of_a_turn_names_its_conversation(core: Core) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", ["test-key"], stream)
+    core.fake.enqueue(fg.error(503, "UNAVAILABLE", "overloaded"))
+    await core.say("a fox", message_id="m-42")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    retried = [line for line in lines if line["logger"] == "bot.gemini" and line["level"] == "warning"]
+    finished = [line for line in lines if line["message"] == "turn finished"]
+    assert retried and finished
+    assert {(line["conversation"], line["message_id"]) for line in retried + finished} == {(str(KEY), "m-42")}
+    assert finished[0]["turn_id"] == 1
+    assert "test-key" not in stream.getvalue()
