@@ -12,9 +12,16 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 # glibc's mallopt parameter numbers (malloc.h).
-_M_TOP_PAD = -2
-# Kept at the top of the heap instead of being returned after each free.
-TOP_PAD_BYTES = 64 * 1024 * 1024
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+# Threads (the SDK's loop, SQLite's, workers) share this many heaps: memory freed in one
+# thread's private heap otherwise stays there (90 MB against 140 MB resident after a burst).
+ARENA_MAX = 2
+# Buffers up to this size come from the heap and are reused (glibc's ceiling for the setting).
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+# Free memory at the top of the heap is kept up to this much instead of returned after a free.
+TRIM_THRESHOLD_BYTES = 128 * 1024 * 1024
 QUIET_S = 2.0
 
 _tuned = False
@@ -35,19 +42,29 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def tune_allocator() -> bool:
-    """Ask glibc to keep 64 MB of freed heap for reuse (once per process; False elsewhere).
+    """Ask glibc to reuse freed image-sized buffers instead of returning them at once (once per
+    process; False where the C library is not glibc).
 
     Every turn allocates and frees tens of MB: the SDK base64-encodes and JSON-serialises each
-    re-sent image and decodes each answer. By default glibc hands much of that back to the
-    kernel after every turn and faults it back in on the next (a page fault per 4 KB), which
-    measured 5-10 ms of a turn's overhead on a 2-core VM.
+    re-sent image, decodes each answer, and SQLite hands blobs over as new bytes. By default
+    glibc maps each buffer over 128 KB-32 MB afresh (its threshold adapts) and returns the
+    heap's top after frees, so every turn faulted its buffers in again, a page fault per 4 KB:
+    8-10 ms of a turn's overhead on a 2-core VM. Memory kept this way goes back to the system
+    when the bot is quiet (``HeapTrimmer``).
     """
     global _tuned
     libc = _glibc()
     if libc is None:
         return False
     if not _tuned:
-        _tuned = bool(libc.mallopt(_M_TOP_PAD, TOP_PAD_BYTES))
+        _tuned = all(
+            libc.mallopt(param, value)
+            for param, value in (
+                (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
+                (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
+                (_M_ARENA_MAX, ARENA_MAX),
+            )
+        )
     return _tuned
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import struct
@@ -51,8 +52,9 @@ class PreparedImage:
     height: int
     source_format: str
 
-    @property
+    @functools.cached_property
     def blob(self) -> Blob:
+        """The bytes as a content-addressed blob (hashed on first use, then kept)."""
         return Blob(mime_type=self.mime_type, data=self.data)
 
 
@@ -420,6 +422,13 @@ def _prepare_opened(
     return PreparedImage(encoded, mime_type, out.width, out.height, source_format)
 
 
+def _prepare_and_hash(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
+    prepared = prepare_image(data, filename, limits)
+    _ = prepared.blob  # SHA-256 of up to 20 MB: here in the worker, not on the event loop
+    return prepared
+
+
 async def prepare_image_async(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
-    """``prepare_image`` in a worker thread, so the event loop never waits on Pillow."""
-    return await asyncio.to_thread(prepare_image, data, filename, limits)
+    """``prepare_image`` (and the blob's hash) in a worker thread, so the event loop never waits
+    on Pillow or hashing."""
+    return await asyncio.to_thread(_prepare_and_hash, data, filename, limits)

@@ -1,0 +1,130 @@
+"""The benchmark suite in quick mode: every row is reported with a figure (timings are not judged)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.harness import percentile
+from bench.report import Report, Row
+from tests.auxil.fake_gemini import encode_json, render_png_b64
+from tests.auxil.process import ROOT
+
+ROWS = [
+    "overhead_median",
+    "overhead_p99",
+    "concurrency_ratio",
+    "loop_stall",
+    "concurrency_ratio_small",
+    *(f"{what}_turn_{turn}" for turn in (2, 5, 10, 20) for what in ("request_bytes", "input_tokens")),
+    "bytes_growth",
+    "bytes_vs_unbounded",
+    "tokens_growth",
+    "tokens_vs_unbounded",
+    "storage_ratio",
+    "memory_rss",
+    "memory_peak",
+    "startup",
+]
+TARGETED = {
+    "overhead_median": 30.0,
+    "overhead_p99": 100.0,
+    "concurrency_ratio": 1.25,
+    "loop_stall": 50.0,
+    "bytes_growth": 1.2,
+    "bytes_vs_unbounded": 0.2,
+    "tokens_growth": 1.2,
+    "tokens_vs_unbounded": 0.2,
+    "storage_ratio": 1.1,
+    "memory_rss": 150.0,
+    "startup": 2.0,
+}
+
+
+@pytest.mark.timeout(180)
+async def test_quick_run_reports_every_row_with_a_figure(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--out",
+        str(tmp_path),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 170)
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    assert b"Traceback" not in stderr
+
+    data = json.loads((tmp_path / "quick.json").read_text())
+    rows = {row["key"]: row for row in data["rows"]}
+    assert list(rows) == ROWS
+    for key, row in rows.items():
+        assert isinstance(row["figure"], int | float) and math.isfinite(row["figure"]), key
+        assert row["figure"] >= 0 and row["shown"].strip(), key
+        assert row["target"] == TARGETED.get(key), key
+        assert row["verdict"] in (("PASS", "FAIL") if key in TARGETED else ("info",)), key
+    # Cost rows come from what the fake received: the unbounded thread grows, the budget does not.
+    assert rows["bytes_vs_unbounded"]["figure"] < 1 and rows["tokens_vs_unbounded"]["figure"] < 1
+    assert data["machine"]["cores"] == str(os.cpu_count())
+
+    table = stdout.decode()
+    markdown = (tmp_path / "quick.md").read_text()
+    assert "| # | measure | figure | target | result |" in markdown
+    for row in rows.values():
+        assert row["measure"] in table and row["shown"] in table
+        assert f"| {row['measure']} | {row['shown']} |" in markdown
+    with Image.open(tmp_path / "quick.png") as chart:
+        assert chart.format == "PNG" and chart.width == 1200 and chart.height > 400
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([3.0, 1.0, 2.0], 99) == 3.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_rows_judge_figures_against_targets() -> None:
+    report = Report(mode="quick", command="python -m bench --quick")
+    report.add(Row("a", "1", "under", 29.9, "29.9 ms", 30.0, "≤ 30 ms"))
+    report.add(Row("b", "1", "over", 30.1, "30.1 ms", 30.0, "≤ 30 ms"))
+    report.add(Row("c", "3", "context", 5.0, "5"))
+    assert [r.verdict for r in report.rows] == ["PASS", "FAIL", "info"]
+    assert [r.key for r in report.failures] == ["b"]
+    lines = report.table_lines()
+    assert lines[0].split() == ["#", "measure", "figure", "target", "result"]
+    assert lines[3].rstrip().endswith("FAIL")
+
+
+def test_fake_splices_large_images_into_exactly_the_json_it_would_dump() -> None:
+    image = render_png_b64((1, 2, 3), (64, 64), True)
+    assert len(image) > 4096  # large enough to take the splice path
+    payload = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {"text": 'quote " and é', "thoughtSignature": "+/=="},
+                        {"inlineData": {"mimeType": "image/png", "data": image}},
+                        {"inlineData": {"mimeType": "image/png", "data": image[:10]}},
+                    ]
+                }
+            }
+        ],
+        "data": image,  # not inline data: dumped normally
+    }
+    assert encode_json(payload) == json.dumps(payload).encode()
