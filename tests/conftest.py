@@ -1,4 +1,4 @@
-"""Shared fixtures: the fake Gemini server and a production-wired conversation core."""
+"""Shared fixtures: the fake Gemini and Slack servers and a production-wired conversation core."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
 
 
@@ -25,6 +26,12 @@ def _restore_root_logging() -> Iterator[None]:
 @pytest.fixture
 async def fake_gemini() -> AsyncIterator[FakeGemini]:
     async with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
         yield fake
 
 

@@ -22,7 +22,7 @@ from bot.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAG
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
-from tests.auxil.core import Core
+from tests.auxil.core import Core, refusal
 from tests.auxil.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE,
@@ -30,19 +30,9 @@ from tests.auxil.fake_discord import (
     FakeDiscord,
     FakeFile,
     FakeMessage,
+    pings_nobody,
 )
 from tests.auxil.fake_gemini import FakeGemini
-
-
-def pings_nobody(allowed_mentions: dict[str, Any] | None) -> bool:
-    """Whether a message's ``allowed_mentions`` lets Discord notify no one at all."""
-    return (
-        allowed_mentions is not None
-        and allowed_mentions.get("parse") == []
-        and not allowed_mentions.get("users")
-        and not allowed_mentions.get("roles")
-        and not allowed_mentions.get("replied_user")
-    )
 
 
 @dataclass
@@ -279,15 +269,8 @@ async def test_a_refused_message_content_intent_stops_with_one_line(
 async def test_a_rejected_token_stops_with_one_line(
     fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path
 ) -> None:
-    core = await Core(
-        fake_gemini, tmp_path / "db.sqlite3", env={"DISCORD_TOKEN": "wrong", "DISCORD_API_URL": fake.api_url}
-    ).start()
-    try:
-        with pytest.raises(PlatformError) as caught:
-            await DiscordAdapter(core.config, core.service).run()
-    finally:
-        await core.stop()
-    assert str(caught.value) == BAD_TOKEN
+    env = {"DISCORD_TOKEN": "wrong", "DISCORD_API_URL": fake.api_url}
+    assert await refusal(DiscordAdapter, fake_gemini, tmp_path / "db.sqlite3", env) == BAD_TOKEN
     assert fake.identifies == []
 
 
@@ -295,13 +278,7 @@ async def test_an_unreachable_api_stops_with_one_line(fake_gemini: FakeGemini, t
     async with FakeDiscord() as gone:
         api_url = gone.api_url  # nothing listens there once this block ends
     env = {"DISCORD_TOKEN": "token", "DISCORD_API_URL": api_url}
-    core = await Core(fake_gemini, tmp_path / "db.sqlite3", env=env).start()
-    try:
-        with pytest.raises(PlatformError) as caught:
-            await DiscordAdapter(core.config, core.service).run()
-    finally:
-        await core.stop()
-    assert str(caught.value) == (
+    assert await refusal(DiscordAdapter, fake_gemini, tmp_path / "db.sqlite3", env) == (
         f"Could not reach Discord at {api_url} (ClientConnectorError); check the network or DISCORD_API_URL."
     )
 

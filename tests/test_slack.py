@@ -16,13 +16,12 @@ import pytest
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_blocks import CONTROLS_FALLBACK
 from adapters.slack_sink import WORKING_REACTION
-from bot.platform import PlatformError
 from bot.service import INTERRUPTED_MESSAGE
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil import image_factory as img
-from tests.auxil.core import Core
+from tests.auxil.core import Core, refusal
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack, SlackSender
 from tests.auxil.process import ROOT
@@ -147,12 +146,6 @@ class Bot:
             return posted if len(posted) >= count and not busy else None
 
         return await self.slack.wait_for(done)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
 
 
 async def _bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path, socket: bool) -> Bot:
@@ -805,13 +798,7 @@ async def test_a_rejected_bot_token_stops_with_one_plain_line(
     fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
 ) -> None:
     env = {**slack_env(slack), "SLACK_BOT_TOKEN": "xoxb-revoked"}
-    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
-    try:
-        with pytest.raises(PlatformError) as caught:
-            await SlackAdapter(core.config, core.service).run()
-    finally:
-        await core.stop()
-    assert str(caught.value) == (
+    assert await refusal(SlackAdapter, fake_gemini, tmp_path / "bot.sqlite3", env) == (
         "Slack rejected SLACK_BOT_TOKEN; reinstall the app and copy the Bot User OAuth Token again."
     )
 
@@ -820,27 +807,17 @@ async def test_a_rejected_app_token_stops_with_one_plain_line(
     fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
 ) -> None:
     env = {**slack_env(slack, socket=True), "SLACK_APP_TOKEN": "xapp-wrong"}
-    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
-    try:
-        with pytest.raises(PlatformError) as caught:
-            await SlackAdapter(core.config, core.service).run()
-    finally:
-        await core.stop()
-    assert str(caught.value).startswith("Slack rejected SLACK_APP_TOKEN; create an app-level token")
+    refused = await refusal(SlackAdapter, fake_gemini, tmp_path / "bot.sqlite3", env)
+    assert refused.startswith("Slack rejected SLACK_APP_TOKEN; create an app-level token")
     assert slack.sockets == []
 
 
 async def test_an_unreachable_slack_api_is_named(fake_gemini: FakeGemini, tmp_path: Path) -> None:
     async with FakeSlack() as gone:
         env = slack_env(gone)
-    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
-    try:
-        with pytest.raises(PlatformError) as caught:
-            await SlackAdapter(core.config, core.service).run()
-    finally:
-        await core.stop()
-    assert str(caught.value).startswith(f"Cannot reach the Slack API at {env['SLACK_API_URL']} (")
-    assert str(caught.value).endswith("check SLACK_API_URL and the network.")
+    refused = await refusal(SlackAdapter, fake_gemini, tmp_path / "bot.sqlite3", env)
+    assert refused.startswith(f"Cannot reach the Slack API at {env['SLACK_API_URL']} (")
+    assert refused.endswith("check SLACK_API_URL and the network.")
 
 
 async def test_a_refused_upload_is_explained_in_the_thread(bot: Bot, fake_gemini: FakeGemini) -> None:

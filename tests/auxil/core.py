@@ -6,8 +6,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from bot.config import Config, load_config
 from bot.gemini import GeminiEngine
+from bot.platform import PlatformAdapter, PlatformError
 from bot.service import ConversationService, TurnResult
 from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 from storage.sqlite_store import SqliteStore
@@ -106,3 +109,19 @@ class Core:
 
 
 CoreFactory = Callable[..., Awaitable[Core]]
+
+
+async def refusal(
+    adapter: Callable[[Config, ConversationService], PlatformAdapter],
+    fake: FakeGemini,
+    db_path: Path,
+    env: dict[str, str],
+) -> str:
+    """The one line ``adapter(...).run()`` stops with on a core with ``env``; fails if it does not."""
+    core = await Core(fake, db_path, env=env).start()
+    try:
+        with pytest.raises(PlatformError) as caught:
+            await adapter(core.config, core.service).run()
+    finally:
+        await core.stop()
+    return str(caught.value)

@@ -29,7 +29,7 @@ import re
 import secrets
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -126,6 +126,17 @@ class FakeFile:
     content_type: str | None = None
     # False: the CDN answers 404 (an expired or deleted attachment).
     available: bool = True
+
+
+def pings_nobody(allowed_mentions: Mapping[str, Any] | None) -> bool:
+    """Whether a message's ``allowed_mentions`` lets Discord notify no one at all."""
+    return (
+        allowed_mentions is not None
+        and allowed_mentions.get("parse") == []
+        and not allowed_mentions.get("users")
+        and not allowed_mentions.get("roles")
+        and not allowed_mentions.get("replied_user")
+    )
 
 
 @dataclass

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables from the developer's shell that would change what the bot does.
@@ -49,3 +53,130 @@ def run_bot(
         timeout=timeout,
         check=False,
     )
+
+
+class BotProcess:
+    """`python -m bot` with every pipe open; what it writes is collected line by line as it arrives:
+    ``lines`` is stderr (the JSON log and any one-line error), ``stdout`` what the console prints."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.stdout: list[str] = []
+        self._changed = asyncio.Condition()
+        assert proc.stdout is not None and proc.stderr is not None
+        self._readers = [
+            asyncio.create_task(self._read(proc.stdout, self.stdout)),
+            asyncio.create_task(self._read(proc.stderr, self.lines)),
+        ]
+
+    @classmethod
+    async def start(cls, cwd: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> BotProcess:
+        """``python -m bot *args`` in ``cwd`` with ``bot_env(env)``."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            *args,
+            cwd=cwd,
+            env=bot_env(env),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=8 * 1024 * 1024,  # lines far past asyncio's 64 KiB default (the bad-input corpus)
+        )
+        return cls(proc)
+
+    async def _read(self, stream: asyncio.StreamReader, into: list[str]) -> None:
+        async for raw in stream:
+            async with self._changed:
+                into.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _output_closed(self) -> bool:
+        return all(reader.done() for reader in self._readers)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None and not self._output_closed()
+
+    async def write_line(self, line: str) -> None:
+        """Type one line on the bot's stdin."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The JSON objects among the stderr lines, in order."""
+        out = []
+        for line in self.lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
+
+    async def wait_until(self, predicate: Callable[[], object], limit_s: float = 30.0) -> None:
+        """Until ``predicate()`` holds for what the process wrote; fails if its output ends first."""
+        async with asyncio.timeout(limit_s), self._changed:
+            await self._changed.wait_for(lambda: bool(predicate()) or self._output_closed())
+        assert predicate(), "the bot exited:\n" + "\n".join(self.lines[-20:])
+
+    async def wait_for_log(self, message: str, limit_s: float = 30.0) -> dict[str, Any]:
+        """The first log entry with this message; fails if the bot exits first."""
+
+        def found() -> dict[str, Any] | None:
+            return next((e for e in self.logs() if e.get("message") == message), None)
+
+        await self.wait_until(lambda: found() is not None, limit_s)
+        entry = found()
+        assert entry is not None
+        return entry
+
+    async def wait_while_running(self, awaitable: Awaitable[object], limit_s: float = 30.0) -> None:
+        """Until ``awaitable`` (a fake seeing the bot connect, say) is done; fails with the log if the
+        process exits first or the time runs out."""
+        waiting = asyncio.ensure_future(awaitable)
+        exited = asyncio.ensure_future(self.proc.wait())
+        done, pending = await asyncio.wait(
+            [waiting, exited], timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        assert waiting in done, "\n".join(self.lines)
+        waiting.result()  # a wait that gave up by itself (its own timeout) fails here too
+
+    async def stop(self, limit_s: float = 20.0) -> int:
+        """SIGTERM, as a host sends on deploy; the exit code."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await self.wait(limit_s)
+
+    async def kill(self, limit_s: float = 10.0) -> int:
+        """SIGKILL: no handler runs, nothing is flushed or closed; the exit code."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+        return await self.wait(limit_s)
+
+    async def wait(self, limit_s: float = 20.0) -> int:
+        """The exit code, once the process has ended and all its output is read."""
+        async with asyncio.timeout(limit_s):
+            code = await self.proc.wait()
+            await asyncio.gather(*self._readers)
+        return code
+
+    def ensure_dead(self) -> None:
+        """SIGKILL without waiting, for ``finally`` blocks."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+    def problems(self, secrets: Iterable[str]) -> list[str]:
+        """Tracebacks or secrets in what the process wrote to stderr."""
+        text = "\n".join(self.lines)
+        found = ["a traceback"] if "Traceback" in text else []
+        found += [f"the secret {s[:6]}..." for s in secrets if s and s in text]
+        return found

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +18,7 @@ from tests.auxil import fake_slack as fs
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import Behaviour, FakeGemini, RecordedRequest
 from tests.auxil.fake_slack import FakeSlack
-from tests.auxil.process import bot_env
+from tests.auxil.process import BotProcess
 
 CHANNEL = "C0FAULTS"
 GEMINI_KEY = "fault-suite-gemini-key"
@@ -31,95 +28,6 @@ NO_LIMITS = {"USER_IMAGES_PER_HOUR": "0", "USER_IMAGES_PER_DAY": "0"}
 
 # ---------------------------------------------------------------------------------------------
 # The bot as a process
-
-
-class BotProcess:
-    """`python -m bot` with piped output; stderr (JSON log lines) is collected as it arrives."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(cls, cwd: Path, env: Mapping[str, str]) -> BotProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=cwd,
-            env=bot_env(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        return cls(proc)
-
-    async def _read(self) -> None:
-        assert self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            async with self._changed:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-                self._changed.notify_all()
-        async with self._changed:
-            self._changed.notify_all()
-
-    @property
-    def running(self) -> bool:
-        return self.proc.returncode is None and not self._reader.done()
-
-    def logs(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
-        return out
-
-    async def wait_for_log(self, message: str, limit_s: float = 30.0) -> dict[str, Any]:
-        """The first log entry with this message; fails with the whole log if the bot exits first."""
-
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.logs() if e.get("message") == message), None)
-
-        async with asyncio.timeout(limit_s), self._changed:
-            await self._changed.wait_for(lambda: found() is not None or self._reader.done())
-        entry = found()
-        assert entry is not None, "\n".join(self.lines)
-        return entry
-
-    async def stop(self, limit_s: float = 20.0) -> int:
-        """SIGTERM, as a host does on deploy; returns the exit code."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return await self.wait(limit_s)
-
-    async def kill(self, limit_s: float = 10.0) -> int:
-        """SIGKILL: no handler runs, nothing is flushed or closed."""
-        if self.proc.returncode is None:
-            self.proc.kill()
-        return await self.wait(limit_s)
-
-    async def wait(self, limit_s: float) -> int:
-        async with asyncio.timeout(limit_s):
-            code = await self.proc.wait()
-            await self._reader
-        return code
-
-    def ensure_dead(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-
-    def problems(self, secrets: Iterable[str]) -> list[str]:
-        """Tracebacks or secrets in what the process wrote."""
-        text = "\n".join(self.lines)
-        found = ["a traceback"] if "Traceback" in text else []
-        found += [f"the secret {s[:6]}..." for s in secrets if s and s in text]
-        return found
 
 
 def slack_env(gemini: FakeGemini, slack: FakeSlack, db: Path, **extra: str) -> dict[str, str]:

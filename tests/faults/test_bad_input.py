@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,11 +20,11 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack_blocks import CONTROLS_FALLBACK
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
-from tests.auxil.fake_discord import FakeDiscord, FakeFile, FakeInteraction, FakeMessage
+from tests.auxil.fake_discord import FakeDiscord, FakeFile, FakeInteraction, FakeMessage, pings_nobody
 from tests.auxil.fake_gemini import FakeGemini, RecordedRequest
 from tests.auxil.fake_slack import FakeSlack, ForeignHost
 from tests.auxil.ledger import LEDGER
-from tests.auxil.process import ROOT, bot_env
+from tests.auxil.process import ROOT, BotProcess
 from tests.corpus import make_corpus
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -66,97 +63,6 @@ def slack_escape(text: str) -> str:
 # in HTTP mode and gets signed (or deliberately unsigned) requests, the Discord process gets
 # gateway messages and interactions. After every Slack and Discord case another person mentions the
 # bot (a "probe"): its answer is the barrier that ends the case and the proof the bot survived it.
-
-
-class BotProcess:
-    """`python -m bot` with every pipe open; stdout and stderr lines are collected as they come."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._changed = asyncio.Condition()
-        assert proc.stdout is not None and proc.stderr is not None
-        self._readers = [
-            asyncio.create_task(self._read(proc.stdout, self.stdout)),
-            asyncio.create_task(self._read(proc.stderr, self.stderr)),
-        ]
-
-    @classmethod
-    async def start(cls, args: list[str], cwd: Path, env: Mapping[str, str]) -> BotProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            cwd=cwd,
-            env=bot_env(env),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=8 * 1024 * 1024,
-        )
-        return cls(proc)
-
-    async def _read(self, stream: asyncio.StreamReader, into: list[str]) -> None:
-        async for raw in stream:
-            async with self._changed:
-                into.append(raw.decode(errors="replace").rstrip("\n"))
-                self._changed.notify_all()
-        async with self._changed:
-            self._changed.notify_all()
-
-    @property
-    def running(self) -> bool:
-        return self.proc.returncode is None and not all(r.done() for r in self._readers)
-
-    async def wait_until(self, predicate: Callable[[], Any], limit_s: float = WAIT_S) -> None:
-        """Until ``predicate()`` holds for what the process wrote; fails if it exits first."""
-        async with asyncio.timeout(limit_s), self._changed:
-            await self._changed.wait_for(lambda: bool(predicate()) or not self.running)
-        assert predicate(), "the bot exited:\n" + "\n".join(self.stderr[-20:])
-
-    async def write_line(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        await self.proc.stdin.drain()
-
-    def logs(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.stderr:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
-        return out
-
-    async def wait_for_log(self, message: str) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.logs() if e.get("message") == message), None)
-
-        await self.wait_until(found)
-        entry = found()
-        assert entry is not None
-        return entry
-
-    async def stop(self, limit_s: float = 20.0) -> int:
-        """SIGTERM, as a host sends on deploy; the exit code."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return await self.exited(limit_s)
-
-    async def exited(self, limit_s: float = 20.0) -> int:
-        """The exit code, once the process has ended by itself."""
-        async with asyncio.timeout(limit_s):
-            code = await self.proc.wait()
-            await asyncio.gather(*self._readers)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
 
 
 def leaks(texts: list[str], secrets: tuple[str, ...]) -> list[str]:
@@ -403,12 +309,12 @@ class ConsoleRun:
 async def console(gemini: FakeGemini, workdir: Path, big_file: Path) -> AsyncIterator[ConsoleRun]:
     cwd = workdir / "console"
     cwd.mkdir()
-    bot = await BotProcess.start(["console"], cwd, base_env(gemini, cwd / "data" / "bot.sqlite3"))
+    bot = await BotProcess.start(cwd, base_env(gemini, cwd / "data" / "bot.sqlite3"), ["console"])
     try:
         await bot.wait_until(lambda: "New conversation. Describe the image you want." in bot.stdout)
         yield ConsoleRun(bot, gemini, cwd, big_file)
     finally:
-        bot.kill()
+        bot.ensure_dead()
 
 
 @MODULE_LOOP
@@ -428,14 +334,14 @@ def _first_file(name: str) -> bytes | None:
 @MODULE_LOOP
 async def test_console_leaves_cleanly_and_leaks_nothing(console: ConsoleRun) -> None:
     await console.bot.write_line("/quit")
-    assert await console.bot.exited() == 0
+    assert await console.bot.wait() == 0
     assert console.bot.stdout[-1] == "Bye. Your conversation is saved; run the bot again to continue it."
     # The console owns the terminal, so its logs go to a file beside the database.
     log_lines = (console.cwd / "data" / "console.log").read_text(encoding="utf-8").splitlines()
     assert any('"message": "bot started"' in line for line in log_lines)
-    everything = console.bot.stdout + console.bot.stderr + log_lines
+    everything = console.bot.stdout + console.bot.lines + log_lines
     assert leaks(everything, (GEMINI_KEY,)) == []
-    assert not [line for line in console.bot.stdout + console.bot.stderr if "Traceback" in line]
+    assert not [line for line in console.bot.stdout + console.bot.lines if "Traceback" in line]
     assert not [line for line in log_lines if '"level": "error"' in line or '"traceback"' in line]
 
 
@@ -551,7 +457,7 @@ async def slack_run(gemini: FakeGemini, workdir: Path, big_bytes: bytes) -> Asyn
             "SLACK_API_URL": slack.api_url,
             "PORT": "0",
         }
-        bot = await BotProcess.start([], cwd, env)
+        bot = await BotProcess.start(cwd, env)
         try:
             port = (await bot.wait_for_log("slack connected"))["port"]
             run = SlackRun(
@@ -566,7 +472,7 @@ async def slack_run(gemini: FakeGemini, workdir: Path, big_bytes: bytes) -> Asyn
             run.start = len(gemini.requests)
             yield run
         finally:
-            bot.kill()
+            bot.ensure_dead()
 
 
 async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
@@ -673,7 +579,7 @@ async def test_slack_process_survives_the_corpus_and_leaks_nothing(slack_run: Sl
     posted = [str(m.get("text", "")) for m in slack_run.bot_posts()]
     posted += [json.dumps(m["blocks"], ensure_ascii=False) for m in slack_run.bot_posts() if m.get("blocks")]
     posted += [str(e.get("text", "")) for e in slack_run.slack.ephemerals]
-    assert leaks(slack_run.bot.stderr + slack_run.bot.stdout + posted, secrets) == []
+    assert leaks(slack_run.bot.lines + slack_run.bot.stdout + posted, secrets) == []
     assert log_problems(slack_run.bot) == []
     # Nothing the bot posted can notify anyone: every control sequence arrived escaped.
     assert not [text for text in posted if "<!" in text or "<@" in text]
@@ -724,17 +630,6 @@ class DiscordRun:
         return [self.fake.messages[i] for i in ids if i is not None and i in self.fake.messages]
 
 
-def pings_nobody(allowed_mentions: Mapping[str, Any] | None) -> bool:
-    """Whether a message's ``allowed_mentions`` lets Discord notify no one at all."""
-    return (
-        allowed_mentions is not None
-        and allowed_mentions.get("parse") == []
-        and not allowed_mentions.get("users")
-        and not allowed_mentions.get("roles")
-        and not allowed_mentions.get("replied_user")
-    )
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def discord_run(gemini: FakeGemini, workdir: Path, big_bytes: bytes) -> AsyncIterator[DiscordRun]:
     cwd = workdir / "discord"
@@ -745,19 +640,15 @@ async def discord_run(gemini: FakeGemini, workdir: Path, big_bytes: bytes) -> As
             "DISCORD_TOKEN": fake.token,
             "DISCORD_API_URL": fake.api_url,
         }
-        bot = await BotProcess.start([], cwd, env)
+        bot = await BotProcess.start(cwd, env)
         try:
-            ready = asyncio.create_task(fake.wait_ready())
-            exited = asyncio.create_task(bot.proc.wait())
-            await asyncio.wait([ready, exited], timeout=WAIT_S, return_when=asyncio.FIRST_COMPLETED)
-            exited.cancel()
-            assert ready.done() and not ready.cancelled(), "\n".join(bot.stderr)
+            await bot.wait_while_running(fake.wait_ready(), WAIT_S)
             await fake.wait_until(lambda: fake.commands, WAIT_S)
             run = DiscordRun(bot, fake, gemini, big_bytes)
             run.start = len(gemini.requests)
             yield run
         finally:
-            bot.kill()
+            bot.ensure_dead()
 
 
 async def run_discord_case(run: DiscordRun, name: str) -> tuple[Outcome, list[str]]:
@@ -840,7 +731,7 @@ async def test_discord_process_survives_the_corpus_and_leaks_nothing(discord_run
     bot_posts = [m for m in fake.messages.values() if m.author_id == int(fake.bot["id"])]
     assert [m.content for m in bot_posts if m.content and not pings_nobody(m.allowed_mentions)] == []
     secrets = (fake.token, GEMINI_KEY)
-    assert leaks(discord_run.bot.stderr + [m.content for m in bot_posts], secrets) == []
+    assert leaks(discord_run.bot.lines + [m.content for m in bot_posts], secrets) == []
     assert log_problems(discord_run.bot) == []
     # Every interaction was answered in time.
     assert all(r.callbacks and not r.late_callbacks for r in fake.interactions.values())

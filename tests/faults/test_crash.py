@@ -18,9 +18,9 @@ from tests.auxil import fake_gemini as fg
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
+from tests.auxil.process import BotProcess
 from tests.faults.harness import (
     SLACK_SECRETS,
-    BotProcess,
     SlackWorld,
     attempts_for,
     database_problems,
@@ -70,12 +70,6 @@ class Kill:
 async def gemini() -> AsyncIterator[FakeGemini]:
     # Images of a few hundred kB, so storing and uploading one takes long enough to be cut.
     async with FakeGemini(image_side=512, noisy=True) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
         yield fake
 
 

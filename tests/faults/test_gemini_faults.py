@@ -123,12 +123,6 @@ async def gemini() -> AsyncIterator[FakeGemini]:
         yield fake
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
 async def _conversation(world: SlackWorld, gemini: FakeGemini, case: Case, index: int) -> Outcome:
     first_prompt = f"{case.name} #{index} first"
     second_prompt = f"{case.name} #{index} again"

@@ -42,12 +42,6 @@ async def gemini() -> AsyncIterator[FakeGemini]:
         yield fake
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
 def _prompt(conversation: int, turn: int) -> str:
     return f"load c{conversation:03d} t{turn}"
 
