@@ -27,7 +27,7 @@ from bot.images import (
     prepare_image_async,
     too_many_images_message,
 )
-from bot.limits import LimitPolicy, RateLimiter, month_start, start_of_day
+from bot.limits import LimitPolicy, RateLimiter
 from bot.locks import KeyedLocks
 from bot.logs import log_context
 from bot.settings import (
@@ -38,6 +38,7 @@ from bot.settings import (
     validate_image_size,
     validate_response_mode,
 )
+from bot.usage_report import usage_report
 from bot.vocabulary import (
     Action,
     ActionKind,
@@ -404,32 +405,9 @@ class ConversationService:
 
     async def usage_report(self, key: ConversationKey, author: Author) -> str:
         """What ``author`` made today and this month with estimated cost; admins get totals."""
-        now = time.time()
-        day, month = start_of_day(now), month_start(now)
-        mine_day = await self._store.usage_since(day, author_id=author.id, platform=key.platform)
-        mine_month = await self._store.usage_since(month, author_id=author.id, platform=key.platform)
-        lines = [
-            f"You: {_images(mine_day.images_generated)} today (about ${mine_day.cost_usd:.2f}), "
-            f"{_images(mine_month.images_generated)} this month (about ${mine_month.cost_usd:.2f})."
-        ]
-        limits = []
-        if self._config.user_images_per_hour:
-            limits.append(f"{self._config.user_images_per_hour} an hour")
-        if self._config.user_images_per_day:
-            limits.append(f"{self._config.user_images_per_day} a day")
-        if self.is_admin(key.platform, author.id):
-            all_day = await self._store.usage_since(day)
-            all_month = await self._store.usage_since(month)
-            lines.append(
-                f"Everyone: {_images(all_day.images_generated)} today (about ${all_day.cost_usd:.2f}), "
-                f"{_images(all_month.images_generated)} this month (about ${all_month.cost_usd:.2f})."
-            )
-            if self._config.daily_spend_cap_usd is not None:
-                lines.append(f"Daily spending cap: ${self._config.daily_spend_cap_usd:.2f}.")
-            lines.append("You are an admin, so per-person limits don't apply to you.")
-        elif limits:
-            lines.append(f"Your limits: {' and '.join(limits)}.")
-        return "\n".join(lines)
+        return await usage_report(
+            self._store, self._config, key, author, admin=self.is_admin(key.platform, author.id)
+        )
 
     async def interrupted_turns(
         self, platform: str, window_s: float = INTERRUPTED_WINDOW_S
@@ -593,10 +571,6 @@ class ConversationService:
                 "history_turns_dropped": dropped,
             },
         )
-
-
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
 
 
 def _settings_confirmation(aspect: str | None, size: str | None) -> str:
