@@ -48,6 +48,7 @@ from bot.vocabulary import (
     ImageRef,
     Reply,
     ReplySink,
+    ScopeLevel,
     SettingName,
     SettingScope,
     Turn,
@@ -166,11 +167,11 @@ class ConversationService:
             cleaned = mode.value
             label = "Replies are now " + ("images only" if cleaned == "image_only" else "text and images")
         await self._store.set_setting(scope, name.value, cleaned)
-        where = (
-            "this conversation"
-            if scope.level == "thread"
-            else ("new conversations in this channel" if scope.level == "channel" else "everywhere")
-        )
+        where = {
+            ScopeLevel.THREAD: "this conversation",
+            ScopeLevel.CHANNEL: "new conversations in this channel",
+            ScopeLevel.GLOBAL: "everywhere",
+        }[scope.level]
         return f"{label} for {where}."
 
     async def forget(self, key: ConversationKey) -> int:
