@@ -154,29 +154,34 @@ class RateLimiter:
                     f"You've made {policy.user_per_hour} images in the last hour, the limit for each "
                     f"person; you can make more in about {_duration(wait)}."
                 )
-        if policy.user_per_day:
-            count, _ = await self._usage.count_images(day, author_id=author.id, platform=key.platform)
-            if count + self._pending[user_scope] >= policy.user_per_day:
-                return (
-                    f"You've made {policy.user_per_day} images today, the daily limit for each person; "
-                    f"{_until_midnight(now)}."
-                )
-        if policy.channel_per_day:
-            count, _ = await self._usage.count_images(
-                day, platform=key.platform, workspace=key.workspace, channel=key.channel
-            )
-            if count + self._pending[channel_scope] >= policy.channel_per_day:
-                return (
-                    f"This channel has made {policy.channel_per_day} images today, its daily limit; "
-                    f"{_until_midnight(now)}."
-                )
-        if policy.workspace_per_day:
-            count, _ = await self._usage.count_images(day, platform=key.platform, workspace=key.workspace)
-            if count + self._pending[workspace_scope] >= policy.workspace_per_day:
-                return (
-                    f"This {_workspace_word(key.platform)} has made {policy.workspace_per_day} images "
-                    f"today, its daily limit; {_until_midnight(now)}."
-                )
+        # The daily caps: (limit, who counts, in-flight scope, how to say it was reached).
+        daily = (
+            (
+                policy.user_per_day,
+                {"author_id": author.id, "platform": key.platform},
+                user_scope,
+                f"You've made {policy.user_per_day} images today, the daily limit for each person",
+            ),
+            (
+                policy.channel_per_day,
+                {"platform": key.platform, "workspace": key.workspace, "channel": key.channel},
+                channel_scope,
+                f"This channel has made {policy.channel_per_day} images today, its daily limit",
+            ),
+            (
+                policy.workspace_per_day,
+                {"platform": key.platform, "workspace": key.workspace},
+                workspace_scope,
+                f"This {_workspace_word(key.platform)} has made {policy.workspace_per_day} images "
+                "today, its daily limit",
+            ),
+        )
+        for limit, who, scope, reached in daily:
+            if not limit:
+                continue
+            count, _ = await self._usage.count_images(day, **who)
+            if count + self._pending[scope] >= limit:
+                return f"{reached}; {_until_midnight(now)}."
         return None
 
 
