@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from tests.auxil.local_server import LocalServer
+
 DISCORD_EPOCH_MS = 1420070400000
 DEFAULT_TOKEN = "fake-discord-bot-token"
 UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default per-message upload limit (10 MiB)
@@ -247,7 +249,7 @@ class _Session:
         await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """The fake server and its world. ``async with FakeDiscord() as fake`` or start()/close()."""
 
     def __init__(
@@ -269,7 +271,6 @@ class FakeDiscord:
         self.port = 0
         self._counter = itertools.count()
         self._last_id = 0
-        self._runner: web.AppRunner | None = None
         self._sessions: list[_Session] = []
         self._changed = asyncio.Event()
 
@@ -479,30 +480,16 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://{self.host}:{self.port}/gateway"
 
-    async def start(self) -> FakeDiscord:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/attachments/{path:.+}", self._cdn)
         app.router.add_route("*", "/api/v10/{path:.*}", self._api)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def close(self) -> None:
+    async def before_close(self) -> None:
         for session in list(self._sessions):
             await session.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDiscord:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # -- waiting ----------------------------------------------------------------------------------
 

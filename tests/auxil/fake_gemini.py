@@ -44,6 +44,8 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageChops
 
+from tests.auxil.local_server import LocalServer
+
 BAD_KEY = "bad-key"
 DEFAULT_MODELS: frozenset[str] = frozenset(
     name
@@ -648,7 +650,7 @@ _STATUS_NAMES = {
 # The server
 
 
-class FakeGemini:
+class FakeGemini(LocalServer):
     """The fake server. Use ``async with FakeGemini() as fake`` or ``start()``/``close()``."""
 
     def __init__(
@@ -671,7 +673,6 @@ class FakeGemini:
         self._queue: deque[Behaviour] = deque()
         # Scripts for requests whose prompt contains a marker (see ``enqueue_for``).
         self._routes: dict[str, deque[Behaviour]] = {}
-        self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Event()
 
     # -- scripting ---------------------------------------------------------------------------
@@ -711,28 +712,12 @@ class FakeGemini:
         return f"http://{self.host}:{self.port}"
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> FakeGemini:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{target}", self._generate)
         app.router.add_post("/_fake/script", self._script)
         app.router.add_get("/_fake/requests", self._list_requests)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeGemini:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return app
 
     # -- handlers ----------------------------------------------------------------------------
     async def _generate(self, request: web.Request) -> web.StreamResponse:

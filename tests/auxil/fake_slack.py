@@ -32,6 +32,8 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from tests.auxil.local_server import LocalServer
+
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
@@ -98,7 +100,7 @@ class Socket:
     acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """The fake Slack server; ``async with FakeSlack() as slack`` or ``start()``/``close()``."""
 
     def __init__(self, *, share_after_info_calls: int = 0) -> None:
@@ -124,35 +126,20 @@ class FakeSlack:
         self._clock = itertools.count(1)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> FakeSlack:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/files-pri/{path:.*}", self._file)
         app.router.add_get("/link", self._socket)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def close(self) -> None:
+    async def before_close(self) -> None:
         for socket in self.sockets:
             await socket.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @property
     def base_url(self) -> str:
@@ -678,7 +665,7 @@ def _json_field(value: Any) -> Any:
     return value
 
 
-class ForeignHost:
+class ForeignHost(LocalServer):
     """Some other web server (not Slack): records who called it and what headers they sent."""
 
     def __init__(
@@ -689,22 +676,11 @@ class ForeignHost:
         # Another loopback address (127.0.0.2) makes it a different host, not just another port.
         self.host = host
         self.requests: list[FileRequest] = []
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> ForeignHost:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/{path:.*}", self._any)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
