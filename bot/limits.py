@@ -10,32 +10,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from bot.config import Config
 from bot.vocabulary import Author, ConversationKey
+from storage.protocol import Store
 
 HOUR_S = 3600.0
-
-
-class UsageCounter(Protocol):
-    """The part of the store the limiter reads (only successful turns are ever recorded)."""
-
-    async def count_images(
-        self,
-        since: float,
-        *,
-        author_id: str | None = None,
-        platform: str | None = None,
-        workspace: str | None = None,
-        channel: str | None = None,
-    ) -> tuple[int, float | None]:
-        """Images generated since ``since`` matching the filters, and the oldest such turn's time."""
-        ...
-
-    async def cost_since(self, since: float) -> float:
-        """Estimated US dollars spent since ``since``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +66,7 @@ class RateLimiter:
     """Decides whether a turn may generate, counting recorded usage plus turns still in flight
     (so ten messages sent at once cannot all slip under a limit of one)."""
 
-    def __init__(
-        self, policy: LimitPolicy, usage: UsageCounter, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, policy: LimitPolicy, usage: Store, clock: Callable[[], float] = time.time) -> None:
         self._policy = policy
         self._usage = usage
         self._clock = clock
