@@ -169,7 +169,8 @@ class ConsoleSink:
             self._out.write("\r\033[K")
             self._out.flush()
 
-    async def send(self, reply: Reply) -> None:
+    async def send(self, reply: Reply) -> list[str]:
+        """Prints text and saves images; a terminal has no messages to reply to, so no ids."""
         image_number = 0
         for part in reply.parts:
             if isinstance(part, TextPart):
@@ -178,6 +179,7 @@ class ConsoleSink:
                 image_number += 1
                 path = await asyncio.to_thread(self._save, part, reply.turn_id, image_number)
                 self._print(f"[image] {path}")
+        return []
 
     async def notice(self, text: str) -> None:
         self._print(text)

@@ -26,10 +26,12 @@ from bot.config import Config
 from bot.flags import parse_flags
 from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError, validate_aspect_ratio
+from bot.turn_order import OrderTicket
 from bot.vocabulary import (
     Author,
     ConversationKey,
     ImageRef,
+    Position,
     Reply,
     SettingName,
     SettingScope,
@@ -187,22 +189,29 @@ class DiscordHandlers:
             return
         mentioned = mentions_bot(message, bot_id)
         trigger = Trigger.MENTION if mentioned else Trigger.MESSAGE
-        if place.is_dm:
-            await self._turn(message, place.key, message.channel, trigger, reply_to=message)
-        elif place.is_thread:
-            if not mentioned:
-                # Without the message-content intent an unmentioned message arrives empty.
-                if not self._config.discord_message_content:
+        if place.is_dm or place.is_thread:
+            # Its place in the conversation's order, before any further await: the gateway
+            # delivers a channel's messages in order, and later ones cannot overtake it.
+            ticket = self._service.arrive(place.key, Position.from_snowflake(message.id))
+            try:
+                if place.is_thread and not mentioned and not await self._thread_turn(place):
                     return
-                if not (place.bot_owned or await self._service.is_conversation(place.key)):
-                    return
-            await self._turn(message, place.key, message.channel, trigger, reply_to=message)
+                await self._turn(message, place.key, message.channel, trigger, message, ticket)
+            finally:
+                ticket.leave()
         elif mentioned and place.threadable:
             thread = await self._open_thread(message, bot_id)
             if thread is not None:
                 await self._turn(message, place.thread_key(message.id), thread, trigger, reply_to=None)
         elif mentioned:  # a channel without threads (voice text chat): answer in place
             await self._turn(message, place.key, message.channel, trigger, reply_to=message)
+
+    async def _thread_turn(self, place: Place) -> bool:
+        """Whether an unmentioned message in a thread is a turn for the bot."""
+        # Without the message-content intent an unmentioned message arrives empty.
+        if not self._config.discord_message_content:
+            return False
+        return place.bot_owned or await self._service.is_conversation(place.key)
 
     def _prompt(self, message: discord.Message, bot_id: int) -> str:
         role = message.guild.self_role if message.guild else None
@@ -215,6 +224,7 @@ class DiscordHandlers:
         channel: discord.abc.Messageable,
         trigger: Trigger,
         reply_to: discord.Message | None,
+        ticket: OrderTicket | None = None,
     ) -> None:
         me = self._client.user
         assert me is not None
@@ -231,16 +241,16 @@ class DiscordHandlers:
             images=tuple(attachment_ref(a) for a in message.attachments),
             continue_from=continue_from,
             trigger=trigger,
+            position=Position.from_snowflake(message.id),
         )
         sink = ChannelSink(
             channel=channel,
             key=key,
-            service=self._service,
             limit=upload_limit(channel),
             reply_to=reply_to,
         )
         try:
-            await self._service.handle_turn(turn, sink)
+            await self._service.handle_turn(turn, sink, ticket)
         except Exception:
             log.exception("discord turn failed", extra={"conversation": str(key), "message_id": message.id})
             await sink.send(Reply.error(FAILED_MESSAGE))
@@ -332,10 +342,9 @@ class DiscordHandlers:
             text=prompt,
             images=tuple(attachment_ref(a) for a in images),
             trigger=Trigger.COMMAND,
+            position=Position.from_snowflake(interaction.id),
         )
-        sink = ChannelSink(
-            channel=channel, key=key, service=self._service, limit=upload_limit(channel), reply_to=None
-        )
+        sink = ChannelSink(channel=channel, key=key, limit=upload_limit(channel), reply_to=None)
         await self._service.handle_turn(turn, sink)
 
     @_interaction_guard
@@ -352,7 +361,6 @@ class DiscordHandlers:
         sink = ChannelSink(
             channel=channel,
             key=place.key,
-            service=self._service,
             limit=upload_limit(channel),
             private=interaction.followup,
         )
@@ -363,6 +371,7 @@ class DiscordHandlers:
             sink,
             request_id=str(interaction.id),
             aspect_ratio=aspect_ratio,
+            position=Position.from_snowflake(interaction.id),
         )
 
     @_interaction_guard

@@ -14,7 +14,6 @@ import discord
 from PIL import Image
 
 from adapters.discord_views import controls_for
-from bot.service import ConversationService
 from bot.vocabulary import ConversationKey, ImagePart, Reply, TextPart
 
 log = logging.getLogger(__name__)
@@ -138,14 +137,12 @@ class ChannelSink:
         *,
         channel: discord.abc.Messageable,
         key: ConversationKey,
-        service: ConversationService,
         limit: int,
         reply_to: discord.Message | None = None,
         private: discord.Webhook | None = None,
     ) -> None:
         self._channel = channel
         self._key = key
-        self._service = service
         self._budget = max(1024, limit - UPLOAD_MARGIN)
         self._reply_to = reply_to
         self._private = private
@@ -160,10 +157,10 @@ class ChannelSink:
                 log.warning("discord typing failed", extra={"status": exc.status, "code": exc.code})
             yield
 
-    async def send(self, reply: Reply) -> None:
+    async def send(self, reply: Reply) -> list[str]:
         if reply.is_error and self._private is not None:
             await self._tell_privately(reply.text)
-            return
+            return []
         parts = await fit_images(reply.parts, self._budget)
         messages = plan_messages(parts, self._budget)
         view = controls_for(reply)
@@ -176,8 +173,7 @@ class ChannelSink:
             if message is None:
                 break
             posted.append(message)
-        if reply.turn_id is not None and posted:
-            await self._service.remember_reply(self._key, [str(m.id) for m in posted], reply.turn_id)
+        return [str(m.id) for m in posted]
 
     async def notice(self, text: str) -> None:
         if self._private is not None:

@@ -27,7 +27,8 @@ from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
 from bot.service import INTERRUPTED_MESSAGE, ConversationService
 from bot.settings import SettingError
-from bot.vocabulary import Author, ConversationKey, Reply, SettingName, SettingScope, Trigger, Turn
+from bot.turn_order import OrderTicket
+from bot.vocabulary import Author, ConversationKey, Position, SettingName, SettingScope, Trigger, Turn
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,8 @@ class SlackHandlers:
         return ConversationKey(PLATFORM, self._team_id, channel, thread_ts)
 
     def _sink(self, key: ConversationKey, user: str, react_ts: str | None) -> SlackSink:
-        async def posted(message_ts: list[str], reply: Reply) -> None:
-            self._answered.add(key)
-            if reply.turn_id is not None and message_ts:
-                await self._service.remember_reply(key, message_ts, reply.turn_id)
-
         place = Place(channel=key.channel, thread_ts=key.thread, user=user, react_ts=react_ts)
-        return SlackSink(self._client, place, posted, share_wait_s=self._share_wait_s)
+        return SlackSink(self._client, place, share_wait_s=self._share_wait_s)
 
     async def announce_interrupted(self) -> None:
         """Tell each person whose turn a crash or restart cut off, in their thread, and take the
@@ -188,20 +184,37 @@ class SlackHandlers:
     async def _ingest(self, event: Mapping[str, Any], *, mentioned: bool, message_copy: bool) -> None:
         if self._closing:
             return
-        channel, ts, user = str(event["channel"]), str(event["ts"]), str(event["user"])
+        channel, ts = str(event["channel"]), str(event["ts"])
         thread_ts = str(event.get("thread_ts") or "")
-        if thread_ts and thread_ts != ts:
-            key = self._key(channel, thread_ts)
-            if not mentioned and key not in self._answered and not await self._service.is_conversation(key):
+        in_thread = bool(thread_ts) and thread_ts != ts
+        if not in_thread and not mentioned and event.get("channel_type") != "im":
+            return  # a top-level message starts a conversation when it mentions the bot, or in a DM
+        key = self._key(channel, thread_ts if in_thread else ts)
+        # Its place in the thread's order, taken before any await: later replies cannot overtake it.
+        ticket = self._service.arrive(key, Position.from_slack_ts(ts))
+        try:
+            if in_thread and not mentioned and not await self._is_ours(key):
                 return
-        else:
-            # A top-level message starts a conversation when it mentions the bot, or in a DM.
-            if not mentioned and event.get("channel_type") != "im":
-                return
-            key = self._key(channel, ts)
+            await self._turn(event, key, mentioned, message_copy, ticket)
+        finally:
+            ticket.leave()
+
+    async def _is_ours(self, key: ConversationKey) -> bool:
+        """Whether a plain reply in this thread is a turn: the bot answered here or has history."""
+        return key in self._answered or await self._service.is_conversation(key)
+
+    async def _turn(
+        self,
+        event: Mapping[str, Any],
+        key: ConversationKey,
+        mentioned: bool,
+        message_copy: bool,
+        ticket: OrderTicket,
+    ) -> None:
+        ts, user = str(event["ts"]), str(event["user"])
         if message_copy:
             # Only now that this copy is becoming a turn does a waiting app_mention stand down.
-            self._pairing.message_arrived(channel, ts)
+            self._pairing.message_arrived(key.channel, ts)
         turn = Turn(
             key=key,
             message_id=ts,
@@ -209,9 +222,13 @@ class SlackHandlers:
             text=prompt_from_slack(str(event.get("text") or ""), self._bot_user_id),
             images=self._files.refs(event.get("files") or []),
             trigger=Trigger.MENTION if mentioned else Trigger.MESSAGE,
+            position=Position.from_slack_ts(ts),
         )
+        # Plain replies in this thread reach the bot from now on, even before it stores history
+        # (the first turn may fail or only change a setting).
+        self._answered.add(key)
         try:
-            await self._service.handle_turn(turn, self._sink(key, user, react_ts=ts))
+            await self._service.handle_turn(turn, self._sink(key, user, react_ts=ts), ticket)
         except Exception:
             log.exception("slack turn crashed", extra={"conversation": str(key), "message_id": ts})
 
@@ -246,10 +263,12 @@ class SlackHandlers:
             log.warning("ignored a control without a turn", extra={"action": action.get("action_id")})
             return
         # Each click has its own action_ts: a redelivered click is claimed once, a new one runs.
-        request_id = f"{ACTION_PREFIX}{action.get('action_ts') or body.get('trigger_id')}"
+        action_ts = str(action.get("action_ts") or "")
+        request_id = f"{ACTION_PREFIX}{action_ts or body.get('trigger_id')}"
+        sink = self._sink(key, user, react_ts=message_ts)
         try:
             await self._service.regenerate(
-                key, turn_id, Author(user), self._sink(key, user, react_ts=message_ts), request_id, ratio
+                key, turn_id, Author(user), sink, request_id, ratio, Position.from_slack_ts(action_ts)
             )
         except Exception:
             log.exception("slack regenerate crashed", extra={"conversation": str(key)})

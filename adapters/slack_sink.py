@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +29,6 @@ UPLOAD_RATE_LIMITED_MESSAGE = (
     "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
 )
 _SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
-
-# Called after a reply is posted with the ts of every message that shows it.
-Posted = Callable[[list[str], Reply], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +76,10 @@ class SlackSink:
         self,
         client: AsyncWebClient,
         place: Place,
-        on_posted: Posted,
         share_wait_s: float = 4.0,
     ) -> None:
         self._client = client
         self._place = place
-        self._on_posted = on_posted
         self._share_wait_s = share_wait_s
 
     # -- working indicator ---------------------------------------------------------------------
@@ -121,13 +116,11 @@ class SlackSink:
         except _SLACK_ERRORS as exc:
             log.warning("ephemeral notice failed", extra={"slack_error": _error_code(exc)})
 
-    async def send(self, reply: Reply) -> None:
-        posted: list[str] = []
+    async def send(self, reply: Reply) -> list[str]:
+        """Posts the reply; returns the ts of every message that shows it."""
         if reply.is_error:
-            posted += await self._post_text(":warning: " + escape(reply.text))
-        else:
-            posted += await self._post_reply(reply)
-        await self._on_posted(posted, reply)
+            return await self._post_text(":warning: " + escape(reply.text))
+        return await self._post_reply(reply)
 
     async def _post_reply(self, reply: Reply) -> list[str]:
         posted: list[str] = []

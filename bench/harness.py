@@ -17,6 +17,7 @@ from typing import IO
 from bot.config import Config, load_config
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
+from bot.runtime import tuned_process
 from bot.service import ConversationService, TurnResult
 from bot.vocabulary import Author, ConversationKey, ImageRef, Reply, Turn
 from storage.sqlite_store import SqliteStore
@@ -34,9 +35,10 @@ class TimingSink:
     async def working(self) -> AsyncIterator[None]:
         yield
 
-    async def send(self, reply: Reply) -> None:
+    async def send(self, reply: Reply) -> list[str]:
         self.sent_at = time.perf_counter()
         self.replies.append(reply)
+        return []
 
     async def notice(self, text: str) -> None:
         self.notices.append(text)
@@ -80,7 +82,10 @@ class Bot:
             timeout_s=self.config.gemini_timeout_s,
             max_attempts=self.config.gemini_max_attempts,
         )
-        self.service = ConversationService(config=self.config, store=self.store, engine=self.engine)
+        # Tuned like the running bot (bot.runtime), so memory and timing figures match it.
+        self.service = ConversationService(
+            config=self.config, store=self.store, engine=self.engine, in_flight=tuned_process()
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

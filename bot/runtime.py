@@ -12,8 +12,11 @@ from typing import TextIO
 
 from bot.config import Config
 from bot.gemini import GeminiEngine
+from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
+from bot.in_flight import InFlight
 from bot.logs import configure_logging
 from bot.platform import PlatformAdapter, PlatformError
+from bot.retention import Retention
 from bot.service import ConversationService
 from storage.errors import StoreError
 from storage.sqlite_store import SqliteStore
@@ -21,6 +24,15 @@ from storage.sqlite_store import SqliteStore
 log = logging.getLogger(__name__)
 # Hosts send SIGTERM on every deploy and kill ~10 s later: finish turns in flight within this.
 SHUTDOWN_GRACE_S = 8.0
+
+
+def tuned_process() -> InFlight:
+    """Process-wide heap tuning, hung on the turn counter: turns churn through tens of MB of
+    image buffers, so the allocator reuses them while busy and releases them when quiet, and by
+    the first turn every module and client is loaded, so what exists then is frozen out of GC."""
+    tune_allocator()
+    trimmer = HeapTrimmer()
+    return InFlight(on_start=freeze_startup_objects, on_end=trimmer.poke)
 
 
 def build_platform_adapters(config: Config, service: ConversationService) -> list[PlatformAdapter]:
@@ -69,7 +81,7 @@ async def _serve(config: Config, console: bool) -> int:
         timeout_s=config.gemini_timeout_s,
         max_attempts=config.gemini_max_attempts,
     )
-    service = ConversationService(config=config, store=store, engine=engine)
+    service = ConversationService(config=config, store=store, engine=engine, in_flight=tuned_process())
     adapters: list[PlatformAdapter] = []
     tasks: dict[asyncio.Task[None], str] = {}
     if console:
@@ -80,7 +92,8 @@ async def _serve(config: Config, console: bool) -> int:
         adapters = build_platform_adapters(config, service)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
 
-    background = [asyncio.create_task(service.run_retention())] if config.retention_days else []
+    retention = Retention(store, config.retention_days, service.forget)
+    background = [asyncio.create_task(retention.run())] if config.retention_days else []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

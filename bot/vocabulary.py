@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -103,6 +105,57 @@ class ImageRef:
     load: Callable[[], Awaitable[bytes]]
 
 
+_SLACK_TS = re.compile(r"([0-9]{1,12})\.([0-9]{1,6})", re.ASCII)
+# Discord snowflakes carry milliseconds since 2015-01-01 in their top 42 bits.
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a message sits in its conversation's order: when the platform says it was posted
+    (microseconds since the Unix epoch) and a tie-break among messages of the same instant."""
+
+    posted_us: int
+    tiebreak: int = 0
+    # Whether an earlier message may still be in transit when this one arrives, so the turn
+    # waits a moment after its posting time for stragglers (see bot.turn_order): true for
+    # platform stamps (Slack retries, replicas and Socket Mode connections deliver in any order;
+    # Discord resumes and rolling deploys replay), false for a stamp taken on arrival.
+    settle: bool = field(default=False, compare=False)
+
+    @property
+    def posted_at(self) -> float:
+        return self.posted_us / 1_000_000
+
+    @classmethod
+    def now(cls, clock: Callable[[], float] = time.time) -> Position:
+        return cls(int(clock() * 1_000_000))
+
+    @classmethod
+    def from_slack_ts(cls, ts: str) -> Position:
+        """A Slack ``ts`` ("1700000000.000100", unique per channel); now if it is malformed."""
+        match = _SLACK_TS.fullmatch(ts)
+        if match is None:
+            return cls.now()
+        seconds, fraction = match.groups()
+        return cls(int(seconds) * 1_000_000 + int(fraction.ljust(6, "0")), settle=True)
+
+    @classmethod
+    def from_snowflake(cls, snowflake: int) -> Position:
+        """A Discord id: its timestamp, then its worker/process/increment bits as the tie-break."""
+        if not 0 < snowflake < 2**63:
+            return cls.now()
+        return cls(((snowflake >> 22) + DISCORD_EPOCH_MS) * 1000, snowflake & 0x3FFFFF, settle=True)
+
+
+class AttachmentUnavailable(Exception):
+    """Raised by an adapter's ``ImageRef.load`` when a file cannot be downloaded."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
 class Trigger(StrEnum):
     """What made a turn happen."""
 
@@ -124,6 +177,8 @@ class Turn:
     # Continue from this stored turn (a reply to an earlier image) instead of the latest one.
     continue_from: int | None = None
     trigger: Trigger = Trigger.MESSAGE
+    # The message's place in its conversation's order; None = the moment it reached the core.
+    position: Position | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +265,9 @@ class ReplySink(Protocol):
         """Show a working indicator (typing, reaction, spinner) while the block runs."""
         ...
 
-    async def send(self, reply: Reply) -> None:
-        """Post a reply in the conversation, parts in order."""
+    async def send(self, reply: Reply) -> Sequence[str]:
+        """Post a reply in the conversation, parts in order; returns the ids of the platform
+        messages that show it (the core remembers them, so replying to one continues from it)."""
         ...
 
     async def notice(self, text: str) -> None:

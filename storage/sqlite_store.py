@@ -18,9 +18,12 @@ import aiosqlite
 
 from bot.content import Blob, ContentRecord, blob_refs
 from bot.vocabulary import ConversationKey, SettingScope, Usage
-from storage.errors import StoreError
+from storage.errors import HeadMoved, StoreError
 from storage.migrations import MIGRATIONS, Migration
 from storage.protocol import ConversationInfo, StoredTurn
+
+# append_turn without expected_head: store whatever the head is (tools and tests that build history).
+ANY_HEAD: object = object()
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +324,8 @@ class SqliteStore:
         model: str,
         usage: Usage,
         author_id: str,
+        *,
+        expected_head: int | object | None = ANY_HEAD,
     ) -> StoredTurn:
         user_json = _dumps(user_content)
         model_json = _dumps(model_content)
@@ -356,10 +361,12 @@ class SqliteStore:
                 "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, NULL, ?, ?) "
                 "ON CONFLICT (platform, workspace, channel, thread) "
-                "DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+                "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id",
                 (*_key_params(key), now, now),
             )
-            conversation_id: int = next(iter(rows))[0]
+            conversation_id, current_head = next(iter(rows))
+            if expected_head is not ANY_HEAD and current_head != expected_head:
+                raise HeadMoved(expected_head, current_head)  # type: ignore[arg-type]
 
             if parent_id is not None:
                 parents = await db.execute_fetchall(

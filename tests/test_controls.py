@@ -174,7 +174,7 @@ async def test_retention_forgets_idle_conversations_and_leaves_no_image_bytes(
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE thread = 'old'", (time.time() - 31 * 86400,)
             )
-        assert await core.service.apply_retention() == 1
+        assert await core.retention().apply() == 1
         assert await core.store.conversation(old) is None
         assert await core.store.conversation(KEY) is not None
         await core.store.checkpoint()
@@ -190,4 +190,4 @@ async def test_retention_forgets_idle_conversations_and_leaves_no_image_bytes(
 
 async def test_retention_off_by_default(core: Core) -> None:
     await core.say("a cat")
-    assert await core.service.apply_retention() == 0
+    assert await core.retention().apply() == 0

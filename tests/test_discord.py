@@ -791,3 +791,37 @@ async def test_fake_gateway_honours_the_compress_parameter(fake: FakeDiscord, co
             assert frame.type == aiohttp.WSMsgType.TEXT
             hello = json.loads(frame.data)
         assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Order: a thread's turns run one at a time, in the order people posted them
+
+
+async def test_messages_delivered_out_of_order_are_answered_in_posting_order(
+    fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    bot = await start_bot(fake, fake_gemini, tmp_path / "bot.sqlite3", {"TURN_ORDER_SETTLE_MS": "2000"})
+    try:
+        _, thread_id = await bot.mention("a lighthouse")
+        await bot.replies(thread_id)
+        names = ["one", "two", "three", "four"]
+        burst = [fake.compose(thread_id, f"burst {n}") for n in names]
+        watch = fg.OverlapWatch()
+        fake_gemini.enqueue(*watch.behaviours(len(burst)))
+        # The third arrives first (a resumed session replaying it, say) and is taken up before
+        # the others arrive.
+        await fake.deliver(burst[2])
+        async with asyncio.timeout(10):
+            while str(burst[2].id) not in {
+                m for _, m in await bot.core.store.unfinished_messages("discord", 0)
+            }:
+                await asyncio.sleep(0.01)
+        for i in (0, 3, 1):
+            await fake.deliver(burst[i])
+        await bot.replies(thread_id, 1 + len(burst))
+    finally:
+        await bot.stop()
+    requests = fake_gemini.requests
+    assert [r.prompt for r in requests] == ["a lighthouse", *(f"burst {n}" for n in names)]
+    assert [r.contents[-3]["parts"][0]["text"] for r in requests[1:]] == [r.prompt for r in requests[:-1]]
+    assert watch.peak == 1

@@ -184,6 +184,18 @@ def held() -> tuple[fg.Behaviour, asyncio.Event]:
     return fg.Behaviour("held", respond), release
 
 
+async def claimed(core: Core, ts: str) -> None:
+    """Wait until the bot has claimed the message ``ts`` (its turn has started)."""
+    async with asyncio.timeout(10):
+        while ts not in {m for _, m in await core.store.unfinished_messages("slack", 0)}:
+            await asyncio.sleep(0.01)
+
+
+def said(content: dict[str, Any]) -> str:
+    """The text of one entry of a Gemini request's ``contents``."""
+    return " ".join(str(p["text"]) for p in content.get("parts") or [] if "text" in p)
+
+
 def controls(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         element["action_id"]: element
@@ -850,3 +862,59 @@ async def test_closing_stops_intake_and_lets_a_turn_in_flight_post_its_reply(
     assert posted[0]["subtype"] == "file_share"
     async with asyncio.timeout(10):
         await bot.task
+
+
+# ---------------------------------------------------------------------------------------------
+# Order: a thread's turns run one at a time, in the order people posted them
+
+
+@pytest.mark.parametrize("socket", [False, True], ids=["http", "socket"])
+async def test_a_burst_of_replies_arriving_out_of_order_is_answered_in_posting_order(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path, socket: bool
+) -> None:
+    slack.realtime_ts = True  # stamped as Slack stamps a message just posted
+    env = {**slack_env(slack, socket=socket), "TURN_ORDER_SETTLE_MS": "2000"}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    bot = await Bot(core, slack, socket).start()
+    try:
+        first = await bot.mention("a lighthouse")
+        await bot.replies(first["ts"], 2)
+        names = ["one", "two", "three", "four"]
+        burst = [slack.user_message(CHANNEL, f"burst {n}", thread_ts=first["ts"]) for n in names]
+        watch = fg.OverlapWatch()
+        fake_gemini.enqueue(*watch.behaviours(len(burst)))
+        # Slack delivers the third reply first, and the bot has taken it up (claimed it) before
+        # the other three arrive, all at once and not in the order they were posted.
+        await bot.deliver(burst[2])
+        await claimed(core, burst[2]["ts"])
+        await asyncio.gather(*(bot.deliver(burst[i]) for i in (0, 3, 1)))
+        await bot.replies(first["ts"], 2 + 2 * len(burst))
+    finally:
+        await bot.stop()
+        await core.stop()
+    assert [r.prompt for r in fake_gemini.requests] == ["a lighthouse", *(f"burst {n}" for n in names)]
+    # Each request continues the one before: its history ends with the previous prompt and answer.
+    requests = fake_gemini.requests
+    assert [said(r.contents[-3]) for r in requests[1:]] == [r.prompt for r in requests[:-1]]
+    assert all(r.contents[-2]["role"] == "model" for r in requests[1:])
+    assert watch.peak == 1
+
+
+async def test_a_reply_that_arrives_after_a_later_one_was_answered_is_still_answered(
+    bot: Bot, fake_gemini: FakeGemini
+) -> None:
+    first = await bot.mention("a lighthouse")
+    await bot.replies(first["ts"], 2)
+    earlier = bot.slack.user_message(CHANNEL, "add a boat", thread_ts=first["ts"])
+    later = bot.slack.user_message(CHANNEL, "add gulls", thread_ts=first["ts"])
+    await bot.deliver(later)
+    await bot.replies(first["ts"], 4)
+    await bot.deliver(earlier)  # a retry that took the long way round
+    posted = await bot.replies(first["ts"], 6)
+    assert [r.prompt for r in fake_gemini.requests] == ["a lighthouse", "add gulls", "add a boat"]
+    assert len(fake_gemini.requests[2].contents) == 5  # applied to the latest image
+    late_texts = " ".join(str(m.get("text") or "") for m in posted[4:])
+    assert (
+        "This message reached me after a later one had already been answered, so I applied it to the "
+        "latest image." in late_texts
+    )

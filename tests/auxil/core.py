@@ -11,6 +11,7 @@ import pytest
 from bot.config import Config, load_config
 from bot.gemini import GeminiEngine
 from bot.platform import PlatformAdapter, PlatformError
+from bot.retention import Retention
 from bot.service import ConversationService, TurnResult
 from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 from storage.sqlite_store import SqliteStore
@@ -77,6 +78,9 @@ class Core:
         )
         self.service = ConversationService(config=self.config, store=self.store, engine=self.engine)
         return self
+
+    def retention(self) -> Retention:
+        return Retention(self.store, self.config.retention_days, self.service.forget)
 
     async def stop(self) -> None:
         await self.engine.aclose()

@@ -629,6 +629,24 @@ class FakeDiscord(LocalServer):
         webhook: bool = False,
     ) -> FakeMessage:
         """A person (or ``author``) posts a message; the gateway delivers MESSAGE_CREATE."""
+        message = self.compose(
+            channel_id, content, author=author, files=files, reply_to=reply_to, webhook=webhook
+        )
+        await self._store_and_dispatch(message)
+        return message
+
+    def compose(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        author: dict[str, Any] | None = None,
+        files: Sequence[FakeFile] = (),
+        reply_to: int | None = None,
+        webhook: bool = False,
+    ) -> FakeMessage:
+        """A message as a person posts it (its id stamped now) but not yet delivered: ``deliver``
+        sends it through the gateway, so tests choose the order deliveries arrive in."""
         attachments = [self._attachment(channel_id, f) for f in files]
         payload = self._message_payload(
             channel_id,
@@ -638,9 +656,10 @@ class FakeDiscord(LocalServer):
             reference=reply_to,
             webhook_id=self.new_id() if webhook else None,
         )
-        message = FakeMessage(payload, list(files))
+        return FakeMessage(payload, list(files))
+
+    async def deliver(self, message: FakeMessage) -> None:
         await self._store_and_dispatch(message)
-        return message
 
     async def _store_and_dispatch(self, message: FakeMessage) -> None:
         self.messages[message.id] = message

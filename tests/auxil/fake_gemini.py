@@ -891,3 +891,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@dataclass
+class OverlapWatch:
+    """Gemini answers that notice when two requests are being answered at the same time."""
+
+    in_flight: int = 0
+    peak: int = 0
+
+    def behaviours(self, count: int, hold_s: float = 0.05) -> list[Behaviour]:
+        async def respond(fake: FakeGemini, rec: RecordedRequest, req: Any) -> Any:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            try:
+                await asyncio.sleep(hold_s)  # long enough for an overlapping request to show
+                return await image().respond(fake, rec, req)
+            finally:
+                self.in_flight -= 1
+
+        return [Behaviour("overlap-watch", respond) for _ in range(count)]

@@ -124,6 +124,8 @@ class FakeSlack(LocalServer):
         # asynchronously, after files.completeUploadExternal has answered).
         self.share_after_info_calls = share_after_info_calls
         self._clock = itertools.count(1)
+        self.realtime_ts = False
+        self._last_micros = 0
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
 
@@ -151,8 +153,14 @@ class FakeSlack(LocalServer):
 
     # -- helpers for tests ---------------------------------------------------------------------
     def next_ts(self) -> str:
+        """A message ts: synthetic and long past by default; with ``realtime_ts`` the posting
+        time now (microseconds, strictly increasing), as Slack stamps a message just posted."""
         n = next(self._clock)
-        return f"{1_760_000_000 + n}.{n:06d}"
+        if not self.realtime_ts:
+            return f"{1_760_000_000 + n}.{n:06d}"
+        micros = max(int(time.time() * 1_000_000), self._last_micros + 1)
+        self._last_micros = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def fail(self, method: str, *errors: str) -> None:
         """Answer the next calls of ``method`` with these errors, one each."""

@@ -23,8 +23,9 @@ class RecordingSink:
         finally:
             self.events.append(("working", False))
 
-    async def send(self, reply: Reply) -> None:
+    async def send(self, reply: Reply) -> list[str]:
         self.events.append(("send", reply))
+        return [f"posted-{len(self.events)}"]
 
     async def notice(self, text: str) -> None:
         self.events.append(("notice", text))

@@ -1,0 +1,161 @@
+"""One pipeline for every kind of turn: order, claim, refuse, plan, admit, run exclusively, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot import messages
+from bot.access import AccessPolicy
+from bot.generation_step import Answered, Failed, GenerationStep
+from bot.limits import RateLimiter
+from bot.settings import EffectiveSettings
+from bot.turn_order import OrderTicket, TurnOrder
+from bot.turn_plan import Refusal, TurnPlan, TurnPlanner
+from bot.turn_request import TurnRequest
+from bot.vocabulary import ConversationKey, Reply, ReplySink, SettingScope
+from storage.errors import HeadMoved
+from storage.protocol import Store
+
+log = logging.getLogger(__name__)
+
+
+class TurnStatus(StrEnum):
+    """How a turn ended, for logs and tests."""
+
+    ANSWERED = "answered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    SETTINGS_ONLY = "settings_only"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"  # not on an allow-list
+    LIMITED = "limited"  # a rate limit, the spend cap or the queue bound
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """What handling one turn did."""
+
+    status: TurnStatus
+    reply: Reply | None = None
+    turn_id: int | None = None
+
+
+class TurnPipeline:
+    """Every turn takes its place in its conversation's order first, before any await, so work
+    that arrives later can never overtake it; then the steps below run in sequence."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        order: TurnOrder,
+        access: AccessPolicy,
+        limiter: RateLimiter,
+        planner: TurnPlanner,
+        step: GenerationStep,
+        settings: Callable[[ConversationKey], Awaitable[EffectiveSettings]],
+    ) -> None:
+        self._store = store
+        self._order = order
+        self._access = access
+        self._limiter = limiter
+        self._planner = planner
+        self._step = step
+        self._settings = settings
+
+    async def run(
+        self, request: TurnRequest, sink: ReplySink, ticket: OrderTicket | None = None
+    ) -> TurnResult:
+        """``ticket``: the place the adapter took on arrival; taken here if it took none."""
+        key = request.key
+        ticket = ticket or self._order.enter(key, request.position)
+        try:
+            if not await self._store.claim_message(key.platform, key.channel, request.request_id, key):
+                log.info("duplicate turn ignored", extra={"conversation": str(key)})
+                return TurnResult(TurnStatus.DUPLICATE)
+            return await self._finishing(request, self._claimed(request, ticket, sink))
+        finally:
+            ticket.leave()
+
+    async def _finishing(self, request: TurnRequest, work: Awaitable[TurnResult]) -> TurnResult:
+        """Mark a claimed turn finished however it ends, except when it is cut off (cancelled at
+        shutdown, or the process dies): then it stays unfinished and is announced after the
+        restart (see ``bot.recovery``)."""
+        key = request.key
+        try:
+            return await work
+        finally:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                await self._store.finish_message(key.platform, key.channel, request.request_id)
+
+    async def _claimed(self, request: TurnRequest, ticket: OrderTicket, sink: ReplySink) -> TurnResult:
+        key, author = request.key, request.author
+        decision = self._access.check(key, author)
+        if not decision.allowed:
+            log.info("turn refused by allow-list", extra={"conversation": str(key), "author": author.id})
+            if decision.message:
+                await sink.notice(decision.message)
+            return TurnResult(TurnStatus.REFUSED)
+        plan = await self._planner.plan(request)
+        if isinstance(plan, Refusal):
+            return await self._reject(sink, plan)
+        if plan.note is not None:
+            # Settings change in posting order too: "--ar 16:9" sent after a prompt must not
+            # reshape the image that prompt is still waiting to draw.
+            async with ticket:
+                await self._apply_settings(key, plan)
+                reply = Reply.note(plan.note)
+                await sink.send(reply)
+            return TurnResult(TurnStatus.SETTINGS_ONLY, reply)
+        admin = self._access.is_admin(key.platform, author.id)
+        async with self._limiter.admit(key, author, admin=admin) as refusal:
+            if refusal is not None:
+                return await self._reject(sink, Refusal(refusal, limited=True))
+            if ticket.ahead():
+                await sink.notice(messages.QUEUED)
+            async with ticket, sink.working():
+                return await self._exclusive(request, plan, ticket, sink)
+
+    async def _exclusive(
+        self, request: TurnRequest, plan: TurnPlan, ticket: OrderTicket, sink: ReplySink
+    ) -> TurnResult:
+        await self._apply_settings(request.key, plan)
+        settings = await self._settings(request.key)
+        try:
+            outcome = await self._step.run(request, plan, settings, sink, late=ticket.late)
+        except HeadMoved:
+            # Only another process can move the head while this one holds the conversation; the
+            # answer is not stored, so the history stays linear.
+            log.warning("conversation head moved during a turn", extra={"conversation": str(request.key)})
+            return await self._reject(sink, Refusal(messages.HEAD_MOVED))
+        if isinstance(outcome, Refusal):
+            return await self._reject(sink, outcome)
+        if isinstance(outcome, Failed):
+            return await self._reject(sink, Refusal(outcome.message), status=TurnStatus.FAILED)
+        return await self._deliver(request, outcome, sink)
+
+    async def _apply_settings(self, key: ConversationKey, plan: TurnPlan) -> None:
+        scope = SettingScope.for_thread(key)
+        for name, value in plan.settings:
+            await self._store.set_setting(scope, name.value, value)
+
+    async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> TurnResult:
+        posted = await sink.send(answered.reply)
+        if posted:
+            key = request.key
+            await self._store.record_posted(key.platform, key.channel, list(posted), answered.turn_id)
+        return TurnResult(TurnStatus.ANSWERED, answered.reply, answered.turn_id)
+
+    async def _reject(
+        self, sink: ReplySink, refusal: Refusal, status: TurnStatus | None = None
+    ) -> TurnResult:
+        reply = Reply.error(refusal.message)
+        await sink.send(reply)
+        if status is None:
+            status = TurnStatus.LIMITED if refusal.limited else TurnStatus.REJECTED
+        return TurnResult(status, reply)

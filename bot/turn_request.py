@@ -1,0 +1,70 @@
+"""Every kind of turn as data: what the pipeline is asked to run, whatever started it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.vocabulary import Author, ConversationKey, ImageRef, Position, Turn
+
+
+class TurnKind(StrEnum):
+    """What a turn does; the pipeline is the same for each, only its plan differs."""
+
+    PROMPT = "prompt"  # a person's message: new text and photos, continuing the conversation
+    REGENERATE = "regenerate"  # draw a stored turn's prompt again from the same point
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """One unit of work for the turn pipeline.
+
+    ``request_id`` is claimed once (a message id, or a control click's own id), so redeliveries
+    never run twice. ``position`` is its place in the conversation's order.
+    """
+
+    kind: TurnKind
+    key: ConversationKey
+    request_id: str
+    author: Author
+    position: Position
+    text: str = ""
+    images: tuple[ImageRef, ...] = ()
+    # PROMPT: continue from this stored turn (a reply to an earlier image) instead of the head.
+    continue_from: int | None = None
+    # REGENERATE: the stored turn drawn again, and optionally a new aspect ratio for it.
+    source_turn: int | None = None
+    aspect_ratio: str | None = None
+
+    @classmethod
+    def prompt(cls, turn: Turn) -> TurnRequest:
+        return cls(
+            kind=TurnKind.PROMPT,
+            key=turn.key,
+            request_id=turn.message_id,
+            author=turn.author,
+            position=turn.position or Position.now(),
+            text=turn.text,
+            images=turn.images,
+            continue_from=turn.continue_from,
+        )
+
+    @classmethod
+    def regenerate(
+        cls,
+        key: ConversationKey,
+        turn_id: int,
+        author: Author,
+        request_id: str,
+        position: Position | None = None,
+        aspect_ratio: str | None = None,
+    ) -> TurnRequest:
+        return cls(
+            kind=TurnKind.REGENERATE,
+            key=key,
+            request_id=request_id,
+            author=author,
+            position=position or Position.now(),
+            source_turn=turn_id,
+            aspect_ratio=aspect_ratio,
+        )
