@@ -811,11 +811,7 @@ async def test_messages_delivered_out_of_order_are_answered_in_posting_order(
         # The third arrives first (a resumed session replaying it, say) and is taken up before
         # the others arrive.
         await fake.deliver(burst[2])
-        async with asyncio.timeout(10):
-            while str(burst[2].id) not in {
-                m for _, m in await bot.core.store.unfinished_messages("discord", 0)
-            }:
-                await asyncio.sleep(0.01)
+        await wait_claimed(bot.core.store, "discord", str(burst[2].id))
         for i in (0, 3, 1):
             await fake.deliver(burst[i])
         await bot.replies(thread_id, 1 + len(burst))

@@ -21,7 +21,7 @@ from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil import image_factory as img
-from tests.auxil.core import Core, refusal
+from tests.auxil.core import Core, refusal, wait_claimed
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack, SlackSender
 from tests.auxil.process import ROOT
@@ -182,13 +182,6 @@ def held() -> tuple[fg.Behaviour, asyncio.Event]:
         return await fg.image().respond(fake, rec, req)
 
     return fg.Behaviour("held", respond), release
-
-
-async def claimed(core: Core, ts: str) -> None:
-    """Wait until the bot has claimed the message ``ts`` (its turn has started)."""
-    async with asyncio.timeout(10):
-        while ts not in {m for _, m in await core.store.unfinished_messages("slack", 0)}:
-            await asyncio.sleep(0.01)
 
 
 def said(content: dict[str, Any]) -> str:
@@ -886,7 +879,7 @@ async def test_a_burst_of_replies_arriving_out_of_order_is_answered_in_posting_o
         # Slack delivers the third reply first, and the bot has taken it up (claimed it) before
         # the other three arrive, all at once and not in the order they were posted.
         await bot.deliver(burst[2])
-        await claimed(core, burst[2]["ts"])
+        await wait_claimed(core.store, "slack", burst[2]["ts"])
         await asyncio.gather(*(bot.deliver(burst[i]) for i in (0, 3, 1)))
         await bot.replies(first["ts"], 2 + 2 * len(burst))
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -129,3 +130,12 @@ async def refusal(
     finally:
         await core.stop()
     return str(caught.value)
+
+
+async def wait_claimed(store: SqliteStore, platform: str, message_id: str, limit_s: float = 10.0) -> None:
+    """Return once the bot has claimed ``message_id`` (its turn started and has not finished)."""
+    for _ in range(int(limit_s / 0.01)):
+        if message_id in {m for _, m in await store.unfinished_messages(platform, 0)}:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{platform} message {message_id} was never claimed")
