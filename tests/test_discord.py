@@ -22,7 +22,7 @@ from bot.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAG
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
-from tests.auxil.core import Core, refusal
+from tests.auxil.core import Core, refusal, wait_claimed
 from tests.auxil.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE,
