@@ -8,11 +8,13 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TextIO
 
 from bot.config import Config
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
+from bot.model_check import choose_model
 from bot.platform import PlatformAdapter, PlatformError
 from bot.service import ConversationService
 from storage.errors import StoreError
@@ -69,7 +71,24 @@ async def _serve(config: Config, console: bool) -> int:
         timeout_s=config.gemini_timeout_s,
         max_attempts=config.gemini_max_attempts,
     )
-    service = ConversationService(config=config, store=store, engine=engine)
+    try:
+        # Before any adapter starts: a model the key cannot use would fail every turn.
+        choice = await choose_model(engine, config.gemini_model, explicit=config.gemini_model_set)
+        if choice.model is None:
+            print(f"error: {choice.error}", file=sys.stderr)
+            return 2
+        engine.use_model(choice.model)
+        config = replace(config, gemini_model=choice.model)
+        service = ConversationService(config=config, store=store, engine=engine)
+        return await _run_until_stopped(config, console, service)
+    finally:
+        await engine.aclose()
+        await store.close()
+
+
+def _start_adapters(
+    config: Config, console: bool, service: ConversationService
+) -> tuple[list[PlatformAdapter], dict[asyncio.Task[None], str]]:
     adapters: list[PlatformAdapter] = []
     tasks: dict[asyncio.Task[None], str] = {}
     if console:
@@ -79,7 +98,11 @@ async def _serve(config: Config, console: bool) -> int:
     else:
         adapters = build_platform_adapters(config, service)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
+    return adapters, tasks
 
+
+async def _run_until_stopped(config: Config, console: bool, service: ConversationService) -> int:
+    adapters, tasks = _start_adapters(config, console, service)
     background = [asyncio.create_task(service.run_retention())] if config.retention_days else []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -116,5 +139,3 @@ async def _serve(config: Config, console: bool) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await engine.aclose()
-        await store.close()

@@ -514,9 +514,7 @@ class ConversationService:
         user_blobs = [b for b in new_blobs if b.sha256 in user_refs]
         usage = replace(
             result.usage,
-            cost_usd=self.capabilities.estimate_cost(
-                result.usage.images_generated, result.usage.prompt_tokens
-            ),
+            cost_usd=self.capabilities.estimate_cost(result.usage, request.image_size),
         )
         stored = await self._store.append_turn(
             key,

@@ -59,6 +59,33 @@ INPUT_IMAGE_TOKENS = 258  # prompt tokens per input image
 _SIGNATURE_PREFIX = b"\xfb\xff\xbf"
 
 
+# Listed by models.list besides the image models: ids and supportedGenerationMethods. The
+# Imagen id contains "image" but only offers predict.
+OTHER_MODELS: tuple[tuple[str, list[str]], ...] = (
+    ("gemini-2.5-flash", ["generateContent", "countTokens", "createCachedContent"]),
+    ("gemini-embedding-001", ["embedContent", "countTextTokens", "countTokens"]),
+    ("imagen-4.0-generate-001", ["predict"]),
+)
+
+
+def model_resource(model_id: str, methods: list[str]) -> dict[str, Any]:
+    """A ``Model`` resource as ``GET /v1beta/models/{model}`` returns it."""
+    return {
+        "name": f"models/{model_id}",
+        "version": "001",
+        "displayName": model_id.replace("-", " ").title(),
+        "description": f"Fake {model_id}",
+        "inputTokenLimit": 65536,
+        "outputTokenLimit": 32768,
+        "supportedGenerationMethods": methods,
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": model_id.startswith("gemini-3"),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 
@@ -646,6 +673,33 @@ _STATUS_NAMES = {
 }
 
 
+def key_refusal(key: str | None) -> tuple[int, dict[str, Any]] | None:
+    """The status and body Gemini answers a missing or invalid API key with, or None."""
+    if not key:
+        return 403, error_body(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established "
+            "identity). Please use API Key or other form of API consumer identity to "
+            "call this API.",
+        )
+    if key == BAD_KEY:
+        return 400, error_body(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # The server
 
@@ -670,6 +724,11 @@ class FakeGemini(LocalServer):
         self.image_side = image_side
         self.noisy = noisy
         self.requests: list[RecordedRequest] = []
+        # models.get / models.list: what was asked (path and query), the page size the fake
+        # uses at most, and an HTTP status to answer every lookup with instead (e.g. 503).
+        self.model_lookups: list[str] = []
+        self.list_page_size = 50
+        self.models_status: int | None = None
         self._queue: deque[Behaviour] = deque()
         # Scripts for requests whose prompt contains a marker (see ``enqueue_for``).
         self._routes: dict[str, deque[Behaviour]] = {}
@@ -715,6 +774,8 @@ class FakeGemini(LocalServer):
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{target}", self._generate)
+        app.router.add_get("/{version}/models", self._list_models)
+        app.router.add_get("/{version}/models/{model}", self._get_model)
         app.router.add_post("/_fake/script", self._script)
         app.router.add_get("/_fake/requests", self._list_requests)
         return app
@@ -768,37 +829,9 @@ class FakeGemini(LocalServer):
                 400,
                 error_body(400, "INVALID_ARGUMENT", f"Invalid inline data: {exc}"),
             )
-        key = rec.api_key
-        if not key:
-            return _json_response(
-                rec,
-                403,
-                error_body(
-                    403,
-                    "PERMISSION_DENIED",
-                    "Method doesn't allow unregistered callers (callers without established "
-                    "identity). Please use API Key or other form of API consumer identity to "
-                    "call this API.",
-                ),
-            )
-        if key == BAD_KEY:
-            return _json_response(
-                rec,
-                400,
-                error_body(
-                    400,
-                    "INVALID_ARGUMENT",
-                    "API key not valid. Please pass a valid API key.",
-                    [
-                        {
-                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                            "reason": "API_KEY_INVALID",
-                            "domain": "googleapis.com",
-                            "metadata": {"service": "generativelanguage.googleapis.com"},
-                        }
-                    ],
-                ),
-            )
+        refused = key_refusal(rec.api_key)
+        if refused is not None:
+            return _json_response(rec, *refused)
         if version != "v1beta" or method != "generateContent" or model not in self.models:
             return _json_response(
                 rec,
@@ -816,6 +849,53 @@ class FakeGemini(LocalServer):
         behaviour = self._next_behaviour(rec)
         rec.behaviour = behaviour.name
         return await behaviour.respond(self, rec, request)
+
+    # -- models.get / models.list (the REST shapes of the Gemini API's Model resources) ----------
+    def _catalogue(self) -> list[dict[str, Any]]:
+        served = [model_resource(m, ["generateContent", "countTokens"]) for m in sorted(self.models)]
+        return served + [model_resource(m, methods) for m, methods in OTHER_MODELS]
+
+    def _lookup_refusal(self, request: web.Request) -> web.Response | None:
+        self.model_lookups.append(request.path_qs)
+        refused = key_refusal(request.headers.get("x-goog-api-key"))
+        if refused is None and self.models_status is not None:
+            status = self.models_status
+            refused = status, error_body(status, _STATUS_NAMES.get(status, "UNKNOWN"), "Scripted failure.")
+        if refused is None:
+            return None
+        return web.json_response(refused[1], status=refused[0])
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        refused = self._lookup_refusal(request)
+        if refused is not None:
+            return refused
+        model = request.match_info["model"]
+        for resource in self._catalogue():
+            if resource["name"] == f"models/{model}":
+                return web.json_response(resource)
+        message = (
+            f"models/{model} is not found for API version {request.match_info['version']}, or is "
+            "not supported for get. Call ListModels to see the list of available models and "
+            "their supported methods."
+        )
+        return web.json_response(error_body(404, "NOT_FOUND", message), status=404)
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        refused = self._lookup_refusal(request)
+        if refused is not None:
+            return refused
+        catalogue = self._catalogue()
+        try:
+            size = min(int(request.query.get("pageSize") or 50), self.list_page_size, 1000)
+            start = int(request.query.get("pageToken") or 0)
+        except ValueError:
+            return web.json_response(
+                error_body(400, "INVALID_ARGUMENT", "Invalid page token or size."), status=400
+            )
+        body: dict[str, Any] = {"models": catalogue[start : start + max(1, size)]}
+        if start + size < len(catalogue):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
 
     @staticmethod
     def _decode_images(content: Any) -> list[InlineImage]:
