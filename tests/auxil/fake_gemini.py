@@ -52,7 +52,12 @@ DEFAULT_MODELS: frozenset[str] = frozenset(
     for base in ("gemini-2.5-flash-image", "gemini-3-pro-image", "gemini-3.1-flash-image")
     for name in (base, base + "-preview")
 )
-IMAGE_TOKENS = 1290  # output tokens billed per generated image (flash image)
+IMAGE_TOKENS = 1290  # output tokens billed per generated image (2.5 flash image)
+# Output tokens per image of the Gemini 3 image models, by requested size (1K when unset).
+SIZED_IMAGE_TOKENS: dict[str, dict[str, int]] = {
+    "gemini-3.1-flash-image": {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
+    "gemini-3-pro-image": {"1K": 1120, "2K": 1120, "4K": 2000},
+}
 INPUT_IMAGE_TOKENS = 258  # prompt tokens per input image
 # Leading bytes whose base64 differs between the standard and the URL-safe alphabet ("+/" vs
 # "-_"), so every signature exercises alphabet handling on both sides.
@@ -353,7 +358,17 @@ def error_body(
     return {"error": err}
 
 
-def _usage(rec: RecordedRequest, text_out: int, images_out: int, thoughts: int) -> dict[str, Any]:
+def image_tokens(model: str, image_size: str | None) -> int:
+    """Output tokens the fake bills per image of ``model`` at ``image_size``."""
+    for base, sizes in SIZED_IMAGE_TOKENS.items():
+        if model == base or model.startswith(base + "-"):
+            return sizes.get(image_size or "1K", sizes["1K"])
+    return IMAGE_TOKENS
+
+
+def _usage(
+    rec: RecordedRequest, text_out: int, images_out: int, thoughts: int, details: bool = True
+) -> dict[str, Any]:
     prompt_text = sum(
         max(1, len(p["text"]) // 4)
         for content in rec.contents
@@ -367,16 +382,18 @@ def _usage(rec: RecordedRequest, text_out: int, images_out: int, thoughts: int) 
     cand_details = []
     if text_out:
         cand_details.append({"modality": "TEXT", "tokenCount": text_out})
+    per_image = image_tokens(rec.model, rec.image_size)
     if images_out:
-        cand_details.append({"modality": "IMAGE", "tokenCount": images_out * IMAGE_TOKENS})
-    candidates = text_out + images_out * IMAGE_TOKENS
+        cand_details.append({"modality": "IMAGE", "tokenCount": images_out * per_image})
+    candidates = text_out + images_out * per_image
     usage: dict[str, Any] = {
         "promptTokenCount": prompt_text + prompt_images,
         "candidatesTokenCount": candidates,
         "totalTokenCount": prompt_text + prompt_images + candidates + thoughts,
-        "promptTokensDetails": prompt_details,
     }
-    if cand_details:
+    if details:
+        usage["promptTokensDetails"] = prompt_details
+    if cand_details and details:
         usage["candidatesTokensDetails"] = cand_details
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
@@ -390,13 +407,16 @@ def model_answer(
     *,
     finish_reason: str = "STOP",
     thought: bool = True,
-    thought_image: bool = False,
+    thought_images: int = 0,
+    details: bool = True,
 ) -> dict[str, Any]:
     """A ``generateContent`` body whose visible parts follow ``items``.
 
     ``items`` holds ``("text", str)`` and ``("image", index)`` entries. A thought text part
-    (and optionally a thought image) comes first; the first visible part and every image carry
-    a fresh thought signature.
+    (and ``thought_images`` interim images, as Gemini 3 image models send up to two) comes
+    first; the first visible part and every image carry a fresh thought signature. Thinking
+    tokens count 120 for the thought text plus an image's tokens per interim image.
+    ``details=False`` leaves the breakdown by modality out of the usage metadata.
     """
     prompt = rec.prompt
     long_side = fake.image_side
@@ -406,15 +426,15 @@ def model_answer(
     if thought:
         parts.append({"text": f"**Planning** an image for: {prompt[:80]}", "thought": True})
         thoughts += 120
-    if thought_image:
-        draft = render_png((128, 128, 128), size_for(rec.aspect_ratio, 64))
+    for draft_index in range(thought_images):
+        draft = render_png((128, 128, 128 - draft_index), size_for(rec.aspect_ratio, 64))
         parts.append(
             {
                 "inlineData": {"mimeType": "image/png", "data": base64.b64encode(draft).decode()},
                 "thought": True,
             }
         )
-        thoughts += IMAGE_TOKENS
+        thoughts += image_tokens(rec.model, rec.image_size)
     text_tokens = 0
     n_images = 0
     for position, (kind, value) in enumerate(items):
@@ -432,7 +452,7 @@ def model_answer(
     candidate["finishReason"] = finish_reason
     return {
         "candidates": [candidate],
-        "usageMetadata": _usage(rec, text_tokens, n_images, thoughts),
+        "usageMetadata": _usage(rec, text_tokens, n_images, thoughts, details),
         "modelVersion": rec.model,
         "responseId": os.urandom(8).hex(),
     }
@@ -456,8 +476,11 @@ def image(
     thought: bool = True,
     thought_image: bool = False,
     finish_reason: str = "STOP",
+    thought_images: int = 0,
+    details: bool = True,
 ) -> Behaviour:
-    """A normal answer: optional text, then ``n_images`` images."""
+    """A normal answer: optional text, then ``n_images`` images (``thought_image`` = one
+    interim thought image, ``thought_images`` = that many)."""
     items: list[tuple[str, str | int]] = [("text", text)] if text else []
     items += [("image", i) for i in range(n_images)]
     return Behaviour(
@@ -465,8 +488,9 @@ def image(
         _answer(
             lambda _rec: items,
             thought=thought,
-            thought_image=thought_image,
+            thought_images=max(thought_images, int(thought_image)),
             finish_reason=finish_reason,
+            details=details,
         ),
     )
 
