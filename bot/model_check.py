@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.capabilities import PREFERRED_MODELS
+from bot.capabilities import PREFERRED_MODELS, ModelCapabilities
+from bot.config import Config
 from bot.gemini import LookupFailure, ModelLookupError
 
 log = logging.getLogger(__name__)
@@ -91,3 +92,20 @@ async def choose_model(
         f"GEMINI_MODEL is not set and none of {', '.join(preferences)} is available to this key; "
         f"{_usable(available, preferences)}{advice}",
     )
+
+
+def unsupported_default(config: Config, caps: ModelCapabilities) -> str | None:
+    """The line that stops start-up when a model chosen for an unset GEMINI_MODEL cannot use the
+    configured DEFAULT_ASPECT_RATIO or DEFAULT_IMAGE_SIZE (they were checked against the first
+    preferred model when the configuration was read)."""
+    chosen = f"{caps.model}, the model chosen because GEMINI_MODEL is not set"
+    aspect, size = config.default_aspect_ratio, config.default_image_size
+    if aspect and aspect not in caps.aspect_ratios:
+        ratios = ", ".join(caps.aspect_ratios)
+        return f"DEFAULT_ASPECT_RATIO {aspect!r} is not supported by {chosen}; use one of {ratios}."
+    if size and not caps.supports_sizes():
+        return f"DEFAULT_IMAGE_SIZE is set but {chosen}, has a single image size; unset it."
+    if size and size not in caps.image_sizes:
+        sizes = ", ".join(caps.image_sizes)
+        return f"DEFAULT_IMAGE_SIZE {size!r} is not supported by {chosen}; use one of {sizes}."
+    return None

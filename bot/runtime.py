@@ -14,7 +14,7 @@ from typing import TextIO
 from bot.config import Config
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
-from bot.model_check import choose_model
+from bot.model_check import choose_model, unsupported_default
 from bot.platform import PlatformAdapter, PlatformError
 from bot.service import ConversationService
 from storage.errors import StoreError
@@ -79,6 +79,10 @@ async def _serve(config: Config, console: bool) -> int:
             return 2
         engine.use_model(choice.model)
         config = replace(config, gemini_model=choice.model)
+        problem = None if config.gemini_model_set else unsupported_default(config, engine.capabilities)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         service = ConversationService(config=config, store=store, engine=engine)
         return await _run_until_stopped(config, console, service)
     finally:

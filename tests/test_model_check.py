@@ -188,3 +188,28 @@ async def test_process_goes_on_when_gemini_is_unreachable(tmp_path: Path) -> Non
     assert [e["message"] for e in warnings] == [
         "could not check the Gemini model at start-up; going on with gemini-3-pro-image"
     ]
+
+
+async def test_process_refuses_defaults_the_chosen_model_cannot_use(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    fake_gemini.models = {"gemini-2.5-flash-image"}
+    env = {**console_env(fake_gemini.base_url, ""), "DEFAULT_IMAGE_SIZE": "2K"}
+    result = await run(tmp_path, env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: DEFAULT_IMAGE_SIZE is set but gemini-2.5-flash-image, the model chosen because "
+        "GEMINI_MODEL is not set, has a single image size; unset it."
+    ]
+    env = {**console_env(fake_gemini.base_url, ""), "DEFAULT_ASPECT_RATIO": "1:8"}
+    result = await run(tmp_path, env)
+    assert result.stderr.splitlines() == [
+        "error: DEFAULT_ASPECT_RATIO '1:8' is not supported by gemini-2.5-flash-image, the model "
+        "chosen because GEMINI_MODEL is not set; use one of 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, "
+        "9:16, 16:9, 21:9."
+    ]
+    result = await run(tmp_path, console_env(fake_gemini.base_url, ""))
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == (
+        "Nano Banana console · model gemini-2.5-flash-image · type /help for commands"
+    )
