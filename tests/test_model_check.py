@@ -213,3 +213,25 @@ async def test_process_refuses_defaults_the_chosen_model_cannot_use(
     assert result.stdout.splitlines()[0] == (
         "Nano Banana console · model gemini-2.5-flash-image · type /help for commands"
     )
+
+
+async def test_platform_process_stops_before_any_adapter_starts(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    fake_gemini.models = {"gemini-3.1-flash-image"}
+    env = {
+        **console_env(fake_gemini.base_url, "gemini-3-pro-image"),
+        "DISCORD_TOKEN": "discord-token-never-used",
+        "DISCORD_API_URL": closed_port_url(),  # an adapter that started would fail differently
+    }
+    result = await asyncio.to_thread(run_bot, [], tmp_path, env)
+    assert result.returncode == 2
+    # stderr also carries the JSON log here: the database migrations, nothing from an adapter.
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if not line.startswith("{")] == [
+        "error: GEMINI_MODEL gemini-3-pro-image is not available to this key; "
+        "image models it can use: gemini-3.1-flash-image."
+    ]
+    assert lines[-1].startswith("error: ")
+    loggers = {json.loads(line)["logger"] for line in lines if line.startswith("{")}
+    assert loggers == {"storage.sqlite_store"}
