@@ -11,7 +11,7 @@ import pytest
 from bot.capabilities import capabilities_for
 from bot.gemini import GeminiEngine, GenerationRequest, Outcome
 from bot.prices import PRICES
-from bot.vocabulary import ImagePart, Usage
+from bot.vocabulary import Author, ImagePart, Usage
 from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
 from tests.auxil.fake_gemini import FakeGemini
@@ -119,7 +119,12 @@ async def test_thought_images_cost_thinking_tokens_but_are_not_results(
 
 
 async def test_recorded_cost_feeds_usage_and_the_spend_cap(fake_gemini: FakeGemini, tmp_path: Path) -> None:
-    env = {"GEMINI_MODEL": "gemini-3-pro-image", "DEFAULT_IMAGE_SIZE": "4K", "DAILY_SPEND_CAP_USD": "0.30"}
+    env = {
+        "GEMINI_MODEL": "gemini-3-pro-image",
+        "DEFAULT_IMAGE_SIZE": "4K",
+        "DAILY_SPEND_CAP_USD": "0.30",
+        "ADMIN_USERS": "console:boss",
+    }
     core = await Core(fake_gemini, tmp_path / "db.sqlite3", env).start()
     try:
         await core.say(PROMPT)
@@ -129,6 +134,12 @@ async def test_recorded_cost_feeds_usage_and_the_spend_cap(fake_gemini: FakeGemi
         assert report.splitlines()[0] == (
             "You: 1 image today (about $0.24), 1 image this month (about $0.24)."
         )
+        admin = await core.service.usage_report(KEY, Author("boss"))
+        assert admin.splitlines()[1:4] == [
+            "Everyone: 1 image today (about $0.24), 1 image this month (about $0.24).",
+            "Daily spending cap: $0.30.",
+            "Costs are estimated from Gemini's paid-tier list prices of 2026-05-28.",
+        ]
         await core.say("again, closer")  # $0.24 spent < $0.30: admitted, and now over the cap
         _, sink = await core.say("once more")
         assert sink.last.text.startswith("The bot has reached today's spending cap of $0.30;")
