@@ -127,6 +127,17 @@ async def test_a_failing_models_endpoint_is_a_warning_not_a_stop(
     assert len(fake_gemini.model_lookups) == 1  # no retries at start-up
 
 
+async def test_a_lookup_that_hangs_times_out_into_a_warning(fake_gemini: FakeGemini) -> None:
+    fake_gemini.models_latency_s = 5
+    engine = GeminiEngine(api_key="k", model=GA[1], base_url=fake_gemini.base_url, timeout_s=0.3)
+    try:
+        async with asyncio.timeout(3):
+            choice = await choose_model(engine, GA[1], explicit=True)
+    finally:
+        await engine.aclose()
+    assert choice == ModelChoice(GA[1])
+
+
 async def test_a_rejected_key_stops_start_up(engine_for) -> None:
     choice = await choose_model(engine_for(key=fg.BAD_KEY), "gemini-2.5-flash-image", explicit=True)
     assert choice == ModelChoice(None, MSG_KEY_REJECTED)

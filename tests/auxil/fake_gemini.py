@@ -753,6 +753,7 @@ class FakeGemini(LocalServer):
         self.model_lookups: list[str] = []
         self.list_page_size = 50
         self.models_status: int | None = None
+        self.models_latency_s = 0.0
         self._queue: deque[Behaviour] = deque()
         # Scripts for requests whose prompt contains a marker (see ``enqueue_for``).
         self._routes: dict[str, deque[Behaviour]] = {}
@@ -879,8 +880,10 @@ class FakeGemini(LocalServer):
         served = [model_resource(m, ["generateContent", "countTokens"]) for m in sorted(self.models)]
         return served + [model_resource(m, methods) for m, methods in OTHER_MODELS]
 
-    def _lookup_refusal(self, request: web.Request) -> web.Response | None:
+    async def _lookup_refusal(self, request: web.Request) -> web.Response | None:
         self.model_lookups.append(request.path_qs)
+        if self.models_latency_s:
+            await asyncio.sleep(self.models_latency_s)
         refused = key_refusal(request.headers.get("x-goog-api-key"))
         if refused is None and self.models_status is not None:
             status = self.models_status
@@ -890,7 +893,7 @@ class FakeGemini(LocalServer):
         return web.json_response(refused[1], status=refused[0])
 
     async def _get_model(self, request: web.Request) -> web.Response:
-        refused = self._lookup_refusal(request)
+        refused = await self._lookup_refusal(request)
         if refused is not None:
             return refused
         model = request.match_info["model"]
@@ -905,7 +908,7 @@ class FakeGemini(LocalServer):
         return web.json_response(error_body(404, "NOT_FOUND", message), status=404)
 
     async def _list_models(self, request: web.Request) -> web.Response:
-        refused = self._lookup_refusal(request)
+        refused = await self._lookup_refusal(request)
         if refused is not None:
             return refused
         catalogue = self._catalogue()
