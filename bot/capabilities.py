@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from bot.prices import PRICES, UNKNOWN_MODEL_PRICES, ModelPrices, estimate_cost
+from bot.vocabulary import Usage
+
+# The model used when GEMINI_MODEL is unset: the first of these the API key can use, newest GA
+# flash image model first.
+PREFERRED_MODELS: tuple[str, ...] = ("gemini-3.1-flash-image", "gemini-3-pro-image", "gemini-2.5-flash-image")
 
 BASE_RATIOS: tuple[str, ...] = (
     "1:1",
@@ -27,31 +34,23 @@ class ModelCapabilities:
     aspect_ratios: tuple[str, ...]
     image_sizes: tuple[str, ...]
     max_input_images: int
-    # List prices for cost estimates: US dollars per generated image, per million input tokens.
-    usd_per_image: float
-    usd_per_million_input_tokens: float = 0.30
     known: bool = True
+    prices: ModelPrices = field(default=UNKNOWN_MODEL_PRICES, repr=False)
 
     def supports_sizes(self) -> bool:
         return bool(self.image_sizes)
 
-    def estimate_cost(self, images_generated: int, prompt_tokens: int) -> float:
-        """Estimated US dollars for one turn (output images plus input tokens)."""
-        return images_generated * self.usd_per_image + prompt_tokens * self.usd_per_million_input_tokens / 1e6
+    def estimate_cost(self, usage: Usage, image_size: str | None) -> float:
+        """Estimated US dollars for one turn from its usage (``image_size`` as requested)."""
+        size = image_size if image_size in self.image_sizes else None
+        return estimate_cost(self.prices, usage, size)
 
 
 _TABLE: tuple[ModelCapabilities, ...] = (
     # "Best with up to 3" input images: more are accepted by the API but degrade results.
-    ModelCapabilities("gemini-2.5-flash-image", BASE_RATIOS, (), 3, 0.039, 0.30),
-    ModelCapabilities("gemini-3-pro-image", BASE_RATIOS, ("1K", "2K", "4K"), 14, 0.134, 2.00),
-    ModelCapabilities(
-        "gemini-3.1-flash-image",
-        BASE_RATIOS + EXTREME_RATIOS,
-        ("512", "1K", "2K", "4K"),
-        14,
-        0.067,
-        0.50,
-    ),
+    ModelCapabilities("gemini-2.5-flash-image", BASE_RATIOS, (), 3),
+    ModelCapabilities("gemini-3-pro-image", BASE_RATIOS, ("1K", "2K", "4K"), 14),
+    ModelCapabilities("gemini-3.1-flash-image", BASE_RATIOS + EXTREME_RATIOS, ("512", "1K", "2K", "4K"), 14),
 )
 
 
@@ -63,15 +62,8 @@ def capabilities_for(model: str) -> ModelCapabilities:
     """
     for caps in sorted(_TABLE, key=lambda c: len(c.model), reverse=True):
         if model == caps.model or model.startswith(caps.model + "-"):
-            return replace(caps, model=model)
-    return ModelCapabilities(
-        model,
-        BASE_RATIOS + EXTREME_RATIOS,
-        ("512", "1K", "2K", "4K"),
-        14,
-        0.039,
-        known=False,
-    )
+            return replace(caps, model=model, prices=PRICES[caps.model])
+    return ModelCapabilities(model, BASE_RATIOS + EXTREME_RATIOS, ("512", "1K", "2K", "4K"), 14, known=False)
 
 
 def normalise_size(value: str) -> str:

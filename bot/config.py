@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from bot.capabilities import capabilities_for, normalise_size
+from bot.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
 from bot.vocabulary import ResponseMode
 
-DEFAULT_MODEL = "gemini-2.5-flash-image"
+# Used when GEMINI_MODEL is unset and the start-up check cannot reach the API; when it can, the
+# first of PREFERRED_MODELS the key can use is chosen instead.
+DEFAULT_MODEL = PREFERRED_MODELS[0]
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -33,6 +35,8 @@ class Config:
 
     gemini_api_key: str | None = field(default=None, repr=False)
     gemini_model: str = DEFAULT_MODEL
+    # False when GEMINI_MODEL was not set: start-up then picks the first preferred model served.
+    gemini_model_set: bool = True
     gemini_base_url: str | None = None
     gemini_timeout_s: float = 120.0
     gemini_max_attempts: int = 4
@@ -250,6 +254,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         value = env.get(name, "").strip()
         return value or None
 
+    model_set = text("GEMINI_MODEL") is not None
     model = text("GEMINI_MODEL") or DEFAULT_MODEL
     caps = capabilities_for(model)
 
@@ -304,6 +309,7 @@ def load_config(env: Mapping[str, str]) -> Config:
     config = Config(
         gemini_api_key=text("GEMINI_API_KEY") or text("GOOGLE_API_KEY"),
         gemini_model=model,
+        gemini_model_set=model_set,
         gemini_base_url=_url(env, "GOOGLE_GEMINI_BASE_URL", None, problems),
         gemini_timeout_s=_float(env, "GEMINI_TIMEOUT_SECONDS", 120.0, problems),
         gemini_max_attempts=_int(env, "GEMINI_MAX_ATTEMPTS", 4, problems, minimum=1),

@@ -333,6 +333,37 @@ def _error_reasons(details: Any) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Model lookups
+
+LOOKUP_TIMEOUT_S = 15.0
+
+
+class LookupFailure(StrEnum):
+    NOT_FOUND = "not_found"
+    KEY_REJECTED = "key_rejected"
+    UNREACHABLE = "unreachable"
+
+
+class ModelLookupError(Exception):
+    """``models.get`` / ``models.list`` gave no answer about the models."""
+
+    def __init__(self, kind: LookupFailure, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+def _model_id(model: types.Model) -> str:
+    return (model.name or "").removeprefix("models/")
+
+
+def _generates(model: types.Model) -> bool:
+    # The Gemini API lists supportedGenerationMethods; a model without the list is given the
+    # benefit of the doubt.
+    actions = model.supported_actions
+    return actions is None or "generateContent" in actions
+
+
+# ---------------------------------------------------------------------------------------------
 # The engine
 
 _RETRY_STATUS = {408, 500, 502, 503, 504}
@@ -414,12 +445,7 @@ class GeminiEngine:
     ) -> None:
         self.model = model
         self.capabilities: ModelCapabilities = capabilities_for(model)
-        if not self.capabilities.known:
-            logger.warning(
-                "Gemini model %r is not in the capability table; letting the API decide what it accepts",
-                model,
-                extra={"gemini_model": model},
-            )
+        self.use_model(model)
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._max_attempts = max(1, max_attempts)
@@ -443,6 +469,57 @@ class GeminiEngine:
     @property
     def client(self) -> genai.Client:
         return self._client
+
+    def use_model(self, model: str) -> None:
+        """Generate with ``model`` from now on (set once at start-up, before any turn)."""
+        self.model = model
+        self.capabilities = capabilities_for(model)
+        if not self.capabilities.known:
+            logger.warning(
+                "Gemini model %r is not in the capability table; letting the API decide what it accepts",
+                model,
+                extra={"gemini_model": model},
+            )
+
+    # -- models.get / models.list --------------------------------------------------------------
+    async def model_available(self, model: str) -> bool:
+        """Whether this key can generate with ``model`` (``models.get``); False when not found.
+
+        Raises :class:`ModelLookupError` when the API could not say.
+        """
+        try:
+            found = await self._lookup(self._client.aio.models.get(model=model))
+        except ModelLookupError as exc:
+            if exc.kind == LookupFailure.NOT_FOUND:
+                return False
+            raise
+        return _generates(found)
+
+    async def image_models(self) -> list[str]:
+        """Ids of the image models this key can generate with (``models.list``, every page), in
+        the API's order. Raises :class:`ModelLookupError` when the API could not say."""
+
+        async def every_page() -> list[types.Model]:
+            return [m async for m in await self._client.aio.models.list()]
+
+        return [
+            _model_id(m)
+            for m in await self._lookup(every_page())
+            if "image" in _model_id(m) and _generates(m)
+        ]
+
+    async def _lookup(self, call: Coroutine[Any, Any, T]) -> T:
+        try:
+            async with asyncio.timeout(min(self._timeout_s, LOOKUP_TIMEOUT_S)):
+                return await self._sdk.run(call)
+        except errors.APIError as exc:
+            kind = self._classify_api_error(exc).kind
+            failure = {"invalid_key": LookupFailure.KEY_REJECTED, "unknown_model": LookupFailure.NOT_FOUND}
+            raise ModelLookupError(failure.get(kind, LookupFailure.UNREACHABLE), f"HTTP {exc.code}") from None
+        except TimeoutError:
+            raise ModelLookupError(LookupFailure.UNREACHABLE, "timed out") from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise ModelLookupError(LookupFailure.UNREACHABLE, type(exc).__name__) from None
 
     async def aclose(self) -> None:
         """Close the SDK's connections (the async session and the idle sync client)."""

@@ -178,7 +178,7 @@ class GenerationStep:
         caps = self._caps()
         usage = replace(
             result.usage,
-            cost_usd=caps.estimate_cost(result.usage.images_generated, result.usage.prompt_tokens),
+            cost_usd=caps.estimate_cost(result.usage, built.request.image_size),
         )
         return await self._store.append_turn(
             request.key,

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TextIO
 
 from bot.config import Config
@@ -15,6 +16,7 @@ from bot.gemini import GeminiEngine
 from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.in_flight import InFlight
 from bot.logs import configure_logging
+from bot.model_check import choose_model, unsupported_default
 from bot.platform import PlatformAdapter, PlatformError
 from bot.retention import Retention
 from bot.service import ConversationService
@@ -81,7 +83,28 @@ async def _serve(config: Config, console: bool) -> int:
         timeout_s=config.gemini_timeout_s,
         max_attempts=config.gemini_max_attempts,
     )
-    service = ConversationService(config=config, store=store, engine=engine, in_flight=tuned_process())
+    try:
+        # Before any adapter starts: a model the key cannot use would fail every turn.
+        choice = await choose_model(engine, config.gemini_model, explicit=config.gemini_model_set)
+        if choice.model is None:
+            print(f"error: {choice.error}", file=sys.stderr)
+            return 2
+        engine.use_model(choice.model)
+        config = replace(config, gemini_model=choice.model)
+        problem = None if config.gemini_model_set else unsupported_default(config, engine.capabilities)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        service = ConversationService(config=config, store=store, engine=engine, in_flight=tuned_process())
+        return await _run_until_stopped(config, console, service)
+    finally:
+        await engine.aclose()
+        await store.close()
+
+
+def _start_adapters(
+    config: Config, console: bool, service: ConversationService
+) -> tuple[list[PlatformAdapter], dict[asyncio.Task[None], str]]:
     adapters: list[PlatformAdapter] = []
     tasks: dict[asyncio.Task[None], str] = {}
     if console:
@@ -91,8 +114,12 @@ async def _serve(config: Config, console: bool) -> int:
     else:
         adapters = build_platform_adapters(config, service)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
+    return adapters, tasks
 
-    retention = Retention(store, config.retention_days, service.forget)
+
+async def _run_until_stopped(config: Config, console: bool, service: ConversationService) -> int:
+    adapters, tasks = _start_adapters(config, console, service)
+    retention = Retention(service.store, config.retention_days, service.forget)
     background = [asyncio.create_task(retention.run())] if config.retention_days else []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -129,5 +156,3 @@ async def _serve(config: Config, console: bool) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await engine.aclose()
-        await store.close()

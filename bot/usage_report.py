@@ -6,6 +6,7 @@ import time
 
 from bot.config import Config
 from bot.limits import month_start, start_of_day
+from bot.prices import PRICE_LIST_DATE
 from bot.vocabulary import Author, ConversationKey, Usage
 from storage.protocol import Store
 
@@ -34,6 +35,7 @@ async def usage_report(
         lines.append(_line("Everyone", *everyone))
         if config.daily_spend_cap_usd is not None:
             lines.append(f"Daily spending cap: ${config.daily_spend_cap_usd:.2f}.")
+        lines.append(f"Costs are estimated from Gemini's paid-tier list prices of {PRICE_LIST_DATE}.")
         lines.append("You are an admin, so per-person limits don't apply to you.")
         return "\n".join(lines)
     limits = []

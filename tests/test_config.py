@@ -10,7 +10,10 @@ from bot.vocabulary import ResponseMode
 
 def test_defaults_follow_the_contract() -> None:
     config = load_config({})
-    assert config.gemini_model == "gemini-2.5-flash-image"
+    # Issue 11 overrides the contract's gemini-2.5-flash-image: unset means "the first preferred
+    # model the key can use", chosen at start-up; until then the first of the list.
+    assert (config.gemini_model, config.gemini_model_set) == ("gemini-3.1-flash-image", False)
+    assert load_config({"GEMINI_MODEL": "gemini-2.5-flash-image"}).gemini_model_set
     assert config.database_path == Path("data/bot.sqlite3")
     assert config.discord_api_url == "https://discord.com/api/v10"
     assert config.slack_api_url == "https://slack.com/api/"
@@ -62,12 +65,12 @@ def test_database_url_forms(url: str, path: Path) -> None:
             "DATABASE_URL scheme 'mysql' is not supported; use sqlite:///data/bot.sqlite3.",
         ),
         (
-            {"DEFAULT_ASPECT_RATIO": "7:5"},
+            {"GEMINI_MODEL": "gemini-2.5-flash-image", "DEFAULT_ASPECT_RATIO": "7:5"},
             "DEFAULT_ASPECT_RATIO '7:5' is not supported by gemini-2.5-flash-image; use one of "
             "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9.",
         ),
         (
-            {"DEFAULT_IMAGE_SIZE": "2K"},
+            {"GEMINI_MODEL": "gemini-2.5-flash-image", "DEFAULT_IMAGE_SIZE": "2K"},
             "DEFAULT_IMAGE_SIZE is set but gemini-2.5-flash-image has a single image size; unset it.",
         ),
         ({"PORT": "http"}, "PORT must be a whole number, not 'http'."),

@@ -17,6 +17,7 @@ from bot.service import ConversationService, TurnResult
 from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 from storage.sqlite_store import SqliteStore
 from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.process import TEST_MODEL
 from tests.auxil.sinks import RecordingSink
 
 KEY = ConversationKey("console", "local", "terminal", "thread-1")
@@ -53,6 +54,7 @@ class Core:
         self.env = {
             "GEMINI_API_KEY": "test-key",
             "GOOGLE_GEMINI_BASE_URL": fake.base_url,
+            "GEMINI_MODEL": TEST_MODEL,
             "DATABASE_URL": f"sqlite:///{db_path}",
             **(env or {}),
         }

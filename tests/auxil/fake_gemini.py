@@ -52,11 +52,43 @@ DEFAULT_MODELS: frozenset[str] = frozenset(
     for base in ("gemini-2.5-flash-image", "gemini-3-pro-image", "gemini-3.1-flash-image")
     for name in (base, base + "-preview")
 )
-IMAGE_TOKENS = 1290  # output tokens billed per generated image (flash image)
+IMAGE_TOKENS = 1290  # output tokens billed per generated image (2.5 flash image)
+# Output tokens per image of the Gemini 3 image models, by requested size (1K when unset).
+SIZED_IMAGE_TOKENS: dict[str, dict[str, int]] = {
+    "gemini-3.1-flash-image": {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
+    "gemini-3-pro-image": {"1K": 1120, "2K": 1120, "4K": 2000},
+}
 INPUT_IMAGE_TOKENS = 258  # prompt tokens per input image
 # Leading bytes whose base64 differs between the standard and the URL-safe alphabet ("+/" vs
 # "-_"), so every signature exercises alphabet handling on both sides.
 _SIGNATURE_PREFIX = b"\xfb\xff\xbf"
+
+
+# Listed by models.list besides the image models: ids and supportedGenerationMethods. The
+# Imagen id contains "image" but only offers predict.
+OTHER_MODELS: tuple[tuple[str, list[str]], ...] = (
+    ("gemini-2.5-flash", ["generateContent", "countTokens", "createCachedContent"]),
+    ("gemini-embedding-001", ["embedContent", "countTextTokens", "countTokens"]),
+    ("imagen-4.0-generate-001", ["predict"]),
+)
+
+
+def model_resource(model_id: str, methods: list[str]) -> dict[str, Any]:
+    """A ``Model`` resource as ``GET /v1beta/models/{model}`` returns it."""
+    return {
+        "name": f"models/{model_id}",
+        "version": "001",
+        "displayName": model_id.replace("-", " ").title(),
+        "description": f"Fake {model_id}",
+        "inputTokenLimit": 65536,
+        "outputTokenLimit": 32768,
+        "supportedGenerationMethods": methods,
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": model_id.startswith("gemini-3"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,7 +358,17 @@ def error_body(
     return {"error": err}
 
 
-def _usage(rec: RecordedRequest, text_out: int, images_out: int, thoughts: int) -> dict[str, Any]:
+def image_tokens(model: str, image_size: str | None) -> int:
+    """Output tokens the fake bills per image of ``model`` at ``image_size``."""
+    for base, sizes in SIZED_IMAGE_TOKENS.items():
+        if model == base or model.startswith(base + "-"):
+            return sizes.get(image_size or "1K", sizes["1K"])
+    return IMAGE_TOKENS
+
+
+def _usage(
+    rec: RecordedRequest, text_out: int, images_out: int, thoughts: int, details: bool = True
+) -> dict[str, Any]:
     prompt_text = sum(
         max(1, len(p["text"]) // 4)
         for content in rec.contents
@@ -340,16 +382,18 @@ def _usage(rec: RecordedRequest, text_out: int, images_out: int, thoughts: int) 
     cand_details = []
     if text_out:
         cand_details.append({"modality": "TEXT", "tokenCount": text_out})
+    per_image = image_tokens(rec.model, rec.image_size)
     if images_out:
-        cand_details.append({"modality": "IMAGE", "tokenCount": images_out * IMAGE_TOKENS})
-    candidates = text_out + images_out * IMAGE_TOKENS
+        cand_details.append({"modality": "IMAGE", "tokenCount": images_out * per_image})
+    candidates = text_out + images_out * per_image
     usage: dict[str, Any] = {
         "promptTokenCount": prompt_text + prompt_images,
         "candidatesTokenCount": candidates,
         "totalTokenCount": prompt_text + prompt_images + candidates + thoughts,
-        "promptTokensDetails": prompt_details,
     }
-    if cand_details:
+    if details:
+        usage["promptTokensDetails"] = prompt_details
+    if cand_details and details:
         usage["candidatesTokensDetails"] = cand_details
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
@@ -363,13 +407,16 @@ def model_answer(
     *,
     finish_reason: str = "STOP",
     thought: bool = True,
-    thought_image: bool = False,
+    thought_images: int = 0,
+    details: bool = True,
 ) -> dict[str, Any]:
     """A ``generateContent`` body whose visible parts follow ``items``.
 
     ``items`` holds ``("text", str)`` and ``("image", index)`` entries. A thought text part
-    (and optionally a thought image) comes first; the first visible part and every image carry
-    a fresh thought signature.
+    (and ``thought_images`` interim images, as Gemini 3 image models send up to two) comes
+    first; the first visible part and every image carry a fresh thought signature. Thinking
+    tokens count 120 for the thought text plus an image's tokens per interim image.
+    ``details=False`` leaves the breakdown by modality out of the usage metadata.
     """
     prompt = rec.prompt
     long_side = fake.image_side
@@ -379,15 +426,15 @@ def model_answer(
     if thought:
         parts.append({"text": f"**Planning** an image for: {prompt[:80]}", "thought": True})
         thoughts += 120
-    if thought_image:
-        draft = render_png((128, 128, 128), size_for(rec.aspect_ratio, 64))
+    for draft_index in range(thought_images):
+        draft = render_png((128, 128, 128 - draft_index), size_for(rec.aspect_ratio, 64))
         parts.append(
             {
                 "inlineData": {"mimeType": "image/png", "data": base64.b64encode(draft).decode()},
                 "thought": True,
             }
         )
-        thoughts += IMAGE_TOKENS
+        thoughts += image_tokens(rec.model, rec.image_size)
     text_tokens = 0
     n_images = 0
     for position, (kind, value) in enumerate(items):
@@ -405,7 +452,7 @@ def model_answer(
     candidate["finishReason"] = finish_reason
     return {
         "candidates": [candidate],
-        "usageMetadata": _usage(rec, text_tokens, n_images, thoughts),
+        "usageMetadata": _usage(rec, text_tokens, n_images, thoughts, details),
         "modelVersion": rec.model,
         "responseId": os.urandom(8).hex(),
     }
@@ -429,8 +476,11 @@ def image(
     thought: bool = True,
     thought_image: bool = False,
     finish_reason: str = "STOP",
+    thought_images: int = 0,
+    details: bool = True,
 ) -> Behaviour:
-    """A normal answer: optional text, then ``n_images`` images."""
+    """A normal answer: optional text, then ``n_images`` images (``thought_image`` = one
+    interim thought image, ``thought_images`` = that many)."""
     items: list[tuple[str, str | int]] = [("text", text)] if text else []
     items += [("image", i) for i in range(n_images)]
     return Behaviour(
@@ -438,8 +488,9 @@ def image(
         _answer(
             lambda _rec: items,
             thought=thought,
-            thought_image=thought_image,
+            thought_images=max(thought_images, int(thought_image)),
             finish_reason=finish_reason,
+            details=details,
         ),
     )
 
@@ -646,6 +697,33 @@ _STATUS_NAMES = {
 }
 
 
+def key_refusal(key: str | None) -> tuple[int, dict[str, Any]] | None:
+    """The status and body Gemini answers a missing or invalid API key with, or None."""
+    if not key:
+        return 403, error_body(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established "
+            "identity). Please use API Key or other form of API consumer identity to "
+            "call this API.",
+        )
+    if key == BAD_KEY:
+        return 400, error_body(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # The server
 
@@ -670,6 +748,12 @@ class FakeGemini(LocalServer):
         self.image_side = image_side
         self.noisy = noisy
         self.requests: list[RecordedRequest] = []
+        # models.get / models.list: what was asked (path and query), the page size the fake
+        # uses at most, and an HTTP status to answer every lookup with instead (e.g. 503).
+        self.model_lookups: list[str] = []
+        self.list_page_size = 50
+        self.models_status: int | None = None
+        self.models_latency_s = 0.0
         self._queue: deque[Behaviour] = deque()
         # Scripts for requests whose prompt contains a marker (see ``enqueue_for``).
         self._routes: dict[str, deque[Behaviour]] = {}
@@ -715,6 +799,8 @@ class FakeGemini(LocalServer):
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{target}", self._generate)
+        app.router.add_get("/{version}/models", self._list_models)
+        app.router.add_get("/{version}/models/{model}", self._get_model)
         app.router.add_post("/_fake/script", self._script)
         app.router.add_get("/_fake/requests", self._list_requests)
         return app
@@ -768,37 +854,9 @@ class FakeGemini(LocalServer):
                 400,
                 error_body(400, "INVALID_ARGUMENT", f"Invalid inline data: {exc}"),
             )
-        key = rec.api_key
-        if not key:
-            return _json_response(
-                rec,
-                403,
-                error_body(
-                    403,
-                    "PERMISSION_DENIED",
-                    "Method doesn't allow unregistered callers (callers without established "
-                    "identity). Please use API Key or other form of API consumer identity to "
-                    "call this API.",
-                ),
-            )
-        if key == BAD_KEY:
-            return _json_response(
-                rec,
-                400,
-                error_body(
-                    400,
-                    "INVALID_ARGUMENT",
-                    "API key not valid. Please pass a valid API key.",
-                    [
-                        {
-                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                            "reason": "API_KEY_INVALID",
-                            "domain": "googleapis.com",
-                            "metadata": {"service": "generativelanguage.googleapis.com"},
-                        }
-                    ],
-                ),
-            )
+        refused = key_refusal(rec.api_key)
+        if refused is not None:
+            return _json_response(rec, *refused)
         if version != "v1beta" or method != "generateContent" or model not in self.models:
             return _json_response(
                 rec,
@@ -816,6 +874,55 @@ class FakeGemini(LocalServer):
         behaviour = self._next_behaviour(rec)
         rec.behaviour = behaviour.name
         return await behaviour.respond(self, rec, request)
+
+    # -- models.get / models.list (the REST shapes of the Gemini API's Model resources) ----------
+    def _catalogue(self) -> list[dict[str, Any]]:
+        served = [model_resource(m, ["generateContent", "countTokens"]) for m in sorted(self.models)]
+        return served + [model_resource(m, methods) for m, methods in OTHER_MODELS]
+
+    async def _lookup_refusal(self, request: web.Request) -> web.Response | None:
+        self.model_lookups.append(request.path_qs)
+        if self.models_latency_s:
+            await asyncio.sleep(self.models_latency_s)
+        refused = key_refusal(request.headers.get("x-goog-api-key"))
+        if refused is None and self.models_status is not None:
+            status = self.models_status
+            refused = status, error_body(status, _STATUS_NAMES.get(status, "UNKNOWN"), "Scripted failure.")
+        if refused is None:
+            return None
+        return web.json_response(refused[1], status=refused[0])
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        refused = await self._lookup_refusal(request)
+        if refused is not None:
+            return refused
+        model = request.match_info["model"]
+        for resource in self._catalogue():
+            if resource["name"] == f"models/{model}":
+                return web.json_response(resource)
+        message = (
+            f"models/{model} is not found for API version {request.match_info['version']}, or is "
+            "not supported for get. Call ListModels to see the list of available models and "
+            "their supported methods."
+        )
+        return web.json_response(error_body(404, "NOT_FOUND", message), status=404)
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        refused = await self._lookup_refusal(request)
+        if refused is not None:
+            return refused
+        catalogue = self._catalogue()
+        try:
+            size = min(int(request.query.get("pageSize") or 50), self.list_page_size, 1000)
+            start = int(request.query.get("pageToken") or 0)
+        except ValueError:
+            return web.json_response(
+                error_body(400, "INVALID_ARGUMENT", "Invalid page token or size."), status=400
+            )
+        body: dict[str, Any] = {"models": catalogue[start : start + max(1, size)]}
+        if start + size < len(catalogue):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
 
     @staticmethod
     def _decode_images(content: Any) -> list[InlineImage]:

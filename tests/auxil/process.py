@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_MODEL = "gemini-2.5-flash-image"
 # Variables from the developer's shell that would change what the bot does.
 _CONTROLLED = (
     "GEMINI_API_KEY",
@@ -35,6 +36,8 @@ def bot_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CONTROLLED}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
+    # The model the tests were written against; pass GEMINI_MODEL="" to test choosing one.
+    env["GEMINI_MODEL"] = TEST_MODEL
     env.update(extra or {})
     return env
 
