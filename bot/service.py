@@ -477,6 +477,9 @@ class ConversationService:
         user_content: ContentRecord | None = None,
     ) -> TurnResult:
         started = time.monotonic()
+        # The head this turn is computed against; the store refuses the turn if it moved.
+        info = await self._store.conversation(key)
+        expected_head = info.head_turn_id if info is not None else None
         settings = await self.effective_settings(key)
         window = select_context(history, self._config.context_max_images)
         if user_content is None:
@@ -527,6 +530,7 @@ class ConversationService:
             self.capabilities.model,
             usage,
             author.id,
+            expected_head=expected_head,
         )
         self._log_turn(key, stored.id, result, started, window.dropped_turns)
         reply = Reply(parts=result.parts, turn_id=stored.id, actions=self._actions(stored.id, result))

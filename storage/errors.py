@@ -1,7 +1,22 @@
-"""Errors a store raises when the database itself is unusable."""
+"""Errors a store raises: the database itself is unusable, or a write lost a race."""
 
 from __future__ import annotations
 
 
 class StoreError(Exception):
     """The database cannot be used: written by a newer bot, not open, or misconfigured."""
+
+
+class HeadMoved(StoreError):
+    """A turn was computed against a conversation head that is no longer the head.
+
+    Another turn was stored in between (by another coroutine or process); nothing was written.
+    ``head`` is the conversation's current head (None if it has no turns).
+    """
+
+    def __init__(self, expected: int | None, head: int | None) -> None:
+        super().__init__(
+            f"The conversation moved on while this turn was made (expected head {expected}, now {head})."
+        )
+        self.expected = expected
+        self.head = head

@@ -16,11 +16,19 @@ from typing import Any
 
 import aiosqlite
 
-from bot.content import Blob, ContentRecord, blob_refs
+from bot.content import Blob, ContentRecord
 from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage.errors import StoreError
 from storage.migrations import MIGRATIONS, Migration
 from storage.protocol import ConversationInfo, StoredTurn
+from storage.rules import (
+    PreparedTurn,
+    SettingsPrecedence,
+    prepare_turn,
+    require_blobs,
+    require_head,
+    require_parent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,6 @@ _CONVERSATION_COLUMNS = """
 """
 
 _KEY_MATCH = "c.platform = ? AND c.workspace = ? AND c.channel = ? AND c.thread = ?"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
@@ -84,13 +88,6 @@ def _match_side_file_modes(path: Path) -> None:
                 os.chmod(side, mode)
         except FileNotFoundError:
             continue
-
-
-def _hash_blobs(blobs: Sequence[Blob]) -> dict[str, Blob]:
-    offered: dict[str, Blob] = {}
-    for blob in blobs:
-        offered.setdefault(blob.sha256, blob)
-    return offered
 
 
 def _usage_from_row(row: sqlite3.Row) -> Usage:
@@ -150,7 +147,7 @@ def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
-class SqliteStore:
+class SqliteStore(SettingsPrecedence):
     """``storage.protocol.Store`` on one SQLite file.
 
     All statements go through one aiosqlite connection; an asyncio lock around every
@@ -321,120 +318,107 @@ class SqliteStore:
         model: str,
         usage: Usage,
         author_id: str,
+        *,
+        expected_head: int | None,
     ) -> StoredTurn:
-        user_json = _dumps(user_content)
-        model_json = _dumps(model_content)
-        prompt_modality = _dumps(usage.prompt_by_modality)
-        output_modality = _dumps(usage.output_by_modality)
-        refs = list(dict.fromkeys([*blob_refs(user_content), *blob_refs(model_content)]))
-        # No hashing here: a Blob hashes its bytes once, when it is made (in the SDK's thread
-        # or the image worker), so this is a dict build and needs no trip to a thread.
-        offered = _hash_blobs(list(blobs))
-        usage_values = (
-            usage.prompt_tokens,
-            usage.output_tokens,
-            usage.thought_tokens,
-            usage.total_tokens,
-            usage.images_generated,
-            prompt_modality,
-            output_modality,
-        )
-
+        prepared = prepare_turn(key, parent_id, user_content, model_content, blobs, model, usage, author_id)
         async with self._writing() as db:
             now = self._clock()
-            missing = set(refs) - offered.keys()
-            if missing:
-                missing -= await self._stored_hashes(db, sorted(missing))
-            if missing:
-                raise ValueError(
-                    "Blobs referenced by the turn were neither passed nor stored: "
-                    + ", ".join(sorted(missing))
-                )
-
-            rows = await db.execute_fetchall(
-                "INSERT INTO conversations "
-                "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, NULL, ?, ?) "
-                "ON CONFLICT (platform, workspace, channel, thread) "
-                "DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
-                (*_key_params(key), now, now),
-            )
-            conversation_id: int = next(iter(rows))[0]
-
-            if parent_id is not None:
-                parents = await db.execute_fetchall(
-                    "SELECT conversation_id FROM turns WHERE id = ?", (parent_id,)
-                )
-                if not parents or next(iter(parents))[0] != conversation_id:
-                    raise ValueError(f"Parent turn {parent_id} is not part of conversation {key}.")
-
-            new_blobs = [
-                (h, blob.mime_type, len(blob.data), blob.data)
-                for h in refs
-                if (blob := offered.get(h)) is not None
-            ]
-            if new_blobs:
-                await db.executemany(
-                    "INSERT OR IGNORE INTO blobs (sha256, mime_type, size, data) VALUES (?, ?, ?, ?)",
-                    new_blobs,
-                )
-
-            cursor = await db.execute(
-                "INSERT INTO turns (conversation_id, parent_id, user_content, model_content, "
-                "model, author_id, created_at, prompt_tokens, output_tokens, thought_tokens, "
-                "total_tokens, images_generated, prompt_by_modality, output_by_modality, cost_usd) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    parent_id,
-                    user_json,
-                    model_json,
-                    model,
-                    author_id,
-                    now,
-                    *usage_values,
-                    usage.cost_usd,
-                ),
-            )
-            turn_id = cursor.lastrowid
-            if turn_id is None:  # pragma: no cover - an INSERT always sets it
-                raise StoreError("SQLite did not report the new turn's id.")
-            if refs:
-                await db.executemany(
-                    "INSERT INTO turn_blobs (turn_id, sha256) VALUES (?, ?)",
-                    [(turn_id, h) for h in refs],
-                )
-            await db.execute(
-                "INSERT INTO usage_log (turn_id, author_id, model, created_at, prompt_tokens, "
-                "output_tokens, thought_tokens, total_tokens, images_generated, "
-                "prompt_by_modality, output_by_modality, platform, workspace, channel, cost_usd) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (turn_id, author_id, model, now, *usage_values, *_key_params(key)[:3], usage.cost_usd),
-            )
+            require_blobs(prepared, await self._stored_hashes(db, prepared.unoffered()))
+            conversation_id, head = await self._upsert_conversation(db, key, now)
+            require_head(expected_head, head)
+            require_parent(prepared, await self._conversation_of_turn(db, parent_id), conversation_id)
+            await self._insert_blobs(db, prepared)
+            turn_id = await self._insert_turn(db, prepared, conversation_id, now)
+            await self._insert_usage(db, prepared, turn_id, now)
             await db.execute(
                 "UPDATE conversations SET head_turn_id = ?, updated_at = ? WHERE id = ?",
                 (turn_id, now, conversation_id),
             )
+        return prepared.stored(turn_id, now)
 
-        return StoredTurn(
-            id=turn_id,
-            key=key,
-            parent_id=parent_id,
-            user_content=json.loads(user_json),
-            model_content=json.loads(model_json),
-            model=model,
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens,
-                output_tokens=usage.output_tokens,
-                thought_tokens=usage.thought_tokens,
-                total_tokens=usage.total_tokens,
-                prompt_by_modality=json.loads(prompt_modality),
-                output_by_modality=json.loads(output_modality),
-                images_generated=usage.images_generated,
-                cost_usd=usage.cost_usd,
+    @staticmethod
+    async def _upsert_conversation(
+        db: aiosqlite.Connection, key: ConversationKey, now: float
+    ) -> tuple[int, int | None]:
+        """The conversation's id and current head, creating it (headless) if it is new."""
+        rows = await db.execute_fetchall(
+            "INSERT INTO conversations "
+            "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, NULL, ?, ?) "
+            "ON CONFLICT (platform, workspace, channel, thread) "
+            "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id",
+            (*_key_params(key), now, now),
+        )
+        row = next(iter(rows))
+        return int(row[0]), row[1]
+
+    @staticmethod
+    async def _conversation_of_turn(db: aiosqlite.Connection, turn_id: int | None) -> int | None:
+        if turn_id is None:
+            return None
+        rows = await db.execute_fetchall("SELECT conversation_id FROM turns WHERE id = ?", (turn_id,))
+        return int(next(iter(rows))[0]) if rows else None
+
+    @staticmethod
+    async def _insert_blobs(db: aiosqlite.Connection, prepared: PreparedTurn) -> None:
+        new_blobs = prepared.new_blobs()
+        if new_blobs:
+            await db.executemany(
+                "INSERT OR IGNORE INTO blobs (sha256, mime_type, size, data) VALUES (?, ?, ?, ?)",
+                new_blobs,
+            )
+
+    @staticmethod
+    async def _insert_turn(
+        db: aiosqlite.Connection, prepared: PreparedTurn, conversation_id: int, now: float
+    ) -> int:
+        """The turn row and its blob references; returns the new turn's id."""
+        cursor = await db.execute(
+            "INSERT INTO turns (conversation_id, parent_id, user_content, model_content, "
+            "model, author_id, created_at, prompt_tokens, output_tokens, thought_tokens, "
+            "total_tokens, images_generated, prompt_by_modality, output_by_modality, cost_usd) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                prepared.parent_id,
+                prepared.user_json,
+                prepared.model_json,
+                prepared.model,
+                prepared.author_id,
+                now,
+                *prepared.usage_values(),
+                prepared.usage.cost_usd,
             ),
-            author_id=author_id,
-            created_at=now,
+        )
+        turn_id = cursor.lastrowid
+        if turn_id is None:  # pragma: no cover - an INSERT always sets it
+            raise StoreError("SQLite did not report the new turn's id.")
+        if prepared.refs:
+            await db.executemany(
+                "INSERT INTO turn_blobs (turn_id, sha256) VALUES (?, ?)",
+                [(turn_id, h) for h in prepared.refs],
+            )
+        return turn_id
+
+    @staticmethod
+    async def _insert_usage(
+        db: aiosqlite.Connection, prepared: PreparedTurn, turn_id: int, now: float
+    ) -> None:
+        await db.execute(
+            "INSERT INTO usage_log (turn_id, author_id, model, created_at, prompt_tokens, "
+            "output_tokens, thought_tokens, total_tokens, images_generated, "
+            "prompt_by_modality, output_by_modality, platform, workspace, channel, cost_usd) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                turn_id,
+                prepared.author_id,
+                prepared.model,
+                now,
+                *prepared.usage_values(),
+                *_key_params(prepared.key)[:3],
+                prepared.usage.cost_usd,
+            ),
         )
 
     async def record_posted(
@@ -475,24 +459,18 @@ class SqliteStore:
 
     # -- settings -------------------------------------------------------------------------
 
-    async def settings(self, key: ConversationKey) -> dict[str, str]:
-        # Widest first, so narrower scopes overwrite.
-        scopes = (
-            SettingScope.everywhere().as_text(),
-            SettingScope.for_channel(key).as_text(),
-            SettingScope.for_thread(key).as_text(),
-        )
+    async def scoped_settings(self, scopes: Sequence[SettingScope]) -> dict[str, dict[str, str]]:
+        texts = [scope.as_text() for scope in scopes]
+        by_scope: dict[str, dict[str, str]] = {}
+        if not texts:
+            return by_scope
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                "SELECT scope, name, value FROM settings WHERE scope IN (?, ?, ?)", scopes
+                f"SELECT scope, name, value FROM settings WHERE scope IN ({_placeholders(len(texts))})", texts
             )
-        by_scope: dict[str, dict[str, str]] = {scope: {} for scope in scopes}
         for row in rows:
-            by_scope[row["scope"]][row["name"]] = row["value"]
-        merged: dict[str, str] = {}
-        for scope in scopes:
-            merged.update(by_scope[scope])
-        return merged
+            by_scope.setdefault(row["scope"], {})[row["name"]] = row["value"]
+        return by_scope
 
     async def set_setting(self, scope: SettingScope, name: str, value: str | None) -> None:
         async with self._writing() as db:
