@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage.errors import StoreError
 from storage.migrations import MIGRATIONS, Migration
 from storage.protocol import ConversationInfo, StoredTurn
+from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
     PreparedTurn,
     SettingsPrecedence,
@@ -39,23 +39,7 @@ BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
-_TURN_COLUMNS = """
-    t.id, t.parent_id, t.user_content, t.model_content, t.model, t.author_id, t.created_at,
-    t.prompt_tokens, t.output_tokens, t.thought_tokens, t.total_tokens, t.images_generated,
-    t.prompt_by_modality, t.output_by_modality, t.cost_usd,
-    c.platform, c.workspace, c.channel, c.thread
-"""
-
-_CONVERSATION_COLUMNS = """
-    c.platform, c.workspace, c.channel, c.thread, c.head_turn_id, c.created_at, c.updated_at,
-    (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) AS turn_count
-"""
-
 _KEY_MATCH = "c.platform = ? AND c.workspace = ? AND c.channel = ? AND c.thread = ?"
-
-
-def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
-    return (key.platform, key.workspace, key.channel, key.thread)
 
 
 def _newer_schema(version: int) -> StoreError:
@@ -88,43 +72,6 @@ def _match_side_file_modes(path: Path) -> None:
                 os.chmod(side, mode)
         except FileNotFoundError:
             continue
-
-
-def _usage_from_row(row: sqlite3.Row) -> Usage:
-    return Usage(
-        prompt_tokens=row["prompt_tokens"],
-        output_tokens=row["output_tokens"],
-        thought_tokens=row["thought_tokens"],
-        total_tokens=row["total_tokens"],
-        prompt_by_modality=json.loads(row["prompt_by_modality"]),
-        output_by_modality=json.loads(row["output_by_modality"]),
-        images_generated=row["images_generated"],
-        cost_usd=row["cost_usd"],
-    )
-
-
-def _turn_from_row(row: sqlite3.Row) -> StoredTurn:
-    return StoredTurn(
-        id=row["id"],
-        key=ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]),
-        parent_id=row["parent_id"],
-        user_content=json.loads(row["user_content"]),
-        model_content=json.loads(row["model_content"]),
-        model=row["model"],
-        usage=_usage_from_row(row),
-        author_id=row["author_id"],
-        created_at=row["created_at"],
-    )
-
-
-def _conversation_from_row(row: sqlite3.Row) -> ConversationInfo:
-    return ConversationInfo(
-        key=ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]),
-        head_turn_id=row["head_turn_id"],
-        turn_count=row["turn_count"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _usage_filter(since: float, **equal: str | None) -> tuple[str, tuple[Any, ...]]:
@@ -256,31 +203,31 @@ class SqliteStore(SettingsPrecedence):
     async def conversation(self, key: ConversationKey) -> ConversationInfo | None:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations AS c WHERE {_KEY_MATCH}",
-                _key_params(key),
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c WHERE {_KEY_MATCH}",
+                key_params(key),
             )
-        return _conversation_from_row(next(iter(rows))) if rows else None
+        return conversation_from_row(next(iter(rows))) if rows else None
 
     async def latest_conversation(
         self, platform: str, workspace: str, channel: str
     ) -> ConversationInfo | None:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations AS c "
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c "
                 "WHERE c.platform = ? AND c.workspace = ? AND c.channel = ? "
                 "ORDER BY c.updated_at DESC, c.id DESC LIMIT 1",
                 (platform, workspace, channel),
             )
-        return _conversation_from_row(next(iter(rows))) if rows else None
+        return conversation_from_row(next(iter(rows))) if rows else None
 
     async def turn(self, turn_id: int) -> StoredTurn | None:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT {_TURN_COLUMNS} FROM turns AS t "
+                f"SELECT {TURN_COLUMNS} FROM turns AS t "
                 "JOIN conversations AS c ON c.id = t.conversation_id WHERE t.id = ?",
                 (turn_id,),
             )
-        return _turn_from_row(next(iter(rows))) if rows else None
+        return turn_from_row(next(iter(rows))) if rows else None
 
     async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
         async with self._reading() as db:
@@ -295,15 +242,15 @@ class SqliteStore(SettingsPrecedence):
                     FROM branch JOIN turns AS t ON t.id = branch.id
                     WHERE t.parent_id IS NOT NULL
                 )
-                SELECT {_TURN_COLUMNS}
+                SELECT {TURN_COLUMNS}
                 FROM branch
                 JOIN turns AS t ON t.id = branch.id
                 JOIN conversations AS c ON c.id = t.conversation_id
                 ORDER BY branch.depth DESC
                 """,
-                (*_key_params(key), upto),
+                (*key_params(key), upto),
             )
-        turns = [_turn_from_row(row) for row in rows]
+        turns = [turn_from_row(row) for row in rows]
         if not turns and upto is not None:
             raise ValueError(f"Turn {upto} is not part of conversation {key}.")
         return turns
@@ -348,7 +295,7 @@ class SqliteStore(SettingsPrecedence):
             "VALUES (?, ?, ?, ?, NULL, ?, ?) "
             "ON CONFLICT (platform, workspace, channel, thread) "
             "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id",
-            (*_key_params(key), now, now),
+            (*key_params(key), now, now),
         )
         row = next(iter(rows))
         return int(row[0]), row[1]
@@ -416,7 +363,7 @@ class SqliteStore(SettingsPrecedence):
                 prepared.model,
                 now,
                 *prepared.usage_values(),
-                *_key_params(prepared.key)[:3],
+                *key_params(prepared.key)[:3],
                 prepared.usage.cost_usd,
             ),
         )
@@ -493,7 +440,7 @@ class SqliteStore(SettingsPrecedence):
             rows = await db.execute_fetchall(
                 f"SELECT c.id, (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) "
                 f"FROM conversations AS c WHERE {_KEY_MATCH}",
-                _key_params(key),
+                key_params(key),
             )
             if not rows:
                 return 0
