@@ -16,13 +16,12 @@ import asyncpg
 
 from bot.content import Blob, ContentRecord
 from bot.vocabulary import ConversationKey, SettingScope, Usage
-from storage import pg_usage
+from storage import pg_turns, pg_usage
 from storage.errors import StoreError
 from storage.pg_migrations import PG_MIGRATIONS, migrate, newer_schema, schema_version
 from storage.protocol import ConversationInfo, StoredTurn
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
-    PreparedTurn,
     SettingsPrecedence,
     prepare_turn,
     require_blobs,
@@ -202,13 +201,13 @@ class PostgresStore(SettingsPrecedence):
         prepared = prepare_turn(key, parent_id, user_content, model_content, blobs, model, usage, author_id)
         async with self._writing() as conn:
             now = self._clock()
-            require_blobs(prepared, await self._lock_stored_blobs(conn, prepared.unoffered()))
-            conversation_id, head = await self._upsert_conversation(conn, key, now)
+            require_blobs(prepared, await pg_turns.lock_stored_blobs(conn, prepared.unoffered()))
+            conversation_id, head = await pg_turns.upsert_conversation(conn, key, now)
             require_head(expected_head, head)
-            require_parent(prepared, await self._conversation_of_turn(conn, parent_id), conversation_id)
-            await self._insert_blobs(conn, prepared)
-            turn_id = await self._insert_turn(conn, prepared, conversation_id, now)
-            await self._insert_usage(conn, prepared, turn_id, now)
+            require_parent(prepared, await pg_turns.conversation_of_turn(conn, parent_id), conversation_id)
+            await pg_turns.insert_blobs(conn, prepared)
+            turn_id = await pg_turns.insert_turn(conn, prepared, conversation_id, now)
+            await pg_turns.insert_usage(conn, prepared, turn_id, now)
             await conn.execute(
                 "UPDATE conversations SET head_turn_id = $1, updated_at = $2 WHERE id = $3",
                 turn_id,
@@ -216,99 +215,6 @@ class PostgresStore(SettingsPrecedence):
                 conversation_id,
             )
         return prepared.stored(turn_id, now)
-
-    @staticmethod
-    async def _lock_stored_blobs(conn: asyncpg.Connection, hashes: Sequence[str]) -> set[str]:
-        """The given hashes that are stored, locked so a concurrent forget cannot delete them."""
-        if not hashes:
-            return set()
-        rows = await conn.fetch(
-            "SELECT sha256 FROM blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256 FOR KEY SHARE",
-            list(hashes),
-        )
-        return {row[0] for row in rows}
-
-    @staticmethod
-    async def _upsert_conversation(
-        conn: asyncpg.Connection, key: ConversationKey, now: float
-    ) -> tuple[int, int | None]:
-        """The conversation's id and current head, creating it (headless) if it is new. The
-        row stays locked until commit: appends to one conversation run one after another, and
-        the head read here is the one a concurrent append committed."""
-        row = await conn.fetchrow(
-            "INSERT INTO conversations "
-            "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
-            "VALUES ($1, $2, $3, $4, NULL, $5, $5) "
-            "ON CONFLICT (platform, workspace, channel, thread) "
-            "DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING id, head_turn_id",
-            *key_params(key),
-            now,
-        )
-        return int(row[0]), row[1]
-
-    @staticmethod
-    async def _conversation_of_turn(conn: asyncpg.Connection, turn_id: int | None) -> int | None:
-        if turn_id is None:
-            return None
-        found = await conn.fetchval("SELECT conversation_id FROM turns WHERE id = $1", turn_id)
-        return int(found) if found is not None else None
-
-    @staticmethod
-    async def _insert_blobs(conn: asyncpg.Connection, prepared: PreparedTurn) -> None:
-        # DO UPDATE, not DO NOTHING: it locks an existing row (or, if a forget deleted it
-        # meanwhile, inserts it again), so the blob is there when the turn commits.
-        new_blobs = prepared.new_blobs()
-        if new_blobs:
-            await conn.executemany(
-                "INSERT INTO blobs (sha256, mime_type, size, data) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (sha256) DO UPDATE SET size = EXCLUDED.size",
-                new_blobs,
-            )
-
-    @staticmethod
-    async def _insert_turn(
-        conn: asyncpg.Connection, prepared: PreparedTurn, conversation_id: int, now: float
-    ) -> int:
-        """The turn row and its blob references; returns the new turn's id."""
-        turn_id: int = await conn.fetchval(
-            "INSERT INTO turns (conversation_id, parent_id, user_content, model_content, "
-            "model, author_id, created_at, prompt_tokens, output_tokens, thought_tokens, "
-            "total_tokens, images_generated, prompt_by_modality, output_by_modality, cost_usd) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-            conversation_id,
-            prepared.parent_id,
-            prepared.user_json,
-            prepared.model_json,
-            prepared.model,
-            prepared.author_id,
-            now,
-            *prepared.usage_values(),
-            prepared.usage.cost_usd,
-        )
-        if prepared.refs:
-            await conn.executemany(
-                "INSERT INTO turn_blobs (turn_id, sha256) VALUES ($1, $2)",
-                [(turn_id, h) for h in prepared.refs],
-            )
-        return turn_id
-
-    @staticmethod
-    async def _insert_usage(
-        conn: asyncpg.Connection, prepared: PreparedTurn, turn_id: int, now: float
-    ) -> None:
-        await conn.execute(
-            "INSERT INTO usage_log (turn_id, author_id, model, created_at, prompt_tokens, "
-            "output_tokens, thought_tokens, total_tokens, images_generated, "
-            "prompt_by_modality, output_by_modality, platform, workspace, channel, cost_usd) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            turn_id,
-            prepared.author_id,
-            prepared.model,
-            now,
-            *prepared.usage_values(),
-            *key_params(prepared.key)[:3],
-            prepared.usage.cost_usd,
-        )
 
     async def record_posted(
         self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int

@@ -5,93 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sqlite3
-import stat
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from bot.content import Blob, ContentRecord
 from bot.vocabulary import ConversationKey, SettingScope, Usage
+from storage import sqlite_file, sqlite_turns, sqlite_usage
 from storage.errors import StoreError
-from storage.migrations import MIGRATIONS, Migration
+from storage.migrations import MIGRATIONS
 from storage.protocol import ConversationInfo, StoredTurn
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
-    PreparedTurn,
     SettingsPrecedence,
     prepare_turn,
     require_blobs,
     require_head,
     require_parent,
 )
+from storage.sqlite_turns import chunks, placeholders
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-BUSY_TIMEOUT_MS = 10_000
-# Well under SQLite's limit on bound parameters in one statement.
-_CHUNK = 500
-_SIDE_FILES = ("-wal", "-shm", "-journal")
-
 _KEY_MATCH = "c.platform = ? AND c.workspace = ? AND c.channel = ? AND c.thread = ?"
-
-
-def _newer_schema(version: int) -> StoreError:
-    return StoreError(
-        f"The database was written by a newer version of the bot (schema {version}); upgrade the bot."
-    )
-
-
-def _prepare_file(path: Path) -> None:
-    """Create the parent directory (0700) and the database file (0600) if they are missing."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
-def _match_side_file_modes(path: Path) -> None:
-    """Give -wal/-shm/-journal files the database file's permissions (SQLite does this when it
-    creates them; this also covers files left behind by another program)."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    for suffix in _SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        try:
-            if stat.S_IMODE(side.stat().st_mode) != mode:
-                os.chmod(side, mode)
-        except FileNotFoundError:
-            continue
-
-
-def _usage_filter(since: float, **equal: str | None) -> tuple[str, tuple[Any, ...]]:
-    """A WHERE clause over usage_log (alias u) for a time window and optional exact matches."""
-    clauses = ["u.created_at >= ?"]
-    params: list[Any] = [since]
-    for column, value in equal.items():
-        if value is not None:
-            clauses.append(f"u.{column} = ?")
-            params.append(value)
-    return " AND ".join(clauses), tuple(params)
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
 
 
 class SqliteStore(SettingsPrecedence):
@@ -114,27 +54,7 @@ class SqliteStore(SettingsPrecedence):
     async def open(self) -> None:
         if self._db is not None:
             raise StoreError("The store is already open.")
-        await asyncio.to_thread(_prepare_file, self.path)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            db.row_factory = sqlite3.Row
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            # Refuse a newer schema before changing anything in the file.
-            version = await self._user_version(db)
-            if version > MIGRATIONS[-1].version:
-                raise _newer_schema(version)
-            mode = await self._pragma(db, "PRAGMA journal_mode = WAL")
-            if str(mode).lower() != "wal":
-                raise StoreError(f"Could not switch {self.path} to WAL mode (got {mode!r}).")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA secure_delete = ON")
-            await self._migrate(db, MIGRATIONS)
-            await asyncio.to_thread(_match_side_file_modes, self.path)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
+        self._db = await sqlite_file.connect(self.path, MIGRATIONS)
 
     async def close(self) -> None:
         async with self._lock:
@@ -144,7 +64,7 @@ class SqliteStore(SettingsPrecedence):
 
     async def schema_version(self) -> int:
         async with self._reading() as db:
-            return await self._user_version(db)
+            return await sqlite_file.user_version(db)
 
     # -- extras beyond the protocol ---------------------------------------------------------
 
@@ -271,102 +191,18 @@ class SqliteStore(SettingsPrecedence):
         prepared = prepare_turn(key, parent_id, user_content, model_content, blobs, model, usage, author_id)
         async with self._writing() as db:
             now = self._clock()
-            require_blobs(prepared, await self._stored_hashes(db, prepared.unoffered()))
-            conversation_id, head = await self._upsert_conversation(db, key, now)
+            require_blobs(prepared, await sqlite_turns.stored_hashes(db, prepared.unoffered()))
+            conversation_id, head = await sqlite_turns.upsert_conversation(db, key, now)
             require_head(expected_head, head)
-            require_parent(prepared, await self._conversation_of_turn(db, parent_id), conversation_id)
-            await self._insert_blobs(db, prepared)
-            turn_id = await self._insert_turn(db, prepared, conversation_id, now)
-            await self._insert_usage(db, prepared, turn_id, now)
+            require_parent(prepared, await sqlite_turns.conversation_of_turn(db, parent_id), conversation_id)
+            await sqlite_turns.insert_blobs(db, prepared)
+            turn_id = await sqlite_turns.insert_turn(db, prepared, conversation_id, now)
+            await sqlite_turns.insert_usage(db, prepared, turn_id, now)
             await db.execute(
                 "UPDATE conversations SET head_turn_id = ?, updated_at = ? WHERE id = ?",
                 (turn_id, now, conversation_id),
             )
         return prepared.stored(turn_id, now)
-
-    @staticmethod
-    async def _upsert_conversation(
-        db: aiosqlite.Connection, key: ConversationKey, now: float
-    ) -> tuple[int, int | None]:
-        """The conversation's id and current head, creating it (headless) if it is new."""
-        rows = await db.execute_fetchall(
-            "INSERT INTO conversations "
-            "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, NULL, ?, ?) "
-            "ON CONFLICT (platform, workspace, channel, thread) "
-            "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id",
-            (*key_params(key), now, now),
-        )
-        row = next(iter(rows))
-        return int(row[0]), row[1]
-
-    @staticmethod
-    async def _conversation_of_turn(db: aiosqlite.Connection, turn_id: int | None) -> int | None:
-        if turn_id is None:
-            return None
-        rows = await db.execute_fetchall("SELECT conversation_id FROM turns WHERE id = ?", (turn_id,))
-        return int(next(iter(rows))[0]) if rows else None
-
-    @staticmethod
-    async def _insert_blobs(db: aiosqlite.Connection, prepared: PreparedTurn) -> None:
-        new_blobs = prepared.new_blobs()
-        if new_blobs:
-            await db.executemany(
-                "INSERT OR IGNORE INTO blobs (sha256, mime_type, size, data) VALUES (?, ?, ?, ?)",
-                new_blobs,
-            )
-
-    @staticmethod
-    async def _insert_turn(
-        db: aiosqlite.Connection, prepared: PreparedTurn, conversation_id: int, now: float
-    ) -> int:
-        """The turn row and its blob references; returns the new turn's id."""
-        cursor = await db.execute(
-            "INSERT INTO turns (conversation_id, parent_id, user_content, model_content, "
-            "model, author_id, created_at, prompt_tokens, output_tokens, thought_tokens, "
-            "total_tokens, images_generated, prompt_by_modality, output_by_modality, cost_usd) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                conversation_id,
-                prepared.parent_id,
-                prepared.user_json,
-                prepared.model_json,
-                prepared.model,
-                prepared.author_id,
-                now,
-                *prepared.usage_values(),
-                prepared.usage.cost_usd,
-            ),
-        )
-        turn_id = cursor.lastrowid
-        if turn_id is None:  # pragma: no cover - an INSERT always sets it
-            raise StoreError("SQLite did not report the new turn's id.")
-        if prepared.refs:
-            await db.executemany(
-                "INSERT INTO turn_blobs (turn_id, sha256) VALUES (?, ?)",
-                [(turn_id, h) for h in prepared.refs],
-            )
-        return turn_id
-
-    @staticmethod
-    async def _insert_usage(
-        db: aiosqlite.Connection, prepared: PreparedTurn, turn_id: int, now: float
-    ) -> None:
-        await db.execute(
-            "INSERT INTO usage_log (turn_id, author_id, model, created_at, prompt_tokens, "
-            "output_tokens, thought_tokens, total_tokens, images_generated, "
-            "prompt_by_modality, output_by_modality, platform, workspace, channel, cost_usd) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                turn_id,
-                prepared.author_id,
-                prepared.model,
-                now,
-                *prepared.usage_values(),
-                *key_params(prepared.key)[:3],
-                prepared.usage.cost_usd,
-            ),
-        )
 
     async def record_posted(
         self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
@@ -396,9 +232,9 @@ class SqliteStore(SettingsPrecedence):
         if not wanted:
             return found
         async with self._reading() as db:
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 rows = await db.execute_fetchall(
-                    f"SELECT sha256, data FROM blobs WHERE sha256 IN ({_placeholders(len(chunk))})",
+                    f"SELECT sha256, data FROM blobs WHERE sha256 IN ({placeholders(len(chunk))})",
                     chunk,
                 )
                 found.update((row[0], bytes(row[1])) for row in rows)
@@ -413,7 +249,8 @@ class SqliteStore(SettingsPrecedence):
             return by_scope
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT scope, name, value FROM settings WHERE scope IN ({_placeholders(len(texts))})", texts
+                f"SELECT scope, name, value FROM settings WHERE scope IN ({placeholders(len(texts))})",
+                texts,
             )
         for row in rows:
             by_scope.setdefault(row["scope"], {})[row["name"]] = row["value"]
@@ -455,9 +292,9 @@ class SqliteStore(SettingsPrecedence):
             ]
             # Cascades to turns and turn_blobs.
             await db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-            for chunk in _chunks(candidates):
+            for chunk in chunks(candidates):
                 await db.execute(
-                    f"DELETE FROM blobs WHERE sha256 IN ({_placeholders(len(chunk))}) "
+                    f"DELETE FROM blobs WHERE sha256 IN ({placeholders(len(chunk))}) "
                     "AND NOT EXISTS "
                     "(SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256)",
                     chunk,
@@ -473,40 +310,8 @@ class SqliteStore(SettingsPrecedence):
     async def usage_since(
         self, since: float, author_id: str | None = None, platform: str | None = None
     ) -> Usage:
-        where, params = _usage_filter(since, author_id=author_id, platform=platform)
         async with self._reading() as db:
-            totals = next(
-                iter(
-                    await db.execute_fetchall(
-                        "SELECT COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
-                        "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
-                        "COALESCE(SUM(thought_tokens), 0) AS thought_tokens, "
-                        "COALESCE(SUM(total_tokens), 0) AS total_tokens, "
-                        "COALESCE(SUM(images_generated), 0) AS images_generated, "
-                        "COALESCE(SUM(cost_usd), 0) AS cost_usd "
-                        f"FROM usage_log AS u WHERE {where}",
-                        params,
-                    )
-                )
-            )
-            by_modality: dict[str, dict[str, int]] = {}
-            for column in ("prompt_by_modality", "output_by_modality"):
-                rows = await db.execute_fetchall(
-                    f"SELECT j.key, SUM(j.value) FROM usage_log AS u, json_each(u.{column}) AS j "
-                    f"WHERE {where} GROUP BY j.key ORDER BY j.key",
-                    params,
-                )
-                by_modality[column] = {row[0]: int(row[1]) for row in rows}
-        return Usage(
-            prompt_tokens=totals["prompt_tokens"],
-            output_tokens=totals["output_tokens"],
-            thought_tokens=totals["thought_tokens"],
-            total_tokens=totals["total_tokens"],
-            prompt_by_modality=by_modality["prompt_by_modality"],
-            output_by_modality=by_modality["output_by_modality"],
-            images_generated=totals["images_generated"],
-            cost_usd=float(totals["cost_usd"]),
-        )
+            return await sqlite_usage.usage_since(db, since, author_id=author_id, platform=platform)
 
     async def count_images(
         self,
@@ -517,25 +322,14 @@ class SqliteStore(SettingsPrecedence):
         workspace: str | None = None,
         channel: str | None = None,
     ) -> tuple[int, float | None]:
-        where, params = _usage_filter(
-            since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
-        )
         async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                "SELECT COALESCE(SUM(images_generated), 0), "
-                "MIN(CASE WHEN images_generated > 0 THEN created_at END) "
-                f"FROM usage_log AS u WHERE {where}",
-                params,
+            return await sqlite_usage.count_images(
+                db, since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
             )
-        count, oldest = next(iter(rows))
-        return int(count), oldest
 
     async def cost_since(self, since: float) -> float:
         async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM usage_log WHERE created_at >= ?", (since,)
-            )
-        return float(next(iter(rows))[0])
+            return await sqlite_usage.cost_since(db, since)
 
     async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
         async with self._reading() as db:
@@ -570,57 +364,5 @@ class SqliteStore(SettingsPrecedence):
                 yield db
                 await db.execute("COMMIT")
             except BaseException:
-                await self._rollback(db)
+                await sqlite_file.rollback(db)
                 raise
-
-    @staticmethod
-    async def _rollback(db: aiosqlite.Connection) -> None:
-        # Shielded so a cancelled caller still leaves the connection outside a transaction;
-        # aiosqlite runs statements in order, so the next BEGIN queues behind this ROLLBACK.
-        # OperationalError: SQLite already rolled back (e.g. after SQLITE_FULL).
-        with contextlib.suppress(sqlite3.OperationalError):
-            await asyncio.shield(db.execute("ROLLBACK"))
-
-    @staticmethod
-    async def _pragma(db: aiosqlite.Connection, sql: str) -> Any:
-        rows = await db.execute_fetchall(sql)
-        return next(iter(rows))[0]
-
-    @classmethod
-    async def _user_version(cls, db: aiosqlite.Connection) -> int:
-        return int(await cls._pragma(db, "PRAGMA user_version"))
-
-    @staticmethod
-    async def _stored_hashes(db: aiosqlite.Connection, hashes: Sequence[str]) -> set[str]:
-        stored: set[str] = set()
-        for chunk in _chunks(hashes):
-            rows = await db.execute_fetchall(
-                f"SELECT sha256 FROM blobs WHERE sha256 IN ({_placeholders(len(chunk))})", chunk
-            )
-            stored.update(row[0] for row in rows)
-        return stored
-
-    async def _migrate(self, db: aiosqlite.Connection, migrations: Sequence[Migration]) -> None:
-        """Apply every step newer than the file's ``user_version``, one transaction each."""
-        for migration in migrations:
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                # Re-read under the write lock: another process may have migrated meanwhile.
-                current = await self._user_version(db)
-                if current > migrations[-1].version:
-                    raise _newer_schema(current)
-                if current >= migration.version:
-                    await db.execute("ROLLBACK")
-                    continue
-                if current != migration.version - 1:
-                    raise StoreError(
-                        f"Cannot migrate {self.path} from schema {current} with step {migration.version}."
-                    )
-                for statement in migration.statements:
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version = {int(migration.version)}")
-                await db.execute("COMMIT")
-            except BaseException:
-                await self._rollback(db)
-                raise
-            log.info("Migrated %s to schema %d: %s", self.path, migration.version, migration.description)
