@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import shutil
@@ -65,6 +66,8 @@ class PostgresServer:
             timeout=START_TIMEOUT_S + 10,
         )
         self._running = True
+        # Also on an interrupted run (Ctrl-C), where fixtures may not finish.
+        atexit.register(self.stop)
         return self
 
     def stop(self) -> None:
@@ -76,6 +79,7 @@ class PostgresServer:
                 self._running = False
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            atexit.unregister(self.stop)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
