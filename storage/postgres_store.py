@@ -280,6 +280,8 @@ class PostgresStore(SettingsPrecedence):
     # -- forgetting and retention -----------------------------------------------------------
 
     async def forget(self, key: ConversationKey) -> int:
+        # The rows go at once; as with any PostgreSQL delete, the bytes of dead row versions
+        # stay in the data files until vacuum reuses the space, and in WAL until it is recycled.
         async with self._writing() as conn:
             await conn.execute(
                 "DELETE FROM settings WHERE scope = $1", SettingScope.for_thread(key).as_text()
