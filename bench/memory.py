@@ -79,6 +79,7 @@ async def seed(bot: Bot, conversations: int) -> None:
             bot.config.gemini_model,
             usage,
             f"user-{n % 50}",
+            expected_head=None,
         )
 
 

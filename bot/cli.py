@@ -26,8 +26,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=["console"],
-        help="'console' chats in this terminal; without it, every configured platform starts",
+        choices=["console", "migrate-db"],
+        help="'console' chats in this terminal; 'migrate-db --to URL' copies the SQLite database "
+        "into PostgreSQL; without either, every configured platform starts",
+    )
+    parser.add_argument(
+        "--to", metavar="URL", default=None, help="migrate-db: the empty PostgreSQL database to copy into"
     )
     parser.add_argument(
         "--env-file", type=Path, default=None, help="read settings from this file (default .env)"
@@ -57,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(read_environment(env_file=args.env_file))
     except ConfigError as exc:
         return _fail(exc.problems)
+
+    if args.mode == "migrate-db":
+        from bot.migrate_db import migrate_db  # imported here: only this command needs it
+
+        return migrate_db(config, args.to)
 
     platforms = platforms_to_start(config)
     console = args.mode == "console" or (not platforms and sys.stdin.isatty())

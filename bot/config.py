@@ -93,9 +93,14 @@ class Config:
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
 
+    @property
+    def database_is_postgres(self) -> bool:
+        return is_postgres_url(self.database_url)
+
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs or messages."""
         values = (
+            database_password(self.database_url),
             self.gemini_api_key,
             self.discord_token,
             self.slack_bot_token,
@@ -117,16 +122,48 @@ def read_environment(
     return merged
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+_POSTGRES_FORM = "use postgresql://user:password@host:5432/database"
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.partition("://")[0] in POSTGRES_SCHEMES
+
+
+def database_password(url: str) -> str | None:
+    """The password in a PostgreSQL URL (a secret: never logged), or None."""
+    if not is_postgres_url(url):
+        return None
+    try:
+        return urlsplit(url).password or None
+    except ValueError:
+        return None
+
+
+def redacted_database_url(url: str) -> str:
+    """The URL with its password replaced, fit for messages and logs."""
+    password = database_password(url)
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def check_postgres_url(url: str) -> None:
+    """Raise ValueError (one line, without the password) if a PostgreSQL URL is malformed."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError(f"DATABASE_URL is a malformed PostgreSQL URL; {_POSTGRES_FORM}.") from None
+    if not (parts.hostname or "host=" in parts.query):
+        raise ValueError(f"DATABASE_URL names no PostgreSQL host; {_POSTGRES_FORM}.")
+
+
 def database_path_from_url(url: str) -> Path:
     """``sqlite:///relative.db`` -> ``relative.db``; ``sqlite:////abs/path.db`` -> ``/abs/path.db``."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ValueError(f"DATABASE_URL {url!r} is not a URL; use sqlite:///data/bot.sqlite3.")
-    if scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+"):
-        raise ValueError(
-            "DATABASE_URL uses PostgreSQL, which this version does not support yet; "
-            "use sqlite:///data/bot.sqlite3."
-        )
+    if scheme.startswith(("postgresql+", "postgres+")):
+        raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; {_POSTGRES_FORM}.")
     if scheme != "sqlite":
         raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:///data/bot.sqlite3.")
     if not rest.startswith("/") or rest == "/":
@@ -261,7 +298,10 @@ def load_config(env: Mapping[str, str]) -> Config:
     database_url = text("DATABASE_URL") or DEFAULT_DATABASE_URL
     database_path = Path("data/bot.sqlite3")
     try:
-        database_path = database_path_from_url(database_url)
+        if is_postgres_url(database_url):
+            check_postgres_url(database_url)
+        else:
+            database_path = database_path_from_url(database_url)
     except ValueError as exc:
         problems.append(str(exc))
 

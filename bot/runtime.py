@@ -21,7 +21,7 @@ from bot.platform import PlatformAdapter, PlatformError
 from bot.retention import Retention
 from bot.service import ConversationService
 from storage.errors import StoreError
-from storage.sqlite_store import SqliteStore
+from storage.factory import describe_store, open_store
 
 log = logging.getLogger(__name__)
 # Hosts send SIGTERM on every deploy and kill ~10 s later: finish turns in flight within this.
@@ -70,11 +70,11 @@ async def run(config: Config, *, console: bool) -> int:
 
 
 async def _serve(config: Config, console: bool) -> int:
-    store = SqliteStore(config.database_path)
+    store = open_store(config)
     try:
         await store.open()
     except (StoreError, OSError) as exc:
-        print(f"error: cannot open the database at {config.database_path}: {exc}", file=sys.stderr)
+        print(f"error: cannot open the database at {describe_store(config)}: {exc}", file=sys.stderr)
         return 1
     engine = GeminiEngine(
         api_key=config.gemini_api_key or "",

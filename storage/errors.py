@@ -1,4 +1,4 @@
-"""Errors a store raises when the database itself is unusable."""
+"""Errors a store raises: the database itself is unusable, or a write lost a race."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ class StoreError(Exception):
 
 
 class HeadMoved(StoreError):
-    """``append_turn`` found the conversation's head is no longer the one the turn was computed
-    against: another turn was stored first, so writing would silently branch the conversation."""
+    """A turn was computed against a conversation head that is no longer the head.
 
-    def __init__(self, expected: int | None, current: int | None) -> None:
-        super().__init__(f"conversation head moved from {expected} to {current}")
+    Another turn was stored in between (by another coroutine or process); nothing was written.
+    ``head`` is the conversation's current head (None if it has no turns).
+    """
+
+    def __init__(self, expected: int | None, head: int | None) -> None:
+        super().__init__(
+            f"The conversation moved on while this turn was made (expected head {expected}, now {head})."
+        )
         self.expected = expected
-        self.current = current
+        self.head = head

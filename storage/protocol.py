@@ -1,8 +1,8 @@
-"""The store protocol every backend implements (SQLite today, a server database later)."""
+"""The store protocol, split into the roles a backend plays; ``Store`` is all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,12 +40,8 @@ class ConversationInfo:
     updated_at: float
 
 
-class Store(Protocol):
-    """Persistence for conversations, turns, blobs, settings, processed messages and usage.
-
-    Every method is safe to call concurrently from one event loop. ``append_turn`` is atomic:
-    after a crash either the whole turn (row, blobs, head pointer, usage) exists or none of it.
-    """
+class Lifecycle(Protocol):
+    """Opening, schema and closing."""
 
     async def open(self) -> None:
         """Create or migrate the schema; must be called once before anything else."""
@@ -55,27 +51,10 @@ class Store(Protocol):
 
     async def schema_version(self) -> int: ...
 
-    async def claim_message(
-        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
-    ) -> bool:
-        """Record a platform message as processed; False if it was already claimed.
 
-        With ``key`` the claim also remembers which conversation the message belongs to and
-        stays unfinished until ``finish_message``, so a turn cut off by a crash can be found.
-        Without it the claim is finished at once.
-        """
-        ...
-
-    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
-        """Mark a claimed message's turn as finished (answered, refused or failed)."""
-        ...
-
-    async def unfinished_messages(
-        self, platform: str, claimed_after: float
-    ) -> list[tuple[ConversationKey, str]]:
-        """Messages of ``platform`` claimed after ``claimed_after`` whose turn never finished
-        (the process died or was stopped mid-turn), oldest first, as (key, message id)."""
-        ...
+class HistoryStore(Protocol):
+    """Conversations, their turns (a tree with a head), the image blobs turns reference, and
+    which platform messages show which turn."""
 
     async def conversation(self, key: ConversationKey) -> ConversationInfo | None:
         """The conversation for a key, or None if it has no turns (or was forgotten)."""
@@ -106,9 +85,22 @@ class Store(Protocol):
         model: str,
         usage: Usage,
         author_id: str,
+        *,
+        expected_head: int | None,
     ) -> StoredTurn:
         """Atomically store a turn, the blobs it references (each stored once by hash), its
-        usage, and move the conversation's head to it (creating the conversation if needed)."""
+        usage, and move the conversation's head to it (creating the conversation if needed).
+
+        ``expected_head`` is the head the turn was computed against (None: no turns yet); if
+        the head is another turn now, ``storage.errors.HeadMoved`` is raised and nothing is
+        written. ``parent_id`` is separate: a regenerate branches from an earlier turn. A
+        parent of another conversation, or a referenced blob neither passed nor stored, is a
+        ValueError (see ``storage.rules``), again writing nothing.
+        """
+        ...
+
+    async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        """Bytes for the given hashes; unknown hashes are absent from the result."""
         ...
 
     async def record_posted(
@@ -121,8 +113,40 @@ class Store(Protocol):
         """The turn whose reply a platform message shows, or None."""
         ...
 
-    async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
-        """Bytes for the given hashes; unknown hashes are absent from the result."""
+
+class MessageClaims(Protocol):
+    """One generation per platform message, and finding turns a crash cut off."""
+
+    async def claim_message(
+        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
+    ) -> bool:
+        """Record a platform message as processed; False if it was already claimed.
+
+        With ``key`` the claim also remembers which conversation the message belongs to and
+        stays unfinished until ``finish_message``, so a turn cut off by a crash can be found.
+        Without it the claim is finished at once.
+        """
+        ...
+
+    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
+        """Mark a claimed message's turn as finished (answered, refused or failed)."""
+        ...
+
+    async def unfinished_messages(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        """Messages of ``platform`` claimed after ``claimed_after`` whose turn never finished
+        (the process died or was stopped mid-turn), oldest first, as (key, message id)."""
+        ...
+
+
+class SettingsStore(Protocol):
+    """Settings stored per scope. A backend stores and returns raw rows
+    (``scoped_settings``); ``settings`` applies precedence once, in ``storage.rules``."""
+
+    async def scoped_settings(self, scopes: Sequence[SettingScope]) -> Mapping[str, Mapping[str, str]]:
+        """The stored settings of each given scope, keyed by ``scope.as_text()`` (scopes with
+        nothing stored may be absent)."""
         ...
 
     async def settings(self, key: ConversationKey) -> dict[str, str]:
@@ -133,10 +157,9 @@ class Store(Protocol):
         """Set (or with None, clear) one setting at one scope."""
         ...
 
-    async def forget(self, key: ConversationKey) -> int:
-        """Delete a conversation's turns, its thread settings, and every blob no other turn
-        references, for real (no image bytes remain in the database). Returns turns deleted."""
-        ...
+
+class UsageLedger(Protocol):
+    """What every turn cost, kept apart from the turns so forgetting does not reset it."""
 
     async def usage_since(
         self, since: float, author_id: str | None = None, platform: str | None = None
@@ -163,6 +186,23 @@ class Store(Protocol):
         """Estimated US dollars spent since ``since``, across everything."""
         ...
 
+
+class Maintenance(Protocol):
+    """Forgetting and retention."""
+
+    async def forget(self, key: ConversationKey) -> int:
+        """Delete a conversation's turns, its thread settings, and every blob no other turn
+        references, for real (no image bytes remain in the database). Returns turns deleted."""
+        ...
+
     async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
         """Conversations last updated before ``before``, oldest first (for retention)."""
         ...
+
+
+class Store(Lifecycle, HistoryStore, MessageClaims, SettingsStore, UsageLedger, Maintenance, Protocol):
+    """Every role together: what the bot is given.
+
+    Every method is safe to call concurrently from one event loop. ``append_turn`` is atomic:
+    after a crash either the whole turn (row, blobs, head pointer, usage) exists or none of it.
+    """

@@ -4,156 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import sqlite3
-import stat
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
-from bot.content import Blob, ContentRecord, blob_refs
+from bot.content import Blob, ContentRecord
 from bot.vocabulary import ConversationKey, SettingScope, Usage
-from storage.errors import HeadMoved, StoreError
-from storage.migrations import MIGRATIONS, Migration
+from storage import sqlite_file, sqlite_turns, sqlite_usage
+from storage.errors import StoreError
+from storage.migrations import MIGRATIONS
 from storage.protocol import ConversationInfo, StoredTurn
-
-# append_turn without expected_head: store whatever the head is (tools and tests that build history).
-ANY_HEAD: object = object()
+from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
+from storage.rules import (
+    SettingsPrecedence,
+    prepare_turn,
+    require_blobs,
+    require_head,
+    require_parent,
+)
+from storage.sqlite_turns import chunks, placeholders
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-BUSY_TIMEOUT_MS = 10_000
-# Well under SQLite's limit on bound parameters in one statement.
-_CHUNK = 500
-_SIDE_FILES = ("-wal", "-shm", "-journal")
-
-_TURN_COLUMNS = """
-    t.id, t.parent_id, t.user_content, t.model_content, t.model, t.author_id, t.created_at,
-    t.prompt_tokens, t.output_tokens, t.thought_tokens, t.total_tokens, t.images_generated,
-    t.prompt_by_modality, t.output_by_modality, t.cost_usd,
-    c.platform, c.workspace, c.channel, c.thread
-"""
-
-_CONVERSATION_COLUMNS = """
-    c.platform, c.workspace, c.channel, c.thread, c.head_turn_id, c.created_at, c.updated_at,
-    (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) AS turn_count
-"""
-
 _KEY_MATCH = "c.platform = ? AND c.workspace = ? AND c.channel = ? AND c.thread = ?"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
-    return (key.platform, key.workspace, key.channel, key.thread)
-
-
-def _newer_schema(version: int) -> StoreError:
-    return StoreError(
-        f"The database was written by a newer version of the bot (schema {version}); upgrade the bot."
-    )
-
-
-def _prepare_file(path: Path) -> None:
-    """Create the parent directory (0700) and the database file (0600) if they are missing."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
-def _match_side_file_modes(path: Path) -> None:
-    """Give -wal/-shm/-journal files the database file's permissions (SQLite does this when it
-    creates them; this also covers files left behind by another program)."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    for suffix in _SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        try:
-            if stat.S_IMODE(side.stat().st_mode) != mode:
-                os.chmod(side, mode)
-        except FileNotFoundError:
-            continue
-
-
-def _hash_blobs(blobs: Sequence[Blob]) -> dict[str, Blob]:
-    offered: dict[str, Blob] = {}
-    for blob in blobs:
-        offered.setdefault(blob.sha256, blob)
-    return offered
-
-
-def _usage_from_row(row: sqlite3.Row) -> Usage:
-    return Usage(
-        prompt_tokens=row["prompt_tokens"],
-        output_tokens=row["output_tokens"],
-        thought_tokens=row["thought_tokens"],
-        total_tokens=row["total_tokens"],
-        prompt_by_modality=json.loads(row["prompt_by_modality"]),
-        output_by_modality=json.loads(row["output_by_modality"]),
-        images_generated=row["images_generated"],
-        cost_usd=row["cost_usd"],
-    )
-
-
-def _turn_from_row(row: sqlite3.Row) -> StoredTurn:
-    return StoredTurn(
-        id=row["id"],
-        key=ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]),
-        parent_id=row["parent_id"],
-        user_content=json.loads(row["user_content"]),
-        model_content=json.loads(row["model_content"]),
-        model=row["model"],
-        usage=_usage_from_row(row),
-        author_id=row["author_id"],
-        created_at=row["created_at"],
-    )
-
-
-def _conversation_from_row(row: sqlite3.Row) -> ConversationInfo:
-    return ConversationInfo(
-        key=ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]),
-        head_turn_id=row["head_turn_id"],
-        turn_count=row["turn_count"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _usage_filter(since: float, **equal: str | None) -> tuple[str, tuple[Any, ...]]:
-    """A WHERE clause over usage_log (alias u) for a time window and optional exact matches."""
-    clauses = ["u.created_at >= ?"]
-    params: list[Any] = [since]
-    for column, value in equal.items():
-        if value is not None:
-            clauses.append(f"u.{column} = ?")
-            params.append(value)
-    return " AND ".join(clauses), tuple(params)
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
-
-
-class SqliteStore:
+class SqliteStore(SettingsPrecedence):
     """``storage.protocol.Store`` on one SQLite file.
 
     All statements go through one aiosqlite connection; an asyncio lock around every
@@ -173,27 +54,7 @@ class SqliteStore:
     async def open(self) -> None:
         if self._db is not None:
             raise StoreError("The store is already open.")
-        await asyncio.to_thread(_prepare_file, self.path)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            db.row_factory = sqlite3.Row
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            # Refuse a newer schema before changing anything in the file.
-            version = await self._user_version(db)
-            if version > MIGRATIONS[-1].version:
-                raise _newer_schema(version)
-            mode = await self._pragma(db, "PRAGMA journal_mode = WAL")
-            if str(mode).lower() != "wal":
-                raise StoreError(f"Could not switch {self.path} to WAL mode (got {mode!r}).")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA secure_delete = ON")
-            await self._migrate(db, MIGRATIONS)
-            await asyncio.to_thread(_match_side_file_modes, self.path)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
+        self._db = await sqlite_file.connect(self.path, MIGRATIONS)
 
     async def close(self) -> None:
         async with self._lock:
@@ -203,7 +64,7 @@ class SqliteStore:
 
     async def schema_version(self) -> int:
         async with self._reading() as db:
-            return await self._user_version(db)
+            return await sqlite_file.user_version(db)
 
     # -- extras beyond the protocol ---------------------------------------------------------
 
@@ -262,31 +123,31 @@ class SqliteStore:
     async def conversation(self, key: ConversationKey) -> ConversationInfo | None:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations AS c WHERE {_KEY_MATCH}",
-                _key_params(key),
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c WHERE {_KEY_MATCH}",
+                key_params(key),
             )
-        return _conversation_from_row(next(iter(rows))) if rows else None
+        return conversation_from_row(next(iter(rows))) if rows else None
 
     async def latest_conversation(
         self, platform: str, workspace: str, channel: str
     ) -> ConversationInfo | None:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations AS c "
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c "
                 "WHERE c.platform = ? AND c.workspace = ? AND c.channel = ? "
                 "ORDER BY c.updated_at DESC, c.id DESC LIMIT 1",
                 (platform, workspace, channel),
             )
-        return _conversation_from_row(next(iter(rows))) if rows else None
+        return conversation_from_row(next(iter(rows))) if rows else None
 
     async def turn(self, turn_id: int) -> StoredTurn | None:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                f"SELECT {_TURN_COLUMNS} FROM turns AS t "
+                f"SELECT {TURN_COLUMNS} FROM turns AS t "
                 "JOIN conversations AS c ON c.id = t.conversation_id WHERE t.id = ?",
                 (turn_id,),
             )
-        return _turn_from_row(next(iter(rows))) if rows else None
+        return turn_from_row(next(iter(rows))) if rows else None
 
     async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
         async with self._reading() as db:
@@ -301,15 +162,15 @@ class SqliteStore:
                     FROM branch JOIN turns AS t ON t.id = branch.id
                     WHERE t.parent_id IS NOT NULL
                 )
-                SELECT {_TURN_COLUMNS}
+                SELECT {TURN_COLUMNS}
                 FROM branch
                 JOIN turns AS t ON t.id = branch.id
                 JOIN conversations AS c ON c.id = t.conversation_id
                 ORDER BY branch.depth DESC
                 """,
-                (*_key_params(key), upto),
+                (*key_params(key), upto),
             )
-        turns = [_turn_from_row(row) for row in rows]
+        turns = [turn_from_row(row) for row in rows]
         if not turns and upto is not None:
             raise ValueError(f"Turn {upto} is not part of conversation {key}.")
         return turns
@@ -325,124 +186,23 @@ class SqliteStore:
         usage: Usage,
         author_id: str,
         *,
-        expected_head: int | object | None = ANY_HEAD,
+        expected_head: int | None,
     ) -> StoredTurn:
-        user_json = _dumps(user_content)
-        model_json = _dumps(model_content)
-        prompt_modality = _dumps(usage.prompt_by_modality)
-        output_modality = _dumps(usage.output_by_modality)
-        refs = list(dict.fromkeys([*blob_refs(user_content), *blob_refs(model_content)]))
-        # No hashing here: a Blob hashes its bytes once, when it is made (in the SDK's thread
-        # or the image worker), so this is a dict build and needs no trip to a thread.
-        offered = _hash_blobs(list(blobs))
-        usage_values = (
-            usage.prompt_tokens,
-            usage.output_tokens,
-            usage.thought_tokens,
-            usage.total_tokens,
-            usage.images_generated,
-            prompt_modality,
-            output_modality,
-        )
-
+        prepared = prepare_turn(key, parent_id, user_content, model_content, blobs, model, usage, author_id)
         async with self._writing() as db:
             now = self._clock()
-            missing = set(refs) - offered.keys()
-            if missing:
-                missing -= await self._stored_hashes(db, sorted(missing))
-            if missing:
-                raise ValueError(
-                    "Blobs referenced by the turn were neither passed nor stored: "
-                    + ", ".join(sorted(missing))
-                )
-
-            rows = await db.execute_fetchall(
-                "INSERT INTO conversations "
-                "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, NULL, ?, ?) "
-                "ON CONFLICT (platform, workspace, channel, thread) "
-                "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id",
-                (*_key_params(key), now, now),
-            )
-            conversation_id, current_head = next(iter(rows))
-            if expected_head is not ANY_HEAD and current_head != expected_head:
-                raise HeadMoved(expected_head, current_head)  # type: ignore[arg-type]
-
-            if parent_id is not None:
-                parents = await db.execute_fetchall(
-                    "SELECT conversation_id FROM turns WHERE id = ?", (parent_id,)
-                )
-                if not parents or next(iter(parents))[0] != conversation_id:
-                    raise ValueError(f"Parent turn {parent_id} is not part of conversation {key}.")
-
-            new_blobs = [
-                (h, blob.mime_type, len(blob.data), blob.data)
-                for h in refs
-                if (blob := offered.get(h)) is not None
-            ]
-            if new_blobs:
-                await db.executemany(
-                    "INSERT OR IGNORE INTO blobs (sha256, mime_type, size, data) VALUES (?, ?, ?, ?)",
-                    new_blobs,
-                )
-
-            cursor = await db.execute(
-                "INSERT INTO turns (conversation_id, parent_id, user_content, model_content, "
-                "model, author_id, created_at, prompt_tokens, output_tokens, thought_tokens, "
-                "total_tokens, images_generated, prompt_by_modality, output_by_modality, cost_usd) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    parent_id,
-                    user_json,
-                    model_json,
-                    model,
-                    author_id,
-                    now,
-                    *usage_values,
-                    usage.cost_usd,
-                ),
-            )
-            turn_id = cursor.lastrowid
-            if turn_id is None:  # pragma: no cover - an INSERT always sets it
-                raise StoreError("SQLite did not report the new turn's id.")
-            if refs:
-                await db.executemany(
-                    "INSERT INTO turn_blobs (turn_id, sha256) VALUES (?, ?)",
-                    [(turn_id, h) for h in refs],
-                )
-            await db.execute(
-                "INSERT INTO usage_log (turn_id, author_id, model, created_at, prompt_tokens, "
-                "output_tokens, thought_tokens, total_tokens, images_generated, "
-                "prompt_by_modality, output_by_modality, platform, workspace, channel, cost_usd) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (turn_id, author_id, model, now, *usage_values, *_key_params(key)[:3], usage.cost_usd),
-            )
+            require_blobs(prepared, await sqlite_turns.stored_hashes(db, prepared.unoffered()))
+            conversation_id, head = await sqlite_turns.upsert_conversation(db, key, now)
+            require_head(expected_head, head)
+            require_parent(prepared, await sqlite_turns.conversation_of_turn(db, parent_id), conversation_id)
+            await sqlite_turns.insert_blobs(db, prepared)
+            turn_id = await sqlite_turns.insert_turn(db, prepared, conversation_id, now)
+            await sqlite_turns.insert_usage(db, prepared, turn_id, now)
             await db.execute(
                 "UPDATE conversations SET head_turn_id = ?, updated_at = ? WHERE id = ?",
                 (turn_id, now, conversation_id),
             )
-
-        return StoredTurn(
-            id=turn_id,
-            key=key,
-            parent_id=parent_id,
-            user_content=json.loads(user_json),
-            model_content=json.loads(model_json),
-            model=model,
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens,
-                output_tokens=usage.output_tokens,
-                thought_tokens=usage.thought_tokens,
-                total_tokens=usage.total_tokens,
-                prompt_by_modality=json.loads(prompt_modality),
-                output_by_modality=json.loads(output_modality),
-                images_generated=usage.images_generated,
-                cost_usd=usage.cost_usd,
-            ),
-            author_id=author_id,
-            created_at=now,
-        )
+        return prepared.stored(turn_id, now)
 
     async def record_posted(
         self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
@@ -472,9 +232,9 @@ class SqliteStore:
         if not wanted:
             return found
         async with self._reading() as db:
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 rows = await db.execute_fetchall(
-                    f"SELECT sha256, data FROM blobs WHERE sha256 IN ({_placeholders(len(chunk))})",
+                    f"SELECT sha256, data FROM blobs WHERE sha256 IN ({placeholders(len(chunk))})",
                     chunk,
                 )
                 found.update((row[0], bytes(row[1])) for row in rows)
@@ -482,24 +242,19 @@ class SqliteStore:
 
     # -- settings -------------------------------------------------------------------------
 
-    async def settings(self, key: ConversationKey) -> dict[str, str]:
-        # Widest first, so narrower scopes overwrite.
-        scopes = (
-            SettingScope.everywhere().as_text(),
-            SettingScope.for_channel(key).as_text(),
-            SettingScope.for_thread(key).as_text(),
-        )
+    async def scoped_settings(self, scopes: Sequence[SettingScope]) -> dict[str, dict[str, str]]:
+        texts = [scope.as_text() for scope in scopes]
+        by_scope: dict[str, dict[str, str]] = {}
+        if not texts:
+            return by_scope
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                "SELECT scope, name, value FROM settings WHERE scope IN (?, ?, ?)", scopes
+                f"SELECT scope, name, value FROM settings WHERE scope IN ({placeholders(len(texts))})",
+                texts,
             )
-        by_scope: dict[str, dict[str, str]] = {scope: {} for scope in scopes}
         for row in rows:
-            by_scope[row["scope"]][row["name"]] = row["value"]
-        merged: dict[str, str] = {}
-        for scope in scopes:
-            merged.update(by_scope[scope])
-        return merged
+            by_scope.setdefault(row["scope"], {})[row["name"]] = row["value"]
+        return by_scope
 
     async def set_setting(self, scope: SettingScope, name: str, value: str | None) -> None:
         async with self._writing() as db:
@@ -522,7 +277,7 @@ class SqliteStore:
             rows = await db.execute_fetchall(
                 f"SELECT c.id, (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) "
                 f"FROM conversations AS c WHERE {_KEY_MATCH}",
-                _key_params(key),
+                key_params(key),
             )
             if not rows:
                 return 0
@@ -537,9 +292,9 @@ class SqliteStore:
             ]
             # Cascades to turns and turn_blobs.
             await db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-            for chunk in _chunks(candidates):
+            for chunk in chunks(candidates):
                 await db.execute(
-                    f"DELETE FROM blobs WHERE sha256 IN ({_placeholders(len(chunk))}) "
+                    f"DELETE FROM blobs WHERE sha256 IN ({placeholders(len(chunk))}) "
                     "AND NOT EXISTS "
                     "(SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256)",
                     chunk,
@@ -555,40 +310,8 @@ class SqliteStore:
     async def usage_since(
         self, since: float, author_id: str | None = None, platform: str | None = None
     ) -> Usage:
-        where, params = _usage_filter(since, author_id=author_id, platform=platform)
         async with self._reading() as db:
-            totals = next(
-                iter(
-                    await db.execute_fetchall(
-                        "SELECT COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
-                        "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
-                        "COALESCE(SUM(thought_tokens), 0) AS thought_tokens, "
-                        "COALESCE(SUM(total_tokens), 0) AS total_tokens, "
-                        "COALESCE(SUM(images_generated), 0) AS images_generated, "
-                        "COALESCE(SUM(cost_usd), 0) AS cost_usd "
-                        f"FROM usage_log AS u WHERE {where}",
-                        params,
-                    )
-                )
-            )
-            by_modality: dict[str, dict[str, int]] = {}
-            for column in ("prompt_by_modality", "output_by_modality"):
-                rows = await db.execute_fetchall(
-                    f"SELECT j.key, SUM(j.value) FROM usage_log AS u, json_each(u.{column}) AS j "
-                    f"WHERE {where} GROUP BY j.key ORDER BY j.key",
-                    params,
-                )
-                by_modality[column] = {row[0]: int(row[1]) for row in rows}
-        return Usage(
-            prompt_tokens=totals["prompt_tokens"],
-            output_tokens=totals["output_tokens"],
-            thought_tokens=totals["thought_tokens"],
-            total_tokens=totals["total_tokens"],
-            prompt_by_modality=by_modality["prompt_by_modality"],
-            output_by_modality=by_modality["output_by_modality"],
-            images_generated=totals["images_generated"],
-            cost_usd=float(totals["cost_usd"]),
-        )
+            return await sqlite_usage.usage_since(db, since, author_id=author_id, platform=platform)
 
     async def count_images(
         self,
@@ -599,25 +322,14 @@ class SqliteStore:
         workspace: str | None = None,
         channel: str | None = None,
     ) -> tuple[int, float | None]:
-        where, params = _usage_filter(
-            since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
-        )
         async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                "SELECT COALESCE(SUM(images_generated), 0), "
-                "MIN(CASE WHEN images_generated > 0 THEN created_at END) "
-                f"FROM usage_log AS u WHERE {where}",
-                params,
+            return await sqlite_usage.count_images(
+                db, since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
             )
-        count, oldest = next(iter(rows))
-        return int(count), oldest
 
     async def cost_since(self, since: float) -> float:
         async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM usage_log WHERE created_at >= ?", (since,)
-            )
-        return float(next(iter(rows))[0])
+            return await sqlite_usage.cost_since(db, since)
 
     async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
         async with self._reading() as db:
@@ -652,57 +364,5 @@ class SqliteStore:
                 yield db
                 await db.execute("COMMIT")
             except BaseException:
-                await self._rollback(db)
+                await sqlite_file.rollback(db)
                 raise
-
-    @staticmethod
-    async def _rollback(db: aiosqlite.Connection) -> None:
-        # Shielded so a cancelled caller still leaves the connection outside a transaction;
-        # aiosqlite runs statements in order, so the next BEGIN queues behind this ROLLBACK.
-        # OperationalError: SQLite already rolled back (e.g. after SQLITE_FULL).
-        with contextlib.suppress(sqlite3.OperationalError):
-            await asyncio.shield(db.execute("ROLLBACK"))
-
-    @staticmethod
-    async def _pragma(db: aiosqlite.Connection, sql: str) -> Any:
-        rows = await db.execute_fetchall(sql)
-        return next(iter(rows))[0]
-
-    @classmethod
-    async def _user_version(cls, db: aiosqlite.Connection) -> int:
-        return int(await cls._pragma(db, "PRAGMA user_version"))
-
-    @staticmethod
-    async def _stored_hashes(db: aiosqlite.Connection, hashes: Sequence[str]) -> set[str]:
-        stored: set[str] = set()
-        for chunk in _chunks(hashes):
-            rows = await db.execute_fetchall(
-                f"SELECT sha256 FROM blobs WHERE sha256 IN ({_placeholders(len(chunk))})", chunk
-            )
-            stored.update(row[0] for row in rows)
-        return stored
-
-    async def _migrate(self, db: aiosqlite.Connection, migrations: Sequence[Migration]) -> None:
-        """Apply every step newer than the file's ``user_version``, one transaction each."""
-        for migration in migrations:
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                # Re-read under the write lock: another process may have migrated meanwhile.
-                current = await self._user_version(db)
-                if current > migrations[-1].version:
-                    raise _newer_schema(current)
-                if current >= migration.version:
-                    await db.execute("ROLLBACK")
-                    continue
-                if current != migration.version - 1:
-                    raise StoreError(
-                        f"Cannot migrate {self.path} from schema {current} with step {migration.version}."
-                    )
-                for statement in migration.statements:
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version = {int(migration.version)}")
-                await db.execute("COMMIT")
-            except BaseException:
-                await self._rollback(db)
-                raise
-            log.info("Migrated %s to schema %d: %s", self.path, migration.version, migration.description)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the fake Gemini and Slack servers and a production-wired conversation core."""
+"""Shared fixtures: the fake Gemini and Slack servers, a production-wired conversation core, and a
+real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
+from tests.auxil.postgres import PostgresServer
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +42,24 @@ async def core(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
     started = await Core(fake_gemini, tmp_path / "bot.sqlite3").start()
     yield started
     await started.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole run, started on first use. If it cannot start,
+    every test that needs it errors (never skips)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on that server."""
+    return await postgres_server.create_database()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

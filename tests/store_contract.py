@@ -1,4 +1,4 @@
-"""The contract every ``storage.protocol.Store`` backend passes; subclass ``StoreContract``."""
+"""The contract every store backend passes, one class per role; ``StoreContract`` is all of them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from bot.content import Blob, ContentRecord, image_part, user_record
 from bot.vocabulary import ConversationKey, SettingScope, Usage
+from storage.errors import HeadMoved
 from storage.protocol import Store, StoredTurn
 
 StoreFactory = Callable[[], Awaitable[Store]]
@@ -64,12 +65,25 @@ def hashes(*blobs: Blob) -> list[str]:
     return [b.sha256 for b in blobs]
 
 
-class StoreContract:
-    """Behaviour every store backend must have.
+class Current:
+    """Marker: compute the turn against whatever the head is right now."""
 
-    A backend's test class subclasses this and overrides the ``store_factory`` fixture: it
-    returns a coroutine function that opens (``await s.open()``) and returns a *new* store
-    instance on the same per-test database, built with the ``clock`` fixture as its clock.
+
+CURRENT = Current()
+
+
+async def current_head(store: Store, key: ConversationKey) -> int | None:
+    info = await store.conversation(key)
+    return info.head_turn_id if info is not None else None
+
+
+class ContractBase:
+    """Fixtures and helpers shared by the role contracts below.
+
+    A backend's test class subclasses ``StoreContract`` (or one role's contract) and
+    overrides the ``store_factory`` fixture: it returns a coroutine function that opens
+    (``await s.open()``) and returns a *new* store instance on the same per-test database,
+    built with the ``clock`` fixture as its clock.
     The base class opens ``store`` through it and closes every store it opened.
     """
 
@@ -113,8 +127,12 @@ class StoreContract:
         usage: Usage | None = None,
         author: str = "alice",
         model: str = "gemini-2.5-flash-image",
+        expected_head: int | Current | None = CURRENT,
     ) -> StoredTurn:
+        """Append a turn; unless ``expected_head`` is given, computed against the current head."""
         parent_id = parent.id if isinstance(parent, StoredTurn) else parent
+        if isinstance(expected_head, Current):
+            expected_head = await current_head(store, key)
         return await store.append_turn(
             key=key,
             parent_id=parent_id,
@@ -124,9 +142,12 @@ class StoreContract:
             model=model,
             usage=usage or Usage(),
             author_id=author,
+            expected_head=expected_head,
         )
 
-    # -- lifecycle ------------------------------------------------------------------------
+
+class LifecycleContract(ContractBase):
+    """Opening, closing and persistence (``storage.protocol.Lifecycle``)."""
 
     async def test_a_new_store_has_a_schema(self, store: Store) -> None:
         assert await store.schema_version() >= 1
@@ -135,7 +156,74 @@ class StoreContract:
         await store.close()
         await store.close()
 
-    # -- claims ---------------------------------------------------------------------------
+    async def test_everything_survives_close_and_reopen(self, store: Store, open_store: StoreFactory) -> None:
+        key = make_key()
+        photo, render = make_blob("photo", 9000, "image/jpeg"), make_blob("render", 11000)
+        exotic: dict[str, Any] = {
+            "role": "model",
+            "parts": [
+                {
+                    "text": 'ünïcödé 🍌 "quoted" \\ back\nslash\t\u0000nul',
+                    "thought": True,
+                    "thought_signature": "CiQB0e2Kb+/x9==",
+                },
+                {
+                    "function_call": {
+                        "name": "noop",
+                        "args": {
+                            "nested": {"list": [1, 2.5, -0.0001, None, True, False, {"deep": []}]},
+                            "big": 2**62,
+                            "empty": {},
+                        },
+                    },
+                    "thought_signature": "A" * 4096,
+                },
+                {
+                    "inline_data": {"mime_type": "image/png", "blob": render.sha256},
+                    "thought_signature": "c2lnbmF0dXJlLWltYWdl",
+                },
+            ],
+        }
+        usage = Usage(1, 2, 3, 6, {"TEXT": 1}, {"IMAGE": 2}, 1)
+        first = await store.append_turn(
+            key,
+            None,
+            user_content("make it pop", [photo]),
+            exotic,
+            [photo, render],
+            "gemini-3-pro-image",
+            usage,
+            "alice",
+            expected_head=None,
+        )
+        second = await self.add(store, key, first, images=[render], blobs=[])
+        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "21:9")
+        assert await store.claim_message("discord", "c1", "m1")
+        before = await store.history(key)
+        info_before = await store.conversation(key)
+        await store.close()
+
+        reopened = await open_store()
+        assert await reopened.history(key) == before == [first, second]
+        assert (await reopened.history(key))[0].model_content == exotic
+        assert json.dumps((await reopened.history(key))[0].model_content, sort_keys=True) == (
+            json.dumps(exotic, sort_keys=True)
+        )
+        assert await reopened.conversation(key) == info_before
+        assert await reopened.turn(second.id) == second
+        assert await reopened.load_blobs([photo.sha256, render.sha256]) == {
+            photo.sha256: photo.data,
+            render.sha256: render.data,
+        }
+        assert await reopened.settings(key) == {"aspect_ratio": "21:9"}
+        assert await reopened.claim_message("discord", "c1", "m1") is False
+        assert await reopened.usage_since(0) == usage
+        third = await self.add(reopened, key, second)
+        assert third.id > second.id
+
+
+class ClaimsContract(ContractBase):
+    """One generation per message (``storage.protocol.MessageClaims``)."""
 
     async def test_claim_message_is_idempotent(self, store: Store) -> None:
         assert await store.claim_message("slack", "C1", "1700000000.000100") is True
@@ -153,7 +241,26 @@ class StoreContract:
         results = await asyncio.gather(*(store.claim_message("slack", "C1", "dup") for _ in range(20)))
         assert sorted(results) == [False] * 19 + [True]
 
-    # -- conversations, turns, history ----------------------------------------------------
+    async def test_unfinished_claims_are_found_until_finished(self, store: Store, clock: FakeClock) -> None:
+        key = make_key("t1")
+        other = make_key("t2")
+        clock.now = START + 10
+        assert await store.claim_message("discord", "c1", "m1", key)
+        clock.now = START + 20
+        assert await store.claim_message("discord", "c1", "m2", other)
+        assert await store.claim_message("discord", "c1", "m3")  # no key: finished at once
+        assert not await store.claim_message("discord", "c1", "m1", key)
+        assert await store.unfinished_messages("discord", START) == [(key, "m1"), (other, "m2")]
+        assert await store.unfinished_messages("discord", START + 10) == [(other, "m2")]
+        assert await store.unfinished_messages("slack", START) == []
+        await store.finish_message("discord", "c1", "m1")
+        await store.finish_message("discord", "c1", "m1")
+        await store.finish_message("discord", "c1", "unknown")
+        assert await store.unfinished_messages("discord", START) == [(other, "m2")]
+
+
+class HistoryContract(ContractBase):
+    """Conversations, turns, blobs and posted messages (``storage.protocol.HistoryStore``)."""
 
     async def test_unknown_key_has_nothing(self, store: Store) -> None:
         key = make_key("nobody")
@@ -219,7 +326,9 @@ class StoreContract:
     async def test_stored_records_do_not_alias_the_callers(self, store: Store) -> None:
         key = make_key()
         record = user_content("original")
-        stored = await store.append_turn(key, None, record, model_record("ok"), [], "m", Usage(), "alice")
+        stored = await store.append_turn(
+            key, None, record, model_record("ok"), [], "m", Usage(), "alice", expected_head=None
+        )
         record["parts"][0]["text"] = "mutated"
         assert stored.user_content["parts"][0]["text"] == "original"
         loaded = await store.turn(stored.id)
@@ -281,6 +390,82 @@ class StoreContract:
         assert await store.conversation(make_key("new")) is None
         assert await store.load_blobs([make_blob("leak").sha256]) == {}
 
+    async def test_a_turn_computed_against_a_moved_head_is_refused(self, store: Store) -> None:
+        key = make_key()
+        first = await self.add(store, key, usage=Usage(total_tokens=1))
+        stale = make_blob("stale")
+        with pytest.raises(HeadMoved) as moved:
+            await self.add(store, key, first, images=[stale], usage=Usage(total_tokens=7), expected_head=None)
+        assert (moved.value.head, moved.value.expected) == (first.id, None)
+        second = await self.add(store, key, first)
+        with pytest.raises(HeadMoved) as moved:
+            await self.add(store, key, second, images=[stale], expected_head=first.id)
+        assert moved.value.head == second.id
+        # Nothing of a refused turn is written: no row, no blob, no usage, head unchanged.
+        assert await store.history(key) == [first, second]
+        info = await store.conversation(key)
+        assert info is not None
+        assert (info.head_turn_id, info.turn_count) == (second.id, 2)
+        assert await store.load_blobs([stale.sha256]) == {}
+        assert await store.usage_since(0) == Usage(total_tokens=1)
+        # A conversation with no turns yet only takes a turn expecting no head.
+        with pytest.raises(HeadMoved) as moved:
+            await self.add(store, make_key("new"), expected_head=second.id)
+        assert moved.value.head is None
+        assert await store.conversation(make_key("new")) is None
+
+    async def test_a_branch_from_an_earlier_turn_expects_the_head_it_saw(self, store: Store) -> None:
+        key = make_key()
+        t1 = await self.add(store, key)
+        t2 = await self.add(store, key, t1)
+        # Regenerate t2: the parent is t1, the head the turn was computed against is t2.
+        regen = await self.add(store, key, t1, text="again", expected_head=t2.id)
+        assert [t.id for t in await store.history(key)] == [t1.id, regen.id]
+        with pytest.raises(HeadMoved):
+            await self.add(store, key, t1, text="again", expected_head=t2.id)
+        assert [t.id for t in await store.history(key)] == [t1.id, regen.id]
+
+    async def test_two_turns_computed_against_one_head_store_only_the_first(self, store: Store) -> None:
+        key = make_key()
+        base = await self.add(store, key)
+        seen = await current_head(store, key)
+        assert seen == base.id
+        late, later = make_blob("late"), make_blob("later")
+        # Both turns were computed against the same head; the first to be stored wins.
+        won = await self.add(store, key, base, images=[late], usage=Usage(total_tokens=3), expected_head=seen)
+        with pytest.raises(HeadMoved) as moved:
+            await self.add(store, key, base, images=[later], usage=Usage(total_tokens=5), expected_head=seen)
+        assert moved.value.head == won.id
+        assert await store.history(key) == [base, won]
+        assert await store.load_blobs([later.sha256]) == {}
+        assert (await store.usage_since(0)).total_tokens == 3
+        # Racing for real: of two concurrent appends against one head exactly one is stored.
+        racers = [make_blob("racer-a"), make_blob("racer-b")]
+        results = await asyncio.gather(
+            *(self.add(store, key, won, images=[b], expected_head=won.id) for b in racers),
+            return_exceptions=True,
+        )
+        stored = [r for r in results if isinstance(r, StoredTurn)]
+        refused = [r for r in results if isinstance(r, HeadMoved)]
+        assert (len(stored), len(refused)) == (1, 1)
+        assert refused[0].head == stored[0].id
+        assert await store.history(key) == [base, won, stored[0]]
+        loser = racers[1 - results.index(stored[0])]
+        assert await store.load_blobs([loser.sha256]) == {}
+        info = await store.conversation(key)
+        assert info is not None
+        assert info.turn_count == 3
+
+    async def test_a_forgotten_conversation_expects_no_head(self, store: Store) -> None:
+        key = make_key()
+        old = await self.add(store, key)
+        await store.forget(key)
+        with pytest.raises(HeadMoved) as moved:
+            await self.add(store, key, expected_head=old.id)
+        assert moved.value.head is None
+        assert await store.conversation(key) is None
+        assert (await self.add(store, key, expected_head=None)).parent_id is None
+
     async def test_latest_conversation(self, store: Store, clock: FakeClock) -> None:
         older, newer = make_key("older"), make_key("newer")
         elsewhere = make_key("x", channel="c2")
@@ -306,8 +491,6 @@ class StoreContract:
         assert other.key == elsewhere
         assert await store.latest_conversation("slack", "w1", "c1") is None
         assert await store.latest_conversation("discord", "w2", "c1") is None
-
-    # -- blobs ----------------------------------------------------------------------------
 
     async def test_blobs_round_trip_and_unknown_hashes_are_absent(self, store: Store) -> None:
         photo, render = make_blob("photo", 5000, "image/jpeg"), make_blob("render", 7000)
@@ -365,141 +548,6 @@ class StoreContract:
         await self.add(store, make_key(), images=[used], blobs=[used, stray])
         assert await store.load_blobs([used.sha256, stray.sha256]) == {used.sha256: used.data}
 
-    # -- settings -------------------------------------------------------------------------
-
-    async def test_settings_precedence(self, store: Store) -> None:
-        key = make_key("t1")
-        sibling = make_key("t2")
-        elsewhere = make_key("t3", channel="c2")
-        await store.set_setting(SettingScope.everywhere(), "aspect_ratio", "1:1")
-        await store.set_setting(SettingScope.everywhere(), "image_size", "1K")
-        await store.set_setting(SettingScope.everywhere(), "response_mode", "text_image")
-        await store.set_setting(SettingScope.for_channel(key), "aspect_ratio", "16:9")
-        await store.set_setting(SettingScope.for_channel(key), "image_size", "2K")
-        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "9:16")
-
-        assert await store.settings(key) == {
-            "aspect_ratio": "9:16",
-            "image_size": "2K",
-            "response_mode": "text_image",
-        }
-        assert await store.settings(sibling) == {
-            "aspect_ratio": "16:9",
-            "image_size": "2K",
-            "response_mode": "text_image",
-        }
-        assert await store.settings(elsewhere) == {
-            "aspect_ratio": "1:1",
-            "image_size": "1K",
-            "response_mode": "text_image",
-        }
-        # Same ids on another platform are another scope.
-        assert await store.settings(make_key("t1", platform="slack")) == {
-            "aspect_ratio": "1:1",
-            "image_size": "1K",
-            "response_mode": "text_image",
-        }
-
-    async def test_settings_overwrite_and_clear(self, store: Store) -> None:
-        key = make_key()
-        thread, channel = SettingScope.for_thread(key), SettingScope.for_channel(key)
-        await store.set_setting(channel, "aspect_ratio", "4:3")
-        await store.set_setting(thread, "aspect_ratio", "3:2")
-        await store.set_setting(thread, "aspect_ratio", "21:9")
-        assert await store.settings(key) == {"aspect_ratio": "21:9"}
-
-        await store.set_setting(thread, "aspect_ratio", None)
-        assert await store.settings(key) == {"aspect_ratio": "4:3"}
-        await store.set_setting(channel, "aspect_ratio", None)
-        assert await store.settings(key) == {}
-        # Clearing what is not set is not an error.
-        await store.set_setting(thread, "aspect_ratio", None)
-        await store.set_setting(SettingScope.everywhere(), "nothing", None)
-        assert await store.settings(key) == {}
-
-    # -- forget ---------------------------------------------------------------------------
-
-    async def test_forget(self, store: Store) -> None:
-        a, b = make_key("a"), make_key("b")
-        shared, u1, u2, u3, v = (make_blob(s) for s in ("shared", "u1", "u2", "u3", "v"))
-        t1 = await self.add(store, a, images=[shared, u1])
-        t2 = await self.add(store, a, t1, outputs=[u2])
-        t3 = await self.add(store, a, t1, images=[u3])
-        tb = await self.add(store, b, images=[shared], outputs=[v])
-        await store.set_setting(SettingScope.everywhere(), "response_mode", "image_only")
-        await store.set_setting(SettingScope.for_channel(a), "aspect_ratio", "16:9")
-        await store.set_setting(SettingScope.for_thread(a), "aspect_ratio", "1:1")
-        await store.set_setting(SettingScope.for_thread(a), "image_size", "2K")
-        await store.set_setting(SettingScope.for_thread(b), "image_size", "4K")
-        assert await store.claim_message("discord", "c1", "msg-a")
-
-        assert await store.forget(a) == 3
-
-        assert await store.conversation(a) is None
-        assert await store.history(a) == []
-        for turn in (t1, t2, t3):
-            assert await store.turn(turn.id) is None
-        with pytest.raises(ValueError):
-            await store.history(a, upto=t2.id)
-        everything = hashes(shared, u1, u2, u3, v)
-        assert await store.load_blobs(everything) == {shared.sha256: shared.data, v.sha256: v.data}
-        assert await store.settings(a) == {"response_mode": "image_only", "aspect_ratio": "16:9"}
-        assert await store.settings(b) == {
-            "response_mode": "image_only",
-            "aspect_ratio": "16:9",
-            "image_size": "4K",
-        }
-        assert await store.history(b) == [tb]
-        latest = await store.latest_conversation("discord", "w1", "c1")
-        assert latest is not None
-        assert latest.key == b
-        # A redelivered message must still not trigger a second generation.
-        assert await store.claim_message("discord", "c1", "msg-a") is False
-
-        assert await store.forget(a) == 0
-        assert await store.forget(b) == 1
-        assert await store.load_blobs(everything) == {}
-
-    async def test_forget_an_unknown_key(self, store: Store) -> None:
-        kept = await self.add(store, make_key("kept"), images=[make_blob("k")])
-        await store.set_setting(SettingScope.for_thread(make_key("ghost")), "aspect_ratio", "1:1")
-        assert await store.forget(make_key("ghost")) == 0
-        assert await store.settings(make_key("ghost")) == {}
-        assert await store.history(make_key("kept")) == [kept]
-        assert await store.load_blobs([make_blob("k").sha256]) != {}
-
-    async def test_a_forgotten_key_starts_fresh_and_ids_are_not_reused(self, store: Store) -> None:
-        key = make_key()
-        old = [await self.add(store, key, None, images=[make_blob("old")])]
-        old.append(await self.add(store, key, old[-1]))
-        assert await store.forget(key) == 2
-        new = await self.add(store, key, None, text="again", images=[make_blob("old")])
-        assert new.id > max(t.id for t in old)
-        assert await store.history(key) == [new]
-        info = await store.conversation(key)
-        assert info is not None
-        assert (info.turn_count, info.head_turn_id) == (1, new.id)
-        assert await store.load_blobs([make_blob("old").sha256]) != {}
-
-    async def test_unfinished_claims_are_found_until_finished(self, store: Store, clock: FakeClock) -> None:
-        key = make_key("t1")
-        other = make_key("t2")
-        clock.now = START + 10
-        assert await store.claim_message("discord", "c1", "m1", key)
-        clock.now = START + 20
-        assert await store.claim_message("discord", "c1", "m2", other)
-        assert await store.claim_message("discord", "c1", "m3")  # no key: finished at once
-        assert not await store.claim_message("discord", "c1", "m1", key)
-        assert await store.unfinished_messages("discord", START) == [(key, "m1"), (other, "m2")]
-        assert await store.unfinished_messages("discord", START + 10) == [(other, "m2")]
-        assert await store.unfinished_messages("slack", START) == []
-        await store.finish_message("discord", "c1", "m1")
-        await store.finish_message("discord", "c1", "m1")
-        await store.finish_message("discord", "c1", "unknown")
-        assert await store.unfinished_messages("discord", START) == [(other, "m2")]
-
-    # -- posted messages ------------------------------------------------------------------
-
     async def test_posted_messages_map_back_to_their_turn(self, store: Store) -> None:
         key = make_key()
         first = await self.add(store, key)
@@ -513,100 +561,6 @@ class StoreContract:
         await store.record_posted("discord", "c1", ["m3"], first.id)
         assert await store.turn_for_message("discord", "c1", "m3") == first.id
         await store.record_posted("discord", "c1", [], first.id)
-
-    async def test_forget_drops_posted_message_mappings(self, store: Store) -> None:
-        key = make_key()
-        turn = await self.add(store, key)
-        await store.record_posted("discord", "c1", ["m1"], turn.id)
-        await store.forget(key)
-        assert await store.turn_for_message("discord", "c1", "m1") is None
-
-    # -- usage ----------------------------------------------------------------------------
-
-    async def test_usage_since(self, store: Store, clock: FakeClock) -> None:
-        a1 = Usage(100, 1290, 10, 1400, {"TEXT": 100}, {"IMAGE": 1290}, 1)
-        b1 = Usage(300, 2580, 0, 2880, {"TEXT": 42, "IMAGE": 258}, {"IMAGE": 2580}, 2)
-        a2 = Usage(7, 3, 1, 11, {"TEXT": 7}, {"TEXT": 3}, 0)
-        clock.now = START + 1000
-        first = await self.add(store, make_key("x"), usage=a1, author="alice")
-        clock.now = START + 2000
-        await self.add(store, make_key("y"), usage=b1, author="bob")
-        clock.now = START + 3000
-        await self.add(store, make_key("x"), first, usage=a2, author="alice")
-
-        assert await store.usage_since(START + 2000) == Usage(
-            prompt_tokens=307,
-            output_tokens=2583,
-            thought_tokens=1,
-            total_tokens=2891,
-            prompt_by_modality={"TEXT": 49, "IMAGE": 258},
-            output_by_modality={"IMAGE": 2580, "TEXT": 3},
-            images_generated=2,
-        )
-        assert await store.usage_since(START + 2000, author_id="alice") == a2
-        assert await store.usage_since(0, author_id="alice") == Usage(
-            prompt_tokens=107,
-            output_tokens=1293,
-            thought_tokens=11,
-            total_tokens=1411,
-            prompt_by_modality={"TEXT": 107},
-            output_by_modality={"IMAGE": 1290, "TEXT": 3},
-            images_generated=1,
-        )
-        assert (await store.usage_since(0)).images_generated == 3
-        assert await store.usage_since(START + 2000.5, author_id="bob") == Usage()
-        assert await store.usage_since(START + 3000.5) == Usage()
-        assert await store.usage_since(0, author_id="nobody") == Usage()
-
-    async def test_usage_outlives_forget(self, store: Store) -> None:
-        """Forgetting a thread must not reset cost reports or per-user image limits."""
-        spent = Usage(10, 1290, 0, 1300, {"TEXT": 10}, {"IMAGE": 1290}, 1)
-        await self.add(store, make_key(), usage=spent, author="alice")
-        assert await store.forget(make_key()) == 1
-        assert await store.usage_since(0, author_id="alice") == spent
-
-    async def test_count_images_by_author_place_and_time(self, store: Store, clock: FakeClock) -> None:
-        two = Usage(images_generated=2, cost_usd=0.078)
-        one = Usage(images_generated=1, cost_usd=0.039)
-        clock.now = START + 10
-        await self.add(store, make_key("a", channel="c1"), usage=two, author="alice")
-        clock.now = START + 20
-        await self.add(store, make_key("b", channel="c2"), usage=one, author="alice")
-        clock.now = START + 30
-        await self.add(store, make_key("c", channel="c2"), usage=Usage(), author="bob")
-        clock.now = START + 40
-        await self.add(store, make_key("d", channel="c2", platform="slack"), usage=one, author="alice")
-
-        assert await store.count_images(0) == (4, START + 10)
-        assert await store.count_images(0, author_id="alice", platform="discord") == (3, START + 10)
-        assert await store.count_images(START + 15, author_id="alice", platform="discord") == (1, START + 20)
-        assert await store.count_images(0, platform="discord", workspace="w1", channel="c2") == (
-            1,
-            START + 20,
-        )
-        # A turn without images does not start the window.
-        assert await store.count_images(0, author_id="bob") == (0, None)
-        assert await store.count_images(START + 41) == (0, None)
-        assert await store.cost_since(0) == pytest.approx(0.156)
-        assert await store.cost_since(START + 15) == pytest.approx(0.078)
-        assert (await store.usage_since(0, author_id="alice", platform="slack")).images_generated == 1
-        assert (await store.usage_since(0, author_id="alice")).cost_usd == pytest.approx(0.156)
-        # The cost stays on the turn too.
-        assert (await store.history(make_key("a", channel="c1")))[0].usage == two
-
-    async def test_idle_conversations(self, store: Store, clock: FakeClock) -> None:
-        clock.now = START + 100
-        await self.add(store, make_key("old"))
-        clock.now = START + 200
-        fresh = await self.add(store, make_key("busy"))
-        clock.now = START + 300
-        await self.add(store, make_key("busy"), fresh)
-        assert await store.idle_conversations(START + 250) == [make_key("old")]
-        assert await store.idle_conversations(START + 301) == [make_key("old"), make_key("busy")]
-        assert await store.idle_conversations(START + 301, limit=1) == [make_key("old")]
-        assert await store.idle_conversations(START) == []
-
-    # -- concurrency ----------------------------------------------------------------------
 
     async def test_concurrent_appends_claims_and_reads(self, store: Store) -> None:
         shared = make_blob("shared")
@@ -682,68 +636,227 @@ class StoreContract:
         # Whatever happened, the store still takes writes.
         assert await self.add(store, key, expected[-1])
 
-    # -- persistence ----------------------------------------------------------------------
 
-    async def test_everything_survives_close_and_reopen(self, store: Store, open_store: StoreFactory) -> None:
+class SettingsContract(ContractBase):
+    """Settings per scope and their precedence (``storage.protocol.SettingsStore``)."""
+
+    async def test_settings_precedence(self, store: Store) -> None:
+        key = make_key("t1")
+        sibling = make_key("t2")
+        elsewhere = make_key("t3", channel="c2")
+        await store.set_setting(SettingScope.everywhere(), "aspect_ratio", "1:1")
+        await store.set_setting(SettingScope.everywhere(), "image_size", "1K")
+        await store.set_setting(SettingScope.everywhere(), "response_mode", "text_image")
+        await store.set_setting(SettingScope.for_channel(key), "aspect_ratio", "16:9")
+        await store.set_setting(SettingScope.for_channel(key), "image_size", "2K")
+        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "9:16")
+
+        assert await store.settings(key) == {
+            "aspect_ratio": "9:16",
+            "image_size": "2K",
+            "response_mode": "text_image",
+        }
+        assert await store.settings(sibling) == {
+            "aspect_ratio": "16:9",
+            "image_size": "2K",
+            "response_mode": "text_image",
+        }
+        assert await store.settings(elsewhere) == {
+            "aspect_ratio": "1:1",
+            "image_size": "1K",
+            "response_mode": "text_image",
+        }
+        # Same ids on another platform are another scope.
+        assert await store.settings(make_key("t1", platform="slack")) == {
+            "aspect_ratio": "1:1",
+            "image_size": "1K",
+            "response_mode": "text_image",
+        }
+
+    async def test_settings_overwrite_and_clear(self, store: Store) -> None:
         key = make_key()
-        photo, render = make_blob("photo", 9000, "image/jpeg"), make_blob("render", 11000)
-        exotic: dict[str, Any] = {
-            "role": "model",
-            "parts": [
-                {
-                    "text": 'ünïcödé 🍌 "quoted" \\ back\nslash\t\u0000nul',
-                    "thought": True,
-                    "thought_signature": "CiQB0e2Kb+/x9==",
-                },
-                {
-                    "function_call": {
-                        "name": "noop",
-                        "args": {
-                            "nested": {"list": [1, 2.5, -0.0001, None, True, False, {"deep": []}]},
-                            "big": 2**62,
-                            "empty": {},
-                        },
-                    },
-                    "thought_signature": "A" * 4096,
-                },
-                {
-                    "inline_data": {"mime_type": "image/png", "blob": render.sha256},
-                    "thought_signature": "c2lnbmF0dXJlLWltYWdl",
-                },
-            ],
-        }
-        usage = Usage(1, 2, 3, 6, {"TEXT": 1}, {"IMAGE": 2}, 1)
-        first = await store.append_turn(
-            key,
-            None,
-            user_content("make it pop", [photo]),
-            exotic,
-            [photo, render],
-            "gemini-3-pro-image",
-            usage,
-            "alice",
-        )
-        second = await self.add(store, key, first, images=[render], blobs=[])
-        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "21:9")
-        assert await store.claim_message("discord", "c1", "m1")
-        before = await store.history(key)
-        info_before = await store.conversation(key)
-        await store.close()
+        thread, channel = SettingScope.for_thread(key), SettingScope.for_channel(key)
+        await store.set_setting(channel, "aspect_ratio", "4:3")
+        await store.set_setting(thread, "aspect_ratio", "3:2")
+        await store.set_setting(thread, "aspect_ratio", "21:9")
+        assert await store.settings(key) == {"aspect_ratio": "21:9"}
 
-        reopened = await open_store()
-        assert await reopened.history(key) == before == [first, second]
-        assert (await reopened.history(key))[0].model_content == exotic
-        assert json.dumps((await reopened.history(key))[0].model_content, sort_keys=True) == (
-            json.dumps(exotic, sort_keys=True)
+        await store.set_setting(thread, "aspect_ratio", None)
+        assert await store.settings(key) == {"aspect_ratio": "4:3"}
+        await store.set_setting(channel, "aspect_ratio", None)
+        assert await store.settings(key) == {}
+        # Clearing what is not set is not an error.
+        await store.set_setting(thread, "aspect_ratio", None)
+        await store.set_setting(SettingScope.everywhere(), "nothing", None)
+        assert await store.settings(key) == {}
+
+
+class UsageContract(ContractBase):
+    """The usage ledger (``storage.protocol.UsageLedger``)."""
+
+    async def test_usage_since(self, store: Store, clock: FakeClock) -> None:
+        a1 = Usage(100, 1290, 10, 1400, {"TEXT": 100}, {"IMAGE": 1290}, 1)
+        b1 = Usage(300, 2580, 0, 2880, {"TEXT": 42, "IMAGE": 258}, {"IMAGE": 2580}, 2)
+        a2 = Usage(7, 3, 1, 11, {"TEXT": 7}, {"TEXT": 3}, 0)
+        clock.now = START + 1000
+        first = await self.add(store, make_key("x"), usage=a1, author="alice")
+        clock.now = START + 2000
+        await self.add(store, make_key("y"), usage=b1, author="bob")
+        clock.now = START + 3000
+        await self.add(store, make_key("x"), first, usage=a2, author="alice")
+
+        assert await store.usage_since(START + 2000) == Usage(
+            prompt_tokens=307,
+            output_tokens=2583,
+            thought_tokens=1,
+            total_tokens=2891,
+            prompt_by_modality={"TEXT": 49, "IMAGE": 258},
+            output_by_modality={"IMAGE": 2580, "TEXT": 3},
+            images_generated=2,
         )
-        assert await reopened.conversation(key) == info_before
-        assert await reopened.turn(second.id) == second
-        assert await reopened.load_blobs([photo.sha256, render.sha256]) == {
-            photo.sha256: photo.data,
-            render.sha256: render.data,
+        assert await store.usage_since(START + 2000, author_id="alice") == a2
+        assert await store.usage_since(0, author_id="alice") == Usage(
+            prompt_tokens=107,
+            output_tokens=1293,
+            thought_tokens=11,
+            total_tokens=1411,
+            prompt_by_modality={"TEXT": 107},
+            output_by_modality={"IMAGE": 1290, "TEXT": 3},
+            images_generated=1,
+        )
+        assert (await store.usage_since(0)).images_generated == 3
+        assert await store.usage_since(START + 2000.5, author_id="bob") == Usage()
+        assert await store.usage_since(START + 3000.5) == Usage()
+        assert await store.usage_since(0, author_id="nobody") == Usage()
+
+    async def test_usage_outlives_forget(self, store: Store) -> None:
+        """Forgetting a thread must not reset cost reports or per-user image limits."""
+        spent = Usage(10, 1290, 0, 1300, {"TEXT": 10}, {"IMAGE": 1290}, 1)
+        await self.add(store, make_key(), usage=spent, author="alice")
+        assert await store.forget(make_key()) == 1
+        assert await store.usage_since(0, author_id="alice") == spent
+
+    async def test_count_images_by_author_place_and_time(self, store: Store, clock: FakeClock) -> None:
+        two = Usage(images_generated=2, cost_usd=0.078)
+        one = Usage(images_generated=1, cost_usd=0.039)
+        clock.now = START + 10
+        await self.add(store, make_key("a", channel="c1"), usage=two, author="alice")
+        clock.now = START + 20
+        await self.add(store, make_key("b", channel="c2"), usage=one, author="alice")
+        clock.now = START + 30
+        await self.add(store, make_key("c", channel="c2"), usage=Usage(), author="bob")
+        clock.now = START + 40
+        await self.add(store, make_key("d", channel="c2", platform="slack"), usage=one, author="alice")
+
+        assert await store.count_images(0) == (4, START + 10)
+        assert await store.count_images(0, author_id="alice", platform="discord") == (3, START + 10)
+        assert await store.count_images(START + 15, author_id="alice", platform="discord") == (1, START + 20)
+        assert await store.count_images(0, platform="discord", workspace="w1", channel="c2") == (
+            1,
+            START + 20,
+        )
+        # A turn without images does not start the window.
+        assert await store.count_images(0, author_id="bob") == (0, None)
+        assert await store.count_images(START + 41) == (0, None)
+        assert await store.cost_since(0) == pytest.approx(0.156)
+        assert await store.cost_since(START + 15) == pytest.approx(0.078)
+        assert (await store.usage_since(0, author_id="alice", platform="slack")).images_generated == 1
+        assert (await store.usage_since(0, author_id="alice")).cost_usd == pytest.approx(0.156)
+        # The cost stays on the turn too.
+        assert (await store.history(make_key("a", channel="c1")))[0].usage == two
+
+
+class MaintenanceContract(ContractBase):
+    """Forgetting and retention (``storage.protocol.Maintenance``)."""
+
+    async def test_forget(self, store: Store) -> None:
+        a, b = make_key("a"), make_key("b")
+        shared, u1, u2, u3, v = (make_blob(s) for s in ("shared", "u1", "u2", "u3", "v"))
+        t1 = await self.add(store, a, images=[shared, u1])
+        t2 = await self.add(store, a, t1, outputs=[u2])
+        t3 = await self.add(store, a, t1, images=[u3])
+        tb = await self.add(store, b, images=[shared], outputs=[v])
+        await store.set_setting(SettingScope.everywhere(), "response_mode", "image_only")
+        await store.set_setting(SettingScope.for_channel(a), "aspect_ratio", "16:9")
+        await store.set_setting(SettingScope.for_thread(a), "aspect_ratio", "1:1")
+        await store.set_setting(SettingScope.for_thread(a), "image_size", "2K")
+        await store.set_setting(SettingScope.for_thread(b), "image_size", "4K")
+        assert await store.claim_message("discord", "c1", "msg-a")
+
+        assert await store.forget(a) == 3
+
+        assert await store.conversation(a) is None
+        assert await store.history(a) == []
+        for turn in (t1, t2, t3):
+            assert await store.turn(turn.id) is None
+        with pytest.raises(ValueError):
+            await store.history(a, upto=t2.id)
+        everything = hashes(shared, u1, u2, u3, v)
+        assert await store.load_blobs(everything) == {shared.sha256: shared.data, v.sha256: v.data}
+        assert await store.settings(a) == {"response_mode": "image_only", "aspect_ratio": "16:9"}
+        assert await store.settings(b) == {
+            "response_mode": "image_only",
+            "aspect_ratio": "16:9",
+            "image_size": "4K",
         }
-        assert await reopened.settings(key) == {"aspect_ratio": "21:9"}
-        assert await reopened.claim_message("discord", "c1", "m1") is False
-        assert await reopened.usage_since(0) == usage
-        third = await self.add(reopened, key, second)
-        assert third.id > second.id
+        assert await store.history(b) == [tb]
+        latest = await store.latest_conversation("discord", "w1", "c1")
+        assert latest is not None
+        assert latest.key == b
+        # A redelivered message must still not trigger a second generation.
+        assert await store.claim_message("discord", "c1", "msg-a") is False
+
+        assert await store.forget(a) == 0
+        assert await store.forget(b) == 1
+        assert await store.load_blobs(everything) == {}
+
+    async def test_forget_an_unknown_key(self, store: Store) -> None:
+        kept = await self.add(store, make_key("kept"), images=[make_blob("k")])
+        await store.set_setting(SettingScope.for_thread(make_key("ghost")), "aspect_ratio", "1:1")
+        assert await store.forget(make_key("ghost")) == 0
+        assert await store.settings(make_key("ghost")) == {}
+        assert await store.history(make_key("kept")) == [kept]
+        assert await store.load_blobs([make_blob("k").sha256]) != {}
+
+    async def test_a_forgotten_key_starts_fresh_and_ids_are_not_reused(self, store: Store) -> None:
+        key = make_key()
+        old = [await self.add(store, key, None, images=[make_blob("old")])]
+        old.append(await self.add(store, key, old[-1]))
+        assert await store.forget(key) == 2
+        new = await self.add(store, key, None, text="again", images=[make_blob("old")])
+        assert new.id > max(t.id for t in old)
+        assert await store.history(key) == [new]
+        info = await store.conversation(key)
+        assert info is not None
+        assert (info.turn_count, info.head_turn_id) == (1, new.id)
+        assert await store.load_blobs([make_blob("old").sha256]) != {}
+
+    async def test_forget_drops_posted_message_mappings(self, store: Store) -> None:
+        key = make_key()
+        turn = await self.add(store, key)
+        await store.record_posted("discord", "c1", ["m1"], turn.id)
+        await store.forget(key)
+        assert await store.turn_for_message("discord", "c1", "m1") is None
+
+    async def test_idle_conversations(self, store: Store, clock: FakeClock) -> None:
+        clock.now = START + 100
+        await self.add(store, make_key("old"))
+        clock.now = START + 200
+        fresh = await self.add(store, make_key("busy"))
+        clock.now = START + 300
+        await self.add(store, make_key("busy"), fresh)
+        assert await store.idle_conversations(START + 250) == [make_key("old")]
+        assert await store.idle_conversations(START + 301) == [make_key("old"), make_key("busy")]
+        assert await store.idle_conversations(START + 301, limit=1) == [make_key("old")]
+        assert await store.idle_conversations(START) == []
+
+
+class StoreContract(
+    LifecycleContract,
+    ClaimsContract,
+    HistoryContract,
+    SettingsContract,
+    UsageContract,
+    MaintenanceContract,
+):
+    """Every role's contract: what a complete ``Store`` backend passes."""

@@ -17,12 +17,12 @@ def test_bad_configuration_fails_with_one_line_each_and_no_traceback(tmp_path: P
     result = run_bot(
         ["console"],
         tmp_path,
-        {"GEMINI_API_KEY": "k", "DATABASE_URL": "postgresql://u@h/db", "DEFAULT_ASPECT_RATIO": "5:7"},
+        {"GEMINI_API_KEY": "k", "DATABASE_URL": "postgresql+psycopg://u@h/db", "DEFAULT_ASPECT_RATIO": "5:7"},
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "error: DATABASE_URL uses PostgreSQL, which this version does not support yet; "
-        "use sqlite:///data/bot.sqlite3.",
+        "error: DATABASE_URL scheme 'postgresql+psycopg' is not supported; "
+        "use postgresql://user:password@host:5432/database.",
         "error: DEFAULT_ASPECT_RATIO '5:7' is not supported by gemini-2.5-flash-image; use one of "
         "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9.",
     ]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, read_environment, require_generation
+from bot.config import ConfigError, load_config, read_environment, redacted_database_url, require_generation
 from bot.vocabulary import ResponseMode
 
 
@@ -41,16 +41,43 @@ def test_secrets_are_not_in_repr() -> None:
     [("sqlite:///relative.db", Path("relative.db")), ("sqlite:////abs/path.db", Path("/abs/path.db"))],
 )
 def test_database_url_forms(url: str, path: Path) -> None:
-    assert load_config({"DATABASE_URL": url}).database_path == path
+    config = load_config({"DATABASE_URL": url})
+    assert config.database_path == path
+    assert not config.database_is_postgres
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot:s3cret@db.internal:5432/nano",
+        "postgres://bot:s3cret@db.internal/nano",
+        "postgresql://bot:s3cret@/nano?host=/var/run/postgresql",
+    ],
+)
+def test_postgres_urls_are_accepted_and_their_password_is_a_secret(url: str) -> None:
+    config = load_config({"DATABASE_URL": url})
+    assert config.database_is_postgres
+    assert config.database_url == url
+    assert "s3cret" in config.secrets()
+    assert "s3cret" not in redacted_database_url(url)
+    assert redacted_database_url(url) == url.replace("s3cret", "***")
 
 
 @pytest.mark.parametrize(
     ("env", "line"),
     [
         (
-            {"DATABASE_URL": "postgresql://u@h/db"},
-            "DATABASE_URL uses PostgreSQL, which this version does not support yet; "
-            "use sqlite:///data/bot.sqlite3.",
+            {"DATABASE_URL": "postgresql+asyncpg://u@h/db"},
+            "DATABASE_URL scheme 'postgresql+asyncpg' is not supported; "
+            "use postgresql://user:password@host:5432/database.",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://u:hunter2@h:port/db"},
+            "DATABASE_URL is a malformed PostgreSQL URL; use postgresql://user:password@host:5432/database.",
+        ),
+        (
+            {"DATABASE_URL": "postgres:///db"},
+            "DATABASE_URL names no PostgreSQL host; use postgresql://user:password@host:5432/database.",
         ),
         (
             {"DATABASE_URL": "bot.db"},
@@ -95,7 +122,7 @@ def test_each_invalid_value_is_one_clear_line(env: dict[str, str], line: str) ->
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config({"DATABASE_URL": "postgresql://x/y", "DEFAULT_ASPECT_RATIO": "nope", "PORT": "x"})
+        load_config({"DATABASE_URL": "mysql://x/y", "DEFAULT_ASPECT_RATIO": "nope", "PORT": "x"})
     assert len(caught.value.problems) == 3
 
 

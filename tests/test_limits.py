@@ -46,7 +46,11 @@ async def record(
 ) -> None:
     model = {"role": "model", "parts": [{"text": "ok"}]}
     usage = Usage(images_generated=images, cost_usd=0.039 * images)
-    await store.append_turn(key, None, user_record("x", []), model, [], "m", usage, author)
+    info = await store.conversation(key)
+    head = info.head_turn_id if info is not None else None
+    await store.append_turn(
+        key, None, user_record("x", []), model, [], "m", usage, author, expected_head=head
+    )
 
 
 async def check(

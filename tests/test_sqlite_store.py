@@ -168,7 +168,15 @@ class TestSqliteStore(StoreContract):
         key = make_key()
         with pytest.raises(TypeError):
             await store.append_turn(
-                key, None, {"role": "user", "parts": [{"data": b"raw"}]}, {}, [], "m", Usage(), "a"
+                key,
+                None,
+                {"role": "user", "parts": [{"data": b"raw"}]},
+                {},
+                [],
+                "m",
+                Usage(),
+                "a",
+                expected_head=None,
             )
         assert await store.conversation(key) is None
         assert (await self.add(store, key)).parent_id is None

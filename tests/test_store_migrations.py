@@ -139,7 +139,7 @@ async def test_a_version_1_database_is_upgraded_and_readable(tmp_path: Path) -> 
         assert await store.count_images(0, platform=KEY.platform, channel=KEY.channel) == (1, 100.0)
 
         third = await store.append_turn(
-            KEY, 2, user_content("sign it"), model_record("signed"), [], "m", Usage(), "bob"
+            KEY, 2, user_content("sign it"), model_record("signed"), [], "m", Usage(), "bob", expected_head=2
         )
         assert third.id == 3
         assert [t.id for t in await store.history(KEY)] == [1, 2, 3]

