@@ -213,6 +213,10 @@ class DiscordAdapter:
         client = self._client
         return client is None or await client.handlers.in_flight.wait_idle(limit_s)
 
+    async def announce_interrupted(self) -> None:
+        if self._client is not None and not self._closed:
+            await self._client.handlers.announce_interrupted()
+
     async def close(self) -> None:
         """Stop taking events, let handlers at work post their replies (up to a grace), disconnect."""
         self._closed = True

@@ -138,6 +138,10 @@ class SlackAdapter:
             await self._stop_intake()
             await self._session.close()
 
+    async def announce_interrupted(self) -> None:
+        if self._handlers is not None and self.ready.is_set():
+            await self._handlers.announce_interrupted()
+
     async def close(self) -> None:
         """Stop taking events (disconnect the socket / stop listening); turns in flight finish."""
         self._closing = True

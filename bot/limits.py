@@ -6,10 +6,11 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bot.config import Config
 from bot.vocabulary import Author, ConversationKey
@@ -62,16 +63,71 @@ def _workspace_word(platform: str) -> str:
     return "server" if platform == "discord" else "workspace"
 
 
+class Ledger(Protocol):
+    """Inside one serialised check: turns admitted and not yet recorded, and admitting one."""
+
+    async def pending(self, scope: tuple[str, ...]) -> int: ...
+
+    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
+        """Count an admitted turn in every scope; returns a token for ``release``."""
+        ...
+
+
+class Reservations(Protocol):
+    """Where admitted-but-unrecorded turns are counted: in this process (one process, SQLite)
+    or in the database (several processes, ``storage.pg_coordination``)."""
+
+    def checking(self) -> AbstractAsyncContextManager[Ledger]:
+        """One check at a time across everything that shares the limits."""
+        ...
+
+    async def release(self, token: object) -> None:
+        """The turn ended (its usage is recorded, or it made nothing): stop counting it."""
+        ...
+
+
+class InProcessReservations:
+    """Counts in memory, one check at a time in this process."""
+
+    def __init__(self) -> None:
+        self._pending: Counter[tuple[str, ...]] = Counter()
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def checking(self) -> AsyncIterator[InProcessReservations]:
+        async with self._lock:
+            yield self
+
+    async def pending(self, scope: tuple[str, ...]) -> int:
+        return self._pending[scope]
+
+    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
+        self._pending.update(scopes)
+        return tuple(scopes)
+
+    async def release(self, token: object) -> None:
+        scopes = token if isinstance(token, tuple) else ()
+        self._pending.subtract(scopes)
+        for scope in scopes:
+            if self._pending[scope] <= 0:
+                del self._pending[scope]
+
+
 class RateLimiter:
     """Decides whether a turn may generate, counting recorded usage plus turns still in flight
     (so ten messages sent at once cannot all slip under a limit of one)."""
 
-    def __init__(self, policy: LimitPolicy, usage: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        policy: LimitPolicy,
+        usage: Store,
+        clock: Callable[[], float] = time.time,
+        reservations: Reservations | None = None,
+    ) -> None:
         self._policy = policy
         self._usage = usage
         self._clock = clock
-        self._pending: Counter[tuple[str, ...]] = Counter()
-        self._checking = asyncio.Lock()
+        self._reservations = reservations or InProcessReservations()
 
     @staticmethod
     def _scopes(key: ConversationKey, author: Author) -> tuple[tuple[str, ...], ...]:
@@ -92,20 +148,20 @@ class RateLimiter:
         cannot all pass a check that only some of them should.
         """
         scopes = self._scopes(key, author)
-        async with self._checking:
-            refusal = await self._refusal(key, author, admin=admin)
+        token: object = None
+        async with self._reservations.checking() as ledger:
+            refusal = await self._refusal(key, author, admin=admin, ledger=ledger)
             if refusal is None:
-                self._pending.update(scopes)
+                token = await ledger.reserve(scopes)
         try:
             yield refusal
         finally:
             if refusal is None:
-                self._pending.subtract(scopes)
-                for scope in scopes:
-                    if self._pending[scope] <= 0:
-                        del self._pending[scope]
+                await self._reservations.release(token)
 
-    async def _refusal(self, key: ConversationKey, author: Author, *, admin: bool) -> str | None:
+    async def _refusal(
+        self, key: ConversationKey, author: Author, *, admin: bool, ledger: Ledger
+    ) -> str | None:
         """None when the turn may run; otherwise one sentence naming the limit and its reset."""
         policy = self._policy
         now = self._clock()
@@ -126,7 +182,7 @@ class RateLimiter:
             count, oldest = await self._usage.count_images(
                 now - HOUR_S, author_id=author.id, platform=key.platform
             )
-            if count + self._pending[user_scope] >= policy.user_per_hour:
+            if count + await ledger.pending(user_scope) >= policy.user_per_hour:
                 wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
                 return (
                     f"You've made {policy.user_per_hour} images in the last hour, the limit for each "
@@ -158,7 +214,7 @@ class RateLimiter:
             if not limit:
                 continue
             count, _ = await self._usage.count_images(day, **who)
-            if count + self._pending[scope] >= limit:
+            if count + await ledger.pending(scope) >= limit:
                 return f"{reached}; {_until_midnight(now)}."
         return None
 

@@ -22,3 +22,7 @@ class PlatformAdapter(Protocol):
     async def close(self) -> None:
         """Stop taking new events and disconnect; idempotent, safe before ``run`` finished."""
         ...
+
+    async def announce_interrupted(self) -> None:
+        """Tell each person whose turn a crash or a stop cut off (each turn once)."""
+        ...

@@ -19,9 +19,7 @@ async def interrupted_turns(
 ) -> list[tuple[ConversationKey, str]]:
     """Turns of ``platform`` cut off in the last ``window_s`` as (conversation, message id),
     each returned once: an adapter calls this when it starts and tells each person."""
-    found = await store.unfinished_messages(platform, time.time() - window_s)
-    for key, message_id in found:
-        await store.finish_message(key.platform, key.channel, message_id)
+    found = await store.take_interrupted(platform, time.time() - window_s)
     if found:
         log.info("turns interrupted by a restart", extra={"platform": platform, "turns": len(found)})
     return found

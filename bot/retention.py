@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.vocabulary import ConversationKey
 from storage.protocol import Store
@@ -15,13 +16,35 @@ log = logging.getLogger(__name__)
 RETENTION_SWEEP_S = 3600.0
 
 
+class JobLeases(Protocol):
+    """Who runs a periodic job now: this process alone, or one of several sharing a database."""
+
+    async def acquire(self, job: str, for_s: float) -> bool:
+        """True if this process holds ``job`` for the next ``for_s`` seconds (renewable)."""
+        ...
+
+
+class SoleProcess:
+    """One process: it always holds every job."""
+
+    async def acquire(self, job: str, for_s: float) -> bool:
+        return True
+
+
 class Retention:
     """Forgets idle conversations through ``forget`` (which waits for a turn in flight)."""
 
-    def __init__(self, store: Store, days: int, forget: Callable[[ConversationKey], Awaitable[int]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        days: int,
+        forget: Callable[[ConversationKey], Awaitable[int]],
+        jobs: JobLeases | None = None,
+    ) -> None:
         self._store = store
         self._days = days
         self._forget = forget
+        self._jobs = jobs or SoleProcess()
 
     async def apply(self) -> int:
         """Forget conversations idle for longer than the retention period; returns how many."""
@@ -41,7 +64,9 @@ class Retention:
         """Apply retention now and then hourly, until cancelled."""
         while True:
             try:
-                await self.apply()
+                # Held a little longer than a sweep's period, so only one process sweeps.
+                if await self._jobs.acquire("retention", RETENTION_SWEEP_S * 1.5):
+                    await self.apply()
             except Exception:
                 log.exception("retention sweep failed")
             await asyncio.sleep(RETENTION_SWEEP_S)

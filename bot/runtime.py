@@ -21,11 +21,13 @@ from bot.platform import PlatformAdapter, PlatformError
 from bot.retention import Retention
 from bot.service import ConversationService
 from storage.errors import StoreError
-from storage.factory import describe_store, open_store
+from storage.factory import Coordination, coordination_for, describe_store, open_store
 
 log = logging.getLogger(__name__)
 # Hosts send SIGTERM on every deploy and kill ~10 s later: finish turns in flight within this.
 SHUTDOWN_GRACE_S = 8.0
+# How often a process of a shared database looks for turns a dead process cut off.
+INTERRUPTED_SWEEP_S = 5.0
 
 
 def tuned_process() -> InFlight:
@@ -35,6 +37,30 @@ def tuned_process() -> InFlight:
     tune_allocator()
     trimmer = HeapTrimmer()
     return InFlight(on_start=freeze_startup_objects, on_end=trimmer.poke)
+
+
+def _background_jobs(
+    config: Config, service: ConversationService, coordination: Coordination, adapters: list[PlatformAdapter]
+) -> list[asyncio.Task[None]]:
+    jobs = []
+    if config.retention_days:
+        retention = Retention(service.store, config.retention_days, service.forget, coordination.jobs)
+        jobs.append(asyncio.create_task(retention.run()))
+    if coordination.shared and adapters:
+        jobs.append(asyncio.create_task(_announce_interrupted_now_and_then(adapters)))
+    return jobs
+
+
+async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter]) -> None:
+    """With several processes, one may die at any time: its cut-off turns are taken (once, by
+    whichever live process asks first) as soon as its lease has run out."""
+    while True:
+        await asyncio.sleep(INTERRUPTED_SWEEP_S)
+        for adapter in adapters:
+            try:
+                await adapter.announce_interrupted()
+            except Exception:
+                log.exception("announcing interrupted turns failed", extra={"adapter": adapter.name})
 
 
 def build_platform_adapters(config: Config, service: ConversationService) -> list[PlatformAdapter]:
@@ -95,8 +121,16 @@ async def _serve(config: Config, console: bool) -> int:
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        service = ConversationService(config=config, store=store, engine=engine, in_flight=tuned_process())
-        return await _run_until_stopped(config, console, service)
+        coordination = coordination_for(store, config)
+        service = ConversationService(
+            config=config,
+            store=store,
+            engine=engine,
+            order=coordination.order,
+            reservations=coordination.reservations,
+            in_flight=tuned_process(),
+        )
+        return await _run_until_stopped(config, console, service, coordination)
     finally:
         await engine.aclose()
         await store.close()
@@ -117,10 +151,11 @@ def _start_adapters(
     return adapters, tasks
 
 
-async def _run_until_stopped(config: Config, console: bool, service: ConversationService) -> int:
+async def _run_until_stopped(
+    config: Config, console: bool, service: ConversationService, coordination: Coordination
+) -> int:
     adapters, tasks = _start_adapters(config, console, service)
-    retention = Retention(service.store, config.retention_days, service.forget)
-    background = [asyncio.create_task(retention.run())] if config.retention_days else []
+    background = _background_jobs(config, service, coordination, adapters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

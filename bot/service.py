@@ -11,7 +11,7 @@ from bot.generation_gate import GenerationGate
 from bot.generation_step import GenerationStep
 from bot.images import ImageLimits
 from bot.in_flight import InFlight
-from bot.limits import LimitPolicy, RateLimiter
+from bot.limits import LimitPolicy, RateLimiter, Reservations
 from bot.logs import log_context
 from bot.recovery import INTERRUPTED_WINDOW_S, interrupted_turns
 from bot.settings import (
@@ -71,6 +71,7 @@ class ConversationService:
         store: Store,
         engine: GeminiEngine,
         order: TurnOrder | None = None,
+        reservations: Reservations | None = None,
         in_flight: InFlight | None = None,
     ) -> None:
         self._config = config
@@ -84,7 +85,7 @@ class ConversationService:
             store=store,
             order=self._order,
             access=self._access,
-            limiter=RateLimiter(LimitPolicy.from_config(config), store),
+            limiter=RateLimiter(LimitPolicy.from_config(config), store, reservations=reservations),
             planner=TurnPlanner(
                 store=store,
                 capabilities=lambda: self.capabilities,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.config import Config, redacted_database_url
+from bot.limits import InProcessReservations, Reservations
+from bot.retention import JobLeases, SoleProcess
+from bot.turn_order import LocalTurnOrder, TurnOrder
 from storage.protocol import Store
 
 
@@ -22,3 +27,30 @@ def describe_store(config: Config) -> str:
     if config.database_is_postgres:
         return redacted_database_url(config.database_url)
     return str(config.database_path)
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    """What keeps turns in order and limits whole across every process sharing the store."""
+
+    order: TurnOrder
+    reservations: Reservations
+    jobs: JobLeases
+    # Whether other processes may share the store (then cut-off turns are looked for now and
+    # then, not only at start, since another process may die at any time).
+    shared: bool
+
+
+def coordination_for(store: Store, config: Config) -> Coordination:
+    """In-process coordination for SQLite (one process); the database's for PostgreSQL."""
+    if config.database_is_postgres:
+        from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
+        from storage.postgres_store import PostgresStore
+
+        assert isinstance(store, PostgresStore)
+        return Coordination(
+            PgTurnOrder(store, config.turn_order_settle_s), PgReservations(store), PgJobLeases(store), True
+        )
+    return Coordination(
+        LocalTurnOrder(config.turn_order_settle_s), InProcessReservations(), SoleProcess(), False
+    )

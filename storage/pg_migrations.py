@@ -144,6 +144,62 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX usage_log_by_platform_author ON usage_log (platform, author_id, created_at)",
         ),
     ),
+    Migration(
+        version=2,
+        description="several processes: process leases, turn queue, answered marks, limits, job leases",
+        statements=(
+            # One row per running bot process, renewed while it lives (see storage.pg_processes).
+            """
+            CREATE TABLE bot_processes (
+                id TEXT PRIMARY KEY,
+                started_at DOUBLE PRECISION NOT NULL,
+                seen_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            # Which process claimed a message: its cut-off turn is announced only once it is gone.
+            "ALTER TABLE processed_messages ADD COLUMN owner TEXT",
+            # Turns that arrived and have not finished, per conversation, in posting order.
+            """
+            CREATE TABLE turn_queue (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                conversation TEXT NOT NULL,
+                posted_us BIGINT NOT NULL,
+                tiebreak BIGINT NOT NULL,
+                owner TEXT NOT NULL,
+                running BOOLEAN NOT NULL DEFAULT FALSE
+            )
+            """,
+            "CREATE INDEX turn_queue_by_conversation ON turn_queue (conversation, posted_us, tiebreak)",
+            "CREATE INDEX turn_queue_by_owner ON turn_queue (owner)",
+            # The latest posting position answered per conversation, to recognise late arrivals.
+            """
+            CREATE TABLE answered_marks (
+                conversation TEXT PRIMARY KEY,
+                posted_us BIGINT NOT NULL,
+                tiebreak BIGINT NOT NULL,
+                answered_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            # Turns admitted past the limits and not yet recorded in usage_log.
+            """
+            CREATE TABLE limit_reservations (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                owner TEXT NOT NULL,
+                scope TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX limit_reservations_by_scope ON limit_reservations (scope)",
+            "CREATE INDEX limit_reservations_by_owner ON limit_reservations (owner)",
+            # Periodic jobs (retention) run by one process at a time.
+            """
+            CREATE TABLE job_leases (
+                job TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                lease_until DOUBLE PRECISION NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 PG_LATEST_VERSION: int = PG_MIGRATIONS[-1].version

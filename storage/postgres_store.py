@@ -19,6 +19,7 @@ from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage import pg_turns, pg_usage
 from storage.errors import StoreError
 from storage.pg_migrations import PG_MIGRATIONS, migrate, newer_schema, schema_version
+from storage.pg_processes import DEFAULT_LEASE_S, LIVE_OWNERS, ProcessLease
 from storage.protocol import ConversationInfo, StoredTurn
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
@@ -45,11 +46,32 @@ class PostgresStore(SettingsPrecedence):
     them, so neither side sees the other half done.
     """
 
-    def __init__(self, url: str, *, clock: Clock = time.time, max_connections: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        max_connections: int = 10,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> None:
         self.url = url
         self._clock = clock
         self._max_connections = max_connections
+        self._lease_s = lease_s
         self._pool: asyncpg.Pool | None = None
+        self._lease: ProcessLease | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connection pool, for the coordination that lives next to the store."""
+        return self._connections()
+
+    @property
+    def lease(self) -> ProcessLease:
+        """This process's lease: its id owns claims, queued turns and reservations."""
+        if self._lease is None:
+            raise StoreError("The store is not open.")
+        return self._lease
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -63,12 +85,17 @@ class PostgresStore(SettingsPrecedence):
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, PG_MIGRATIONS)
+            lease = ProcessLease(pool, self._lease_s)
+            await lease.start()
         except BaseException:
             await pool.close()
             raise
-        self._pool = pool
+        self._pool, self._lease = pool, lease
 
     async def close(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -90,8 +117,8 @@ class PostgresStore(SettingsPrecedence):
         async with self._reading() as conn:
             claimed = await conn.fetchval(
                 "INSERT INTO processed_messages "
-                "(platform, channel, message_id, claimed_at, workspace, thread, finished_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING TRUE",
+                "(platform, channel, message_id, claimed_at, workspace, thread, finished_at, owner) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING TRUE",
                 platform,
                 channel,
                 message_id,
@@ -99,6 +126,7 @@ class PostgresStore(SettingsPrecedence):
                 workspace,
                 thread,
                 None if key else now,
+                self.lease.id,
             )
         return bool(claimed)
 
@@ -124,6 +152,25 @@ class PostgresStore(SettingsPrecedence):
                 platform,
                 claimed_after,
             )
+        return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in rows]
+
+    async def take_interrupted(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        # One UPDATE marks and returns them, so each is taken by exactly one process; claims of
+        # a live process (a rolling deploy's other half) are its own business.
+        async with self._reading() as conn:
+            rows = await conn.fetch(
+                "UPDATE processed_messages SET finished_at = $3 "
+                "WHERE platform = $1 AND finished_at IS NULL AND claimed_at > $2 "
+                f"AND (owner IS NULL OR owner NOT IN ({LIVE_OWNERS.replace('$1', '$4')})) "
+                "RETURNING workspace, channel, thread, message_id, claimed_at",
+                platform,
+                claimed_after,
+                self._clock(),
+                self.lease.lease_s,
+            )
+        rows = sorted(rows, key=lambda r: (r[4], r[3]))
         return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in rows]
 
     # -- conversations and turns ------------------------------------------------------------

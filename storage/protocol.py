@@ -139,6 +139,14 @@ class MessageClaims(Protocol):
         (the process died or was stopped mid-turn), oldest first, as (key, message id)."""
         ...
 
+    async def take_interrupted(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        """Unfinished claims of ``platform`` made after ``claimed_after`` by a process that is
+        gone (never this one, nor another live one), marked finished and returned oldest first:
+        each is taken exactly once, whichever processes ask."""
+        ...
+
 
 class SettingsStore(Protocol):
     """Settings stored per scope. A backend stores and returns raw rows

@@ -48,6 +48,7 @@ class SqliteStore(SettingsPrecedence):
         self._clock = clock
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._opened_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -55,6 +56,7 @@ class SqliteStore(SettingsPrecedence):
         if self._db is not None:
             raise StoreError("The store is already open.")
         self._db = await sqlite_file.connect(self.path, MIGRATIONS)
+        self._opened_at = self._clock()
 
     async def close(self) -> None:
         async with self._lock:
@@ -117,6 +119,21 @@ class SqliteStore(SettingsPrecedence):
                 (platform, claimed_after),
             )
         return [(ConversationKey(platform, row[0], row[1], row[2]), row[3]) for row in rows]
+
+    async def take_interrupted(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        # One process uses a SQLite file, so a claim left unfinished before this store opened
+        # belongs to a process that is gone; claims made since are this process's own.
+        async with self._writing() as db:
+            rows = await db.execute_fetchall(
+                "UPDATE processed_messages SET finished_at = ? WHERE platform = ? "
+                "AND finished_at IS NULL AND claimed_at > ? AND claimed_at < ? "
+                "RETURNING workspace, channel, thread, message_id, claimed_at",
+                (self._clock(), platform, claimed_after, self._opened_at),
+            )
+        rows = sorted(rows, key=lambda r: (r[4], r[3]))
+        return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in rows]
 
     # -- conversations and turns ------------------------------------------------------------
 

@@ -258,6 +258,32 @@ class ClaimsContract(ContractBase):
         await store.finish_message("discord", "c1", "unknown")
         assert await store.unfinished_messages("discord", START) == [(other, "m2")]
 
+    async def test_turns_cut_off_by_a_process_that_is_gone_are_taken_once(
+        self, store_factory: StoreFactory, clock: FakeClock
+    ) -> None:
+        key, other, slack = make_key("t1"), make_key("t2"), make_key("t3", platform="slack")
+        first = await store_factory()
+        clock.now = START + 10
+        assert await first.claim_message("discord", "c1", "m1", key)
+        clock.now = START + 20
+        assert await first.claim_message("discord", "c1", "m2", other)
+        assert await first.claim_message("slack", "c1", "m3", slack)
+        await first.claim_message("discord", "c1", "m4", key)
+        await first.finish_message("discord", "c1", "m4")
+        assert await first.take_interrupted("discord", START) == []  # its own turns: still running
+        await first.close()  # the process stops (or dies) with m1, m2 and m3 unfinished
+        clock.now = START + 30
+        second = await store_factory()
+        try:
+            assert await second.claim_message("discord", "c1", "m5", key)  # its own, running
+            assert await second.take_interrupted("discord", START + 15) == [(other, "m2")]
+            assert await second.take_interrupted("discord", START) == [(key, "m1")]
+            assert await second.take_interrupted("discord", START) == []  # each exactly once
+            assert await second.take_interrupted("slack", START) == [(slack, "m3")]
+            assert await second.unfinished_messages("discord", START) == [(key, "m5")]
+        finally:
+            await second.close()
+
 
 class HistoryContract(ContractBase):
     """Conversations, turns, blobs and posted messages (``storage.protocol.HistoryStore``)."""

@@ -1,0 +1,271 @@
+"""Coordination across processes sharing one PostgreSQL: turn order, limit reservations, job leases.
+
+Turn order is a queue in a table rather than advisory locks held for a whole turn: a turn can
+wait minutes for Gemini, and a session lock would pin one pooled connection per running turn
+(32 per process by default) and would order waiters by who asked first, not by when people
+posted. A row per arrived turn gives the posting order, survives a pool reconnect, and belongs to
+a process lease, so a process that dies blocks its conversations only until its lease runs out.
+Short transaction-level advisory locks serialise each decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+
+import asyncpg
+
+from bot.turn_order import LocalTurnOrder, OrderTicket
+from bot.vocabulary import ConversationKey, Position
+from storage.pg_processes import LIVE_OWNERS, NOW, ProcessLease
+from storage.postgres_store import PostgresStore
+
+log = logging.getLogger(__name__)
+
+# Any constant: every process takes the same one around limit checks.
+LIMITS_LOCK_KEY = 0x6E62_6C6D  # "nblm"
+# How often a waiting turn looks again whether its predecessors are done (backing off).
+_POLL_FIRST_S = 0.02
+_POLL_MAX_S = 0.25
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class PgTurnOrder:
+    """``bot.turn_order.TurnOrder`` for several processes: in-process order first (so this
+    process's own turns of a conversation queue locally, as on SQLite), then the conversation's
+    queue in the database, which every process respects."""
+
+    def __init__(self, store: PostgresStore, settle_s: float) -> None:
+        self._store = store
+        self._local = LocalTurnOrder(settle_s)
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    def enter(self, key: ConversationKey, position: Position) -> _PgTicket:
+        return _PgTicket(self, key, position, self._local.enter(key, position))
+
+    @property
+    def lease(self) -> ProcessLease:
+        return self._store.lease
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._store.pool
+
+    def later(self, work: asyncio.Future[None] | asyncio.Task[None]) -> None:
+        """Keep a fire-and-forget cleanup alive until it is done."""
+        task = asyncio.ensure_future(work)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def insert(self, conversation: str, position: Position) -> int:
+        return int(
+            await self.pool.fetchval(
+                "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
+                "VALUES ($1, $2, $3, $4) RETURNING id",
+                conversation,
+                position.posted_us,
+                position.tiebreak,
+                self.lease.id,
+            )
+        )
+
+    async def wait_turn(self, conversation: str, row: int, position: Position) -> None:
+        """Return once no live earlier turn of the conversation is queued or running."""
+        pause = _POLL_FIRST_S
+        while not await self._try_start(conversation, row, position):
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _POLL_MAX_S)
+
+    async def _try_start(self, conversation: str, row: int, position: Position) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", conversation)
+            # A dead process's turns stop holding the conversation once its lease has run out.
+            await conn.execute(
+                f"DELETE FROM turn_queue WHERE conversation = $1 AND owner NOT IN ({_live(2)})",
+                conversation,
+                self.lease.lease_s,
+            )
+            blocked = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM turn_queue WHERE conversation = $1 AND id <> $2 AND "
+                "(running OR (posted_us, tiebreak, id) < ($3, $4, $2)))",
+                conversation,
+                row,
+                position.posted_us,
+                position.tiebreak,
+            )
+            if blocked:
+                return False
+            started = await conn.execute("UPDATE turn_queue SET running = TRUE WHERE id = $1", row)
+            if started == "UPDATE 0":  # this process was taken for dead meanwhile: queue again
+                await conn.execute(
+                    "INSERT INTO turn_queue (id, conversation, posted_us, tiebreak, owner, running) "
+                    "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, TRUE)",
+                    row,
+                    conversation,
+                    position.posted_us,
+                    position.tiebreak,
+                    self.lease.id,
+                )
+            return True
+
+    async def answered_after(self, conversation: str, position: Position) -> bool:
+        later = await self.pool.fetchval(
+            "SELECT (posted_us, tiebreak) > ($2, $3) FROM answered_marks WHERE conversation = $1",
+            conversation,
+            position.posted_us,
+            position.tiebreak,
+        )
+        return bool(later)
+
+    async def finish(self, conversation: str, row: int, position: Position, *, answered: bool) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if answered:
+                await conn.execute(
+                    "INSERT INTO answered_marks (conversation, posted_us, tiebreak, answered_at) "
+                    f"VALUES ($1, $2, $3, {NOW}) ON CONFLICT (conversation) DO UPDATE SET "
+                    "posted_us = excluded.posted_us, tiebreak = excluded.tiebreak, "
+                    "answered_at = excluded.answered_at WHERE (answered_marks.posted_us, "
+                    "answered_marks.tiebreak) < (excluded.posted_us, excluded.tiebreak)",
+                    conversation,
+                    position.posted_us,
+                    position.tiebreak,
+                )
+            await conn.execute("DELETE FROM turn_queue WHERE id = $1", row)
+
+    async def withdraw(self, row: asyncio.Task[int]) -> None:
+        try:
+            row_id = await row
+            await self.pool.execute("DELETE FROM turn_queue WHERE id = $1", row_id)
+        except _DB_ERRORS as exc:  # the lease running out removes it anyway
+            log.warning("could not withdraw a queued turn", extra={"error": type(exc).__name__})
+
+
+class _PgTicket:
+    """A turn's place: a local ticket, plus its row in the conversation's queue, inserted at
+    once (in a task started on arrival) so other processes see it as early as possible."""
+
+    def __init__(self, order: PgTurnOrder, key: ConversationKey, position: Position, local: OrderTicket):
+        self._order = order
+        self._conversation = str(key)
+        self._position = position
+        self._local = local
+        self._row: asyncio.Task[int] = asyncio.ensure_future(order.insert(self._conversation, position))
+        self._late = False
+        self._state = "waiting"  # waiting -> running -> done
+
+    @property
+    def late(self) -> bool:
+        return self._late
+
+    def ahead(self) -> int:
+        return self._local.ahead()
+
+    async def placed(self) -> None:
+        """Wait until every process can see this turn's place."""
+        await self._row
+
+    async def __aenter__(self) -> _PgTicket:
+        await self._local.__aenter__()
+        try:
+            row = await self._row
+            await self._order.wait_turn(self._conversation, row, self._position)
+            self._late = self._local.late or await self._order.answered_after(
+                self._conversation, self._position
+            )
+        except BaseException:
+            self.leave()
+            raise
+        self._state = "running"
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._state == "running":
+                self._state = "done"
+                await self._order.finish(self._conversation, await self._row, self._position, answered=True)
+        finally:
+            await self._local.__aexit__(exc_type, exc, tb)
+
+    def leave(self) -> None:
+        self._local.leave()
+        if self._state != "done":
+            self._state = "done"
+            self._order.later(self._order.withdraw(self._row))
+
+
+class PgReservations:
+    """``bot.limits.Reservations`` across processes: each check runs in one transaction holding
+    a deployment-wide lock, and admitted turns are rows (owned by a process lease) until their
+    usage is recorded, so N processes cannot all pass a limit only some of them should."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    @contextlib.asynccontextmanager
+    async def checking(self) -> AsyncIterator[_PgLedger]:
+        async with self._store.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", LIMITS_LOCK_KEY)
+            yield _PgLedger(conn, self._store.lease)
+
+    async def release(self, token: object) -> None:
+        ids = list(token) if isinstance(token, list) else []
+        if ids:
+            await self._store.pool.execute("DELETE FROM limit_reservations WHERE id = ANY($1::bigint[])", ids)
+
+
+class _PgLedger:
+    def __init__(self, conn: asyncpg.Connection, lease: ProcessLease) -> None:
+        self._conn = conn
+        self._lease = lease
+
+    async def pending(self, scope: tuple[str, ...]) -> int:
+        return int(
+            await self._conn.fetchval(
+                f"SELECT count(*) FROM limit_reservations WHERE scope = $1 AND owner IN ({_live(2)})",
+                _scope_text(scope),
+                self._lease.lease_s,
+            )
+        )
+
+    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
+        rows = await self._conn.fetch(
+            "INSERT INTO limit_reservations (owner, scope) SELECT $1, unnest($2::text[]) RETURNING id",
+            self._lease.id,
+            [_scope_text(s) for s in scopes],
+        )
+        return [int(r[0]) for r in rows]
+
+
+class PgJobLeases:
+    """``bot.retention.JobLeases`` across processes: a periodic job runs where its lease is."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    async def acquire(self, job: str, for_s: float) -> bool:
+        owner = self._store.lease.id
+        got = await self._store.pool.fetchval(
+            "INSERT INTO job_leases (job, owner, lease_until) "
+            f"VALUES ($1, $2, {NOW} + $3::float8) ON CONFLICT (job) DO UPDATE SET "
+            "owner = excluded.owner, lease_until = excluded.lease_until "
+            f"WHERE job_leases.owner = excluded.owner OR job_leases.lease_until < {NOW} "
+            "RETURNING owner",
+            job,
+            owner,
+            for_s,
+        )
+        return got == owner
+
+
+def _live(param: int) -> str:
+    """The live-process subquery with its lease length as parameter ``$param``."""
+    return LIVE_OWNERS.replace("$1", f"${param}")
+
+
+def _scope_text(scope: tuple[str, ...]) -> str:
+    return "|".join(scope)

@@ -1,0 +1,205 @@
+"""Coordination across processes on one real PostgreSQL: turn order, dead processes, limits, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from bot.limits import LimitPolicy, RateLimiter
+from bot.vocabulary import Author, ConversationKey, Position
+from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
+from storage.postgres_store import PostgresStore
+
+KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
+BASE = 1_700_000_000_000_000
+
+
+def at(n: int) -> Position:
+    """The n-th message of the thread (long posted: no settle wait)."""
+    return Position(BASE + n, settle=True)
+
+
+Processes = Callable[..., Awaitable[PostgresStore]]
+
+
+@pytest.fixture
+async def processes(postgres_url: str) -> AsyncIterator[Processes]:
+    """Open stores as separate processes would (each its own pool and lease)."""
+    opened: list[PostgresStore] = []
+
+    async def open_one(lease_s: float = 30.0) -> PostgresStore:
+        store = PostgresStore(postgres_url, lease_s=lease_s)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        await store.close()
+
+
+def die(store: PostgresStore) -> None:
+    """Like SIGKILL for the lease: it stops being renewed, and nothing is cleaned up."""
+    task = store.lease._renewing
+    assert task is not None
+    task.cancel()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.holding = 0
+        self.overlaps = 0
+
+    async def run(self, ticket: object, name: str, hold: asyncio.Event | None = None) -> None:
+        async with ticket:  # type: ignore[attr-defined]
+            self.holding += 1
+            self.overlaps += self.holding > 1
+            self.ran.append(name)
+            if hold is not None:
+                await hold.wait()
+            await asyncio.sleep(0.01)
+            self.holding -= 1
+
+
+async def test_turns_spread_over_processes_run_one_at_a_time_in_posting_order(processes: Processes) -> None:
+    stores = [await processes() for _ in range(3)]
+    orders = [PgTurnOrder(s, settle_s=0.0) for s in stores]
+    recorder = Recorder()
+    # Six messages of one thread land on three processes, in no particular order.
+    arrivals = [(5, 0), (1, 1), (4, 2), (0, 0), (3, 1), (2, 2)]
+    tickets = [(n, orders[p].enter(KEY, at(n))) for n, p in arrivals]
+    for _, ticket in tickets:
+        await ticket.placed()
+    async with asyncio.timeout(20):
+        await asyncio.gather(*(recorder.run(t, f"m{n}") for n, t in tickets))
+    assert recorder.ran == [f"m{n}" for n in range(6)]
+    assert recorder.overlaps == 0
+    assert await stores[0].pool.fetchval("SELECT count(*) FROM turn_queue") == 0
+
+
+async def test_a_turn_on_another_process_waits_for_the_running_one(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    order_a, order_b = PgTurnOrder(a, 0.0), PgTurnOrder(b, 0.0)
+    hold = asyncio.Event()
+    recorder = Recorder()
+    first = order_a.enter(KEY, at(1))
+    await first.placed()
+    running = asyncio.create_task(recorder.run(first, "first", hold))
+    await asyncio.sleep(0.2)
+    later = order_b.enter(KEY, at(2))
+    waiting = asyncio.create_task(recorder.run(later, "second"))
+    await asyncio.sleep(0.5)
+    assert recorder.ran == ["first"]  # the second waits on the other process's running turn
+    hold.set()
+    async with asyncio.timeout(10):
+        await asyncio.gather(running, waiting)
+    assert recorder.ran == ["first", "second"] and recorder.overlaps == 0
+
+
+async def test_a_dead_process_blocks_its_conversations_only_until_its_lease_runs_out(
+    processes: Processes,
+) -> None:
+    a, b = await processes(lease_s=1.5), await processes(lease_s=1.5)
+    order_a, order_b = PgTurnOrder(a, 0.0), PgTurnOrder(b, 0.0)
+    stuck = order_a.enter(KEY, at(1))
+    await stuck.__aenter__()  # running on A when A is killed
+    die(a)
+    started = time.monotonic()
+    async with asyncio.timeout(15), order_b.enter(KEY, at(2)):
+        waited = time.monotonic() - started
+    assert 0.5 < waited < 6  # blocked while A's lease lasted, not longer
+    assert await b.pool.fetchval("SELECT count(*) FROM turn_queue WHERE owner = $1", a.lease.id) == 0
+
+
+async def test_a_late_message_on_another_process_is_marked_late(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    async with PgTurnOrder(a, 0.0).enter(KEY, at(2)) as newer:
+        assert not newer.late
+    async with PgTurnOrder(b, 0.0).enter(KEY, at(1)) as straggler:
+        assert straggler.late
+
+
+async def test_a_withdrawn_place_does_not_block(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    refused = PgTurnOrder(a, 0.0).enter(KEY, at(1))  # a duplicate delivery, say
+    await refused.placed()
+    refused.leave()
+    async with asyncio.timeout(10), PgTurnOrder(b, 0.0).enter(KEY, at(2)):
+        pass
+
+
+async def test_cut_off_turns_are_taken_only_once_their_process_is_gone(processes: Processes) -> None:
+    a, b = await processes(lease_s=1.5), await processes(lease_s=1.5)
+    assert await a.claim_message("slack", "C1", "m1", KEY)
+    assert await b.take_interrupted("slack", 0) == []  # A is alive: a rolling deploy's old half
+    die(a)
+    taken: list[tuple[ConversationKey, str]] = []
+    for _ in range(75):  # A's lease runs out within 1.5 s
+        if taken := await b.take_interrupted("slack", 0):
+            break
+        await asyncio.sleep(0.2)
+    assert taken == [(KEY, "m1")]
+    assert await b.take_interrupted("slack", 0) == []
+    c = await processes(lease_s=1.5)
+    assert await c.take_interrupted("slack", 0) == []  # announced once, not again on restart
+
+
+async def test_limits_hold_across_processes(processes: Processes) -> None:
+    stores = [await processes() for _ in range(3)]
+    policy = LimitPolicy(user_per_hour=3, user_per_day=0)
+    limiters = [RateLimiter(policy, s, reservations=PgReservations(s)) for s in stores]
+    alice = Author("U1")
+    admitted: list[int] = []
+    release = asyncio.Event()
+
+    async def turn(i: int) -> None:
+        async with limiters[i % 3].admit(KEY, alice) as refusal:
+            if refusal is None:
+                admitted.append(i)
+                await release.wait()
+
+    tasks = [asyncio.create_task(turn(i)) for i in range(9)]
+    await asyncio.sleep(1.0)
+    assert len(admitted) == 3  # nine at once over three processes: only three get through
+    release.set()
+    await asyncio.gather(*tasks)
+    assert await stores[0].pool.fetchval("SELECT count(*) FROM limit_reservations") == 0
+
+
+async def test_a_dead_process_reservations_stop_counting(processes: Processes) -> None:
+    a, b = await processes(lease_s=1.5), await processes(lease_s=1.5)
+    policy = LimitPolicy(user_per_hour=1, user_per_day=0)
+    hold = asyncio.Event()
+
+    async def held() -> None:
+        async with RateLimiter(policy, a, reservations=PgReservations(a)).admit(KEY, Author("U1")) as r:
+            assert r is None
+            await hold.wait()
+
+    holder = asyncio.create_task(held())
+    await asyncio.sleep(0.3)
+    limiter_b = RateLimiter(policy, b, reservations=PgReservations(b))
+    async with limiter_b.admit(KEY, Author("U1")) as refusal:
+        assert refusal is not None and "the limit for each person" in refusal
+    die(a)
+    await asyncio.sleep(2.0)
+    async with limiter_b.admit(KEY, Author("U1")) as refusal:
+        assert refusal is None  # A died mid-turn: its image was never made
+    hold.set()
+    await holder
+
+
+async def test_periodic_jobs_run_on_one_process_at_a_time(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    jobs_a, jobs_b = PgJobLeases(a), PgJobLeases(b)
+    assert await jobs_a.acquire("retention", 1.0)
+    assert not await jobs_b.acquire("retention", 1.0)
+    assert await jobs_a.acquire("retention", 1.0)  # renewed by its holder
+    assert await jobs_b.acquire("other-job", 1.0)
+    await asyncio.sleep(1.2)
+    assert await jobs_b.acquire("retention", 1.0)  # A stopped renewing: B takes over
+    assert not await jobs_a.acquire("retention", 1.0)
