@@ -245,4 +245,4 @@ async def test_platform_process_stops_before_any_adapter_starts(
     ]
     assert lines[-1].startswith("error: ")
     loggers = {json.loads(line)["logger"] for line in lines if line.startswith("{")}
-    assert loggers == {"storage.sqlite_store"}
+    assert loggers == {"storage.sqlite_file"}
