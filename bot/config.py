@@ -75,6 +75,8 @@ class Config:
     retention_days: int = 0
     # How long after its posting time a turn waits for earlier messages still in transit.
     turn_order_settle_s: float = 0.25
+    # Several processes: one that stops renewing its lease this long is taken for dead.
+    process_lease_s: float = 30.0
     # Access control: empty = everyone. Users are platform ids; admins are "platform:id".
     discord_allowed_guilds: frozenset[str] = frozenset()
     discord_allowed_channels: frozenset[str] = frozenset()
@@ -383,6 +385,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         max_queued_turns=_int(env, "MAX_QUEUED_TURNS", 200, problems),
         retention_days=_int(env, "RETENTION_DAYS", 0, problems),
         turn_order_settle_s=_int(env, "TURN_ORDER_SETTLE_MS", 250, problems) / 1000,
+        process_lease_s=float(_int(env, "PROCESS_LEASE_S", 30, problems, minimum=1)),
         discord_allowed_guilds=_names(env, "DISCORD_ALLOWED_GUILDS"),
         discord_allowed_channels=_names(env, "DISCORD_ALLOWED_CHANNELS"),
         discord_allowed_users=_names(env, "DISCORD_ALLOWED_USERS"),

@@ -47,15 +47,16 @@ def _background_jobs(
         retention = Retention(service.store, config.retention_days, service.forget, coordination.jobs)
         jobs.append(asyncio.create_task(retention.run()))
     if coordination.shared and adapters:
-        jobs.append(asyncio.create_task(_announce_interrupted_now_and_then(adapters)))
+        every_s = min(INTERRUPTED_SWEEP_S, config.process_lease_s / 3)
+        jobs.append(asyncio.create_task(_announce_interrupted_now_and_then(adapters, every_s)))
     return jobs
 
 
-async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter]) -> None:
+async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter], every_s: float) -> None:
     """With several processes, one may die at any time: its cut-off turns are taken (once, by
     whichever live process asks first) as soon as its lease has run out."""
     while True:
-        await asyncio.sleep(INTERRUPTED_SWEEP_S)
+        await asyncio.sleep(every_s)
         for adapter in adapters:
             try:
                 await adapter.announce_interrupted()

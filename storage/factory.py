@@ -16,7 +16,7 @@ def open_store(config: Config) -> Store:
     if config.database_is_postgres:
         from storage.postgres_store import PostgresStore
 
-        return PostgresStore(config.database_url)
+        return PostgresStore(config.database_url, lease_s=config.process_lease_s)
     from storage.sqlite_store import SqliteStore
 
     return SqliteStore(config.database_path)
