@@ -273,8 +273,14 @@ class ConsoleAdapter:
             )
         else:
             self._print("New conversation. Describe the image you want.")
-        if await self._service.interrupted_turns(PLATFORM):
-            self._print(f"! {INTERRUPTED_MESSAGE}")
+        told: list[str] = []
+
+        async def tell(_key: object, message_id: str) -> None:
+            if not told:  # one person, one terminal: once is enough
+                self._print(f"! {INTERRUPTED_MESSAGE}")
+            told.append(message_id)
+
+        await self._service.announce_interrupted(PLATFORM, tell)
 
     def _sink(self) -> ConsoleSink:
         return ConsoleSink(self._out, self._output_dir / self._key.thread, self._interactive)

@@ -428,19 +428,21 @@ class DiscordHandlers:
     async def announce_interrupted(self) -> None:
         """Tell each person whose turn a crash or restart cut off, replying to their message in
         the conversation (or where they posted it, if the thread was never opened)."""
-        for key, message_id in await self._service.interrupted_turns(PLATFORM):
-            channel = await self._reachable(int(key.thread)) or await self._reachable(int(key.channel))
-            if channel is None or not isinstance(channel, discord.abc.Messageable):
-                continue
-            # An interrupted /imagine or button was an interaction, not a message: no reference
-            # target then, and fail_if_not_exists=False keeps the notice anyway.
-            reference = discord.MessageReference(
-                message_id=int(message_id), channel_id=channel.id, fail_if_not_exists=False
-            )
-            try:
-                await channel.send(INTERRUPTED_MESSAGE, reference=reference, allowed_mentions=NO_MENTIONS)
-            except discord.HTTPException as exc:
-                log.info("could not announce an interrupted turn", extra={"status": exc.status})
+        await self._service.announce_interrupted(PLATFORM, self._tell_interrupted)
+
+    async def _tell_interrupted(self, key: ConversationKey, message_id: str) -> None:
+        channel = await self._reachable(int(key.thread)) or await self._reachable(int(key.channel))
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            return
+        # An interrupted /imagine or button was an interaction, not a message: no reference
+        # target then, and fail_if_not_exists=False keeps the notice anyway.
+        reference = discord.MessageReference(
+            message_id=int(message_id), channel_id=channel.id, fail_if_not_exists=False
+        )
+        try:
+            await channel.send(INTERRUPTED_MESSAGE, reference=reference, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.info("could not announce an interrupted turn", extra={"status": exc.status})
 
     async def _reachable(self, channel_id: int) -> object | None:
         try:

@@ -119,17 +119,19 @@ class SlackHandlers:
     async def announce_interrupted(self) -> None:
         """Tell each person whose turn a crash or restart cut off, in their thread, and take the
         working reaction off their message (nothing else would ever remove it)."""
-        for key, message_id in await self._service.interrupted_turns(PLATFORM):
-            try:
-                await self._client.chat_postMessage(
-                    channel=key.channel, thread_ts=key.thread, text=escape(INTERRUPTED_MESSAGE)
+        await self._service.announce_interrupted(PLATFORM, self._tell_interrupted)
+
+    async def _tell_interrupted(self, key: ConversationKey, message_id: str) -> None:
+        try:
+            await self._client.chat_postMessage(
+                channel=key.channel, thread_ts=key.thread, text=escape(INTERRUPTED_MESSAGE)
+            )
+            if not message_id.startswith(ACTION_PREFIX):
+                await self._client.reactions_remove(
+                    channel=key.channel, timestamp=message_id, name=WORKING_REACTION
                 )
-                if not message_id.startswith(ACTION_PREFIX):
-                    await self._client.reactions_remove(
-                        channel=key.channel, timestamp=message_id, name=WORKING_REACTION
-                    )
-            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-                log.info("could not announce an interrupted turn", extra={"error": type(exc).__name__})
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("could not announce an interrupted turn", extra={"error": type(exc).__name__})
 
     # -- messages ------------------------------------------------------------------------------
     async def _on_message(self, event: dict[str, Any]) -> None:

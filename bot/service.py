@@ -13,7 +13,7 @@ from bot.images import ImageLimits
 from bot.in_flight import InFlight
 from bot.limits import LimitPolicy, RateLimiter, Reservations
 from bot.logs import log_context
-from bot.recovery import INTERRUPTED_WINDOW_S, interrupted_turns
+from bot.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
 from bot.settings import (
     EffectiveSettings,
     resolve,
@@ -198,8 +198,9 @@ class ConversationService:
         admin = self.is_admin(key.platform, author.id)
         return await usage_report(self._store, self._config, key, author, admin=admin)
 
-    async def interrupted_turns(
-        self, platform: str, window_s: float = INTERRUPTED_WINDOW_S
-    ) -> list[tuple[ConversationKey, str]]:
-        """Turns of ``platform`` cut off by a crash or a stop, each returned once."""
-        return await interrupted_turns(self._store, platform, window_s)
+    async def announce_interrupted(
+        self, platform: str, tell: Tell, window_s: float = INTERRUPTED_WINDOW_S
+    ) -> int:
+        """Tell each person of ``platform`` whose turn a crash or a stop cut off (see
+        ``bot.recovery``); returns how many were told."""
+        return await announce_interrupted(self._store, platform, tell, window_s)

@@ -157,17 +157,19 @@ class PostgresStore(SettingsPrecedence):
     async def take_interrupted(
         self, platform: str, claimed_after: float
     ) -> list[tuple[ConversationKey, str]]:
-        # One UPDATE marks and returns them, so each is taken by exactly one process; claims of
-        # a live process (a rolling deploy's other half) are its own business.
+        # One UPDATE hands them to this process and returns them, so each is taken by one
+        # process at a time; claims of a live process (a rolling deploy's other half) are its
+        # own business. They stay unfinished until the person is told: if this process dies
+        # first, they are a dead process's again and someone else takes them.
         async with self._reading() as conn:
             rows = await conn.fetch(
-                "UPDATE processed_messages SET finished_at = $3 "
+                "UPDATE processed_messages SET owner = $3 "
                 "WHERE platform = $1 AND finished_at IS NULL AND claimed_at > $2 "
                 f"AND (owner IS NULL OR owner NOT IN ({LIVE_OWNERS.replace('$1', '$4')})) "
                 "RETURNING workspace, channel, thread, message_id, claimed_at",
                 platform,
                 claimed_after,
-                self._clock(),
+                self.lease.id,
                 self.lease.lease_s,
             )
         rows = sorted(rows, key=lambda r: (r[4], r[3]))

@@ -143,8 +143,9 @@ class MessageClaims(Protocol):
         self, platform: str, claimed_after: float
     ) -> list[tuple[ConversationKey, str]]:
         """Unfinished claims of ``platform`` made after ``claimed_after`` by a process that is
-        gone (never this one, nor another live one), marked finished and returned oldest first:
-        each is taken exactly once, whichever processes ask."""
+        gone (never this one, nor another live one), oldest first, handed to this process: no
+        other process takes them while it lives. They stay unfinished until ``finish_message``
+        (after the person is told), so a process that dies before telling passes them on."""
         ...
 
 

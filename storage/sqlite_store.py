@@ -124,13 +124,14 @@ class SqliteStore(SettingsPrecedence):
         self, platform: str, claimed_after: float
     ) -> list[tuple[ConversationKey, str]]:
         # One process uses a SQLite file, so a claim left unfinished before this store opened
-        # belongs to a process that is gone; claims made since are this process's own.
+        # belongs to a process that is gone; claims made since are this process's own. Taking
+        # one re-stamps it as this process's (it stays unfinished until the person is told).
         async with self._writing() as db:
             rows = await db.execute_fetchall(
-                "UPDATE processed_messages SET finished_at = ? WHERE platform = ? "
+                "UPDATE processed_messages SET claimed_at = ? WHERE platform = ? "
                 "AND finished_at IS NULL AND claimed_at > ? AND claimed_at < ? "
                 "RETURNING workspace, channel, thread, message_id, claimed_at",
-                (self._clock(), platform, claimed_after, self._opened_at),
+                (max(self._clock(), self._opened_at), platform, claimed_after, self._opened_at),
             )
         rows = sorted(rows, key=lambda r: (r[4], r[3]))
         return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in rows]

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.logs import configure_logging
@@ -194,9 +195,41 @@ async def test_a_turn_cut_off_is_reported_once_after_a_restart(core: Core) -> No
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await core.restart()
-    assert await core.service.interrupted_turns("console") == [(KEY, "cut")]
-    assert await core.service.interrupted_turns("console") == []
-    assert await core.service.interrupted_turns("discord") == []
+    told: list[tuple[ConversationKey, str]] = []
+
+    async def tell(key: ConversationKey, message_id: str) -> None:
+        told.append((key, message_id))
+
+    assert await core.service.announce_interrupted("console", tell) == 1
+    assert told == [(KEY, "cut")]
+    assert await core.service.announce_interrupted("console", tell) == 0
+    assert await core.service.announce_interrupted("discord", tell) == 0
+    await core.restart()
+    assert await core.service.announce_interrupted("console", tell) == 0  # told once, for good
+    assert told == [(KEY, "cut")]
+
+
+async def test_a_cut_off_turn_whose_notice_never_went_out_is_told_after_the_next_restart(core: Core) -> None:
+    core.fake.enqueue(fg.delay(5.0))
+    task = asyncio.create_task(core.say("a bigger boat", message_id="cut"))
+    await core.fake.wait_for_requests(1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await core.restart()
+
+    async def dies_while_telling(key: ConversationKey, message_id: str) -> None:
+        raise asyncio.CancelledError  # the process is stopped before the notice is posted
+
+    with pytest.raises(asyncio.CancelledError):
+        await core.service.announce_interrupted("console", dies_while_telling)
+    await core.restart()
+    told: list[str] = []
+
+    async def tell(key: ConversationKey, message_id: str) -> None:
+        told.append(message_id)
+
+    assert await core.service.announce_interrupted("console", tell) == 1
+    assert told == ["cut"]
 
 
 async def test_inline_aspect_flag_sets_the_thread_and_reaches_gemini(core: Core) -> None:

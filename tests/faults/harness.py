@@ -30,15 +30,16 @@ NO_LIMITS = {"USER_IMAGES_PER_HOUR": "0", "USER_IMAGES_PER_DAY": "0"}
 # The bot as a process
 
 
-def slack_env(gemini: FakeGemini, slack: FakeSlack, db: Path, **extra: str) -> dict[str, str]:
-    """A Socket Mode deployment against the fakes, with cost limits off."""
+def slack_env(gemini: FakeGemini, slack: FakeSlack, db: Path | str, **extra: str) -> dict[str, str]:
+    """A Socket Mode deployment against the fakes, with cost limits off; ``db`` is a SQLite file
+    or a database URL."""
     return {
         "GEMINI_API_KEY": GEMINI_KEY,
         "GOOGLE_GEMINI_BASE_URL": gemini.base_url,
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_APP_TOKEN": slack.app_token,
         "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_URL": db if isinstance(db, str) else f"sqlite:///{db}",
         **NO_LIMITS,
         **extra,
     }
@@ -238,7 +239,7 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _refs(record: Any) -> list[str]:
+def record_refs(record: Any) -> list[str]:
     out = []
     for part in (record or {}).get("parts") or ():
         inline = part.get("inline_data") if isinstance(part, dict) else None
@@ -247,7 +248,7 @@ def _refs(record: Any) -> list[str]:
     return out
 
 
-def _text(record: Any) -> str:
+def record_text(record: Any) -> str:
     return " ".join(
         str(p["text"]) for p in (record or {}).get("parts") or () if isinstance(p, dict) and "text" in p
     )
@@ -268,9 +269,9 @@ def read_turns(path: Path) -> list[TurnRow]:
                 id=row["id"],
                 thread=row["thread"],
                 parent_id=row["parent_id"],
-                prompt=_text(user),
+                prompt=record_text(user),
                 model_parts=len(model.get("parts") or ()),
-                refs=tuple(dict.fromkeys([*_refs(user), *_refs(model)])),
+                refs=tuple(dict.fromkeys([*record_refs(user), *record_refs(model)])),
             )
         )
     return out
@@ -322,7 +323,7 @@ def database_problems(path: Path) -> list[str]:
                 problems.append(f"turn {turn_id} has no model parts")
             if turn_id not in usage:
                 problems.append(f"turn {turn_id} has no usage row")
-            for ref in dict.fromkeys([*_refs(user), *_refs(model)]):
+            for ref in dict.fromkeys([*record_refs(user), *record_refs(model)]):
                 if ref not in stored:
                     problems.append(f"turn {turn_id} references missing image {ref[:12]}")
                 elif stored[ref][1] != ref:

@@ -19,14 +19,12 @@ from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
 from tests.auxil.process import BotProcess
+from tests.faults.databases import Database
 from tests.faults.harness import (
     SLACK_SECRETS,
     SlackWorld,
     attempts_for,
-    database_problems,
     generated_images,
-    open_readonly,
-    read_turns,
     signalling,
     slack_env,
     start_slack_bot,
@@ -125,16 +123,17 @@ async def _finish_turn(world: SlackWorld, prompt: str, thread_ts: str | None) ->
 
 
 async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
-    gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+    gemini: FakeGemini, slack: FakeSlack, tmp_path: Path, database: Database
 ) -> None:
     seed = _seed()
     print(f"crash suite seed: {seed} (FAULT_SEED={seed} repeats this run)")
     rng = random.Random(seed)
     phases = [phase for phase in PHASES for _ in range(KILLS // len(PHASES))]
     rng.shuffle(phases)
-    db = tmp_path / "bot.sqlite3"
-    # The whole history is re-sent every turn, so each request shows exactly what was stored.
-    env = slack_env(gemini, slack, db, CONTEXT_MAX_IMAGES="all")
+    # The whole history is re-sent every turn, so each request shows exactly what was stored. On
+    # PostgreSQL a killed process holds its conversations until its lease runs out: a short one.
+    lease = {"PROCESS_LEASE_S": str(int(database.lease_s))} if database.lease_s else {}
+    env = slack_env(gemini, slack, database.url, CONTEXT_MAX_IMAGES="all", **lease)
     world = SlackWorld(slack)
     kills: list[Kill] = []
     # Per restart: damage found once the bot had reopened the database, and whether its first
@@ -148,8 +147,8 @@ async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
         nonlocal bot, main
         bot = await start_slack_bot(tmp_path, env, slack)
         bots.append(bot)
-        reopened = "; ".join(database_problems(db))
-        history = [t.prompt for t in read_turns(db) if t.thread == main]
+        reopened = "; ".join(await database.problems())
+        history = [t.prompt for t in await database.turns() if t.thread == main]
         root, finished = await _finish_turn(world, prompt, main)
         main = main or root
         if not finished:
@@ -165,21 +164,21 @@ async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
             # Some doomed turns start a conversation: its first write creates the conversation too.
             kill.new_thread = rng.random() < 0.3
             missed = await _kill_during_turn(bot, world, gemini, kill, None if kill.new_thread else main)
-            kill.problems = (*database_problems(db), *([missed] if missed else []))
+            kill.problems = (*(await database.problems()), *([missed] if missed else []))
             kills.append(kill)
         await restart_and_continue("after every crash")
         assert bot is not None
+        await _every_cut_off_turn_taken(database)
         exit_code = await bot.stop()
     finally:
         if bot is not None:
             bot.ensure_dead()
 
-    turns = read_turns(db)
+    turns = await database.turns()
     stored_prompts = [t.prompt for t in turns]
     made = generated_images(gemini)
     shown = [made.get(hashlib.sha256(u.data).hexdigest()) for u in world.posted_uploads()]
-    with open_readonly(db) as conn:
-        claimed = {row[0] for row in conn.execute("SELECT message_id FROM processed_messages")}
+    claimed = await database.claimed()
     unreacted = {c.params.get("timestamp") for c in slack.calls_to("reactions.remove")}
     for kill, after_restart in zip(kills, restarts[1:], strict=True):
         kill.stored = kill.prompt in stored_prompts
@@ -189,7 +188,8 @@ async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
         kill.announced = bool(notices) and kill.ts in unreacted
         generations = len([r for r in attempts_for(gemini, kill.prompt) if r.status == 200])
         LEDGER.record(
-            f"crash #{kill.index} {kill.phase}+{kill.offset_s * 1000:.0f}ms (seed {seed})",
+            f"crash #{kill.index} {kill.phase}+{kill.offset_s * 1000:.0f}ms "
+            f"on {database.url.split(':')[0]} (seed {seed})",
             survived=not kill.problems and not after_restart,
             # Lost: the user saw the image but the history lacks the turn, or the bot took the
             # message and the person was never answered nor told it was cut off.
@@ -216,7 +216,7 @@ async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
     assert [b.problems(SLACK_SECRETS) for b in bots if b.problems(SLACK_SECRETS)] == []
     # Every stored turn is whole; the main conversation is one unbroken chain in order, with
     # every turn that was allowed to finish; a doomed first turn is a conversation of its own.
-    assert database_problems(db) == []
+    assert await database.problems() == []
     thread = [t for t in turns if t.thread == main]
     assert [t.parent_id for t in thread] == [None, *(t.id for t in thread[:-1])]
     survivors = [t.prompt for t in thread if "survives" in t.prompt]
@@ -226,6 +226,15 @@ async def test_sigkill_at_random_points_never_leaves_a_half_written_turn(
     assert len({t.thread for t in others}) == len(others)
     # Nothing was generated twice: no prompt reached Gemini more than once.
     assert max(len(attempts_for(gemini, p)) for p in {r.prompt for r in gemini.requests}) == 1
+
+
+async def _every_cut_off_turn_taken(database: Database) -> None:
+    """A dead process's cut-off turns are announced once its lease has run out (at once on
+    SQLite, where the next start takes them): wait until none is left unfinished."""
+    for _ in range(int((database.lease_s * 3 + 5) / 0.1)):
+        if not await database.unfinished():
+            return
+        await asyncio.sleep(0.1)
 
 
 def _continuation_problem(gemini: FakeGemini, prompt: str, stored: list[str]) -> str:

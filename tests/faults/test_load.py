@@ -16,12 +16,11 @@ from tests.auxil import fake_slack as fs
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
+from tests.faults.databases import Database
 from tests.faults.harness import (
     SLACK_SECRETS,
     SlackWorld,
-    database_problems,
     most_in_flight,
-    read_turns,
     slack_env,
     start_slack_bot,
     uploads_by_prompt,
@@ -60,13 +59,12 @@ def _burst_order(rng: random.Random) -> list[tuple[int, int]]:
 
 
 async def test_a_burst_of_300_turns_over_100_threads_is_answered_in_order_once_each(
-    gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+    gemini: FakeGemini, slack: FakeSlack, tmp_path: Path, database: Database
 ) -> None:
     seed = int(os.environ.get("FAULT_SEED") or random.SystemRandom().randrange(2**32))
     print(f"load burst seed: {seed}")
     rng = random.Random(seed)
-    db = tmp_path / "bot.sqlite3"
-    env = slack_env(gemini, slack, db, MAX_CONCURRENT_GENERATIONS=str(MAX_CONCURRENT))
+    env = slack_env(gemini, slack, database.url, MAX_CONCURRENT_GENERATIONS=str(MAX_CONCURRENT))
     bot = await start_slack_bot(tmp_path, env, slack)
     world = SlackWorld(slack)
     roots: dict[int, str] = {}
@@ -103,7 +101,7 @@ async def test_a_burst_of_300_turns_over_100_threads_is_answered_in_order_once_e
     prompts = [_prompt(c, t) for c in range(CONVERSATIONS) for t in range(TURNS_EACH)]
     uploads = uploads_by_prompt(world, gemini)
     requests = Counter(r.prompt for r in gemini.requests)
-    turns = read_turns(db)
+    turns = await database.turns()
     stored = {t.prompt for t in turns}
     lost = [p for p in prompts if not uploads.get(p) or p not in stored]
     duplicates = sum(max(0, n - 1) for n in requests.values()) + sum(
@@ -126,7 +124,7 @@ async def test_a_burst_of_300_turns_over_100_threads_is_answered_in_order_once_e
             out_of_order.append(conversation)
     warnings = [w for root in roots.values() for w in warnings_in(world.bot_posts(root))]
     LEDGER.record(
-        f"load {total} turns over {CONVERSATIONS} threads (seed {seed})",
+        f"load {total} turns over {CONVERSATIONS} threads on {database.url.split(':')[0]} (seed {seed})",
         survived=up_after and exit_code == 0 and not out_of_order and not warnings,
         lost_turns=len(lost),
         duplicate_generations=duplicates,
@@ -140,4 +138,4 @@ async def test_a_burst_of_300_turns_over_100_threads_is_answered_in_order_once_e
     assert busiest <= MAX_CONCURRENT
     assert up_after and exit_code == 0
     assert bot.problems([*SLACK_SECRETS, fs.BOT_TOKEN]) == []
-    assert database_problems(db) == []
+    assert await database.problems() == []
