@@ -19,6 +19,7 @@ from bot.flags import parse_flags
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult
 from bot.generation_gate import GenerationGate, QueueFull
 from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
+from bot.image_budget import ImageMemory, turn_bytes
 from bot.images import (
     ImageLimits,
     ImageRejected,
@@ -134,6 +135,7 @@ class ConversationService:
         self._access = AccessPolicy.from_config(config)
         self._limiter = RateLimiter(LimitPolicy.from_config(config), store)
         self._gate = GenerationGate(config.max_concurrent_generations, config.max_queued_turns)
+        self._image_memory = ImageMemory.of(config.image_memory_bytes)
         # Turns churn through tens of MB of image buffers: reuse them while busy, release when quiet.
         tune_allocator()
         self._heap = HeapTrimmer()
@@ -292,7 +294,8 @@ class ConversationService:
         key = turn.key
         if self._locks.waiting(key):
             await sink.notice(QUEUED_MESSAGE)
-        async with self._locks.hold(key), sink.working():
+        held = turn_bytes((ref.size for ref in turn.images), self._image_limits.max_bytes)
+        async with self._locks.hold(key), sink.working(), self._image_memory.turns.reserve(held):
             try:
                 prepared = [await self._load_image(ref) for ref in turn.images]
             except (ImageRejected, AttachmentUnavailable) as exc:
@@ -462,7 +465,7 @@ class ConversationService:
                 "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
             )
             raise AttachmentUnavailable(f"I couldn't download {ref.filename}; attach it again.") from exc
-        return await prepare_image_async(data, ref.filename, self._image_limits)
+        return await prepare_image_async(data, ref.filename, self._image_limits, self._image_memory.decodes)
 
     async def _generate(
         self,
