@@ -403,8 +403,8 @@ def _converted(opened: _Opened) -> PreparedImage:
     if out is not im:
         im.close()
     if opened.target is not None:
-        # reducing_gap: a cheap box reduce() to within 3x of the target first, then Lanczos.
-        smaller = out.resize(opened.target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # reducing_gap: a cheap box reduce() to within 2x of the target first, then Lanczos.
+        smaller = out.resize(opened.target, Image.Resampling.LANCZOS, reducing_gap=2.0)
         out.close()
         im.close()
         out = smaller

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from bot.image_budget import SEND_COPIES, ImageBudget, ImageMemory, turn_bytes
 from bot.images import ImageLimits, ImageRejected, prepare_image_async
+from bot.service import TurnStatus
+from bot.vocabulary import ConversationKey, ImageRef
 from tests.auxil import image_factory as make
+from tests.auxil.core import Core
+from tests.auxil.fake_gemini import FakeGemini
 
 
 class Holder:
@@ -205,3 +210,53 @@ async def test_a_rejected_header_never_asks_for_room() -> None:
         await prepare_image_async(make.bomb_png(20_000, 20_000), "bomb.png", ImageLimits(), budget)
     assert info.value.reason == "too_many_pixels"
     assert budget.asked == []
+
+
+# --- the service: a turn's files are reserved from before the download until its reply --------
+
+
+def held_ref(name: str, gate: asyncio.Event, log: list[str], fake: FakeGemini) -> ImageRef:
+    """A 2 MB attachment whose download starts (logged with the Gemini requests made so far)
+    and then waits for ``gate``."""
+
+    async def load() -> bytes:
+        log.append(f"{name} after {len(fake.requests)} requests")
+        await gate.wait()
+        return make.png(64, 48)
+
+    return ImageRef(name, "image/png", 2 * 1024 * 1024, load)
+
+
+@pytest.mark.parametrize(("memory_mb", "together"), [("16", False), ("256", True)])
+async def test_turns_whose_files_do_not_fit_together_run_one_after_another(
+    fake_gemini: FakeGemini, tmp_path: Path, memory_mb: str, together: bool
+) -> None:
+    # 16 MB: 8 MB for files turns hold; each turn holds 3 x 2 MB, so only one fits at a time.
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env={"IMAGE_MEMORY_MB": memory_mb}).start()
+    memory = core.service._image_memory
+    turns = RecordingBudget(memory.turns.capacity)
+    core.service._image_memory = ImageMemory(turns, memory.decodes)
+    log: list[str] = []
+    gate = asyncio.Event()
+    keys = [ConversationKey("console", "local", "terminal", f"t{i}") for i in range(2)]
+    try:
+        first = asyncio.create_task(core.say("one", held_ref("a.png", gate, log, fake_gemini), key=keys[0]))
+        await turns.asking.wait()
+        turns.asking.clear()
+        await settle()
+        assert log == ["a.png after 0 requests"]
+        second = asyncio.create_task(core.say("two", held_ref("b.png", gate, log, fake_gemini), key=keys[1]))
+        await turns.asking.wait()
+        await settle()
+        if together:
+            assert log[1:] == ["b.png after 0 requests"]
+        else:
+            assert log[1:] == [] and turns.waiting == 1
+        gate.set()
+        results = await asyncio.gather(first, second)
+    finally:
+        await core.stop()
+    assert [r.status for r, _ in results] == [TurnStatus.ANSWERED, TurnStatus.ANSWERED]
+    # Alone, b's download starts only once a's turn has had its answer from Gemini.
+    assert log[1] == ("b.png after 0 requests" if together else "b.png after 1 requests")
+    assert turns.in_use == 0
