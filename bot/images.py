@@ -292,7 +292,6 @@ class _Opened:
     width: int  # as stored, before any draft scaling
     height: int
     target: tuple[int, int] | None  # stored-orientation size to downscale to, if any
-    orientation: int
     decode_bytes: int  # memory the decode and conversion need at their peak, estimated
 
 
@@ -301,7 +300,7 @@ def _pixel_bytes(mode: str) -> int:
     return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
 
 
-def _decode_cost(im: Image.Image, target: tuple[int, int] | None, orientation: int) -> int:
+def _decode_cost(im: Image.Image, target: tuple[int, int] | None) -> int:
     """Peak bytes of decoding ``im`` and turning it into the image Gemini gets."""
     pixels = im.width * im.height
     cost = pixels * _pixel_bytes(im.mode) * (_WEBP_COPIES if im.format == "WEBP" else 1)
@@ -309,7 +308,7 @@ def _decode_cost(im: Image.Image, target: tuple[int, int] | None, orientation: i
         cost += pixels * 4  # a full-size converted copy
     if target is not None:
         cost += pixels + target[0] * target[1] * 4 * 3  # reduce() step, resize passes, transpose
-    elif orientation != 1:
+    else:  # EXIF orientation is known only after decoding (a PNG's may follow its pixels)
         cost += pixels * 4  # a full-size rotated copy
     return cost
 
@@ -352,9 +351,7 @@ def _checked_header(im: ImageFile.ImageFile, filename: str, limits: ImageLimits)
     target = _target_size(im.size, limits.max_side)
     if target is not None and source_format in ("JPEG", "MPO"):
         im.draft(im.mode, (target[0] * 2, target[1] * 2))
-    orientation = _orientation(im)
-    cost = _decode_cost(im, target, orientation)
-    return _Opened(im, source_format, width, height, target, orientation, cost)
+    return _Opened(im, source_format, width, height, target, _decode_cost(im, target))
 
 
 def prepare_image(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
@@ -383,17 +380,18 @@ def _decode_and_convert(opened: _Opened, data: bytes, filename: str, limits: Ima
             heif_mime = im.get_format_mimetype()
             mime = heif_mime if heif_mime in _HEIF_MIMES else None
         animated_webp = opened.source_format == "WEBP" and getattr(im, "is_animated", False)
-        plain = opened.orientation == 1 and opened.target is None and im.mode != "CMYK"
+        orientation = _orientation(im)
+        plain = orientation == 1 and opened.target is None and im.mode != "CMYK"
         if mime is not None and plain and not animated_webp:
             return PreparedImage(data, mime, opened.width, opened.height, opened.source_format)
         try:
-            return _converted(opened)
+            return _converted(opened, orientation)
         except (OSError, ValueError) as exc:
             log.debug("could not convert %r: %s", filename, exc)
             raise _damaged(filename) from None
 
 
-def _converted(opened: _Opened) -> PreparedImage:
+def _converted(opened: _Opened, orientation: int) -> PreparedImage:
     """Normalise, downscale, rotate and encode, in the order that keeps the fewest full-size
     copies alive: the decoded pixels are released as soon as a smaller image replaces them."""
     im = opened.im
@@ -408,7 +406,7 @@ def _converted(opened: _Opened) -> PreparedImage:
         out.close()
         im.close()
         out = smaller
-    out = upright(out, opened.orientation)
+    out = upright(out, orientation)
     out = drop_opaque_alpha(out)
     keep_icc = icc if same_colour_space(source_mode, out.mode) else None
     encoded, mime_type = _encode(out, keep_icc, opened.source_format, opened.target is not None)

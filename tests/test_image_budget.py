@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import PngImagePlugin
 
 from bot.image_budget import SEND_COPIES, ImageBudget, ImageMemory, turn_bytes
 from bot.images import ImageLimits, ImageRejected, prepare_image_async
@@ -188,7 +190,18 @@ class RecordingBudget(ImageBudget):
         await super()._acquire(weight)
 
 
-async def test_a_decode_waits_for_room_reserved_from_the_header_before_any_pixel() -> None:
+async def test_a_decode_waits_for_room_reserved_from_the_header_before_any_pixel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads: list[str] = []
+    real_load = PngImagePlugin.PngImageFile.load
+
+    def counting_load(self: PngImagePlugin.PngImageFile) -> Any:
+        loads.append("png")
+        return real_load(self)
+
+    # A probe on the real decoder: reading the EXIF orientation of a PNG decodes it whole.
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", counting_load)
     budget = RecordingBudget(512 * 1024 * 1024)
     data = make.png(4000, 3000)  # 12 megapixels of one colour: a small file, a large decode
     async with budget.reserve(budget.capacity):
@@ -197,10 +210,11 @@ async def test_a_decode_waits_for_room_reserved_from_the_header_before_any_pixel
         await budget.asking.wait()
         await settle()
         assert not work.done() and budget.waiting == 1
+        assert loads == []  # not one pixel decoded while waiting
         # The full-size RGB pixels (4 bytes each in Pillow), a resize, nothing yet decoded.
         assert budget.asked[-1] >= 4000 * 3000 * 4
     prepared = await work
-    assert (prepared.width, prepared.height) == (3072, 2304)
+    assert loads and (prepared.width, prepared.height) == (3072, 2304)
     assert budget.in_use == 0
 
 
