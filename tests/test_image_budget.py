@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import PngImagePlugin
 
+from bot import images
 from bot.image_budget import SEND_COPIES, ImageBudget, ImageMemory, turn_bytes
 from bot.images import ImageLimits, ImageRejected, prepare_image_async
 from bot.service import TurnStatus
@@ -274,3 +276,29 @@ async def test_turns_whose_files_do_not_fit_together_run_one_after_another(
     # Alone, b's download starts only once a's turn has had its answer from Gemini.
     assert log[1] == ("b.png after 0 requests" if together else "b.png after 1 requests")
     assert turns.in_use == 0
+
+
+async def test_a_cancelled_decode_keeps_its_room_until_the_worker_lets_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started, proceed = threading.Event(), threading.Event()
+    real = images._decode_and_convert
+
+    def held_decode(*args: Any) -> Any:
+        started.set()
+        proceed.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(images, "_decode_and_convert", held_decode)
+    budget = ImageBudget(512 * 1024 * 1024)
+    work = asyncio.create_task(prepare_image_async(make.png(400, 300), "a.png", ImageLimits(), budget))
+    await asyncio.to_thread(started.wait, 10)
+    reserved = budget.in_use
+    assert reserved > 0
+    work.cancel()
+    await settle()
+    assert not work.done() and budget.in_use == reserved  # the thread still holds the pixels
+    proceed.set()
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    assert budget.in_use == 0
