@@ -63,7 +63,7 @@ class DiscordFiles:
         """An ImageRef that downloads the attachment when the core asks."""
 
         async def load() -> bytes:
-            return await self.download(attachment.url, attachment.filename)
+            return await self.download(attachment.url, attachment.filename, attachment.size)
 
         return ImageRef(
             filename=attachment.filename,
@@ -72,9 +72,10 @@ class DiscordFiles:
             load=load,
         )
 
-    async def download(self, url: str, name: str) -> bytes:
+    async def download(self, url: str, name: str, declared: int | None = None) -> bytes:
         """The file's bytes, or ``max_bytes + 1`` of them when it is larger (the core then
-        refuses it by its size, as it does a file that declared that size)."""
+        refuses it by its size, as it does a file that declared that size). A file larger than
+        ``declared`` is refused: the core reserved memory for the size Discord reported."""
         if not download_allowed(url, self._api_url):
             log.warning("discord attachment on a foreign host refused", extra={"file": name})
             raise _foreign(name)
@@ -90,7 +91,7 @@ class DiscordFiles:
                         if not download_allowed(url, self._api_url):
                             raise _foreign(name)
                         continue
-                    return await self._body(resp, name)
+                    return await self._body(resp, name, declared)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning(
                 "discord attachment download failed", extra={"file": name, "error": type(exc).__name__}
@@ -98,7 +99,7 @@ class DiscordFiles:
             raise _failed(name) from exc
         raise _failed(name)
 
-    async def _body(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
+    async def _body(self, resp: aiohttp.ClientResponse, name: str, declared: int | None) -> bytes:
         if resp.status != 200:
             log.warning("discord attachment download failed", extra={"file": name, "status": resp.status})
             raise _failed(name)
@@ -113,6 +114,14 @@ class DiscordFiles:
                     extra={"file": name, "read_bytes": len(data)},
                 )
                 break
+        if declared is not None and declared < len(data) <= self._max_bytes:
+            log.warning(
+                "discord attachment larger than declared",
+                extra={"file": name, "declared": declared, "read_bytes": len(data)},
+            )
+            raise AttachmentUnavailable(
+                f"{name} arrived larger than Discord said it was, so I didn't use it; attach it again."
+            )
         return bytes(data)
 
     async def close(self) -> None:

@@ -80,6 +80,19 @@ async def test_a_file_far_larger_than_it_declared_is_read_only_to_the_limit(
     assert not bot.gemini.requests
 
 
+async def test_a_file_larger_than_declared_but_under_the_limit_is_not_used(bot: Bot) -> None:
+    # The turn reserved memory for the 1,000 bytes Discord reported; the file is 30 times that.
+    photo = img.noise_jpeg(200, 200)
+    assert len(photo) > 30_000
+    odd = FakeFile("odd.jpg", photo, "image/jpeg", declared_size=1000)
+    _, thread = await bot.mention("make it blue", files=[odd])
+    [answer] = await bot.replies(thread)
+    assert answer.content == (
+        "odd.jpg arrived larger than Discord said it was, so I didn't use it; attach it again."
+    )
+    assert not bot.gemini.requests
+
+
 async def test_a_file_on_a_foreign_host_is_never_fetched(bot: Bot, foreign: ForeignHost) -> None:
     elsewhere = FakeFile("cat.png", img.png(), "image/png", url=f"{foreign.base_url}/cat.png")
     _, thread = await bot.mention("put a hat on it", files=[elsewhere])
