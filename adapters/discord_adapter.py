@@ -122,6 +122,7 @@ class DiscordAdapter:
             raise
         finally:
             await client.close()
+            await client.handlers.files.close()
 
     async def _login(self, client: _Client, token: str) -> None:
         try:

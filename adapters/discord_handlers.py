@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Concatenate, ParamSpec
 
-import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.discord_files import DiscordFiles
 from adapters.discord_places import (
     PLATFORM,
     Place,
@@ -24,13 +24,12 @@ from adapters.discord_places import (
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
 from bot.config import Config
 from bot.flags import parse_flags
-from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
+from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, ConversationService
 from bot.settings import SettingError, validate_aspect_ratio
 from bot.turn_order import OrderTicket
 from bot.vocabulary import (
     Author,
     ConversationKey,
-    ImageRef,
     Position,
     Reply,
     SettingName,
@@ -69,29 +68,6 @@ or pick a ratio under an image. Ratios: {ratios}.
 
 def author_of(user: discord.abc.User) -> Author:
     return Author(id=str(user.id), display_name=user.display_name)
-
-
-def attachment_ref(attachment: discord.Attachment) -> ImageRef:
-    """An ImageRef that downloads the attachment from Discord's CDN when the core asks."""
-
-    async def load() -> bytes:
-        try:
-            return await attachment.read()
-        except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.warning(
-                "discord attachment download failed",
-                extra={"file": attachment.filename, "error": type(exc).__name__},
-            )
-            raise AttachmentUnavailable(
-                f"I couldn't download {attachment.filename} from Discord; attach it again."
-            ) from exc
-
-    return ImageRef(
-        filename=attachment.filename,
-        mime_type=attachment.content_type,
-        size=attachment.size,
-        load=load,
-    )
 
 
 class InFlight:
@@ -164,6 +140,7 @@ class DiscordHandlers:
         self._config = config
         self._places = PlaceResolver(client)
         self.in_flight = InFlight()
+        self.files = DiscordFiles(api_url=config.discord_api_url, max_bytes=config.max_attachment_bytes)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -238,7 +215,7 @@ class DiscordHandlers:
             message_id=str(message.id),
             author=author_of(message.author),
             text=self._prompt(message, me.id),
-            images=tuple(attachment_ref(a) for a in message.attachments),
+            images=tuple(self.files.ref(a) for a in message.attachments),
             continue_from=continue_from,
             trigger=trigger,
             position=Position.from_snowflake(message.id),
@@ -340,7 +317,7 @@ class DiscordHandlers:
             message_id=str(interaction.id),
             author=author_of(interaction.user),
             text=prompt,
-            images=tuple(attachment_ref(a) for a in images),
+            images=tuple(self.files.ref(a) for a in images),
             trigger=Trigger.COMMAND,
             position=Position.from_snowflake(interaction.id),
         )

@@ -60,6 +60,8 @@ class Config:
     max_attachment_bytes: int = 20 * 1024 * 1024
     max_prompt_chars: int = 4000
     max_input_side: int = 3072
+    # Memory that downloading and decoding attachments may use at once, process-wide.
+    image_memory_bytes: int = 256 * 1024 * 1024
     # None = re-send the whole history every turn (unbounded cost; for comparison only).
     context_max_images: int | None = 3
     console_output_dir: Path = Path("out")
@@ -372,6 +374,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         default_response_mode=mode,
         max_attachment_bytes=_int(env, "MAX_ATTACHMENT_MB", 20, problems, minimum=1) * 1024 * 1024,
         max_input_side=_int(env, "MAX_INPUT_IMAGE_SIDE", 3072, problems, minimum=256),
+        image_memory_bytes=_int(env, "IMAGE_MEMORY_MB", 256, problems, minimum=16) * 1024 * 1024,
         max_prompt_chars=_int(env, "MAX_PROMPT_CHARS", 4000, problems, minimum=1),
         context_max_images=_context_budget(env, problems),
         console_output_dir=Path(text("CONSOLE_OUTPUT_DIR") or "out"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
 from bot import messages
@@ -13,6 +14,7 @@ from bot.content import Blob, ContentRecord, blob_refs, user_record
 from bot.context_budget import ContextWindow, select_context
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult
 from bot.generation_gate import GenerationGate, QueueFull
+from bot.image_budget import ImageMemory, turn_bytes
 from bot.images import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
 from bot.settings import EffectiveSettings
 from bot.turn_plan import Refusal, TurnPlan
@@ -60,6 +62,7 @@ class GenerationStep:
         image_limits: ImageLimits,
         context_max_images: int | None,
         capabilities: Callable[[], ModelCapabilities],
+        memory: ImageMemory,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -67,6 +70,7 @@ class GenerationStep:
         self._image_limits = image_limits
         self._context_max_images = context_max_images
         self._caps = capabilities
+        self._memory = memory
 
     async def run(
         self,
@@ -87,28 +91,41 @@ class GenerationStep:
         async def queued(position: int) -> None:
             await sink.notice(messages.queue_position(position))
 
-        # Photos are downloaded and decoded only once the turn holds a generation slot, so a burst
-        # of attachments waits in the queue instead of sitting in memory.
-        try:
-            async with self._gate.slot(f"{key.platform}:{request.author.id}", queued):
-                prepared = [await self._load_image(ref) for ref in plan.images]
-                built = await self._build(plan, history, prepared, settings)
-                result = await self._engine.generate(built.request)
-        except QueueFull as exc:
-            return Refusal(exc.user_message, limited=True)
-        except (ImageRejected, AttachmentUnavailable) as exc:
-            return Refusal(exc.user_message)
-        except Exception:
-            log.exception("generation crashed", extra={"conversation": str(key)})
-            return Failed(messages.FAILED)
-        if not result.ok or result.model_content is None:
-            self._log(request, None, result, started, built.window.dropped_turns)
-            return Failed(result.message or messages.FAILED)
-        stored = await self._append(request, plan, history, head, built, result)
-        self._log(request, stored.id, result, started, built.window.dropped_turns)
-        parts = (TextPart(messages.LATE_ARRIVAL), *result.parts) if late and plan.from_head else result.parts
-        reply = Reply(parts=parts, turn_id=stored.id, actions=self._actions(stored.id, result))
-        return Answered(reply, stored.id)
+        # Photos are downloaded and decoded only once the turn holds a generation slot and room
+        # in the image memory budget (kept until its reply is posted), so a burst of attachments
+        # waits in the queue instead of sitting in memory.
+        held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
+        async with AsyncExitStack() as memory:
+            try:
+                async with self._gate.slot(f"{key.platform}:{request.author.id}", queued):
+                    await memory.enter_async_context(self._memory.turns.reserve(held))
+                    prepared = [await self._load_image(ref) for ref in plan.images]
+                    built = await self._build(plan, history, prepared, settings)
+                    result = await self._engine.generate(built.request)
+            except QueueFull as exc:
+                return Refusal(exc.user_message, limited=True)
+            except (ImageRejected, AttachmentUnavailable) as exc:
+                return Refusal(exc.user_message)
+            except Exception:
+                log.exception("generation crashed", extra={"conversation": str(key)})
+                return Failed(messages.FAILED)
+            if not result.ok or result.model_content is None:
+                self._log(request, None, result, started, built.window.dropped_turns)
+                return Failed(result.message or messages.FAILED)
+            stored = await self._append(request, plan, history, head, built, result)
+            self._log(request, stored.id, result, started, built.window.dropped_turns)
+            parts = result.parts
+            if late and plan.from_head:
+                parts = (TextPart(messages.LATE_ARRIVAL), *parts)
+            reply = Reply(parts=parts, turn_id=stored.id, actions=self._actions(stored.id, result))
+            await self._deliver(request, reply, sink)
+            return Answered(reply, stored.id)
+
+    async def _deliver(self, request: TurnRequest, reply: Reply, sink: ReplySink) -> None:
+        posted = await sink.send(reply)
+        if posted and reply.turn_id is not None:
+            key = request.key
+            await self._store.record_posted(key.platform, key.channel, list(posted), reply.turn_id)
 
     async def _head(self, request: TurnRequest) -> int | None:
         info = await self._store.conversation(request.key)
@@ -140,7 +157,7 @@ class GenerationStep:
                 "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
             )
             raise AttachmentUnavailable(f"I couldn't download {ref.filename}; attach it again.") from exc
-        return await prepare_image_async(data, ref.filename, self._image_limits)
+        return await prepare_image_async(data, ref.filename, self._image_limits, self._memory.decodes)
 
     async def _build(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
 import logging
@@ -11,9 +12,12 @@ import threading
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from PIL import ExifTags, Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile
 
 from bot.content import Blob
+from bot.heap import MMAP_THRESHOLD_BYTES
+from bot.image_budget import ImageBudget
+from bot.image_modes import drop_opaque_alpha, normalise_mode, same_colour_space, upright
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,10 @@ _STRONG_SIGNATURES: Final[frozenset[str]] = frozenset(
     {"PNG", "JPEG", "GIF", "WEBP", "HEIF", "AVIF", "TIFF", "JPEG2000", "QOI", "PSD"}
 )
 
+_PIXEL_BLOCK_BYTES: Final = 2 * MMAP_THRESHOLD_BYTES
+# Pillow decodes WebP through libwebp's animation decoder: its canvas, its copy of the previous
+# frame and the frame handed to Pillow are each a full RGBA image, besides Pillow's own.
+_WEBP_COPIES: Final = 4
 _plugins_lock = threading.Lock()
 _plugins_ready = False
 
@@ -185,6 +193,10 @@ def _ensure_plugins() -> None:
 
         Image.init()
         pillow_heif.register_heif_opener()
+        # Pixel buffers in blocks larger than glibc's mmap threshold (bot.heap): a decoded photo
+        # is then unmapped when freed instead of left in a thread's heap, where each worker
+        # thread's arena would otherwise keep its own peak (twice the peak after two bombs).
+        Image.core.set_block_size(_PIXEL_BLOCK_BYTES)
         _plugins_ready = True
 
 
@@ -261,79 +273,6 @@ def _target_size(size: tuple[int, int], max_side: int) -> tuple[int, int] | None
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _scale_levels(im: Image.Image, factor: float) -> Image.Image:
-    return im.point(lambda v: v * factor + 0.5)  # + 0.5: the conversion to L truncates
-
-
-def _to_8bit_gray(im: Image.Image) -> Image.Image:
-    """16-bit and 32-bit grey (``I;16*``, ``I``, ``F``) to ``L``, scaled rather than clipped."""
-    wide = im.convert("F")
-    high = wide.getextrema()[1]
-    if not isinstance(high, int | float):
-        high = 255
-    if im.mode == "F" and 0 < high <= 1.0:
-        factor = 255.0
-    elif im.mode.startswith("I;16") or 255 < high <= 65535:
-        factor = 1 / 257
-    elif high > 65535:
-        factor = 255 / high
-    else:
-        factor = 1.0
-    return _scale_levels(wide, factor).convert("L")
-
-
-def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
-    icc = im.info.get("icc_profile")
-    if icc:
-        try:
-            from PIL import ImageCms  # needs littlecms; only CMYK uses it
-
-            converted = ImageCms.profileToProfile(
-                im,
-                ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-                ImageCms.createProfile("sRGB"),
-                outputMode="RGB",
-            )
-            if converted is not None:
-                return converted
-        except Exception:  # unusable profile: fall back to Pillow's plain conversion
-            log.debug("CMYK profile conversion failed", exc_info=True)
-    return im.convert("RGB")
-
-
-def _normalise_mode(im: Image.Image) -> Image.Image:
-    """Bring any decoded mode to L, LA, RGB or RGBA."""
-    mode = im.mode
-    if mode in ("RGB", "L") and "transparency" in im.info:
-        return im.convert("RGBA" if mode == "RGB" else "LA")
-    if mode in ("RGB", "RGBA", "L", "LA"):
-        return im
-    if mode == "1":
-        return im.convert("L")
-    if mode in ("P", "PA"):
-        return im.convert("RGBA" if im.has_transparency_data else "RGB")
-    if mode == "CMYK":
-        return _cmyk_to_rgb(im)
-    if mode.startswith("I") or mode == "F":
-        return _to_8bit_gray(im)
-    if mode == "La":
-        return im.convert("LA")
-    return im.convert("RGBA" if im.has_transparency_data else "RGB")
-
-
-def _drop_opaque_alpha(im: Image.Image) -> Image.Image:
-    if im.mode in ("RGBA", "LA"):
-        low, _ = im.getchannel("A").getextrema()
-        if low == 255:
-            return im.convert("RGB" if im.mode == "RGBA" else "L")
-    return im
-
-
-def _same_colour_space(source_mode: str, output_mode: str) -> bool:
-    grey = source_mode in ("1", "L", "LA", "La", "F") or source_mode.startswith("I")
-    return grey == (output_mode in ("L", "LA")) and source_mode not in ("CMYK", "LAB", "HSV")
-
-
 def _encode(im: Image.Image, icc: bytes | None, source_format: str, resized: bool) -> tuple[bytes, str]:
     """PNG when there is real alpha, or a lossless source kept at full size; else JPEG q90."""
     out = io.BytesIO()
@@ -344,18 +283,46 @@ def _encode(im: Image.Image, icc: bytes | None, source_format: str, resized: boo
     return out.getvalue(), "image/jpeg"
 
 
-def prepare_image(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
-    """Check an attachment and turn it into something Gemini accepts (CPU-bound; sync).
+@dataclass(slots=True)
+class _Opened:
+    """An attachment whose header passed every check, not yet decoded, and what decoding costs."""
 
-    The format comes from the bytes, never the name. PNG, JPEG, WebP, HEIC and HEIF that need
-    no rotation or downscale are returned byte for byte; everything else is re-encoded.
-    Raises ``ImageRejected`` with a message for the user.
+    im: ImageFile.ImageFile
+    source_format: str
+    width: int  # as stored, before any draft scaling
+    height: int
+    target: tuple[int, int] | None  # stored-orientation size to downscale to, if any
+    decode_bytes: int  # memory the decode and conversion need at their peak, estimated
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes per pixel in Pillow's memory (RGB is stored in 4 bytes, like RGBA)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+def _decode_cost(im: Image.Image, target: tuple[int, int] | None) -> int:
+    """Peak bytes of decoding ``im`` and turning it into the image Gemini gets."""
+    pixels = im.width * im.height
+    cost = pixels * _pixel_bytes(im.mode) * (_WEBP_COPIES if im.format == "WEBP" else 1)
+    if im.mode not in ("RGB", "RGBA", "L", "LA") or "transparency" in im.info:
+        cost += pixels * 4  # a full-size converted copy
+    if target is not None:
+        cost += pixels + target[0] * target[1] * 4 * 3  # reduce() step, resize passes, transpose
+    else:  # EXIF orientation is known only after decoding (a PNG's may follow its pixels)
+        cost += pixels * 4  # a full-size rotated copy
+    return cost
+
+
+def _open_checked(data: bytes, filename: str, limits: ImageLimits) -> _Opened:
+    """Read the header and apply every check that needs no pixels (CPU-light; sync).
+
+    For JPEG the decoder is told to decode at a reduced DCT scale when the result is
+    downscaled anyway, so ``decode_bytes`` is what decoding really takes.
     """
     if not data:
         raise _empty(filename)
     if len(data) > limits.max_bytes:
         raise _too_large(filename, limits)
-
     try:
         im, damaged = _identify(data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -365,13 +332,14 @@ def prepare_image(data: bytes, filename: str, limits: ImageLimits) -> PreparedIm
         if foreign is not None:
             raise _drawing(filename, *foreign)
         raise _damaged(filename) if damaged else _not_image(filename)
-    with im:
-        return _prepare_opened(im, data, filename, limits)
+    try:
+        return _checked_header(im, filename, limits)
+    except BaseException:
+        im.close()
+        raise
 
 
-def _prepare_opened(
-    im: ImageFile.ImageFile, data: bytes, filename: str, limits: ImageLimits
-) -> PreparedImage:
+def _checked_header(im: ImageFile.ImageFile, filename: str, limits: ImageLimits) -> _Opened:
     source_format = im.format or "unknown"
     if source_format in _REFUSED_FORMATS:
         raise _drawing(filename, "a PostScript drawing", "it")
@@ -380,55 +348,101 @@ def _prepare_opened(
         raise _damaged(filename)
     if width * height > limits.max_pixels:  # from the header, before any pixel is decoded
         raise _too_many_pixels(filename, (width, height), limits)
-
     target = _target_size(im.size, limits.max_side)
-    try:
-        if target is not None and source_format in ("JPEG", "MPO"):
-            # Decode at a reduced DCT scale when the result is downscaled anyway.
-            im.draft(im.mode, (target[0] * 2, target[1] * 2))
-        im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(filename, (width, height), limits) from None
-    except Exception:  # truncated, corrupt, or a decoder Pillow lacks
-        log.debug("could not decode %r", filename, exc_info=True)
-        raise _damaged(filename) from None
-
-    orientation = _orientation(im)
-    mime = _PASS_THROUGH.get(source_format)
-    if source_format == "HEIF":
-        heif_mime = im.get_format_mimetype()
-        mime = heif_mime if heif_mime in _HEIF_MIMES else None
-    animated_webp = source_format == "WEBP" and getattr(im, "is_animated", False)
-    cmyk = im.mode == "CMYK"
-    if mime is not None and orientation == 1 and target is None and not animated_webp and not cmyk:
-        return PreparedImage(data, mime, width, height, source_format)
-
-    try:
-        icc = im.info.get("icc_profile") or None
-        source_mode = im.mode
-        out: Image.Image = im
-        if orientation != 1:
-            out = ImageOps.exif_transpose(out)
-        out = _normalise_mode(out)
-        if target is not None:
-            oriented = (target[1], target[0]) if orientation in (5, 6, 7, 8) else target
-            out = out.resize(oriented, Image.Resampling.LANCZOS)
-        out = _drop_opaque_alpha(out)
-        keep_icc = icc if _same_colour_space(source_mode, out.mode) else None
-        encoded, mime_type = _encode(out, keep_icc, source_format, target is not None)
-    except (OSError, ValueError) as exc:
-        log.debug("could not convert %r: %s", filename, exc)
-        raise _damaged(filename) from None
-    return PreparedImage(encoded, mime_type, out.width, out.height, source_format)
+    if target is not None and source_format in ("JPEG", "MPO"):
+        im.draft(im.mode, (target[0] * 2, target[1] * 2))
+    return _Opened(im, source_format, width, height, target, _decode_cost(im, target))
 
 
-def _prepare_and_hash(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
-    prepared = prepare_image(data, filename, limits)
+def prepare_image(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
+    """Check an attachment and turn it into something Gemini accepts (CPU-bound; sync).
+
+    The format comes from the bytes, never the name. PNG, JPEG, WebP, HEIC and HEIF that need
+    no rotation or downscale are returned byte for byte; everything else is re-encoded.
+    Raises ``ImageRejected`` with a message for the user.
+    """
+    return _decode_and_convert(_open_checked(data, filename, limits), data, filename, limits)
+
+
+def _decode_and_convert(opened: _Opened, data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
+    """Decode and convert a checked attachment; closes its image, freeing the pixels, when done."""
+    im = opened.im
+    with im:
+        try:
+            im.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_many_pixels(filename, (opened.width, opened.height), limits) from None
+        except Exception:  # truncated, corrupt, or a decoder Pillow lacks
+            log.debug("could not decode %r", filename, exc_info=True)
+            raise _damaged(filename) from None
+        mime = _PASS_THROUGH.get(opened.source_format)
+        if opened.source_format == "HEIF":
+            heif_mime = im.get_format_mimetype()
+            mime = heif_mime if heif_mime in _HEIF_MIMES else None
+        animated_webp = opened.source_format == "WEBP" and getattr(im, "is_animated", False)
+        orientation = _orientation(im)
+        plain = orientation == 1 and opened.target is None and im.mode != "CMYK"
+        if mime is not None and plain and not animated_webp:
+            return PreparedImage(data, mime, opened.width, opened.height, opened.source_format)
+        try:
+            return _converted(opened, orientation)
+        except (OSError, ValueError) as exc:
+            log.debug("could not convert %r: %s", filename, exc)
+            raise _damaged(filename) from None
+
+
+def _converted(opened: _Opened, orientation: int) -> PreparedImage:
+    """Normalise, downscale, rotate and encode, in the order that keeps the fewest full-size
+    copies alive: the decoded pixels are released as soon as a smaller image replaces them."""
+    im = opened.im
+    icc = im.info.get("icc_profile") or None
+    source_mode = im.mode
+    out: Image.Image = normalise_mode(im)
+    if out is not im:
+        im.close()
+    if opened.target is not None:
+        # reducing_gap: a cheap box reduce() to within 2x of the target first, then Lanczos.
+        smaller = out.resize(opened.target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        out.close()
+        im.close()
+        out = smaller
+    out = upright(out, orientation)
+    out = drop_opaque_alpha(out)
+    keep_icc = icc if same_colour_space(source_mode, out.mode) else None
+    encoded, mime_type = _encode(out, keep_icc, opened.source_format, opened.target is not None)
+    return PreparedImage(encoded, mime_type, out.width, out.height, opened.source_format)
+
+
+def _finish_and_hash(opened: _Opened, data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
+    prepared = _decode_and_convert(opened, data, filename, limits)
     _ = prepared.blob  # SHA-256 of up to 20 MB: here in the worker, not on the event loop
     return prepared
 
 
-async def prepare_image_async(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
-    """``prepare_image`` (and the blob's hash) in a worker thread, so the event loop never waits
-    on Pillow or hashing."""
-    return await asyncio.to_thread(_prepare_and_hash, data, filename, limits)
+async def prepare_image_async(
+    data: bytes, filename: str, limits: ImageLimits, budget: ImageBudget | None = None
+) -> PreparedImage:
+    """``prepare_image`` (and the blob's hash) in worker threads, so the event loop never waits
+    on Pillow or hashing. With a ``budget``, the decode waits until the memory it needs (known
+    from the header) is free, and holds it until the pixels are released."""
+    opened: _Opened | None = await asyncio.to_thread(_open_checked, data, filename, limits)
+    assert opened is not None
+    try:
+        async with budget.reserve(opened.decode_bytes) if budget else contextlib.nullcontext():
+            work = asyncio.ensure_future(asyncio.to_thread(_finish_and_hash, opened, data, filename, limits))
+            opened = None  # the worker closes it
+            return await _to_the_end(work)
+    finally:
+        if opened is not None:
+            opened.im.close()
+
+
+async def _to_the_end(work: asyncio.Future[PreparedImage]) -> PreparedImage:
+    """``work``'s result; when cancelled, still waits for the thread to finish before raising,
+    so the memory it uses stays reserved as long as it is in use."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise

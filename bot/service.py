@@ -9,6 +9,7 @@ from bot.config import Config
 from bot.gemini import GeminiEngine
 from bot.generation_gate import GenerationGate
 from bot.generation_step import GenerationStep
+from bot.image_budget import ImageMemory
 from bot.images import ImageLimits
 from bot.in_flight import InFlight
 from bot.limits import LimitPolicy, RateLimiter, Reservations
@@ -99,6 +100,7 @@ class ConversationService:
                 image_limits=limits,
                 context_max_images=config.context_max_images,
                 capabilities=lambda: self.capabilities,
+                memory=ImageMemory.of(config.image_memory_bytes),
             ),
             settings=self.effective_settings,
         )

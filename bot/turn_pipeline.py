@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from bot import messages
 from bot.access import AccessPolicy
-from bot.generation_step import Answered, Failed, GenerationStep
+from bot.generation_step import Failed, GenerationStep
 from bot.limits import RateLimiter
 from bot.settings import EffectiveSettings
 from bot.turn_order import OrderTicket, TurnOrder
@@ -137,19 +137,12 @@ class TurnPipeline:
             return await self._reject(sink, outcome)
         if isinstance(outcome, Failed):
             return await self._reject(sink, Refusal(outcome.message), status=TurnStatus.FAILED)
-        return await self._deliver(request, outcome, sink)
+        return TurnResult(TurnStatus.ANSWERED, outcome.reply, outcome.turn_id)
 
     async def _apply_settings(self, key: ConversationKey, plan: TurnPlan) -> None:
         scope = SettingScope.for_thread(key)
         for name, value in plan.settings:
             await self._store.set_setting(scope, name.value, value)
-
-    async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> TurnResult:
-        posted = await sink.send(answered.reply)
-        if posted:
-            key = request.key
-            await self._store.record_posted(key.platform, key.channel, list(posted), answered.turn_id)
-        return TurnResult(TurnStatus.ANSWERED, answered.reply, answered.turn_id)
 
     async def _reject(
         self, sink: ReplySink, refusal: Refusal, status: TurnStatus | None = None

@@ -21,6 +21,8 @@ def test_defaults_follow_the_contract() -> None:
     assert config.gemini_base_url is None
     assert config.context_max_images == 3
     assert config.max_attachment_bytes == 20 * 1024 * 1024
+    assert config.image_memory_bytes == 256 * 1024 * 1024
+    assert load_config({"IMAGE_MEMORY_MB": "64"}).image_memory_bytes == 64 * 1024 * 1024
     assert config.default_response_mode is ResponseMode.TEXT_AND_IMAGE
     assert not config.discord_enabled and not config.slack_enabled
 
@@ -101,6 +103,8 @@ def test_postgres_urls_are_accepted_and_their_password_is_a_secret(url: str) -> 
             "DEFAULT_IMAGE_SIZE is set but gemini-2.5-flash-image has a single image size; unset it.",
         ),
         ({"PORT": "http"}, "PORT must be a whole number, not 'http'."),
+        ({"IMAGE_MEMORY_MB": "lots"}, "IMAGE_MEMORY_MB must be a whole number, not 'lots'."),
+        ({"IMAGE_MEMORY_MB": "8"}, "IMAGE_MEMORY_MB must be at least 16, not 8."),
         ({"CONTEXT_MAX_IMAGES": "-1"}, "CONTEXT_MAX_IMAGES must be at least 0, not -1."),
         ({"GEMINI_TIMEOUT_SECONDS": "0"}, "GEMINI_TIMEOUT_SECONDS must be greater than 0, not 0."),
         (

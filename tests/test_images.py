@@ -8,6 +8,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageFile
@@ -445,16 +446,22 @@ async def test_prepare_image_async_matches_sync_and_runs_off_the_loop(
     expected = prepare_image(data, "photo.jpg", limits)
 
     threads: list[int] = []
-    real = images.prepare_image
+    header, decode = images._open_checked, images._decode_and_convert
 
-    def probe(data: bytes, filename: str, limits: ImageLimits) -> PreparedImage:
+    def probe_header(*args: Any) -> Any:
         threads.append(threading.get_ident())
-        return real(data, filename, limits)
+        return header(*args)
 
-    monkeypatch.setattr(images, "prepare_image", probe)
+    def probe_decode(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return decode(*args)
+
+    # Both halves (header checks; decode and conversion) run in worker threads.
+    monkeypatch.setattr(images, "_open_checked", probe_header)
+    monkeypatch.setattr(images, "_decode_and_convert", probe_decode)
     result = await prepare_image_async(data, "photo.jpg", limits)
     assert result == expected
-    assert threads and threads[0] != threading.get_ident()
+    assert len(threads) == 2 and threading.get_ident() not in threads
 
 
 async def test_prepare_image_async_raises_rejections() -> None:

@@ -128,6 +128,14 @@ class FakeFile:
     content_type: str | None = None
     # False: the CDN answers 404 (an expired or deleted attachment).
     available: bool = True
+    # The attachment's "size" when it lies about it (None: the real length).
+    declared_size: int | None = None
+    # The CDN streams this many bytes instead of ``data`` (a file far larger than it claims).
+    stream_bytes: int | None = None
+    # The attachment points here instead of at the fake's CDN (a file on a foreign host).
+    url: str | None = None
+    # The CDN answers with a redirect to this URL instead of the file.
+    redirect_to: str | None = None
 
 
 def pings_nobody(allowed_mentions: Mapping[str, Any] | None) -> bool:
@@ -288,6 +296,7 @@ class FakeDiscord(LocalServer):
 
         self.messages: dict[int, FakeMessage] = {}
         self.files: dict[str, FakeFile] = {}  # CDN path -> file
+        self.cdn_sent: dict[str, int] = {}  # CDN path -> body bytes written to the bot
         self.interactions: dict[str, FakeInteraction] = {}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.identifies: list[dict[str, Any]] = []
@@ -543,11 +552,11 @@ class FakeDiscord(LocalServer):
         attachment_id = self.new_id()
         path = f"{channel_id}/{attachment_id}/{file.filename}"
         self.files[path] = file
-        url = f"{self.base_url}/attachments/{path}"
+        url = file.url or f"{self.base_url}/attachments/{path}"
         payload: dict[str, Any] = {
             "id": str(attachment_id),
             "filename": file.filename,
-            "size": len(file.data),
+            "size": len(file.data) if file.declared_size is None else file.declared_size,
             "url": url,
             "proxy_url": url,
         }
@@ -862,13 +871,36 @@ class FakeDiscord(LocalServer):
 
     # -- REST -------------------------------------------------------------------------------------
 
-    async def _cdn(self, request: web.Request) -> web.Response:
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
         self.events.append(("download", path))
         file = self.files.get(path)
         if file is None or not file.available:
             return web.Response(status=404, text="Not Found")
+        if file.redirect_to is not None:
+            return web.Response(status=302, headers={"Location": file.redirect_to})
+        if file.stream_bytes is not None:
+            return await self._stream(request, path, file.stream_bytes)
+        self.cdn_sent[path] = len(file.data)
         return web.Response(body=file.data, content_type=file.content_type or "application/octet-stream")
+
+    async def _stream(self, request: web.Request, path: str, total: int) -> web.StreamResponse:
+        """``total`` bytes of a PNG-looking body in 64 KiB writes, counting what got out."""
+        response = web.StreamResponse(headers={"Content-Type": "image/png", "Content-Length": str(total)})
+        await response.prepare(request)
+        chunk = (b"\x89PNG\r\n\x1a\n" + bytes(64 * 1024))[: 64 * 1024]
+        self.cdn_sent[path] = 0
+        try:
+            while self.cdn_sent[path] < total:
+                piece = chunk[: total - self.cdn_sent[path]]
+                await response.write(piece)
+                self.cdn_sent[path] += len(piece)
+        except ConnectionError:
+            return response  # the bot hung up
+        finally:
+            self._touch()
+        await response.write_eof()
+        return response
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["path"]
