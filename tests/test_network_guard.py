@@ -188,3 +188,26 @@ def test_a_test_that_swallows_the_refusal_still_fails(tmp_path: Path) -> None:
     assert inner.returncode == 1, inner.stdout
     assert "1 passed, 1 error" in inner.stdout
     assert "the test tried to reach the network" in inner.stdout
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        (b"127.0.0.1", True),
+        ("0.0.0.0", False),  # Linux would route this to the machine itself; nothing here needs it
+        ("10.0.0.1", False),
+        ("192.168.1.1", False),
+        ("::ffff:192.0.2.1", False),
+        ("2001:db8::1", False),
+        ("localhost.example.com", False),
+        ("example.com", False),
+    ],
+)
+def test_which_hosts_count_as_this_machine(host: str | bytes, allowed: bool) -> None:
+    assert netguard._host_allowed(host) is allowed

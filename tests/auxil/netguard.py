@@ -1,19 +1,18 @@
-"""Refuse every connection and name lookup beyond this machine, in the tests and their subprocesses.
+"""Refuse every connection and name lookup beyond this machine, in the tests and their subprocesses."""
 
-The test suite installs this in its own process (tests/conftest.py) and, through
-``tests/auxil/site/sitecustomize.py``, in every Python process it starts: the variables below are
-put in ``os.environ`` before any test runs, so children inherit them.
-
-Allowed: loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x), the name ``localhost``, unix
-sockets (PostgreSQL's, asyncio's self-pipe) and binding any address (a server on 0.0.0.0 sends
-nothing). Refused, before the system call that would send a packet: ``connect``/``connect_ex``/
-``sendto``/``sendmsg`` to any other address, and resolving any other name (a DNS query is traffic).
-
-A refusal raises ``NetworkRefused`` (a RuntimeError, so code that handles network errors as
-OSError does not quietly absorb it) and appends one line to the refusal log, which the suite reads
-after every test: a refusal fails the test even when the code under test swallowed the exception,
-and even when it happened in a subprocess.
-"""
+# The test suite installs this in its own process (tests/conftest.py) and, through
+# tests/auxil/site/sitecustomize.py, in every Python process it starts: the variables below are
+# put in os.environ before any test runs, so children inherit them.
+#
+# Allowed: loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x), the name "localhost", unix
+# sockets (PostgreSQL's, asyncio's self-pipe) and binding any address (a server on 0.0.0.0 sends
+# nothing). Refused, before the system call that would send a packet: connect/connect_ex/sendto/
+# sendmsg to any other address, and resolving any other name (a DNS query is traffic).
+#
+# A refusal raises NetworkRefused (a RuntimeError, so code that handles network errors as OSError
+# does not quietly absorb it) and appends one line to the refusal log, which the suite reads after
+# every test: a refusal fails the test even when the code under test swallowed the exception, and
+# even when it happened in a subprocess.
 
 from __future__ import annotations
 
