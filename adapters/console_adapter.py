@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bot import messages
 from bot.service import INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError
 from bot.vocabulary import (
@@ -51,6 +52,12 @@ Type a prompt and press Enter to make an image; keep typing to refine it.
 _ATTACHMENT = re.compile(r"""(?<!\S)@(?:"(?P<quoted>[^"]+)"|'(?P<single>[^']+)'|(?P<bare>\S+))""")
 _PATHLIKE = re.compile(r"[/\\]|\.[A-Za-z0-9]{2,5}$")
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+NEW_CONVERSATION = "New conversation. Describe the image you want."
+_COMMANDS = {
+    SettingName.ASPECT_RATIO: "/aspect",
+    SettingName.IMAGE_SIZE: "/size",
+    SettingName.RESPONSE_MODE: "/mode",
+}
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
@@ -272,7 +279,7 @@ class ConsoleAdapter:
                 f"{'' if latest.turn_count == 1 else 's'}); /new starts a fresh one."
             )
         else:
-            self._print("New conversation. Describe the image you want.")
+            self._print(NEW_CONVERSATION)
         told: list[str] = []
 
         async def tell(_key: object, message_id: str) -> None:
@@ -304,13 +311,12 @@ class ConsoleAdapter:
         current = await self._service.effective_settings(self._key)
         if not argument:
             value = {
-                SettingName.ASPECT_RATIO: current.aspect_ratio or "model default",
-                SettingName.IMAGE_SIZE: current.image_size or "model default",
+                SettingName.ASPECT_RATIO: current.aspect_ratio,
+                SettingName.IMAGE_SIZE: current.image_size,
                 SettingName.RESPONSE_MODE: current.response_mode.value,
             }[name]
-            self._print(
-                f"{name.value.replace('_', ' ').capitalize()}: {value}. Choices: {', '.join(choices)}."
-            )
+            scope = SettingScope.for_thread(self._key)
+            self._print(messages.current_setting(name, value, scope.level, _COMMANDS[name], choices))
             return True
         try:
             self._print(
@@ -328,7 +334,7 @@ class ConsoleAdapter:
     async def _size(self, argument: str) -> bool:
         caps = self._service.capabilities
         if not caps.supports_sizes():
-            self._print(f"! {caps.model} makes images at a single size, so the size can't be changed.")
+            self._print(f"! {messages.single_size(caps.model)}")
             return True
         return await self._setting(SettingName.IMAGE_SIZE, argument, caps.image_sizes)
 
@@ -337,15 +343,13 @@ class ConsoleAdapter:
 
     async def _new(self, argument: str) -> bool:
         self._key = ConversationKey(PLATFORM, WORKSPACE, CHANNEL, _new_thread_id())
-        self._print("New conversation. Describe the image you want.")
+        self._print(NEW_CONVERSATION)
         return True
 
     async def _forget(self, argument: str) -> bool:
         deleted = await self._service.forget(self._key)
-        self._print(
-            f"Forgot this conversation ({deleted} turn{'' if deleted == 1 else 's'} and their images). "
-            "Describe a new image to start again."
-        )
+        done = messages.forgotten(deleted) if deleted else messages.NOTHING_TO_FORGET
+        self._print(f"{done} Describe a new image to start again.")
         self._key = ConversationKey(PLATFORM, WORKSPACE, CHANNEL, _new_thread_id())
         return True
 

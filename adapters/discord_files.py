@@ -8,6 +8,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import discord
 
+from bot import messages
 from bot.service import AttachmentUnavailable
 from bot.vocabulary import ImageRef
 
@@ -48,7 +49,7 @@ def _foreign(name: str) -> AttachmentUnavailable:
 
 
 def _failed(name: str) -> AttachmentUnavailable:
-    return AttachmentUnavailable(f"I couldn't download {name} from Discord; attach it again.")
+    return AttachmentUnavailable(messages.download_failed(name, "Discord"))
 
 
 class DiscordFiles:

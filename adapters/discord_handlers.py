@@ -22,6 +22,7 @@ from adapters.discord_places import (
     thread_name,
 )
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
+from bot import messages
 from bot.config import Config
 from bot.flags import parse_flags
 from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, ConversationService
@@ -373,17 +374,12 @@ class DiscordHandlers:
     async def _describe_setting(self, key: ConversationKey, name: SettingName, in_conversation: bool) -> str:
         settings = await self._service.effective_settings(key)
         caps = self._service.capabilities
-        where = "this conversation" if in_conversation else "new conversations in this channel"
+        scope = SettingScope.for_thread(key) if in_conversation else SettingScope.for_channel(key)
         if name is SettingName.IMAGE_SIZE:
-            current, choices = settings.image_size, caps.image_sizes
-            label, command = "Image size", "/size"
+            current, choices, command = settings.image_size, caps.image_sizes, "/size"
         else:
-            current, choices = settings.aspect_ratio, caps.aspect_ratios
-            label, command = "Aspect ratio", "/aspect"
-        return (
-            f"{label} for {where}: {current or 'the model default'}. "
-            f"Change it with {command} (choices: {', '.join(choices)})."
-        )
+            current, choices, command = settings.aspect_ratio, caps.aspect_ratios, "/aspect"
+        return messages.current_setting(name, current, scope.level, command, choices)
 
     @_interaction_guard
     async def forget(self, interaction: discord.Interaction) -> None:
@@ -394,12 +390,11 @@ class DiscordHandlers:
         await interaction.response.defer(thinking=True)
         deleted = await self._service.forget(place.key)
         if not deleted:
-            text = "There was nothing to forget here; this conversation has no saved images."
+            text = messages.NOTHING_TO_FORGET
         else:
-            turns = f"{deleted} turn{'' if deleted == 1 else 's'}"
-            text = f"Forgot this conversation: {turns} and their images are deleted. "
+            text = messages.forgotten(deleted) + " "
             continues = place.is_dm or (place.bot_owned and self._config.discord_message_content)
-            text += "Your next message starts a new image." if continues else "Mention me to start again."
+            text += "Your next message starts a new image." if continues else messages.MENTION_TO_RESTART
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 
     async def announce_interrupted(self) -> None:
@@ -445,7 +440,7 @@ class DiscordHandlers:
         if isinstance(error, app_commands.CommandNotFound):
             caps = self._service.capabilities
             if error.name == "size" and not caps.supports_sizes():
-                text = f"{caps.model} makes images at a single size, so the size can't be changed."
+                text = messages.single_size(caps.model)
             else:
                 text = f"/{error.name} is not one of my commands any more; type / to see the current ones."
             log.info("discord command not registered", extra={"command": error.name})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import discord
+from cachetools import LRUCache
 
 from bot.vocabulary import ConversationKey
 
@@ -77,12 +77,13 @@ class PlaceResolver:
 
     An uncached thread (after a restart, or one the gateway never announced) arrives as a
     ``PartialMessageable`` that knows neither its type nor its parent, so it is looked up once
-    with ``GET /channels/{id}``; what a channel is never changes, so answers are cached.
+    with ``GET /channels/{id}``; what a channel is never changes, so answers are cached (no
+    expiry), the least recently used forgotten first.
     """
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, capacity: int = _CACHE_SIZE) -> None:
         self._client = client
-        self._cache: OrderedDict[int, Place] = OrderedDict()
+        self._cache: LRUCache[int, Place] = LRUCache(capacity)
 
     def _me(self) -> int | None:
         return self._client.user.id if self._client.user else None
@@ -93,7 +94,6 @@ class PlaceResolver:
             return place
         cached = self._cache.get(channel_id)
         if cached is not None:
-            self._cache.move_to_end(channel_id)
             return cached
         try:
             fetched = await self._client.fetch_channel(channel_id)
@@ -106,8 +106,6 @@ class PlaceResolver:
         place = _place_of(fetched, guild_id, self._me())
         if place is not None:
             self._cache[channel_id] = place
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
         return place
 
     async def of_message(self, message: discord.Message) -> Place | None:

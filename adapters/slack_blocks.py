@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.vocabulary import Action, ActionKind
+from bot import messages
+from bot.vocabulary import Action, ActionKind, SettingName
 
 REGENERATE_ACTION = "nb_regenerate"
 ASPECT_ACTION = "nb_aspect"
@@ -40,7 +41,7 @@ def controls_block(actions: Sequence[Action]) -> Block | None:
                 {
                     "type": "static_select",
                     "action_id": ASPECT_ACTION,
-                    "placeholder": _plain("Aspect ratio"),
+                    "placeholder": _plain(messages.SETTING_LABELS[SettingName.ASPECT_RATIO]),
                     "options": [
                         {"text": _plain(ratio), "value": f"{action.turn_id}|{ratio}"}
                         for ratio in action.choices[:_MAX_OPTIONS]

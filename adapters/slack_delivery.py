@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
+
+from cachetools import TTLCache
+
+# How long one delivery of a mention waits to be paired with the other: far past the grace, so
+# a Slack retry minutes later still finds its pair; bounded so a flood cannot grow memory.
+PAIRING_TTL_S = 600.0
+# Threads the bot answered, remembered this long in front of the database lookup.
+RECENT_TTL_S = 3600.0
 
 
 class MentionPairing:
@@ -16,20 +24,21 @@ class MentionPairing:
     turn either way; the pairing is what makes that turn the one with the files.
     """
 
-    def __init__(self, grace_s: float, capacity: int = 4096) -> None:
+    def __init__(
+        self,
+        grace_s: float,
+        capacity: int = 4096,
+        ttl_s: float = PAIRING_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._grace_s = grace_s
-        self._capacity = capacity
-        self._arrived: OrderedDict[tuple[str, str], asyncio.Event] = OrderedDict()
+        self._arrived: TTLCache[tuple[str, str], asyncio.Event] = TTLCache(capacity, ttl_s, timer=clock)
 
     def _event(self, channel: str, ts: str) -> asyncio.Event:
         key = (channel, ts)
         event = self._arrived.get(key)
         if event is None:
             event = self._arrived[key] = asyncio.Event()
-            while len(self._arrived) > self._capacity:
-                self._arrived.popitem(last=False)
-        else:
-            self._arrived.move_to_end(key)
         return event
 
     def message_arrived(self, channel: str, ts: str) -> None:
@@ -48,17 +57,16 @@ class MentionPairing:
 
 
 class RecentSet:
-    """A bounded set that forgets its oldest entries."""
+    """A set that forgets each entry after ``ttl_s``, and its least recently added first when full."""
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[Hashable, None] = OrderedDict()
+    def __init__(
+        self, capacity: int = 4096, ttl_s: float = RECENT_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._items: TTLCache[Hashable, bool] = TTLCache(capacity, ttl_s, timer=clock)
 
     def add(self, item: Hashable) -> None:
-        self._items[item] = None
-        self._items.move_to_end(item)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+        self._items.pop(item, None)  # re-adding restarts its time and makes it the newest
+        self._items[item] = True
 
     def discard(self, item: Hashable) -> None:
         self._items.pop(item, None)

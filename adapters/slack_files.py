@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import messages
 from bot.service import AttachmentUnavailable
 from bot.vocabulary import ImageRef
 
@@ -97,17 +98,14 @@ class SlackFiles:
         resolved = await self._resolve(file, name)
         mode = resolved.get("mode")
         if mode == "tombstone" or resolved.get("is_deleted"):
-            raise AttachmentUnavailable(f"{name} is no longer on Slack (it was deleted); attach it again.")
+            raise AttachmentUnavailable(_deleted(name))
         if mode == "hidden_by_limit":
             raise AttachmentUnavailable(
                 f"{name} is hidden by this workspace's plan limits, so I can't read it; attach it again."
             )
         url = resolved.get("url_private_download") or resolved.get("url_private")
         if not url or mode == "external" or resolved.get("is_external"):
-            raise AttachmentUnavailable(
-                f"{name} is a link to a file stored outside Slack, so I can't open it; "
-                "upload the image itself and try again."
-            )
+            raise AttachmentUnavailable(_external(name))
         return await self._download(str(url), name)
 
     async def _resolve(self, file: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -119,7 +117,7 @@ class SlackFiles:
             return file
         file_id = file.get("id")
         if not file_id:
-            raise AttachmentUnavailable(f"I couldn't find {name} on Slack; attach it again.")
+            raise AttachmentUnavailable(_not_found(name))
         try:
             response = await self._client.files_info(file=str(file_id))
         except SlackApiError as exc:
@@ -135,15 +133,12 @@ class SlackFiles:
             raise AttachmentUnavailable(f"I couldn't reach Slack to fetch {name}; attach it again.") from exc
         info = response.get("file")
         if not isinstance(info, Mapping):
-            raise AttachmentUnavailable(f"I couldn't find {name} on Slack; attach it again.")
+            raise AttachmentUnavailable(_not_found(name))
         return info
 
     async def _download(self, url: str, name: str) -> bytes:
         if not token_allowed(url, self._api_url):
-            raise AttachmentUnavailable(
-                f"{name} is a link to a file stored outside Slack, so I can't open it; "
-                "upload the image itself and try again."
-            )
+            raise AttachmentUnavailable(_external(name))
         headers: dict[str, str] | None = {"Authorization": f"Bearer {self._token}"}
         try:
             for _ in range(_MAX_REDIRECTS + 1):
@@ -157,17 +152,17 @@ class SlackFiles:
                     return await self._body(resp, name)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("file download failed", extra={"file": name, "error": type(exc).__name__})
-            raise AttachmentUnavailable(f"I couldn't download {name} from Slack; attach it again.") from exc
+            raise AttachmentUnavailable(messages.download_failed(name, "Slack")) from exc
         raise AttachmentUnavailable(_sign_in_message(name))
 
     async def _body(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
         if resp.status in (404, 410):
-            raise AttachmentUnavailable(f"{name} is no longer on Slack (it was deleted); attach it again.")
+            raise AttachmentUnavailable(_deleted(name))
         if resp.status in (401, 403):
             raise AttachmentUnavailable(_sign_in_message(name))
         if resp.status != 200:
             log.warning("file download failed", extra={"file": name, "status": resp.status})
-            raise AttachmentUnavailable(f"I couldn't download {name} from Slack; attach it again.")
+            raise AttachmentUnavailable(messages.download_failed(name, "Slack"))
         data = bytearray()
         # Stop just past the limit: the core refuses the file by its size, and a huge file is
         # never pulled in whole.
@@ -179,6 +174,21 @@ class SlackFiles:
         if _looks_like_html(resp.headers.get("Content-Type", ""), bytes(data[:64])):
             raise AttachmentUnavailable(_sign_in_message(name))
         return bytes(data)
+
+
+def _deleted(name: str) -> str:
+    return f"{name} is no longer on Slack (it was deleted); attach it again."
+
+
+def _external(name: str) -> str:
+    return (
+        f"{name} is a link to a file stored outside Slack, so I can't open it; "
+        "upload the image itself and try again."
+    )
+
+
+def _not_found(name: str) -> str:
+    return f"I couldn't find {name} on Slack; attach it again."
 
 
 def _sign_in_message(name: str) -> str:

@@ -25,6 +25,7 @@ from adapters.slack_delivery import MentionPairing, RecentSet
 from adapters.slack_files import SlackFiles
 from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
+from bot import messages
 from bot.service import INTERRUPTED_MESSAGE, ConversationService
 from bot.settings import SettingError
 from bot.turn_order import OrderTicket
@@ -285,10 +286,9 @@ class SlackHandlers:
             self._answered.discard(key)
             log.info("slack thread forgotten", extra={"conversation": str(key), "turns": deleted})
             text = (
-                f"Forgot this thread: {deleted} turn{'' if deleted == 1 else 's'} and their images are "
-                "deleted from my memory. Mention me here to start again."
+                f"{messages.forgotten(deleted)} {messages.MENTION_TO_RESTART}"
                 if deleted
-                else "There was nothing left to forget in this thread; mention me to start again."
+                else f"{messages.NOTHING_TO_FORGET} {messages.MENTION_TO_RESTART}"
             )
             await self._post_in_thread(key, text)
             message = body.get("message") or {}
@@ -307,9 +307,9 @@ class SlackHandlers:
             await self._client.chat_update(
                 channel=channel,
                 ts=ts,
-                text=str(message.get("text") or "Forgotten."),
+                text=str(message.get("text") or messages.FORGOTTEN),
                 blocks=blocks
-                or [{"type": "context", "elements": [{"type": "mrkdwn", "text": "Forgotten."}]}],
+                or [{"type": "context", "elements": [{"type": "mrkdwn", "text": messages.FORGOTTEN}]}],
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.info("could not remove the controls", extra={"error": type(exc).__name__})
@@ -323,11 +323,15 @@ class SlackHandlers:
         key = self._channel_key(command)
         caps = self._service.capabilities
         if not value:
-            current = (await self._service.effective_settings(key)).aspect_ratio or "the model's default"
-            text = (
-                f"New conversations in this channel use aspect ratio {current}. "
-                f"Set it with /aspect 16:9 (choices: {', '.join(caps.aspect_ratios)}). {THREAD_HINT}"
+            current = (await self._service.effective_settings(key)).aspect_ratio
+            text = messages.current_setting(
+                SettingName.ASPECT_RATIO,
+                current,
+                SettingScope.for_channel(key).level,
+                "/aspect",
+                caps.aspect_ratios,
             )
+            text += f" {THREAD_HINT}"
         else:
             text = await self._set_channel_default(key, SettingName.ASPECT_RATIO, value)
         await ack(text=escape(text))
@@ -337,13 +341,17 @@ class SlackHandlers:
         key = self._channel_key(command)
         caps = self._service.capabilities
         if not caps.supports_sizes():
-            text = f"{caps.model} makes images at a single size, so the size can't be changed."
+            text = messages.single_size(caps.model)
         elif not value:
-            current = (await self._service.effective_settings(key)).image_size or "the model's default"
-            text = (
-                f"New conversations in this channel use image size {current}. "
-                f"Set it with /size 2K (choices: {', '.join(caps.image_sizes)}). {SIZE_HINT}"
+            current = (await self._service.effective_settings(key)).image_size
+            text = messages.current_setting(
+                SettingName.IMAGE_SIZE,
+                current,
+                SettingScope.for_channel(key).level,
+                "/size",
+                caps.image_sizes,
             )
+            text += f" {SIZE_HINT}"
         else:
             text = await self._set_channel_default(key, SettingName.IMAGE_SIZE, value)
         await ack(text=escape(text))

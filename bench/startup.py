@@ -28,7 +28,7 @@ async def one_start(workdir: Path, base_url: str) -> float:
         if not k.startswith(("GEMINI_", "GOOGLE_", "DISCORD_", "SLACK_", "DATABASE_URL"))
     }
     env |= {
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "GEMINI_API_KEY": "bench-key",
         "GOOGLE_GEMINI_BASE_URL": base_url,
         "DATABASE_URL": f"sqlite:///{workdir / 'startup.sqlite3'}",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from cachetools import TTLCache
 
 from bot.config import Config
 from bot.vocabulary import Author, ConversationKey
@@ -10,6 +14,12 @@ from bot.vocabulary import Author, ConversationKey
 REFUSAL_MESSAGE = (
     "Sorry, this bot isn't enabled for you here; ask whoever runs it to add you or this channel."
 )
+# A refused person is told again in that channel after this long (they may have been added
+# since, or forgotten); within it, they are not told on every message.
+REFUSAL_MEMORY_S = 3600.0
+# Who was told, at most this many at once: past it the least recently told is forgotten first
+# (a flood of strangers cannot grow memory, nor make everyone else be told again).
+REFUSAL_MEMORY_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,13 @@ class AccessPolicy:
     lists: dict[str, AllowList]
     admins: frozenset[str] = frozenset()
     silent: bool = False
-    _refused: set[tuple[str, str, str]] = field(default_factory=set)
+    memory_s: float = REFUSAL_MEMORY_S
+    memory_size: int = REFUSAL_MEMORY_SIZE
+    clock: Callable[[], float] = time.monotonic
+    _refused: TTLCache[tuple[str, str, str], bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._refused = TTLCache(self.memory_size, self.memory_s, timer=self.clock)
 
     @classmethod
     def from_config(cls, config: Config) -> AccessPolicy:
@@ -73,8 +89,5 @@ class AccessPolicy:
         seen = (key.platform, key.channel, author.id)
         if self.silent or seen in self._refused:
             return AccessDecision(False)
-        # Bounded: a flood of strangers must not grow memory without limit.
-        if len(self._refused) > 10_000:
-            self._refused.clear()
-        self._refused.add(seen)
+        self._refused[seen] = True
         return AccessDecision(False, REFUSAL_MESSAGE)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot import messages
 from bot.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
 from bot.vocabulary import ResponseMode
 
@@ -128,6 +129,11 @@ def read_environment(
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 _POSTGRES_FORM = "use postgresql://user:password@host:5432/database"
+_SQLITE_FORM = f"use {DEFAULT_DATABASE_URL}"
+
+
+def _not_positive(name: str, raw: str) -> str:
+    return f"{name} must be greater than 0, not {raw}."
 
 
 def is_postgres_url(url: str) -> bool:
@@ -165,17 +171,14 @@ def database_path_from_url(url: str) -> Path:
     """``sqlite:///relative.db`` -> ``relative.db``; ``sqlite:////abs/path.db`` -> ``/abs/path.db``."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError(f"DATABASE_URL {url!r} is not a URL; use sqlite:///data/bot.sqlite3.")
-    if scheme.startswith(("postgresql+", "postgres+")):
-        raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; {_POSTGRES_FORM}.")
+        raise ValueError(f"DATABASE_URL {url!r} is not a URL; {_SQLITE_FORM}.")
     if scheme != "sqlite":
-        raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:///data/bot.sqlite3.")
-    if not rest.startswith("/") or rest == "/":
-        raise ValueError(
-            f"DATABASE_URL {url!r} is malformed; use sqlite:///relative.db or sqlite:////abs/path.db."
-        )
+        # A driver suffix (postgresql+asyncpg://) is PostgreSQL spelled for another library.
+        advice = _POSTGRES_FORM if scheme.startswith(("postgresql+", "postgres+")) else _SQLITE_FORM
+        raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; {advice}.")
     path = rest[1:]
-    if urlsplit(url).query or path.endswith("/") or ":memory:" in path:
+    malformed = not rest.startswith("/") or rest == "/" or path.endswith("/") or ":memory:" in path
+    if malformed or urlsplit(url).query:
         raise ValueError(
             f"DATABASE_URL {url!r} is malformed; use sqlite:///relative.db or sqlite:////abs/path.db."
         )
@@ -207,7 +210,7 @@ def _float(env: Mapping[str, str], name: str, default: float, problems: list[str
         problems.append(f"{name} must be a number of seconds, not {raw!r}.")
         return default
     if value <= 0:
-        problems.append(f"{name} must be greater than 0, not {raw}.")
+        problems.append(_not_positive(name, raw))
         return default
     return value
 
@@ -252,7 +255,7 @@ def _money(env: Mapping[str, str], name: str, problems: list[str]) -> float | No
         problems.append(f"{name} must be an amount in US dollars such as 5 or 12.50, not {raw!r}.")
         return None
     if value <= 0:
-        problems.append(f"{name} must be greater than 0, not {raw}.")
+        problems.append(_not_positive(name, raw))
         return None
     return value
 
@@ -312,8 +315,7 @@ def load_config(env: Mapping[str, str]) -> Config:
     aspect = text("DEFAULT_ASPECT_RATIO")
     if aspect and aspect not in caps.aspect_ratios:
         problems.append(
-            f"DEFAULT_ASPECT_RATIO {aspect!r} is not supported by {model}; "
-            f"use one of {', '.join(caps.aspect_ratios)}."
+            messages.default_not_supported("DEFAULT_ASPECT_RATIO", aspect, model, caps.aspect_ratios)
         )
         aspect = None
 
@@ -321,12 +323,11 @@ def load_config(env: Mapping[str, str]) -> Config:
     if size:
         size = normalise_size(size)
         if not caps.supports_sizes():
-            problems.append(f"DEFAULT_IMAGE_SIZE is set but {model} has a single image size; unset it.")
+            problems.append(messages.default_size_fixed(model))
             size = None
         elif size not in caps.image_sizes:
             problems.append(
-                f"DEFAULT_IMAGE_SIZE {size!r} is not supported by {model}; "
-                f"use one of {', '.join(caps.image_sizes)}."
+                messages.default_not_supported("DEFAULT_IMAGE_SIZE", size, model, caps.image_sizes)
             )
             size = None
 

@@ -156,7 +156,7 @@ class GenerationStep:
             log.warning(
                 "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
             )
-            raise AttachmentUnavailable(f"I couldn't download {ref.filename}; attach it again.") from exc
+            raise AttachmentUnavailable(messages.download_failed(ref.filename)) from exc
         return await prepare_image_async(data, ref.filename, self._image_limits, self._memory.decodes)
 
     async def _build(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import messages
 from bot.capabilities import PREFERRED_MODELS, ModelCapabilities
 from bot.config import Config
 from bot.gemini import LookupFailure, ModelLookupError
@@ -101,11 +102,9 @@ def unsupported_default(config: Config, caps: ModelCapabilities) -> str | None:
     chosen = f"{caps.model}, the model chosen because GEMINI_MODEL is not set"
     aspect, size = config.default_aspect_ratio, config.default_image_size
     if aspect and aspect not in caps.aspect_ratios:
-        ratios = ", ".join(caps.aspect_ratios)
-        return f"DEFAULT_ASPECT_RATIO {aspect!r} is not supported by {chosen}; use one of {ratios}."
+        return messages.default_not_supported("DEFAULT_ASPECT_RATIO", aspect, chosen, caps.aspect_ratios)
     if size and not caps.supports_sizes():
-        return f"DEFAULT_IMAGE_SIZE is set but {chosen}, has a single image size; unset it."
+        return messages.default_size_fixed(f"{chosen},")  # the comma closes the aside
     if size and size not in caps.image_sizes:
-        sizes = ", ".join(caps.image_sizes)
-        return f"DEFAULT_IMAGE_SIZE {size!r} is not supported by {chosen}; use one of {sizes}."
+        return messages.default_not_supported("DEFAULT_IMAGE_SIZE", size, chosen, caps.image_sizes)
     return None

@@ -176,10 +176,10 @@ class ConversationService:
         caps = self.capabilities
         if name is SettingName.ASPECT_RATIO:
             cleaned = validate_aspect_ratio(value, caps)
-            label = f"Aspect ratio is now {cleaned}"
+            label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
         elif name is SettingName.IMAGE_SIZE:
             cleaned = validate_image_size(value, caps)
-            label = f"Image size is now {cleaned}"
+            label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
         else:
             cleaned = validate_response_mode(value).value
             label = "Replies are now " + ("images only" if cleaned == "image_only" else "text and images")

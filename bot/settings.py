@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot import messages
 from bot.capabilities import ModelCapabilities, normalise_size
 from bot.config import Config
 from bot.vocabulary import ResponseMode, SettingName
@@ -44,7 +45,7 @@ def validate_aspect_ratio(value: str, caps: ModelCapabilities) -> str:
 def validate_image_size(value: str, caps: ModelCapabilities) -> str:
     """``2k`` -> ``2K`` if the model supports sizes and this one, else SettingError."""
     if not caps.supports_sizes():
-        raise SettingError(f"{caps.model} makes images at a single size, so the size can't be changed.")
+        raise SettingError(messages.single_size(caps.model))
     cleaned = normalise_size(value)
     if cleaned in caps.image_sizes:
         return cleaned

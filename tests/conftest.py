@@ -1,19 +1,58 @@
-"""Shared fixtures: the fake Gemini and Slack servers, a production-wired conversation core, and a
-real PostgreSQL server."""
+"""Shared fixtures: the network guard, the fake Gemini and Slack servers, a production-wired
+conversation core, and a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.auxil import netguard
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
 from tests.auxil.postgres import PostgresServer
+
+_REFUSALS = pytest.StashKey[netguard.RefusalLog]()
+_SITE_DIR = Path(__file__).parent / "auxil" / "site"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never touch the network: refuse any connection or name lookup beyond loopback, here
+    and in every Python process the tests start (see tests/auxil/netguard.py)."""
+    handle, path = tempfile.mkstemp(prefix="nbb-network-guard-", suffix=".log")
+    os.close(handle)
+    netguard.install()
+    netguard.enable_for_children(path, str(_SITE_DIR))
+    config.stash[_REFUSALS] = netguard.RefusalLog(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    log = config.stash.get(_REFUSALS, None)
+    if log is not None:
+        Path(log.path).unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def network_refusals(request: pytest.FixtureRequest) -> Iterator[netguard.RefusalLog]:
+    """Fails the test if it, or a process it started, tried to reach beyond this machine, even
+    when the code under test swallowed the error. A test that provokes refusals on purpose
+    ``take()``s them."""
+    log = request.config.stash[_REFUSALS]
+    earlier = log.take()
+    if earlier:
+        pytest.fail(
+            "refused before this test began (a process from an earlier test?):\n" + "\n".join(earlier)
+        )
+    yield log
+    refused = log.take()
+    if refused:
+        pytest.fail("the test tried to reach the network:\n" + "\n".join(refused))
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """Access policy: allow-lists per platform, admins bypass, one polite refusal or silence."""
 
-from bot.access import REFUSAL_MESSAGE, AccessPolicy
+from bot.access import REFUSAL_MEMORY_S, REFUSAL_MESSAGE, AccessPolicy, AllowList
 from bot.config import load_config
 from bot.vocabulary import Author, ConversationKey
 
@@ -53,3 +53,39 @@ def test_silent_mode_never_answers() -> None:
 
 def test_console_is_always_allowed() -> None:
     assert policy(DISCORD_ALLOWED_USERS="x", SLACK_ALLOWED_USERS="y").check(CONSOLE, Author("me")).allowed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refused_in_other_guild(clock: Clock | None = None, memory_size: int = 10_000) -> AccessPolicy:
+    lists = {"discord": AllowList(workspaces=frozenset({"g1"}))}
+    return AccessPolicy(lists, clock=clock or Clock(), memory_size=memory_size)
+
+
+def told(p: AccessPolicy, user: str) -> bool:
+    return p.check(OTHER_GUILD, Author(user)).message == REFUSAL_MESSAGE
+
+
+def test_a_refused_person_is_told_again_after_the_memory_lapses() -> None:
+    clock = Clock()
+    p = refused_in_other_guild(clock=clock)
+    assert told(p, "u")
+    clock.now += REFUSAL_MEMORY_S - 1
+    assert not told(p, "u")
+    clock.now += 2
+    assert told(p, "u")
+    assert not told(p, "u")
+
+
+def test_a_flood_of_strangers_forgets_only_the_oldest_refusal() -> None:
+    p = refused_in_other_guild(memory_size=3)
+    assert [told(p, u) for u in ("a", "b", "c", "d")] == [True] * 4
+    # "a" made room for "d"; "b" and "c" are still remembered (the old table emptied itself).
+    assert [told(p, u) for u in ("d", "c", "b")] == [False] * 3
+    assert told(p, "a")

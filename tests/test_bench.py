@@ -50,7 +50,7 @@ TARGETED = {
 
 @pytest.mark.timeout(180)
 async def test_quick_run_reports_every_row_with_a_figure(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

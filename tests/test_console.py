@@ -131,7 +131,8 @@ async def test_settings_commands_and_their_messages(fake_gemini: FakeGemini, tmp
     )
     lines = out.splitlines()
     assert (
-        "Aspect ratio: model default. Choices: 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9." in lines
+        "Aspect ratio for this conversation: the model default. Change it with /aspect "
+        "(choices: 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9)." in lines
     )
     assert "Aspect ratio is now 9:16 for this conversation." in lines
     assert (
@@ -178,11 +179,23 @@ async def test_bad_inputs_get_their_sentence(fake_gemini: FakeGemini, tmp_path: 
     assert len(fake_gemini.requests) == 1
 
 
+async def test_forget_with_nothing_saved_says_so(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+    out = await run_piped(fake_gemini, tmp_path, ["/forget"])
+    assert (
+        "There was nothing to forget here; this conversation has no saved images. "
+        "Describe a new image to start again."
+    ) in out.splitlines()
+    assert fake_gemini.requests == []
+
+
 async def test_new_and_forget(fake_gemini: FakeGemini, tmp_path: Path) -> None:
     out = await run_piped(
         fake_gemini, tmp_path, ["a fox", "/new", "a hen", "a hen on a roof", "/forget", "a duck"]
     )
-    assert "Forgot this conversation (2 turns and their images). Describe a new image to start again." in out
+    assert (
+        "Forgot this conversation: 2 turns and their images are deleted. Describe a new image to start again."
+        in out
+    )
     assert [len(r.contents) for r in fake_gemini.requests] == [1, 1, 3, 1]
     again = await run_piped(fake_gemini, tmp_path, ["a duck in the rain"])
     assert "Continuing your conversation (1 turn)" in again

@@ -567,7 +567,7 @@ async def test_slash_aspect_sets_the_channel_default_and_answers_privately(
         "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
     )
     status, text = await bot.sender.command(FakeSlack.slash_command("/aspect", "", CHANNEL))
-    assert text.startswith("New conversations in this channel use aspect ratio 16:9.")
+    assert text.startswith("Aspect ratio for new conversations in this channel: 16:9. Change it with /aspect")
     message = await bot.mention("a panorama of the alps")
     await bot.replies(message["ts"], 2)
     other = await bot.mention("a portrait", channel="C0OTHER")
@@ -684,8 +684,7 @@ async def test_controls_regenerate_change_ratio_and_forget_after_a_restart(
         lambda: [m for m in bot.slack.thread(CHANNEL, message["ts"]) if m["text"].startswith("Forgot")]
     )
     assert forgot[0]["text"] == (
-        "Forgot this thread: 3 turns and their images are deleted from my memory. "
-        "Mention me here to start again."
+        "Forgot this conversation: 3 turns and their images are deleted. Mention me to start again."
     )
     clicked = await bot.slack.wait_for(
         lambda: next((m for m in bot.slack.messages if m["ts"] == posted[-1]["ts"] and "edited" in m), None)
