@@ -255,8 +255,12 @@ class ConversationService:
 
         caps = self.capabilities
         parsed = parse_flags(turn.text, caps)
-        if parsed.errors:
-            return await self._reject(sink, " ".join(parsed.errors))
+        if len(parsed.text) > self._config.max_prompt_chars:
+            return await self._reject(
+                sink, prompt_too_long_message(len(parsed.text), self._config.max_prompt_chars)
+            )
+        if parsed.refusal:
+            return await self._reject(sink, parsed.refusal)
         scope = SettingScope.for_thread(key)
         if parsed.aspect_ratio:
             await self._store.set_setting(scope, SettingName.ASPECT_RATIO.value, parsed.aspect_ratio)
@@ -268,10 +272,6 @@ class ConversationService:
                 await sink.send(reply)
                 return TurnResult(TurnStatus.SETTINGS_ONLY, reply)
             return await self._reject(sink, EMPTY_PROMPT_MESSAGE)
-        if len(parsed.text) > self._config.max_prompt_chars:
-            return await self._reject(
-                sink, prompt_too_long_message(len(parsed.text), self._config.max_prompt_chars)
-            )
 
         if len(turn.images) > caps.max_input_images:
             return await self._reject(

@@ -1,0 +1,56 @@
+"""Slack under hostile or broken input: one bounded answer per message, and turns never lost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.fake_slack import FakeSlack
+from tests.test_slack import Bot, _bot
+
+FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
+
+
+@pytest.fixture
+async def bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
+    running = await _bot(fake_gemini, slack, tmp_path, socket=False)
+    yield running
+    await running.stop()
+    await running.core.stop()
+
+
+def bot_posts(bot: Bot, thread_ts: str) -> list[str]:
+    return [
+        c.params.get("text", "")
+        for c in bot.slack.calls_to("chat.postMessage")
+        if c.params.get("thread_ts") == thread_ts
+    ]
+
+
+# -- 3. a message full of bad flags gets one answer ----------------------------------------------
+
+
+async def test_a_message_of_thousands_of_bad_flags_gets_one_short_answer(
+    bot: Bot, fake_gemini: FakeGemini
+) -> None:
+    flood = " ".join(["--ar x"] * 4286)  # 30,001 characters
+    message = await bot.mention(flood)
+    (answer,) = await bot.replies(message["ts"], 1)
+    assert answer["text"] == (
+        f":warning: x is not an aspect ratio gemini-2.5-flash-image supports; use one of {FLASH_RATIOS}. "
+        "4,285 more flags in this message can't be used either."
+    )
+    assert len(bot_posts(bot, message["ts"])) == 1
+    assert fake_gemini.requests == []
+
+
+async def test_a_huge_bad_flag_value_is_echoed_as_a_short_excerpt(bot: Bot) -> None:
+    message = await bot.mention("a cat --ar " + "9" * 20_000)
+    (answer,) = await bot.replies(message["ts"], 1)
+    assert answer["text"] == (
+        f":warning: {'9' * 30}… is not an aspect ratio gemini-2.5-flash-image supports; "
+        f"use one of {FLASH_RATIOS}."
+    )
