@@ -352,6 +352,10 @@ class ConversationService:
         if refused is not None:
             return refused
         if aspect_ratio is not None:
+            # Ownership first: a refused control must not have changed the thread's ratio.
+            original = await self._store.turn(turn_id)
+            if original is None or original.key != key:
+                return await self._reject(sink, UNKNOWN_TURN_MESSAGE)
             try:
                 await self.change_setting(
                     SettingScope.for_thread(key), SettingName.ASPECT_RATIO, aspect_ratio

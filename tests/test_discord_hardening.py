@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.auxil.fake_discord import FakeDiscord
+from bot.service import UNKNOWN_TURN_MESSAGE
+from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
-from tests.test_discord import Bot, assert_never_pinged, start_bot
+from tests.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
 
 FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
 
@@ -43,3 +45,25 @@ async def test_a_message_of_bad_flags_gets_one_answer(bot: Bot) -> None:
     )
     assert len(bot.fake.bot_messages(thread_id)) == 1
     assert bot.gemini.requests == []
+
+
+def forged(message: FakeMessage, real: str, fake_id: str) -> FakeMessage:
+    """``message`` as a modified client could present it: a control's custom id swapped."""
+    payload = json.loads(json.dumps(message.payload).replace(f'"{real}"', f'"{fake_id}"'))
+    return FakeMessage(payload)
+
+
+# -- 6. a refused control changes nothing --------------------------------------------------------
+
+
+async def test_a_ratio_pick_carrying_another_threads_turn_is_refused_and_changes_nothing(bot: Bot) -> None:
+    _, castle = await bot.mention("a castle")
+    await bot.replies(castle)
+    _, harbour = await bot.mention("a harbour")
+    [reply] = await bot.replies(harbour)
+    click = await bot.fake.click(forged(reply, "nb:ar:2", "nb:ar:1"), "nb:ar:1", values=["9:16"])
+    answer = await ephemeral_answer(bot.fake, click.token)
+    assert answer.content == UNKNOWN_TURN_MESSAGE
+    assert await bot.core.store.settings(bot.key(harbour)) == {}
+    assert await bot.core.store.settings(bot.key(castle)) == {}
+    assert len(bot.gemini.requests) == 2

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
-from tests.test_slack import Bot, _bot
+from tests.test_slack import Bot, _bot, thread_key
 
 FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
 
@@ -54,3 +55,24 @@ async def test_a_huge_bad_flag_value_is_echoed_as_a_short_excerpt(bot: Bot) -> N
         f":warning: {'9' * 30}… is not an aspect ratio gemini-2.5-flash-image supports; "
         f"use one of {FLASH_RATIOS}."
     )
+
+
+# -- 6. a refused control changes nothing --------------------------------------------------------
+
+
+async def test_a_ratio_pick_carrying_another_threads_turn_is_refused_and_changes_nothing(
+    bot: Bot, fake_gemini: FakeGemini
+) -> None:
+    first = await bot.mention("a castle")
+    await bot.replies(first["ts"], 2)
+    second = await bot.mention("a harbour")
+    _, buttons = await bot.replies(second["ts"], 2)
+    click = bot.slack.block_actions(buttons, "nb_aspect", option="9:16")
+    click["actions"][0]["selected_option"]["value"] = "1|9:16"  # turn 1 is the castle thread's
+    assert bot.sender is not None
+    await bot.sender.action(click)
+    posted = await bot.replies(second["ts"], 3)
+    assert posted[-1]["text"] == f":warning: {UNKNOWN_TURN_MESSAGE}"
+    assert (await bot.core.service.effective_settings(thread_key(second["ts"]))).aspect_ratio is None
+    assert await bot.core.store.settings(thread_key(second["ts"])) == {}
+    assert len(fake_gemini.requests) == 2
