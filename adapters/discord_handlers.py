@@ -24,7 +24,13 @@ from adapters.discord_places import (
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
 from bot.config import Config
 from bot.flags import parse_flags
-from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
+from bot.service import (
+    FAILED_MESSAGE,
+    INTERRUPTED_MESSAGE,
+    UNKNOWN_TURN_MESSAGE,
+    AttachmentUnavailable,
+    ConversationService,
+)
 from bot.settings import SettingError, validate_aspect_ratio
 from bot.vocabulary import (
     Author,
@@ -340,8 +346,12 @@ class DiscordHandlers:
 
     @_interaction_guard
     async def regenerate(
-        self, interaction: discord.Interaction, turn_id: int, aspect_ratio: str | None
+        self, interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None
     ) -> None:
+        if turn_id is None:  # a custom id we did not write (a modified client)
+            log.warning("a control without a valid turn id", extra={"interaction_id": interaction.id})
+            await _answer(interaction, UNKNOWN_TURN_MESSAGE)
+            return
         # Acknowledge the click at once (no visible change); the new image is posted in the thread.
         await interaction.response.defer()
         place = await self._places.of_interaction(interaction)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -67,3 +68,25 @@ async def test_a_ratio_pick_carrying_another_threads_turn_is_refused_and_changes
     assert await bot.core.store.settings(bot.key(harbour)) == {}
     assert await bot.core.store.settings(bot.key(castle)) == {}
     assert len(bot.gemini.requests) == 2
+
+
+# -- 7. impossible ids in signed interactions ----------------------------------------------------
+
+IMPOSSIBLE_IDS = ["1" + "0" * 23, str(2**63), "²", "-1", "", "1 "]
+
+
+@pytest.mark.parametrize("turn_id", IMPOSSIBLE_IDS)
+@pytest.mark.parametrize("control", ["nb:regen", "nb:ar"])
+async def test_a_control_with_an_impossible_turn_id_gets_a_plain_private_answer(
+    bot: Bot, caplog: pytest.LogCaptureFixture, control: str, turn_id: str
+) -> None:
+    _, thread_id = await bot.mention("a castle")
+    [reply] = await bot.replies(thread_id)
+    custom_id = f"{control}:{turn_id}"
+    values = ["9:16"] if control == "nb:ar" else []
+    click = await bot.fake.click(forged(reply, f"{control}:1", custom_id), custom_id, values=values)
+    answer = await ephemeral_answer(bot.fake, click.token)
+    assert answer.content == UNKNOWN_TURN_MESSAGE
+    assert len(bot.gemini.requests) == 1
+    assert await bot.core.store.settings(bot.key(thread_id)) == {}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

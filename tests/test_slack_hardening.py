@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from adapters.slack_text import escape
 from bot.service import UNKNOWN_TURN_MESSAGE
+from tests.auxil import fake_slack as fs
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
-from tests.test_slack import Bot, _bot, thread_key
+from tests.test_slack import CHANNEL, Bot, _bot, thread_key
 
 FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
 
@@ -76,3 +79,31 @@ async def test_a_ratio_pick_carrying_another_threads_turn_is_refused_and_changes
     assert (await bot.core.service.effective_settings(thread_key(second["ts"]))).aspect_ratio is None
     assert await bot.core.store.settings(thread_key(second["ts"])) == {}
     assert len(fake_gemini.requests) == 2
+
+
+# -- 7. impossible ids in signed actions ---------------------------------------------------------
+
+IMPOSSIBLE_IDS = ["1" + "0" * 23, str(2**63), "²", "-1", "1e3", " 1"]
+
+
+@pytest.mark.parametrize("turn_id", IMPOSSIBLE_IDS)
+@pytest.mark.parametrize("action_id", ["nb_regenerate", "nb_aspect"])
+async def test_a_control_with_an_impossible_turn_id_gets_a_plain_private_answer(
+    bot: Bot, fake_gemini: FakeGemini, caplog: pytest.LogCaptureFixture, action_id: str, turn_id: str
+) -> None:
+    message = await bot.mention("a castle")
+    _, buttons = await bot.replies(message["ts"], 2)
+    if action_id == "nb_aspect":
+        click = bot.slack.block_actions(buttons, action_id, option="9:16")
+        click["actions"][0]["selected_option"]["value"] = f"{turn_id}|9:16"
+    else:
+        click = bot.slack.block_actions(buttons, action_id)
+        click["actions"][0]["value"] = turn_id
+    assert bot.sender is not None
+    status, _ = await bot.sender.action(click)
+    assert status == 200
+    notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL, message["ts"]))
+    assert [(n["user"], n["text"]) for n in notes] == [(fs.ALICE, escape(UNKNOWN_TURN_MESSAGE))]
+    assert len(fake_gemini.requests) == 1
+    assert await bot.core.store.settings(thread_key(message["ts"])) == {}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
