@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from adapters.slack_text import escape
@@ -107,3 +111,48 @@ async def test_a_control_with_an_impossible_turn_id_gets_a_plain_private_answer(
     assert len(fake_gemini.requests) == 1
     assert await bot.core.store.settings(thread_key(message["ts"])) == {}
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+# -- 5. malformed requests get 400/401 and one log line ------------------------------------------
+
+
+def problems_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "body", "signed", "status"),
+    [
+        ("²", b'{"type": "event_callback"}', True, 401),
+        ("١٧٠٠", b'{"type": "event_callback"}', True, 401),
+        ("now", b'{"type": "event_callback"}', False, 401),
+        ("NOW", b"\xff\xfe{not utf-8", False, 401),
+        ("NOW", b"payload=%FF%FE", True, 400),
+        ("NOW", b'{"type": "event_callback", "x": "\xc3\x28"}', False, 401),
+    ],
+    ids=["superscript-stamp", "arabic-digit-stamp", "word-stamp", "binary", "form-not-utf8", "json-not-utf8"],
+)
+async def test_malformed_requests_are_refused_with_one_log_line(
+    bot: Bot, caplog: pytest.LogCaptureFixture, stamp: str, body: bytes, signed: bool, status: int
+) -> None:
+    stamp = str(int(time.time())) if stamp == "NOW" else stamp
+    signature = "v0=" + "0" * 64
+    if signed:
+        mac = hmac.new(fs.SIGNING_SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+        signature = "v0=" + mac.hexdigest()
+    content_type = (
+        "application/json" if body.startswith((b"{", b"\xff")) else "application/x-www-form-urlencoded"
+    )
+    assert bot.sender is not None and bot.adapter is not None
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(bot.sender.url, data=body, headers=headers)
+        assert response.status == status
+    refused = [r for r in caplog.records if r.getMessage() == "refused an unreadable Slack request"]
+    assert len(refused) == 1
+    assert problems_in(caplog) == []
+    assert bot.slack.calls_to("chat.postMessage") == []
