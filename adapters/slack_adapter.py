@@ -16,10 +16,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_errors import slack_error_code
 from adapters.slack_files import SlackFiles
 from adapters.slack_handlers import PLATFORM, SlackHandlers
 from bot.config import Config
@@ -96,6 +98,9 @@ class SlackAdapter:
                 retry_handlers=[
                     AsyncConnectionErrorRetryHandler(),
                     AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                    # A 500/503 (from Slack or a proxy in front of it) is retried once, after a
+                    # short backoff; then the sink says what failed.
+                    AsyncServerErrorRetryHandler(),
                 ],
             )
             team_id, bot_user_id = await self._authenticate(api_url)
@@ -163,7 +168,7 @@ class SlackAdapter:
         try:
             auth = await self._client.auth_test()
         except SlackApiError as exc:
-            error = str(exc.response.get("error")) if exc.response is not None else "unknown"
+            error = slack_error_code(exc)
             if error in _TOKEN_ERRORS:
                 raise PlatformError(BOT_TOKEN_REJECTED) from None
             raise PlatformError(
@@ -182,7 +187,7 @@ class SlackAdapter:
         try:
             opened = await self._client.apps_connections_open(app_token=token)
         except SlackApiError as exc:
-            error = str(exc.response.get("error")) if exc.response is not None else "unknown"
+            error = slack_error_code(exc)
             if error in _TOKEN_ERRORS:
                 raise PlatformError(APP_TOKEN_REJECTED) from None
             raise PlatformError(

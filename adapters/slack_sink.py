@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import CONTROLS_FALLBACK, controls_block, section_block
+from adapters.slack_errors import slack_error_code
 from adapters.slack_text import SECTION_LIMIT, chunks, escape
 from bot.vocabulary import ImagePart, Reply, ReplyPart, TextPart
 
@@ -27,6 +28,10 @@ UPLOAD_FAILED_MESSAGE = (
 # Slack still answered 429 after the client's retries (each waited the Retry-After Slack asked).
 UPLOAD_RATE_LIMITED_MESSAGE = (
     "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
+)
+# Slack kept refusing to post a reply (after the client's retries): say so privately, if it can.
+POST_FAILED_MESSAGE = (
+    "Slack wouldn't let me post my reply in this thread just now; please send your message again."
 )
 _SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
 
@@ -86,6 +91,7 @@ class SlackSink:
         self._place = place
         self._on_posted = on_posted
         self._share_wait_s = share_wait_s
+        self._post_failed = False
 
     # -- working indicator ---------------------------------------------------------------------
     @asynccontextmanager
@@ -106,7 +112,7 @@ class SlackSink:
             await method(channel=place.channel, timestamp=place.react_ts, name=WORKING_REACTION)
         except _SLACK_ERRORS as exc:
             # already_reacted / no_reaction / message_not_found are harmless: feedback only.
-            log.info("reaction not changed", extra={"verb": verb, "slack_error": _error_code(exc)})
+            log.info("reaction not changed", extra={"verb": verb, "slack_error": slack_error_code(exc)})
             return False
         return True
 
@@ -119,7 +125,7 @@ class SlackSink:
                 channel=place.channel, user=place.user, text=escape(text), thread_ts=place.thread_ts
             )
         except _SLACK_ERRORS as exc:
-            log.warning("ephemeral notice failed", extra={"slack_error": _error_code(exc)})
+            log.warning("ephemeral notice failed", extra={"slack_error": slack_error_code(exc)})
 
     async def send(self, reply: Reply) -> None:
         posted: list[str] = []
@@ -127,6 +133,9 @@ class SlackSink:
             posted += await self._post_text(":warning: " + escape(reply.text))
         else:
             posted += await self._post_reply(reply)
+        if self._post_failed and not posted:
+            # Nothing reached the thread: tell the author privately rather than leave silence.
+            await self.notice(POST_FAILED_MESSAGE)
         await self._on_posted(posted, reply)
 
     async def _post_reply(self, reply: Reply) -> list[str]:
@@ -169,7 +178,8 @@ class SlackSink:
                     unfurl_media=False,
                 )
             except _SLACK_ERRORS as exc:
-                log.warning("posting a reply failed", extra={"slack_error": _error_code(exc)})
+                log.warning("posting a reply failed", extra={"slack_error": slack_error_code(exc)})
+                self._post_failed = True
                 continue
             if response.get("ts"):
                 posted.append(str(response["ts"]))
@@ -190,7 +200,7 @@ class SlackSink:
                 ],
             )
         except _SLACK_ERRORS as exc:
-            code = _error_code(exc)
+            code = slack_error_code(exc)
             log.warning("image upload failed", extra={"slack_error": code})
             # A rate limit is not a missing scope: say what happened, not what to reconfigure.
             message = UPLOAD_RATE_LIMITED_MESSAGE if code == "ratelimited" else UPLOAD_FAILED_MESSAGE
@@ -215,7 +225,8 @@ class SlackSink:
                 info = await self._client.files_info(file=file_id)
             except _SLACK_ERRORS as exc:
                 log.info(
-                    "files.info while waiting for a share failed", extra={"slack_error": _error_code(exc)}
+                    "files.info while waiting for a share failed",
+                    extra={"slack_error": slack_error_code(exc)},
                 )
                 return []
             file = info.get("file")
@@ -240,9 +251,3 @@ class SlackSink:
                 if isinstance(entry, Mapping) and entry.get("ts"):
                     return str(entry["ts"])
         return None
-
-
-def _error_code(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError) and exc.response is not None:
-        return str(exc.response.get("error") or "unknown")
-    return type(exc).__name__

@@ -90,3 +90,24 @@ async def test_a_control_with_an_impossible_turn_id_gets_a_plain_private_answer(
     assert len(bot.gemini.requests) == 1
     assert await bot.core.store.settings(bot.key(thread_id)) == {}
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+# -- 4. whatever body a failing Discord call answers with, the turn goes on -----------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [(503, "text/plain", b"upstream connect error"), (502, "text/html", b"<h1>502 Bad Gateway</h1>")],
+    ids=["plain-503", "html-502"],
+)
+async def test_a_failing_typing_indicator_never_drops_the_turn(
+    bot: Bot, caplog: pytest.LogCaptureFixture, status: int, content_type: str, body: bytes
+) -> None:
+    bot.fake.answer_raw("POST", r"/channels/\d+/typing", status, body, content_type, times=10)
+    _, thread_id = await bot.mention("a castle")
+    [reply] = await bot.replies(thread_id)
+    assert reply.files and reply.custom_ids() == ["nb:regen:1", "nb:ar:1"]
+    assert [r.prompt for r in bot.gemini.requests] == ["a castle"]
+    assert ("POST", f"/channels/{thread_id}/typing") in bot.fake.raw_answered
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert await bot.core.store.unfinished_messages("discord", 0) == []

@@ -12,12 +12,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from adapters.slack_adapter import SlackAdapter
+from adapters.slack_sink import POST_FAILED_MESSAGE
 from adapters.slack_text import escape
 from bot.service import UNKNOWN_TURN_MESSAGE
+from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
+from tests.auxil.core import refusal
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
-from tests.test_slack import CHANNEL, Bot, _bot, thread_key
+from tests.test_slack import CHANNEL, Bot, _bot, controls, slack_env, thread_key
 
 FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
 
@@ -156,3 +160,67 @@ async def test_malformed_requests_are_refused_with_one_log_line(
     assert len(refused) == 1
     assert problems_in(caplog) == []
     assert bot.slack.calls_to("chat.postMessage") == []
+
+
+# -- 4. whatever body a failing Slack API call answers with, the turn goes on --------------------
+
+PROXY_ANSWERS = [
+    (503, "text/plain", b"upstream connect error or disconnect/reset before headers"),
+    (502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    (500, "application/json", b"{not json"),
+    (500, "application/json", b""),
+    (429, "text/plain", b"slow down"),
+]
+PROXY_IDS = ["plain-503", "html-502", "broken-json-500", "empty-500", "plain-429"]
+
+
+@pytest.mark.parametrize(("status", "content_type", "body"), PROXY_ANSWERS, ids=PROXY_IDS)
+async def test_a_failing_reaction_never_drops_the_turn(
+    bot: Bot,
+    fake_gemini: FakeGemini,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    content_type: str,
+    body: bytes,
+) -> None:
+    bot.slack.answer_raw("reactions.add", status, body, content_type, times=5)
+    message = await bot.mention("a castle")
+    image, buttons = await bot.replies(message["ts"], 2)
+    assert image["files"] and controls(buttons)
+    assert [r.prompt for r in fake_gemini.requests] == ["a castle"]
+    assert problems_in(caplog) == []
+    assert await bot.core.service.drain(5)
+    assert await bot.core.store.unfinished_messages("slack", 0) == []
+
+
+async def test_a_post_failing_once_is_retried_and_posted_once(bot: Bot, fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(fg.text_only("A castle is a fortified building."))
+    bot.slack.answer_raw("chat.postMessage", 503, b"Service Unavailable")
+    message = await bot.mention("what is a castle")
+    (answer,) = await bot.replies(message["ts"], 1)
+    assert answer["text"] == "A castle is a fortified building."
+    calls = bot.slack.calls_to("chat.postMessage")
+    assert [c.raw_answered for c in calls] == [True, False]
+
+
+async def test_a_post_that_keeps_failing_is_told_privately_and_the_turn_finishes(
+    bot: Bot, fake_gemini: FakeGemini, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_gemini.enqueue(fg.text_only("A castle is a fortified building."))
+    bot.slack.answer_raw("chat.postMessage", 503, b"Service Unavailable", times=2)
+    message = await bot.mention("what is a castle")
+    notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL, message["ts"]))
+    assert [(n["user"], n["text"]) for n in notes] == [(fs.ALICE, escape(POST_FAILED_MESSAGE))]
+    assert bot.slack.thread(CHANNEL, message["ts"]) == []
+    assert len(fake_gemini.requests) == 1
+    assert problems_in(caplog) == []
+    assert await bot.core.service.drain(5)
+    assert await bot.core.store.unfinished_messages("slack", 0) == []
+
+
+async def test_a_proxy_page_at_start_up_stops_with_one_line(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    slack.answer_raw("auth.test", 503, b"Service Unavailable", times=5)
+    line = await refusal(SlackAdapter, fake_gemini, tmp_path / "db.sqlite3", slack_env(slack))
+    assert line == "Slack refused auth.test (http_503); check SLACK_BOT_TOKEN and the app."

@@ -119,6 +119,19 @@ class RateLimit:
         return response
 
 
+@dataclass
+class RawAnswer:
+    """Answer the next ``times`` requests matching ``method`` and ``path`` with a raw status and
+    body: what a proxy in front of Discord says when it is down (a text/plain 503, an HTML 502)."""
+
+    method: str
+    path: str
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+    times: int = 1
+
+
 @dataclass(frozen=True, slots=True)
 class FakeFile:
     """An uploaded or attached file."""
@@ -299,6 +312,8 @@ class FakeDiscord(LocalServer):
         self.timed_requests: list[tuple[str, str, float]] = []
         self.rate_limits: list[RateLimit] = []
         self.rate_limited: list[tuple[str, str, float]] = []
+        self.raw_answers: list[RawAnswer] = []
+        self.raw_answered: list[tuple[str, str]] = []
 
     # -- ids and world --------------------------------------------------------------------------
 
@@ -536,6 +551,19 @@ class FakeDiscord(LocalServer):
         """Answer the next ``times`` ``method`` requests whose path (after /api/v10) matches the
         regular expression ``path`` with a 429 asking to retry after ``retry_after`` seconds."""
         self.rate_limits.append(RateLimit(method, path, retry_after, times, is_global))
+
+    def answer_raw(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain",
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` ``method`` requests whose path matches ``path`` with ``status``
+        and this body instead of Discord's JSON; the request has no effect."""
+        self.raw_answers.append(RawAnswer(method, path, status, body, content_type, times))
 
     # -- what users do ----------------------------------------------------------------------------
 
@@ -864,6 +892,12 @@ class FakeDiscord(LocalServer):
                 self.rate_limited.append((request.method, path, time.monotonic()))
                 self._touch()
                 return limit.response()
+        for raw in self.raw_answers:
+            if raw.times > 0 and raw.method == request.method and re.fullmatch(raw.path, path):
+                raw.times -= 1
+                self.raw_answered.append((request.method, path))
+                self._touch()
+                return web.Response(status=raw.status, body=raw.body, content_type=raw.content_type)
         routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("GET", r"/users/@me", self._me),
             ("GET", r"/oauth2/applications/@me", self._application),
