@@ -12,6 +12,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.discord_commands import MalformedOptions
 from adapters.discord_places import (
     PLATFORM,
     Place,
@@ -55,6 +56,7 @@ THREAD_FORBIDDEN = (
 THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
 UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
 RESTARTING = "I'm restarting; try again in a minute."
+MALFORMED_COMMAND = "I couldn't read that command's options; type / and pick the command from the list again."
 FORGET_WHERE = (
     "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
 )
@@ -471,6 +473,15 @@ class DiscordHandlers:
             else:
                 text = f"/{error.name} is not one of my commands any more; type / to see the current ones."
             log.info("discord command not registered", extra={"command": error.name})
+        elif isinstance(
+            error, (MalformedOptions, app_commands.CommandSignatureMismatch, app_commands.TransformerError)
+        ):
+            # Options missing or of the wrong type: a forged or out-of-date client, not a bug here.
+            log.warning(
+                "discord command with malformed options",
+                extra={"interaction_id": interaction.id, "error": type(error).__name__},
+            )
+            text = MALFORMED_COMMAND
         else:
             log.error("discord command failed", extra={"interaction_id": interaction.id}, exc_info=error)
             text = FAILED_MESSAGE

@@ -6,9 +6,11 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapters.discord_handlers import MALFORMED_COMMAND
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
@@ -111,3 +113,57 @@ async def test_a_failing_typing_indicator_never_drops_the_turn(
     assert ("POST", f"/channels/{thread_id}/typing") in bot.fake.raw_answered
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
     assert await bot.core.store.unfinished_messages("discord", 0) == []
+
+
+# -- 9. malformed interactions get one plain sentence within Discord's limits ----------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("aspect", [{"name": "ratio", "type": 4, "value": 5}]),
+        ("imagine", []),
+        ("imagine", [{"name": "prompt", "type": 4, "value": 12}]),
+        (
+            "imagine",
+            [{"name": "prompt", "type": 3, "value": "a cat"}, {"name": "image", "type": 11, "value": "9"}],
+        ),
+    ],
+    ids=["aspect-integer", "imagine-nothing", "imagine-integer", "imagine-missing-attachment"],
+)
+async def test_a_command_with_malformed_options_gets_one_plain_sentence(
+    bot: Bot, caplog: pytest.LogCaptureFixture, command: str, options: list[dict[str, Any]]
+) -> None:
+    record = await bot.fake.command(command, unchecked=True, raw_options=options)
+    answer = await ephemeral_answer(bot.fake, record.token)
+    assert answer.content == MALFORMED_COMMAND
+    assert bot.gemini.requests == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+@pytest.mark.parametrize("command", ["aspect", "size"])
+async def test_a_huge_setting_value_is_echoed_as_an_excerpt(
+    fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path, command: str
+) -> None:
+    bot = await start_bot(
+        fake, fake_gemini, tmp_path / "db.sqlite3", {"GEMINI_MODEL": "gemini-3-pro-image-preview"}
+    )
+    try:
+        name = "ratio" if command == "aspect" else "size"
+        record = await fake.command(command, unchecked=True, **{name: "9" * 6000})
+        answer = await ephemeral_answer(fake, record.token)
+        what = "an aspect ratio" if command == "aspect" else "an image size"
+        assert answer.content.startswith(f"{'9' * 30}… is not {what} gemini-3-pro-image-preview supports;")
+        assert len(answer.content) < 300
+    finally:
+        await bot.stop()
+
+
+async def test_a_huge_prompt_is_answered_within_discords_limits(bot: Bot) -> None:
+    record = await bot.fake.command("imagine", unchecked=True, prompt="a castle " * 700)
+    thread = await bot.fake.wait_until(lambda: bot.fake.threads())
+    [answer] = await bot.replies(int(thread[0]["id"]))
+    assert answer.content == "That prompt is 6,299 characters long; please keep it under 4,000 characters."
+    echo = bot.fake.messages[bot.fake.interactions[record.token].original_id or 0]
+    assert len(echo.content) <= 2000
+    assert bot.gemini.requests == []

@@ -729,12 +729,15 @@ class FakeDiscord(LocalServer):
         *,
         user: dict[str, Any] | None = None,
         unchecked: bool = False,
+        raw_options: list[dict[str, Any]] | None = None,
         **options: str | FakeFile,
     ) -> FakeInteraction:
         """A person runs a registered slash command (string and attachment options).
 
         ``unchecked``: what a modified or out-of-date client can send: string values that are not
         among the option's choices, and a command the bot no longer registers (a cached one).
+        ``raw_options``: the options exactly as given (an integer where a string is declared, a
+        required option left out), as a forged interaction can carry them.
         """
         channel_id = channel_id or self.general_id
         try:
@@ -762,6 +765,8 @@ class FakeDiscord(LocalServer):
                 data["options"].append({"name": option_name, "type": 3, "value": value})
         if resolved:
             data["resolved"] = {"attachments": resolved}
+        if raw_options is not None:
+            data["options"] = raw_options
         record = self._envelope(2, channel_id, user or self.alice, data)
         await self._dispatch("INTERACTION_CREATE", record.payload)
         return record
