@@ -25,6 +25,7 @@ from adapters.discord_places import (
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
 from bot.config import Config
 from bot.flags import parse_flags
+from bot.forgetting import FORGET_REFUSED
 from bot.service import (
     FAILED_MESSAGE,
     INTERRUPTED_MESSAGE,
@@ -417,6 +418,20 @@ class DiscordHandlers:
         if place is None or place.threadable:
             await _answer(interaction, UNKNOWN_PLACE if place is None else FORGET_WHERE)
             return
+        channel = interaction.channel
+        # Members who may manage threads here are the server's moderators; a person who made a
+        # thread themselves (not one the bot opened) opened it.
+        opener = str(channel.owner_id) if isinstance(channel, discord.Thread) and channel.owner_id else None
+        allowed = await self._service.may_forget(
+            place.key,
+            author_of(interaction.user),
+            moderator=interaction.permissions.manage_threads,
+            opener=opener,
+        )
+        if not allowed:
+            await _answer(interaction, FORGET_REFUSED)
+            return
+        # Forgetting waits for a turn in flight; the interaction must be answered within 3 s.
         await interaction.response.defer(thinking=True)
         deleted = await self._service.forget(place.key)
         if not deleted:

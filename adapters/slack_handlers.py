@@ -262,10 +262,14 @@ class SlackHandlers:
     async def _on_forget(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         with self._listening():
-            key, _user, message_ts = self._clicked(body)
+            key, user, message_ts = self._clicked(body)
             if not key.channel or not key.thread:
                 return
-            deleted = await self._service.forget(key)
+            result = await self._service.forget_as(key, Author(user))
+            if result.refusal is not None:
+                await self._sink(key, user, react_ts=None).notice(result.refusal)
+                return
+            deleted = result.deleted
             self._answered.discard(key)
             log.info("slack thread forgotten", extra={"conversation": str(key), "turns": deleted})
             text = (

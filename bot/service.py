@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.content import Blob, ContentRecord, blob_refs, user_record
 from bot.context_budget import select_context
 from bot.flags import parse_flags
+from bot.forgetting import ForgetResult, Forgetting
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult
 from bot.generation_gate import GenerationGate, QueueFull
 from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
@@ -134,6 +135,7 @@ class ConversationService:
         self._access = AccessPolicy.from_config(config)
         self._limiter = RateLimiter(LimitPolicy.from_config(config), store)
         self._gate = GenerationGate(config.max_concurrent_generations, config.max_queued_turns)
+        self._forgetting = Forgetting(store, self._locks.hold, self._access)
         # Turns churn through tens of MB of image buffers: reuse them while busy, release when quiet.
         tune_allocator()
         self._heap = HeapTrimmer()
@@ -175,9 +177,20 @@ class ConversationService:
         return f"{label} for {where}."
 
     async def forget(self, key: ConversationKey) -> int:
-        """Delete a conversation's history and images; waits for a turn in flight to finish."""
-        async with self._locks.hold(key):
-            return await self._store.forget(key)
+        """Delete a conversation's history and images, whoever asks (console, retention)."""
+        return await self._forgetting.forget(key)
+
+    async def may_forget(
+        self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None
+    ) -> bool:
+        """Whether ``author`` may forget ``key``: see bot.forgetting for the rule."""
+        return await self._forgetting.may_forget(key, author, moderator=moderator, opener=opener)
+
+    async def forget_as(
+        self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None
+    ) -> ForgetResult:
+        """Forget ``key`` for a person in a shared place, or say who may."""
+        return await self._forgetting.forget_as(key, author, moderator=moderator, opener=opener)
 
     async def remember_reply(self, key: ConversationKey, message_ids: Sequence[str], turn_id: int) -> None:
         """Record the platform messages that show a turn's reply, so replying to one of them
@@ -532,6 +545,8 @@ class ConversationService:
             usage,
             author.id,
         )
+        if not history:
+            await self._forgetting.note_first_turn(key, author)
         self._log_turn(key, stored.id, result, started, window.dropped_turns)
         reply = Reply(parts=result.parts, turn_id=stored.id, actions=self._actions(stored.id, result))
         await sink.send(reply)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.discord_handlers import MALFORMED_COMMAND
+from bot.forgetting import FORGET_REFUSED
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
@@ -167,3 +168,73 @@ async def test_a_huge_prompt_is_answered_within_discords_limits(bot: Bot) -> Non
     echo = bot.fake.messages[bot.fake.interactions[record.token].original_id or 0]
     assert len(echo.content) <= 2000
     assert bot.gemini.requests == []
+
+
+# -- 10. forget is for whoever started the conversation, admins and moderators --------------------
+
+# Discord's Send Messages, Read Message History, View Channel, Use Application Commands and
+# Send Messages in Threads: a plain member, without Manage Threads (1 << 34).
+PLAIN_MEMBER = (1 << 11) | (1 << 16) | (1 << 10) | (1 << 31) | (1 << 38)
+
+
+async def forget_answer(bot: Bot, thread_id: int, user: dict[str, Any]) -> FakeMessage:
+    record = await bot.fake.command("forget", thread_id, user=user)
+    return await bot.fake.wait_until(
+        lambda: next(
+            (
+                bot.fake.messages[i]
+                for i in ([record.original_id] if record.original_id else []) + record.followup_ids
+                if bot.fake.messages[i].content and not bot.fake.messages[i].loading
+            ),
+            None,
+        )
+    )
+
+
+async def test_someone_else_cannot_forget_a_thread_they_did_not_start(bot: Bot) -> None:
+    bot.fake.member_permissions[str(bot.fake.bob["id"])] = PLAIN_MEMBER
+    _, thread_id = await bot.mention("a castle")
+    [reply] = await bot.replies(thread_id)
+    await bot.fake.post(thread_id, "add a moat", author=bot.fake.bob)
+    await bot.replies(thread_id, 2)
+    # Bob regenerating the first image gives the history a root of his; it still is not his.
+    await bot.fake.click(reply, "nb:regen:1", user=bot.fake.bob)
+    await bot.replies(thread_id, 3)
+    answer = await forget_answer(bot, thread_id, bot.fake.bob)
+    assert answer.content == FORGET_REFUSED and answer.ephemeral
+    assert await bot.core.service.is_conversation(bot.key(thread_id))
+    answer = await forget_answer(bot, thread_id, bot.fake.alice)
+    assert answer.content.startswith("Forgot this conversation: 3 turns") and not answer.ephemeral
+    assert not await bot.core.service.is_conversation(bot.key(thread_id))
+
+
+async def test_moderators_can_forget_any_thread(bot: Bot) -> None:
+    _, castle = await bot.mention("a castle")
+    await bot.replies(castle)
+    answer = await forget_answer(bot, castle, bot.fake.bob)  # Bob has Manage Threads here
+    assert answer.content.startswith("Forgot this conversation: 1 turn")
+
+
+async def test_admins_can_forget_any_thread(
+    fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    bot = await start_bot(
+        fake, fake_gemini, tmp_path / "db.sqlite3", {"ADMIN_USERS": f"discord:{fake.bob['id']}"}
+    )
+    try:
+        fake.member_permissions[str(fake.bob["id"])] = PLAIN_MEMBER
+        _, castle = await bot.mention("a castle")
+        await bot.replies(castle)
+        answer = await forget_answer(bot, castle, fake.bob)
+        assert answer.content.startswith("Forgot this conversation: 1 turn")
+    finally:
+        await bot.stop()
+
+
+async def test_whoever_made_a_thread_can_forget_the_conversation_in_it(bot: Bot) -> None:
+    bot.fake.member_permissions[str(bot.fake.bob["id"])] = PLAIN_MEMBER
+    thread_id = await bot.fake.user_thread("ideas", owner=bot.fake.bob)
+    await bot.fake.post(thread_id, f"{bot.fake.mention()} a dragon")
+    await bot.replies(thread_id)
+    answer = await forget_answer(bot, thread_id, bot.fake.bob)
+    assert answer.content.startswith("Forgot this conversation: 1 turn")

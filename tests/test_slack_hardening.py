@@ -15,10 +15,11 @@ import pytest
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_sink import POST_FAILED_MESSAGE
 from adapters.slack_text import escape
+from bot.forgetting import FORGET_REFUSED
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
-from tests.auxil.core import refusal
+from tests.auxil.core import Core, refusal
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.test_slack import CHANNEL, Bot, _bot, controls, slack_env, thread_key
@@ -224,3 +225,47 @@ async def test_a_proxy_page_at_start_up_stops_with_one_line(
     slack.answer_raw("auth.test", 503, b"Service Unavailable", times=5)
     line = await refusal(SlackAdapter, fake_gemini, tmp_path / "db.sqlite3", slack_env(slack))
     assert line == "Slack refused auth.test (http_503); check SLACK_BOT_TOKEN and the app."
+
+
+# -- 10. forget is for whoever started the conversation and admins --------------------------------
+
+
+async def test_someone_else_cannot_forget_a_thread_they_did_not_start(bot: Bot) -> None:
+    message = await bot.mention("a castle")
+    _, buttons = await bot.replies(message["ts"], 2)
+    assert bot.sender is not None
+    # Bob regenerating the first image gives the history a root of his; it still is not his.
+    await bot.sender.action(bot.slack.block_actions(buttons, "nb_regenerate", user=fs.BOB))
+    posted = await bot.replies(message["ts"], 4)
+    await bot.sender.action(bot.slack.block_actions(posted[-1], "nb_forget", user=fs.BOB))
+    notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL, message["ts"]))
+    assert [(n["user"], n["text"]) for n in notes] == [(fs.BOB, escape(FORGET_REFUSED))]
+    assert await bot.core.service.is_conversation(thread_key(message["ts"]))
+    assert len(bot.slack.thread(CHANNEL, message["ts"])) == 4
+    assert bot.slack.calls_to("chat.update") == []
+
+    await bot.sender.action(bot.slack.block_actions(posted[-1], "nb_forget", user=fs.ALICE))
+    forgot = await bot.slack.wait_for(
+        lambda: [m for m in bot.slack.thread(CHANNEL, message["ts"]) if m["text"].startswith("Forgot")]
+    )
+    assert forgot[0]["text"].startswith("Forgot this thread: 2 turns")
+
+
+async def test_an_admin_can_forget_any_thread(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = {**slack_env(slack), "ADMIN_USERS": f"slack:{fs.BOB}"}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    bot = await Bot(core, slack, socket=False).start()
+    try:
+        message = await bot.mention("a castle")
+        _, buttons = await bot.replies(message["ts"], 2)
+        assert bot.sender is not None
+        await bot.sender.action(bot.slack.block_actions(buttons, "nb_forget", user=fs.BOB))
+        forgot = await bot.slack.wait_for(
+            lambda: [m for m in bot.slack.thread(CHANNEL, message["ts"]) if m["text"].startswith("Forgot")]
+        )
+        assert forgot[0]["text"].startswith("Forgot this thread: 1 turn")
+    finally:
+        await bot.stop()
+        await core.stop()

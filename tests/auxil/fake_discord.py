@@ -313,6 +313,8 @@ class FakeDiscord(LocalServer):
         self.rate_limits: list[RateLimit] = []
         self.rate_limited: list[tuple[str, str, float]] = []
         self.raw_answers: list[RawAnswer] = []
+        # A member's permissions in every channel, by user id (default: all of them).
+        self.member_permissions: dict[str, int] = {}
         self.raw_answered: list[tuple[str, str]] = []
 
     # -- ids and world --------------------------------------------------------------------------
@@ -552,6 +554,9 @@ class FakeDiscord(LocalServer):
         regular expression ``path`` with a 429 asking to retry after ``retry_after`` seconds."""
         self.rate_limits.append(RateLimit(method, path, retry_after, times, is_global))
 
+    def permissions_of(self, user: dict[str, Any]) -> int:
+        return self.member_permissions.get(str(user["id"]), (1 << 41) - 1)
+
     def answer_raw(
         self,
         method: str,
@@ -711,7 +716,7 @@ class FakeDiscord(LocalServer):
                 {
                     "guild_id": channel["guild_id"],
                     "guild_locale": "en-US",
-                    "member": {**self._member(user), "permissions": str((1 << 41) - 1)},
+                    "member": {**self._member(user), "permissions": str(self.permissions_of(user))},
                     "authorizing_integration_owners": {"0": channel["guild_id"]},
                     "context": 0,
                 }
