@@ -68,8 +68,8 @@ async def test_a_ratio_pick_carrying_another_threads_turn_is_refused_and_changes
     click = await bot.fake.click(forged(reply, "nb:ar:2", "nb:ar:1"), "nb:ar:1", values=["9:16"])
     answer = await ephemeral_answer(bot.fake, click.token)
     assert answer.content == UNKNOWN_TURN_MESSAGE
-    assert await bot.core.store.settings(bot.key(harbour)) == {}
-    assert await bot.core.store.settings(bot.key(castle)) == {}
+    assert "aspect_ratio" not in await bot.core.store.settings(bot.key(harbour))
+    assert "aspect_ratio" not in await bot.core.store.settings(bot.key(castle))
     assert len(bot.gemini.requests) == 2
 
 
@@ -91,7 +91,7 @@ async def test_a_control_with_an_impossible_turn_id_gets_a_plain_private_answer(
     answer = await ephemeral_answer(bot.fake, click.token)
     assert answer.content == UNKNOWN_TURN_MESSAGE
     assert len(bot.gemini.requests) == 1
-    assert await bot.core.store.settings(bot.key(thread_id)) == {}
+    assert "aspect_ratio" not in await bot.core.store.settings(bot.key(thread_id))
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
 
 

@@ -86,7 +86,7 @@ async def test_a_ratio_pick_carrying_another_threads_turn_is_refused_and_changes
     posted = await bot.replies(second["ts"], 3)
     assert posted[-1]["text"] == f":warning: {UNKNOWN_TURN_MESSAGE}"
     assert (await bot.core.service.effective_settings(thread_key(second["ts"]))).aspect_ratio is None
-    assert await bot.core.store.settings(thread_key(second["ts"])) == {}
+    assert "aspect_ratio" not in await bot.core.store.settings(thread_key(second["ts"]))
     assert len(fake_gemini.requests) == 2
 
 
@@ -114,7 +114,7 @@ async def test_a_control_with_an_impossible_turn_id_gets_a_plain_private_answer(
     notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL, message["ts"]))
     assert [(n["user"], n["text"]) for n in notes] == [(fs.ALICE, escape(UNKNOWN_TURN_MESSAGE))]
     assert len(fake_gemini.requests) == 1
-    assert await bot.core.store.settings(thread_key(message["ts"])) == {}
+    assert "aspect_ratio" not in await bot.core.store.settings(thread_key(message["ts"]))
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
 
 
