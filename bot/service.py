@@ -365,16 +365,15 @@ class ConversationService:
         if refused is not None:
             return refused
         if aspect_ratio is not None:
-            # Ownership first: a refused control must not have changed the thread's ratio.
+            try:
+                validate_aspect_ratio(aspect_ratio, self.capabilities)
+            except SettingError as exc:
+                return await self._reject(sink, exc.user_message)
+            # Ownership before any side effect: a refused control must not change the ratio.
             original = await self._store.turn(turn_id)
             if original is None or original.key != key:
                 return await self._reject(sink, UNKNOWN_TURN_MESSAGE)
-            try:
-                await self.change_setting(
-                    SettingScope.for_thread(key), SettingName.ASPECT_RATIO, aspect_ratio
-                )
-            except SettingError as exc:
-                return await self._reject(sink, exc.user_message)
+            await self.change_setting(SettingScope.for_thread(key), SettingName.ASPECT_RATIO, aspect_ratio)
         async with self._admitted(key, author) as refusal:
             if refusal is not None:
                 return await self._reject(sink, refusal, status=TurnStatus.LIMITED)
