@@ -29,6 +29,7 @@ UPLOAD_MARGIN = 64 * 1024
 NO_MENTIONS = discord.AllowedMentions.none()
 # How long a turn waits for the first typing indicator before going on without it.
 TYPING_WAIT_S = 3.0
+POST_FAILED = "Discord wouldn't let me post my reply in this thread just now; please try again."
 UPLOAD_FAILED = "I made the image but Discord would not take the upload; please try again."
 _JPEG_QUALITIES = (90, 80, 70, 60)
 
@@ -182,6 +183,9 @@ class ChannelSink:
             if message is None:
                 break
             posted.append(message)
+        if messages and not posted and self._private is not None:
+            # Nothing reached the thread; the person who clicked can still be told.
+            await self._tell_privately(POST_FAILED)
         if reply.turn_id is not None and posted:
             await self._service.remember_reply(self._key, [str(m.id) for m in posted], reply.turn_id)
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.discord_handlers import MALFORMED_COMMAND
+from adapters.discord_sink import POST_FAILED
 from bot.forgetting import FORGET_REFUSED
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
@@ -238,3 +239,16 @@ async def test_whoever_made_a_thread_can_forget_the_conversation_in_it(bot: Bot)
     await bot.replies(thread_id)
     answer = await forget_answer(bot, thread_id, bot.fake.bob)
     assert answer.content.startswith("Forgot this conversation: 1 turn")
+
+
+async def test_a_regenerated_image_discord_will_not_take_is_told_to_whoever_clicked(bot: Bot) -> None:
+    _, thread_id = await bot.mention("a castle")
+    [reply] = await bot.replies(thread_id)
+    bot.fake.answer_raw("POST", rf"/channels/{thread_id}/messages", 503, b"Service Unavailable", times=2)
+    click = await bot.fake.click(reply, "nb:regen:1", user=bot.fake.bob)
+    answer = await ephemeral_answer(bot.fake, click.token)
+    assert answer.content == POST_FAILED
+    assert bot.fake.bot_messages(thread_id) == [reply]
+    assert len(bot.gemini.requests) == 2
+    assert await bot.core.service.drain(5)
+    assert await bot.core.store.unfinished_messages("discord", 0) == []
