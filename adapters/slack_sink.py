@@ -33,7 +33,9 @@ UPLOAD_RATE_LIMITED_MESSAGE = (
 POST_FAILED_MESSAGE = (
     "Slack wouldn't let me post my reply in this thread just now; please send your message again."
 )
-_SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
+# slack_sdk raises AttributeError when a 200 answer is not JSON (a proxy's "OK" page): it calls
+# .get on the text. Each try below wraps one client call, so nothing of ours is hidden by it.
+_SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, AttributeError)
 
 # Called after a reply is posted with the ts of every message that shows it.
 Posted = Callable[[list[str], Reply], Awaitable[None]]

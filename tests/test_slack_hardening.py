@@ -171,8 +171,9 @@ PROXY_ANSWERS = [
     (500, "application/json", b"{not json"),
     (500, "application/json", b""),
     (429, "text/plain", b"slow down"),
+    (200, "text/plain", b"OK"),
 ]
-PROXY_IDS = ["plain-503", "html-502", "broken-json-500", "empty-500", "plain-429"]
+PROXY_IDS = ["plain-503", "html-502", "broken-json-500", "empty-500", "plain-429", "plain-200"]
 
 
 @pytest.mark.parametrize(("status", "content_type", "body"), PROXY_ANSWERS, ids=PROXY_IDS)
