@@ -15,6 +15,27 @@ MAX_CHOICES = 25
 PROMPT_MAX = 1500
 
 
+class MalformedOptions(app_commands.AppCommandError):
+    """An interaction whose option values are not of the declared types (a forged or broken
+    client): discord.py passes them on unchecked, so each command checks what it got."""
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise MalformedOptions("an option that should be text is not")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _attachments(*values: object) -> list[discord.Attachment]:
+    if not all(v is None or isinstance(v, discord.Attachment) for v in values):
+        raise MalformedOptions("an option that should be a file is not")
+    return [v for v in values if isinstance(v, discord.Attachment)]
+
+
 class CommandHandler(Protocol):
     """What the slash commands run."""
 
@@ -65,8 +86,8 @@ def build_commands(
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
     ) -> None:
-        images = [a for a in (image, image2, image3) if a is not None]
-        await handler.imagine(interaction, prompt, aspect_ratio, images)
+        images = _attachments(image, image2, image3)
+        await handler.imagine(interaction, _text(prompt), _optional_text(aspect_ratio), images)
 
     @app_commands.command(
         name="aspect", description="Aspect ratio for this thread (or this channel's default outside threads)"
@@ -74,7 +95,7 @@ def build_commands(
     @app_commands.describe(ratio="The new aspect ratio; leave empty to see the current one")
     @app_commands.choices(ratio=ratios)
     async def aspect(interaction: discord.Interaction, ratio: str | None = None) -> None:
-        await handler.setting(interaction, SettingName.ASPECT_RATIO, ratio)
+        await handler.setting(interaction, SettingName.ASPECT_RATIO, _optional_text(ratio))
 
     @app_commands.command(name="forget", description="Delete this thread's image history from the bot")
     async def forget(interaction: discord.Interaction) -> None:
@@ -97,7 +118,7 @@ def build_commands(
         @app_commands.describe(size="The new image size; leave empty to see the current one")
         @app_commands.choices(size=_choices(caps.image_sizes))
         async def size(interaction: discord.Interaction, size: str | None = None) -> None:
-            await handler.setting(interaction, SettingName.IMAGE_SIZE, size)
+            await handler.setting(interaction, SettingName.IMAGE_SIZE, _optional_text(size))
 
         commands.insert(2, size)
     return commands

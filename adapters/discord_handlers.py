@@ -11,6 +11,7 @@ from typing import Concatenate, ParamSpec
 import discord
 from discord import app_commands
 
+from adapters.discord_commands import MalformedOptions
 from adapters.discord_files import DiscordFiles
 from adapters.discord_places import (
     PLATFORM,
@@ -25,7 +26,13 @@ from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_
 from bot import messages
 from bot.config import Config
 from bot.flags import parse_flags
-from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, ConversationService
+from bot.forgetting import FORGET_REFUSED
+from bot.service import (
+    FAILED_MESSAGE,
+    INTERRUPTED_MESSAGE,
+    UNKNOWN_TURN_MESSAGE,
+    ConversationService,
+)
 from bot.settings import SettingError, validate_aspect_ratio
 from bot.turn_order import OrderTicket
 from bot.vocabulary import (
@@ -51,6 +58,7 @@ THREAD_FORBIDDEN = (
 THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
 UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
 RESTARTING = "I'm restarting; try again in a minute."
+MALFORMED_COMMAND = "I couldn't read that command's options; type / and pick the command from the list again."
 FORGET_WHERE = (
     "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
 )
@@ -327,8 +335,12 @@ class DiscordHandlers:
 
     @_interaction_guard
     async def regenerate(
-        self, interaction: discord.Interaction, turn_id: int, aspect_ratio: str | None
+        self, interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None
     ) -> None:
+        if turn_id is None:  # a custom id we did not write (a modified client)
+            log.warning("a control without a valid turn id", extra={"interaction_id": interaction.id})
+            await _answer(interaction, UNKNOWN_TURN_MESSAGE)
+            return
         # Acknowledge the click at once (no visible change); the new image is posted in the thread.
         await interaction.response.defer()
         place = await self._places.of_interaction(interaction)
@@ -387,6 +399,20 @@ class DiscordHandlers:
         if place is None or place.threadable:
             await _answer(interaction, UNKNOWN_PLACE if place is None else FORGET_WHERE)
             return
+        channel = interaction.channel
+        # Members who may manage threads here are the server's moderators; a person who made a
+        # thread themselves (not one the bot opened) opened it.
+        opener = str(channel.owner_id) if isinstance(channel, discord.Thread) and channel.owner_id else None
+        allowed = await self._service.may_forget(
+            place.key,
+            author_of(interaction.user),
+            moderator=interaction.permissions.manage_threads,
+            opener=opener,
+        )
+        if not allowed:
+            await _answer(interaction, FORGET_REFUSED)
+            return
+        # Forgetting waits for a turn in flight; the interaction must be answered within 3 s.
         await interaction.response.defer(thinking=True)
         deleted = await self._service.forget(place.key)
         if not deleted:
@@ -444,6 +470,15 @@ class DiscordHandlers:
             else:
                 text = f"/{error.name} is not one of my commands any more; type / to see the current ones."
             log.info("discord command not registered", extra={"command": error.name})
+        elif isinstance(
+            error, (MalformedOptions, app_commands.CommandSignatureMismatch, app_commands.TransformerError)
+        ):
+            # Options missing or of the wrong type: a forged or out-of-date client, not a bug here.
+            log.warning(
+                "discord command with malformed options",
+                extra={"interaction_id": interaction.id, "error": type(error).__name__},
+            )
+            text = MALFORMED_COMMAND
         else:
             log.error("discord command failed", extra={"interaction_id": interaction.id}, exc_info=error)
             text = FAILED_MESSAGE

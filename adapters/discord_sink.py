@@ -26,6 +26,9 @@ MAX_CONTENT = 2000
 UPLOAD_MARGIN = 64 * 1024
 # Prompts may contain @everyone or role mentions; the bot must never ping anyone.
 NO_MENTIONS = discord.AllowedMentions.none()
+# How long a turn waits for the first typing indicator before going on without it.
+TYPING_WAIT_S = 3.0
+POST_FAILED = "Discord wouldn't let me post my reply in this thread just now; please try again."
 UPLOAD_FAILED = "I made the image but Discord would not take the upload; please try again."
 _JPEG_QUALITIES = (90, 80, 70, 60)
 
@@ -152,9 +155,13 @@ class ChannelSink:
         # discord.py's Typing re-sends the indicator every 5 s (it lapses after 10 s) until exit.
         async with AsyncExitStack() as stack:
             try:
-                await stack.enter_async_context(self._channel.typing())
-            except discord.HTTPException as exc:
-                log.warning("discord typing failed", extra={"status": exc.status, "code": exc.code})
+                # discord.py retries a 5xx up to five times (about 25 s): the indicator is
+                # cosmetic, so the turn waits for it only briefly.
+                async with asyncio.timeout(TYPING_WAIT_S):
+                    await stack.enter_async_context(self._channel.typing())
+            except (discord.HTTPException, TimeoutError) as exc:
+                status = getattr(exc, "status", None)
+                log.warning("discord typing failed", extra={"status": status, "error": type(exc).__name__})
             yield
 
     async def send(self, reply: Reply) -> list[str]:
@@ -173,6 +180,9 @@ class ChannelSink:
             if message is None:
                 break
             posted.append(message)
+        if messages and not posted and self._private is not None:
+            # Nothing reached the thread; the person who clicked can still be told.
+            await self._tell_privately(POST_FAILED)
         return [str(m.id) for m in posted]
 
     async def notice(self, text: str) -> None:

@@ -7,12 +7,15 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.ids import parse_id
 from bot.vocabulary import ActionKind, Reply
 
 # Custom ids carry the stored turn id, so a click is resolved from the database, not from any
-# in-memory view: buttons keep working after a restart (discord.py DynamicItem).
-REGENERATE_TEMPLATE = r"nb:regen:(?P<turn_id>[0-9]{1,18})"
-ASPECT_TEMPLATE = r"nb:ar:(?P<turn_id>[0-9]{1,18})"
+# in-memory view: buttons keep working after a restart (discord.py DynamicItem). The templates
+# take any id so that a custom id we did not write (a modified client) still reaches a callback
+# and gets an answer instead of "This interaction failed"; parse_id decides what is valid.
+REGENERATE_TEMPLATE = r"nb:regen:(?P<turn_id>.*)"
+ASPECT_TEMPLATE = r"nb:ar:(?P<turn_id>.*)"
 # A select menu holds at most 25 options.
 MAX_OPTIONS = 25
 
@@ -21,7 +24,7 @@ class ControlHandler(Protocol):
     """What a click on a reply control runs."""
 
     async def regenerate(
-        self, interaction: discord.Interaction, turn_id: int, aspect_ratio: str | None
+        self, interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None
     ) -> None: ...
 
 
@@ -31,7 +34,7 @@ class ControlsClient(discord.Client):
     controls: ControlHandler | None = None
 
 
-async def _dispatch(interaction: discord.Interaction, turn_id: int, aspect_ratio: str | None) -> None:
+async def _dispatch(interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None) -> None:
     client = interaction.client
     if isinstance(client, ControlsClient) and client.controls is not None:
         await client.controls.regenerate(interaction, turn_id, aspect_ratio)
@@ -40,7 +43,7 @@ async def _dispatch(interaction: discord.Interaction, turn_id: int, aspect_ratio
 class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REGENERATE_TEMPLATE):
     """Same prompt, new image."""
 
-    def __init__(self, turn_id: int) -> None:
+    def __init__(self, turn_id: int | str) -> None:
         super().__init__(
             discord.ui.Button(
                 label="Regenerate",
@@ -50,13 +53,13 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
                 row=0,
             )
         )
-        self.turn_id = turn_id
+        self.turn_id = turn_id if isinstance(turn_id, int) else parse_id(turn_id)
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> RegenerateButton:
-        return cls(int(match["turn_id"]))
+        return cls(match["turn_id"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await _dispatch(interaction, self.turn_id, None)
@@ -65,7 +68,7 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
 class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=ASPECT_TEMPLATE):
     """Regenerate at the chosen aspect ratio (which becomes the conversation's ratio)."""
 
-    def __init__(self, turn_id: int, ratios: tuple[str, ...]) -> None:
+    def __init__(self, turn_id: int | str, ratios: tuple[str, ...]) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"nb:ar:{turn_id}",
@@ -76,7 +79,7 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
                 row=1,
             )
         )
-        self.turn_id = turn_id
+        self.turn_id = turn_id if isinstance(turn_id, int) else parse_id(turn_id)
 
     @classmethod
     async def from_custom_id(
@@ -84,7 +87,7 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
     ) -> AspectRatioSelect:
         # Only the callback runs on this copy, so the options shown on the message are enough.
         ratios = tuple(o.value for o in item.options) if isinstance(item, discord.ui.Select) else ()
-        return cls(int(match["turn_id"]), ratios)
+        return cls(match["turn_id"], ratios)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         values = self.item.values

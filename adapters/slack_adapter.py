@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import aiohttp
 from aiohttp import web
@@ -15,10 +16,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_errors import slack_error_code
 from adapters.slack_files import SlackFiles
 from adapters.slack_handlers import PLATFORM, SlackHandlers
 from bot.config import Config
@@ -28,6 +31,7 @@ from bot.service import ConversationService
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+_STAMP = re.compile(r"[+-]?[0-9]{1,19}")
 _TOKEN_ERRORS = frozenset(
     {
         "invalid_auth",
@@ -94,6 +98,9 @@ class SlackAdapter:
                 retry_handlers=[
                     AsyncConnectionErrorRetryHandler(),
                     AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                    # A 500/503 (from Slack or a proxy in front of it) is retried once, after a
+                    # short backoff; then the sink says what failed.
+                    AsyncServerErrorRetryHandler(),
                 ],
             )
             team_id, bot_user_id = await self._authenticate(api_url)
@@ -165,7 +172,7 @@ class SlackAdapter:
         try:
             auth = await self._client.auth_test()
         except SlackApiError as exc:
-            error = str(exc.response.get("error")) if exc.response is not None else "unknown"
+            error = slack_error_code(exc)
             if error in _TOKEN_ERRORS:
                 raise PlatformError(BOT_TOKEN_REJECTED) from None
             raise PlatformError(
@@ -184,7 +191,7 @@ class SlackAdapter:
         try:
             opened = await self._client.apps_connections_open(app_token=token)
         except SlackApiError as exc:
-            error = str(exc.response.get("error")) if exc.response is not None else "unknown"
+            error = slack_error_code(exc)
             if error in _TOKEN_ERRORS:
                 raise PlatformError(APP_TOKEN_REJECTED) from None
             raise PlatformError(
@@ -242,23 +249,27 @@ class SlackAdapter:
 
 def _refuse_unreadable(signing_secret: str) -> Middleware:
     """Bolt parses a request body before it checks the signature, and a request it cannot parse
-    (cut-off JSON, JSON that is not an object, a timestamp header that is not a number) fails
-    inside it with a 500 and a logged traceback, signed or not. Refuse those first: 401 when the
-    signature does not hold, as Bolt would, else 400. Everything Bolt can read goes to it as is."""
+    (a body that is not UTF-8, cut-off JSON, JSON that is not an object, a timestamp header that
+    is not a number) fails inside it with a 500 and a logged traceback, signed or not. Refuse
+    those first: 401 when the signature does not hold, as Bolt would, else 400. Everything Bolt
+    can read goes to it as is."""
     verifier = SignatureVerifier(signing_secret)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method != "POST" or request.path != EVENTS_PATH:
             return await handler(request)
-        body = await request.text()  # aiohttp keeps the body; Bolt reads it again
-        if _bolt_can_read(body, request):
-            return await handler(request)
+        raw = await request.read()  # aiohttp keeps the body; Bolt reads it again
         try:
+            body: str | None = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            body = None  # Slack signs and sends UTF-8 text; this is no Slack request
+        if body is not None and _bolt_can_read(body, request):
+            return await handler(request)
+        signed = False
+        if body is not None and _stamp_is_a_number(request):
             signed = verifier.is_valid_request(body, dict(request.headers))
-        except ValueError:  # the timestamp header is not a number
-            signed = False
-        log.warning("refused an unreadable Slack request", extra={"signed": signed, "bytes": len(body)})
+        log.warning("refused an unreadable Slack request", extra={"signed": signed, "bytes": len(raw)})
         if not signed:
             return web.json_response({"error": "invalid request"}, status=401)
         return web.json_response({"error": "unreadable request"}, status=400)
@@ -275,8 +286,12 @@ def _bolt_can_read(body: str, request: web.Request) -> bool:
         return False
     if parsed.get("ssl_check") == "1":  # Slack's SSL check: Bolt answers it without a signature
         return True
-    stamp = request.headers.get("X-Slack-Request-Timestamp")
-    return stamp is None or stamp.strip().lstrip("+-").isdigit()
+    return "X-Slack-Request-Timestamp" not in request.headers or _stamp_is_a_number(request)
+
+
+def _stamp_is_a_number(request: web.Request) -> bool:
+    # ASCII digits only: str.isdigit() takes "²", which int() (inside the verifier) refuses.
+    return _STAMP.fullmatch(request.headers.get("X-Slack-Request-Timestamp", "").strip()) is not None
 
 
 class _ClientWinsNotice(logging.Filter):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import messages
+from bot.ids import parse_id
 from bot.vocabulary import Action, ActionKind, SettingName
 
 REGENERATE_ACTION = "nb_regenerate"
@@ -78,16 +79,16 @@ def section_block(mrkdwn: str) -> Block:
 
 def turn_from_value(value: object) -> int | None:
     """The turn id of a Regenerate or Forget button, or None for a value we did not write."""
-    text = str(value or "")
-    return int(text) if text.isdigit() else None
+    return parse_id(value)
 
 
 def turn_and_ratio_from_value(value: object) -> tuple[int, str] | None:
     """The turn id and ratio of an aspect-ratio option (``"42|16:9"``)."""
     turn, sep, ratio = str(value or "").partition("|")
-    if not sep or not turn.isdigit() or not ratio:
+    turn_id = parse_id(turn)
+    if not sep or turn_id is None or not ratio:
         return None
-    return int(turn), ratio
+    return turn_id, ratio
 
 
 def without_controls(blocks: Sequence[Block]) -> list[Block]:

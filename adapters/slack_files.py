@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_errors import slack_error_code
 from bot import messages
 from bot.service import AttachmentUnavailable
 from bot.vocabulary import ImageRef
@@ -121,8 +122,7 @@ class SlackFiles:
         try:
             response = await self._client.files_info(file=str(file_id))
         except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else None
-            log.warning("files.info failed", extra={"file_id": file_id, "slack_error": error})
+            log.warning("files.info failed", extra={"file_id": file_id, "slack_error": slack_error_code(exc)})
             # A Slack Connect file object has no name until files.info answers.
             shown = name if file.get("name") or file.get("title") else "the attached file"
             raise AttachmentUnavailable(

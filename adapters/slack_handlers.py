@@ -26,7 +26,7 @@ from adapters.slack_files import SlackFiles
 from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
 from bot import messages
-from bot.service import INTERRUPTED_MESSAGE, ConversationService
+from bot.service import INTERRUPTED_MESSAGE, UNKNOWN_TURN_MESSAGE, ConversationService
 from bot.settings import SettingError
 from bot.turn_order import OrderTicket
 from bot.vocabulary import Author, ConversationKey, Position, SettingName, SettingScope, Trigger, Turn
@@ -255,15 +255,20 @@ class SlackHandlers:
         await ack()
         with self._listening():
             chosen = turn_and_ratio_from_value((action.get("selected_option") or {}).get("value"))
-            if chosen is not None:
-                await self._regenerate(body, action, *chosen)
+            turn_id, ratio = chosen if chosen is not None else (None, None)
+            await self._regenerate(body, action, turn_id, ratio)
 
     async def _regenerate(
         self, body: Mapping[str, Any], action: Mapping[str, Any], turn_id: int | None, ratio: str | None
     ) -> None:
         key, user, message_ts = self._clicked(body)
-        if turn_id is None or not key.channel or not key.thread or self._closing:
-            log.warning("ignored a control without a turn", extra={"action": action.get("action_id")})
+        if not key.channel or not key.thread or self._closing:
+            log.warning("ignored a control without a thread", extra={"action": action.get("action_id")})
+            return
+        if turn_id is None:
+            # Signed by Slack but not a value we wrote (a modified client): say so, privately.
+            log.warning("a control without a valid turn id", extra={"action": action.get("action_id")})
+            await self._sink(key, user, react_ts=None).notice(UNKNOWN_TURN_MESSAGE)
             return
         # Each click has its own action_ts: a redelivered click is claimed once, a new one runs.
         action_ts = str(action.get("action_ts") or "")
@@ -279,10 +284,14 @@ class SlackHandlers:
     async def _on_forget(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         with self._listening():
-            key, _user, message_ts = self._clicked(body)
+            key, user, message_ts = self._clicked(body)
             if not key.channel or not key.thread:
                 return
-            deleted = await self._service.forget(key)
+            result = await self._service.forget_as(key, Author(user))
+            if result.refusal is not None:
+                await self._sink(key, user, react_ts=None).notice(result.refusal)
+                return
+            deleted = result.deleted
             self._answered.discard(key)
             log.info("slack thread forgotten", extra={"conversation": str(key), "turns": deleted})
             text = (

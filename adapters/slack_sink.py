@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import CONTROLS_FALLBACK, controls_block, section_block
+from adapters.slack_errors import slack_error_code
 from adapters.slack_text import SECTION_LIMIT, chunks, escape
 from bot.vocabulary import ImagePart, Reply, ReplyPart, TextPart
 
@@ -28,7 +29,13 @@ UPLOAD_FAILED_MESSAGE = (
 UPLOAD_RATE_LIMITED_MESSAGE = (
     "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
 )
-_SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
+# Slack kept refusing to post a reply (after the client's retries): say so privately, if it can.
+POST_FAILED_MESSAGE = (
+    "Slack wouldn't let me post my reply in this thread just now; please send your message again."
+)
+# slack_sdk raises AttributeError when a 200 answer is not JSON (a proxy's "OK" page): it calls
+# .get on the text. Each try below wraps one client call, so nothing of ours is hidden by it.
+_SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, AttributeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,7 @@ class SlackSink:
         self._client = client
         self._place = place
         self._share_wait_s = share_wait_s
+        self._post_failed = False
 
     # -- working indicator ---------------------------------------------------------------------
     @asynccontextmanager
@@ -101,7 +109,7 @@ class SlackSink:
             await method(channel=place.channel, timestamp=place.react_ts, name=WORKING_REACTION)
         except _SLACK_ERRORS as exc:
             # already_reacted / no_reaction / message_not_found are harmless: feedback only.
-            log.info("reaction not changed", extra={"verb": verb, "slack_error": _error_code(exc)})
+            log.info("reaction not changed", extra={"verb": verb, "slack_error": slack_error_code(exc)})
             return False
         return True
 
@@ -114,13 +122,18 @@ class SlackSink:
                 channel=place.channel, user=place.user, text=escape(text), thread_ts=place.thread_ts
             )
         except _SLACK_ERRORS as exc:
-            log.warning("ephemeral notice failed", extra={"slack_error": _error_code(exc)})
+            log.warning("ephemeral notice failed", extra={"slack_error": slack_error_code(exc)})
 
     async def send(self, reply: Reply) -> list[str]:
         """Posts the reply; returns the ts of every message that shows it."""
         if reply.is_error:
-            return await self._post_text(":warning: " + escape(reply.text))
-        return await self._post_reply(reply)
+            posted = await self._post_text(":warning: " + escape(reply.text))
+        else:
+            posted = await self._post_reply(reply)
+        if self._post_failed and not posted:
+            # Nothing reached the thread: tell the author privately rather than leave silence.
+            await self.notice(POST_FAILED_MESSAGE)
+        return posted
 
     async def _post_reply(self, reply: Reply) -> list[str]:
         posted: list[str] = []
@@ -162,7 +175,8 @@ class SlackSink:
                     unfurl_media=False,
                 )
             except _SLACK_ERRORS as exc:
-                log.warning("posting a reply failed", extra={"slack_error": _error_code(exc)})
+                log.warning("posting a reply failed", extra={"slack_error": slack_error_code(exc)})
+                self._post_failed = True
                 continue
             if response.get("ts"):
                 posted.append(str(response["ts"]))
@@ -183,7 +197,7 @@ class SlackSink:
                 ],
             )
         except _SLACK_ERRORS as exc:
-            code = _error_code(exc)
+            code = slack_error_code(exc)
             log.warning("image upload failed", extra={"slack_error": code})
             # A rate limit is not a missing scope: say what happened, not what to reconfigure.
             message = UPLOAD_RATE_LIMITED_MESSAGE if code == "ratelimited" else UPLOAD_FAILED_MESSAGE
@@ -208,7 +222,8 @@ class SlackSink:
                 info = await self._client.files_info(file=file_id)
             except _SLACK_ERRORS as exc:
                 log.info(
-                    "files.info while waiting for a share failed", extra={"slack_error": _error_code(exc)}
+                    "files.info while waiting for a share failed",
+                    extra={"slack_error": slack_error_code(exc)},
                 )
                 return []
             file = info.get("file")
@@ -233,9 +248,3 @@ class SlackSink:
                 if isinstance(entry, Mapping) and entry.get("ts"):
                     return str(entry["ts"])
         return None
-
-
-def _error_code(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError) and exc.response is not None:
-        return str(exc.response.get("error") or "unknown")
-    return type(exc).__name__

@@ -13,6 +13,8 @@ _FLAG = re.compile(
     r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size)(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
     re.IGNORECASE,
 )
+# A refusal names at most this many different problems; the rest are only counted.
+_SHOWN_ERRORS = 2
 _SPACES = re.compile(r"[ \t]{2,}")
 # Invisible characters: zero-width spaces/joiners, BOM, word joiner, soft hyphen, and the bidi
 # embedding/override/isolate controls that can make a prompt display differently from what it
@@ -32,6 +34,19 @@ class ParsedPrompt:
     @property
     def has_settings(self) -> bool:
         return self.aspect_ratio is not None or self.image_size is not None
+
+    @property
+    def refusal(self) -> str | None:
+        """One answer however many flags are wrong: the first two different problems, and how
+        many more flags could not be used."""
+        if not self.errors:
+            return None
+        shown = list(dict.fromkeys(self.errors))[:_SHOWN_ERRORS]
+        more = len(self.errors) - len(shown)
+        if not more:
+            return " ".join(shown)
+        flags = "flag" if more == 1 else "flags"
+        return f"{' '.join(shown)} {more:,} more {flags} in this message can't be used either."
 
 
 def clean_prompt(text: str) -> str:

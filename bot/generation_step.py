@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
@@ -23,6 +23,8 @@ from bot.vocabulary import (
     Action,
     ActionKind,
     AttachmentUnavailable,
+    Author,
+    ConversationKey,
     ImagePart,
     ImageRef,
     Reply,
@@ -63,6 +65,7 @@ class GenerationStep:
         context_max_images: int | None,
         capabilities: Callable[[], ModelCapabilities],
         memory: ImageMemory,
+        on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
     ) -> None:
         self._store = store
         self._engine = engine
@@ -71,6 +74,7 @@ class GenerationStep:
         self._context_max_images = context_max_images
         self._caps = capabilities
         self._memory = memory
+        self._on_first_turn = on_first_turn
 
     async def run(
         self,
@@ -197,7 +201,7 @@ class GenerationStep:
             result.usage,
             cost_usd=caps.estimate_cost(result.usage, built.request.image_size),
         )
-        return await self._store.append_turn(
+        stored = await self._store.append_turn(
             request.key,
             history[-1].id if history else None,
             built.request.user,
@@ -208,6 +212,9 @@ class GenerationStep:
             request.author.id,
             expected_head=head,
         )
+        if not history:  # a new conversation: its author started it (see bot.forgetting)
+            await self._on_first_turn(request.key, request.author)
+        return stored
 
     def _actions(self, turn_id: int, result: GenerationResult) -> tuple[Action, ...]:
         if not any(isinstance(p, ImagePart) for p in result.parts):

@@ -6,6 +6,7 @@ from bot import messages
 from bot.access import AccessPolicy
 from bot.capabilities import ModelCapabilities
 from bot.config import Config
+from bot.forgetting import ForgetResult, Forgetting
 from bot.gemini import GeminiEngine
 from bot.generation_gate import GenerationGate
 from bot.generation_step import GenerationStep
@@ -81,6 +82,8 @@ class ConversationService:
         self._order = order or LocalTurnOrder(config.turn_order_settle_s)
         self._in_flight = in_flight or InFlight()
         self._access = AccessPolicy.from_config(config)
+        # Forget waits for the conversation's earlier turns, like any turn posted before it.
+        self._forgetting = Forgetting(store, lambda key: self._order.enter(key, Position.now()), self._access)
         limits = ImageLimits(max_bytes=config.max_attachment_bytes, max_side=config.max_input_side)
         self._pipeline = TurnPipeline(
             store=store,
@@ -101,6 +104,7 @@ class ConversationService:
                 context_max_images=config.context_max_images,
                 capabilities=lambda: self.capabilities,
                 memory=ImageMemory.of(config.image_memory_bytes),
+                on_first_turn=self._forgetting.note_first_turn,
             ),
             settings=self.effective_settings,
         )
@@ -187,10 +191,21 @@ class ConversationService:
         return messages.setting_changed(label, scope.level)
 
     async def forget(self, key: ConversationKey) -> int:
-        """Delete a conversation's history and images, in its order: turns posted before the
-        request finish first, then nothing of the conversation is left."""
-        async with self._order.enter(key, Position.now()):
-            return await self._store.forget(key)
+        """Delete a conversation's history and images, whoever asks (console, retention), in its
+        order: turns posted before the request finish first, then nothing of it is left."""
+        return await self._forgetting.forget(key)
+
+    async def may_forget(
+        self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None
+    ) -> bool:
+        """Whether ``author`` may forget ``key`` (see bot.forgetting for the rule)."""
+        return await self._forgetting.may_forget(key, author, moderator=moderator, opener=opener)
+
+    async def forget_as(
+        self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None
+    ) -> ForgetResult:
+        """Forget ``key`` for a person in a shared place, or say who may (see bot.forgetting)."""
+        return await self._forgetting.forget_as(key, author, moderator=moderator, opener=opener)
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         return self._access.is_admin(platform, user_id)

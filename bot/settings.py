@@ -12,6 +12,17 @@ from bot.config import Config
 from bot.vocabulary import ResponseMode, SettingName
 
 _RATIO_SEPARATORS = re.compile(r"\s*[:x×/]\s*", re.IGNORECASE)
+# How much of a value a person typed is echoed back in an error: enough to recognise it, never
+# enough to push a reply past a platform's message limit.
+EXCERPT_CHARS = 30
+
+
+def excerpt(value: str, limit: int = EXCERPT_CHARS) -> str:
+    """``value`` stripped, cut to ``limit`` characters with an ellipsis, or "(nothing)"."""
+    shown = value.strip()
+    if not shown:
+        return "(nothing)"
+    return shown if len(shown) <= limit else shown[:limit] + "…"
 
 
 class SettingError(ValueError):
@@ -36,9 +47,9 @@ def validate_aspect_ratio(value: str, caps: ModelCapabilities) -> str:
     cleaned = _RATIO_SEPARATORS.sub(":", value.strip())
     if cleaned in caps.aspect_ratios:
         return cleaned
-    shown = value.strip() or "(nothing)"
     raise SettingError(
-        f"{shown} is not an aspect ratio {caps.model} supports; use one of {', '.join(caps.aspect_ratios)}."
+        f"{excerpt(value)} is not an aspect ratio {caps.model} supports; "
+        f"use one of {', '.join(caps.aspect_ratios)}."
     )
 
 
@@ -49,9 +60,9 @@ def validate_image_size(value: str, caps: ModelCapabilities) -> str:
     cleaned = normalise_size(value)
     if cleaned in caps.image_sizes:
         return cleaned
-    shown = value.strip() or "(nothing)"
     raise SettingError(
-        f"{shown} is not an image size {caps.model} supports; use one of {', '.join(caps.image_sizes)}."
+        f"{excerpt(value)} is not an image size {caps.model} supports; "
+        f"use one of {', '.join(caps.image_sizes)}."
     )
 
 
@@ -62,7 +73,7 @@ def validate_response_mode(value: str) -> ResponseMode:
         return ResponseMode.IMAGE_ONLY
     if cleaned in ("text_image", "text_and_image", "text", "both", "image_text"):
         return ResponseMode.TEXT_AND_IMAGE
-    raise SettingError(f"{value.strip() or '(nothing)'} is not a response mode; use image or text+image.")
+    raise SettingError(f"{excerpt(value)} is not a response mode; use image or text+image.")
 
 
 def resolve(stored: Mapping[str, str], config: Config, caps: ModelCapabilities) -> EffectiveSettings:

@@ -72,8 +72,10 @@ class TurnPlanner:
     async def _prompt(self, request: TurnRequest) -> TurnPlan | Refusal:
         caps = self._caps()
         parsed = parse_flags(request.text, caps)
-        if parsed.errors:
-            return Refusal(" ".join(parsed.errors))
+        if len(parsed.text) > self._max_prompt_chars:
+            return Refusal(messages.prompt_too_long(len(parsed.text), self._max_prompt_chars))
+        if parsed.refusal:
+            return Refusal(parsed.refusal)
         settings: list[tuple[SettingName, str]] = []
         if parsed.aspect_ratio:
             settings.append((SettingName.ASPECT_RATIO, parsed.aspect_ratio))
@@ -84,8 +86,6 @@ class TurnPlanner:
                 note = messages.settings_only(parsed.aspect_ratio, parsed.image_size)
                 return TurnPlan(settings=tuple(settings), note=note)
             return Refusal(messages.EMPTY_PROMPT)
-        if len(parsed.text) > self._max_prompt_chars:
-            return Refusal(messages.prompt_too_long(len(parsed.text), self._max_prompt_chars))
         if len(request.images) > caps.max_input_images:
             return Refusal(too_many_images_message(len(request.images), caps.max_input_images, caps.model))
         try:

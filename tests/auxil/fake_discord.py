@@ -119,6 +119,19 @@ class RateLimit:
         return response
 
 
+@dataclass
+class RawAnswer:
+    """Answer the next ``times`` requests matching ``method`` and ``path`` with a raw status and
+    body: what a proxy in front of Discord says when it is down (a text/plain 503, an HTML 502)."""
+
+    method: str
+    path: str
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+    times: int = 1
+
+
 @dataclass(frozen=True, slots=True)
 class FakeFile:
     """An uploaded or attached file."""
@@ -308,6 +321,10 @@ class FakeDiscord(LocalServer):
         self.timed_requests: list[tuple[str, str, float]] = []
         self.rate_limits: list[RateLimit] = []
         self.rate_limited: list[tuple[str, str, float]] = []
+        self.raw_answers: list[RawAnswer] = []
+        # A member's permissions in every channel, by user id (default: all of them).
+        self.member_permissions: dict[str, int] = {}
+        self.raw_answered: list[tuple[str, str]] = []
 
     # -- ids and world --------------------------------------------------------------------------
 
@@ -546,6 +563,22 @@ class FakeDiscord(LocalServer):
         regular expression ``path`` with a 429 asking to retry after ``retry_after`` seconds."""
         self.rate_limits.append(RateLimit(method, path, retry_after, times, is_global))
 
+    def permissions_of(self, user: dict[str, Any]) -> int:
+        return self.member_permissions.get(str(user["id"]), (1 << 41) - 1)
+
+    def answer_raw(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain",
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` ``method`` requests whose path matches ``path`` with ``status``
+        and this body instead of Discord's JSON; the request has no effect."""
+        self.raw_answers.append(RawAnswer(method, path, status, body, content_type, times))
+
     # -- what users do ----------------------------------------------------------------------------
 
     def _attachment(self, channel_id: int, file: FakeFile) -> dict[str, Any]:
@@ -711,7 +744,7 @@ class FakeDiscord(LocalServer):
                 {
                     "guild_id": channel["guild_id"],
                     "guild_locale": "en-US",
-                    "member": {**self._member(user), "permissions": str((1 << 41) - 1)},
+                    "member": {**self._member(user), "permissions": str(self.permissions_of(user))},
                     "authorizing_integration_owners": {"0": channel["guild_id"]},
                     "context": 0,
                 }
@@ -729,12 +762,15 @@ class FakeDiscord(LocalServer):
         *,
         user: dict[str, Any] | None = None,
         unchecked: bool = False,
+        raw_options: list[dict[str, Any]] | None = None,
         **options: str | FakeFile,
     ) -> FakeInteraction:
         """A person runs a registered slash command (string and attachment options).
 
         ``unchecked``: what a modified or out-of-date client can send: string values that are not
         among the option's choices, and a command the bot no longer registers (a cached one).
+        ``raw_options``: the options exactly as given (an integer where a string is declared, a
+        required option left out), as a forged interaction can carry them.
         """
         channel_id = channel_id or self.general_id
         try:
@@ -762,6 +798,8 @@ class FakeDiscord(LocalServer):
                 data["options"].append({"name": option_name, "type": 3, "value": value})
         if resolved:
             data["resolved"] = {"attachments": resolved}
+        if raw_options is not None:
+            data["options"] = raw_options
         record = self._envelope(2, channel_id, user or self.alice, data)
         await self._dispatch("INTERACTION_CREATE", record.payload)
         return record
@@ -915,6 +953,12 @@ class FakeDiscord(LocalServer):
                 self.rate_limited.append((request.method, path, time.monotonic()))
                 self._touch()
                 return limit.response()
+        for raw in self.raw_answers:
+            if raw.times > 0 and raw.method == request.method and re.fullmatch(raw.path, path):
+                raw.times -= 1
+                self.raw_answered.append((request.method, path))
+                self._touch()
+                return web.Response(status=raw.status, body=raw.body, content_type=raw.content_type)
         routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("GET", r"/users/@me", self._me),
             ("GET", r"/oauth2/applications/@me", self._application),

@@ -59,6 +59,7 @@ class ApiCall:
     # When it arrived (time.monotonic()), and whether the fake answered it 429 ``ratelimited``.
     at: float = field(default_factory=time.monotonic)
     rate_limited: bool = False
+    raw_answered: bool = False  # answered by ``answer_raw`` instead of the method
 
 
 @dataclass
@@ -118,6 +119,9 @@ class FakeSlack(LocalServer):
         self.errors: dict[str, list[str]] = {}
         # Retry-After seconds for the next calls of a method, one each (see ``rate_limit``).
         self.rate_limits: dict[str, list[int]] = {}
+        # Raw answers (status, content type, body) for the next calls of a method, one each: what a
+        # proxy or load balancer in front of Slack says when it is down (see ``answer_raw``).
+        self.raw_answers: dict[str, list[tuple[int, str, bytes]]] = {}
         self.bot_token = BOT_TOKEN
         self.app_token = APP_TOKEN
         # files.info shows an upload's share only after this many calls (Slack shares uploads
@@ -171,6 +175,13 @@ class FakeSlack(LocalServer):
         HTTP 429, ``Retry-After: <seconds>`` and ``{"ok": false, "error": "ratelimited"}``; the
         call has no effect."""
         self.rate_limits.setdefault(method, []).extend([retry_after] * times)
+
+    def answer_raw(
+        self, method: str, status: int, body: bytes, content_type: str = "text/plain", times: int = 1
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with this status and body instead of
+        Slack's JSON (a 503 page from a proxy, an empty 500); the call has no effect."""
+        self.raw_answers.setdefault(method, []).extend([(status, content_type, body)] * times)
 
     async def changed(self) -> None:
         async with self._changed:
@@ -476,6 +487,10 @@ class FakeSlack(LocalServer):
                     return _error("invalid_auth" if token else "not_authed")
             elif token != self.bot_token:
                 return _error("invalid_auth" if token else "not_authed")
+            if self.raw_answers.get(method):
+                call.raw_answered = True
+                status, content_type, body = self.raw_answers[method].pop(0)
+                return web.Response(status=status, body=body, content_type=content_type)
             if self.rate_limits.get(method):
                 call.rate_limited = True
                 retry_after = self.rate_limits[method].pop(0)

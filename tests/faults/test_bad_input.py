@@ -503,7 +503,9 @@ async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
             age_s=spec.get("age_s", 0),
             timestamp=spec.get("timestamp"),
         )
-        if expects_reply(expect):
+        if "ephemeral" in expect:
+            outcome.timed_out = not await run.wait(lambda: len(run.slack.ephemerals) > ephemerals_before)
+        elif expects_reply(expect):
             outcome.timed_out = not await run.wait(
                 lambda: any(done([p]) for p in run.case_posts(posts_before))
             )
@@ -527,7 +529,8 @@ async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
     outcome.gemini = case_requests(run.gemini, since)
     posts = run.case_posts(posts_before)
     outcome.posted_texts = [str(p.get("text", "")) for p in posts]
-    outcome.posted_texts += [str(e.get("text", "")) for e in run.slack.ephemerals[ephemerals_before:]]
+    outcome.ephemerals = [str(e.get("text", "")) for e in run.slack.ephemerals[ephemerals_before:]]
+    outcome.posted_texts += outcome.ephemerals
     outcome.errors = [
         t.removeprefix(":warning: ") for t in outcome.posted_texts if t.startswith(":warning: ")
     ]
