@@ -27,6 +27,7 @@ from bot import messages
 from bot.config import Config
 from bot.flags import parse_flags
 from bot.forgetting import FORGET_REFUSED
+from bot.routing import Decision, Inbound
 from bot.service import (
     FAILED_MESSAGE,
     INTERRUPTED_MESSAGE,
@@ -34,7 +35,6 @@ from bot.service import (
     ConversationService,
 )
 from bot.settings import SettingError, validate_aspect_ratio
-from bot.turn_order import OrderTicket
 from bot.vocabulary import (
     Author,
     ConversationKey,
@@ -175,29 +175,30 @@ class DiscordHandlers:
             return
         mentioned = mentions_bot(message, bot_id)
         trigger = Trigger.MENTION if mentioned else Trigger.MESSAGE
-        if place.is_dm or place.is_thread:
-            # Its place in the conversation's order, before any further await: the gateway
-            # delivers a channel's messages in order, and later ones cannot overtake it.
-            ticket = self._service.arrive(place.key, Position.from_snowflake(message.id))
-            try:
-                if place.is_thread and not mentioned and not await self._thread_turn(place):
-                    return
-                await self._turn(message, place.key, message.channel, trigger, message, ticket)
-            finally:
-                ticket.leave()
-        elif mentioned and place.threadable:
+        if mentioned and place.threadable:
             thread = await self._open_thread(message, bot_id)
             if thread is not None:
-                await self._turn(message, place.thread_key(message.id), thread, trigger, reply_to=None)
-        elif mentioned:  # a channel without threads (voice text chat): answer in place
-            await self._turn(message, place.key, message.channel, trigger, reply_to=message)
-
-    async def _thread_turn(self, place: Place) -> bool:
-        """Whether an unmentioned message in a thread is a turn for the bot."""
-        # Without the message-content intent an unmentioned message arrives empty.
-        if not self._config.discord_message_content:
-            return False
-        return place.bot_owned or await self._service.is_conversation(place.key)
+                await self._turn(message, place.thread_key(message.id), thread, trigger, None, None)
+            return
+        if place.is_thread and not mentioned and not self._config.discord_message_content:
+            return  # without the message-content intent an unmentioned message arrives empty
+        if not (place.is_dm or place.is_thread or mentioned):
+            return
+        ref = message.reference
+        same_channel = ref is not None and ref.message_id is not None and ref.channel_id == message.channel.id
+        inbound = Inbound(
+            place.key,
+            Position.from_snowflake(message.id),
+            addressed=mentioned or place.is_dm or place.bot_owned,
+            # Replying to one of the bot's earlier images continues from that image.
+            replying_to=str(ref.message_id) if same_channel and ref is not None else None,
+        )
+        decision = await self._service.consider(inbound)
+        try:
+            if decision.is_turn:
+                await self._turn(message, place.key, message.channel, trigger, message, decision)
+        finally:
+            decision.ticket.leave()
 
     def _prompt(self, message: discord.Message, bot_id: int) -> str:
         role = message.guild.self_role if message.guild else None
@@ -210,22 +211,17 @@ class DiscordHandlers:
         channel: discord.abc.Messageable,
         trigger: Trigger,
         reply_to: discord.Message | None,
-        ticket: OrderTicket | None = None,
+        decision: Decision | None,
     ) -> None:
         me = self._client.user
         assert me is not None
-        continue_from = None
-        ref = message.reference
-        if ref is not None and ref.message_id is not None and ref.channel_id == message.channel.id:
-            # Replying to one of the bot's earlier images continues from that image.
-            continue_from = await self._service.turn_for_message(key, str(ref.message_id))
         turn = Turn(
             key=key,
             message_id=str(message.id),
             author=author_of(message.author),
             text=self._prompt(message, me.id),
             images=tuple(self.files.ref(a) for a in message.attachments),
-            continue_from=continue_from,
+            continue_from=decision.continue_from if decision else None,
             trigger=trigger,
             position=Position.from_snowflake(message.id),
         )
@@ -236,7 +232,7 @@ class DiscordHandlers:
             reply_to=reply_to,
         )
         try:
-            await self._service.handle_turn(turn, sink, ticket)
+            await self._service.handle_turn(turn, sink, decision.ticket if decision else None)
         except Exception:
             log.exception("discord turn failed", extra={"conversation": str(key), "message_id": message.id})
             await sink.send(Reply.error(FAILED_MESSAGE))

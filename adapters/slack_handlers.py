@@ -26,6 +26,7 @@ from adapters.slack_files import SlackFiles
 from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
 from bot import messages
+from bot.routing import Inbound
 from bot.service import INTERRUPTED_MESSAGE, UNKNOWN_TURN_MESSAGE, ConversationService
 from bot.settings import SettingError
 from bot.turn_order import OrderTicket
@@ -193,18 +194,14 @@ class SlackHandlers:
         if not in_thread and not mentioned and event.get("channel_type") != "im":
             return  # a top-level message starts a conversation when it mentions the bot, or in a DM
         key = self._key(channel, thread_ts if in_thread else ts)
-        # Its place in the thread's order, taken before any await: later replies cannot overtake it.
-        ticket = self._service.arrive(key, Position.from_slack_ts(ts))
+        # A plain reply in a thread is a turn where the bot has history, or answered already.
+        addressed = mentioned or not in_thread or key in self._answered
+        decision = await self._service.consider(Inbound(key, Position.from_slack_ts(ts), addressed))
         try:
-            if in_thread and not mentioned and not await self._is_ours(key):
-                return
-            await self._turn(event, key, mentioned, message_copy, ticket)
+            if decision.is_turn:
+                await self._turn(event, key, mentioned, message_copy, decision.ticket)
         finally:
-            ticket.leave()
-
-    async def _is_ours(self, key: ConversationKey) -> bool:
-        """Whether a plain reply in this thread is a turn: the bot answered here or has history."""
-        return key in self._answered or await self._service.is_conversation(key)
+            decision.ticket.leave()
 
     async def _turn(
         self,

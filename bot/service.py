@@ -16,6 +16,7 @@ from bot.in_flight import InFlight
 from bot.limits import LimitPolicy, RateLimiter, Reservations
 from bot.logs import log_context
 from bot.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
+from bot.routing import Decision, Inbound, Router
 from bot.settings import (
     EffectiveSettings,
     resolve,
@@ -82,6 +83,7 @@ class ConversationService:
         self._order = order or LocalTurnOrder(config.turn_order_settle_s)
         self._in_flight = in_flight or InFlight()
         self._access = AccessPolicy.from_config(config)
+        self._router = Router(store, self._order)
         # Forget waits for the conversation's earlier turns, like any turn posted before it.
         self._forgetting = Forgetting(store, lambda key: self._order.enter(key, Position.now()), self._access)
         limits = ImageLimits(max_bytes=config.max_attachment_bytes, max_side=config.max_input_side)
@@ -117,19 +119,14 @@ class ConversationService:
     def store(self) -> Store:
         return self._store
 
-    @property
-    def in_flight(self) -> int:
-        """Turns being worked on or waiting for their conversation right now."""
-        return int(self._in_flight)
-
     async def drain(self, grace_s: float) -> bool:
         """Wait up to ``grace_s`` for turns in flight to finish; True if none are left."""
         return await self._in_flight.drain(grace_s)
 
-    def arrive(self, key: ConversationKey, position: Position) -> OrderTicket:
-        """Take a message's place in its conversation's order; adapters call this as a message
-        arrives, before their first await, and pass the ticket on (or ``leave()`` it)."""
-        return self._order.enter(key, position)
+    async def consider(self, inbound: Inbound) -> Decision:
+        """What a message is to the bot (a turn or not, continuing which turn), with its place in
+        its conversation's order taken on arrival; see bot.routing."""
+        return await self._router.consider(inbound)
 
     async def handle_turn(self, turn: Turn, sink: ReplySink, ticket: OrderTicket | None = None) -> TurnResult:
         """Run one person's message end to end and post the outcome through ``sink``."""
@@ -159,18 +156,6 @@ class ConversationService:
             log_context(conversation=str(request.key), message_id=request.request_id),
         ):
             return await self._pipeline.run(request, sink, ticket)
-
-    async def is_conversation(self, key: ConversationKey) -> bool:
-        """Whether the bot has history for ``key`` (adapters ask this, not the platform cache)."""
-        return await self._store.conversation(key) is not None
-
-    async def turn_for_message(self, key: ConversationKey, message_id: str) -> int | None:
-        """The turn a platform message of the bot shows, if it is one of this conversation's."""
-        turn_id = await self._store.turn_for_message(key.platform, key.channel, message_id)
-        if turn_id is None:
-            return None
-        turn = await self._store.turn(turn_id)
-        return turn_id if turn is not None and turn.key == key else None
 
     async def effective_settings(self, key: ConversationKey) -> EffectiveSettings:
         return resolve(await self._store.settings(key), self._config, self.capabilities)
@@ -207,12 +192,9 @@ class ConversationService:
         """Forget ``key`` for a person in a shared place, or say who may (see bot.forgetting)."""
         return await self._forgetting.forget_as(key, author, moderator=moderator, opener=opener)
 
-    def is_admin(self, platform: str, user_id: str) -> bool:
-        return self._access.is_admin(platform, user_id)
-
     async def usage_report(self, key: ConversationKey, author: Author) -> str:
         """What ``author`` made today and this month with estimated cost; admins get totals."""
-        admin = self.is_admin(key.platform, author.id)
+        admin = self._access.is_admin(key.platform, author.id)
         return await usage_report(self._store, self._config, key, author, admin=admin)
 
     async def announce_interrupted(

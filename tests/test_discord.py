@@ -18,8 +18,9 @@ from adapters.discord_sink import UPLOAD_MARGIN
 from bot import gemini as engine
 from bot.images import too_many_images_message
 from bot.platform import PlatformError
+from bot.routing import Inbound
 from bot.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAGE
-from bot.vocabulary import ConversationKey
+from bot.vocabulary import ConversationKey, Position
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
 from tests.auxil.core import Core, refusal, wait_claimed
@@ -379,7 +380,7 @@ async def test_in_a_dm_every_message_is_a_turn_of_one_conversation(bot: Bot) -> 
     await bot.replies(dm, 2)
     assert [r.prompt for r in gemini.requests] == ["a cat in a teacup", "make it orange"]
     assert len(gemini.requests[1].contents) == 3
-    assert await bot.core.service.is_conversation(ConversationKey("discord", "dm", str(dm), str(dm)))
+    assert await bot.core.store.conversation(ConversationKey("discord", "dm", str(dm), str(dm))) is not None
 
 
 # -- 5. slash commands -----------------------------------------------------------------------------
@@ -515,7 +516,7 @@ async def test_forget_deletes_the_threads_history(bot: Bot) -> None:
         "Forgot this conversation: 1 turn and their images are deleted. Your next message starts a new image."
     )
     assert not answer.ephemeral
-    assert not await bot.core.service.is_conversation(bot.key(thread_id))
+    assert await bot.core.store.conversation(bot.key(thread_id)) is None
     await fake.post(thread_id, "a green bicycle")
     await bot.replies(thread_id, 3)  # the image, the forget answer, the new image
     assert len(gemini.requests[1].contents) == 1  # a fresh start, nothing from before
@@ -748,7 +749,12 @@ async def test_more_than_ten_images_are_split_across_messages(bot: Bot) -> None:
     assert first.custom_ids() == [] and second.custom_ids() == ["nb:regen:1", "nb:ar:1"]
     # Replying to either message continues from this turn.
     key = bot.key(thread_id)
-    assert [await bot.core.service.turn_for_message(key, str(m.id)) for m in (first, second)] == [1, 1]
+    continued = []
+    for m in (first, second):
+        decision = await bot.core.service.consider(Inbound(key, Position.now(), True, replying_to=str(m.id)))
+        decision.ticket.leave()
+        continued.append(decision.continue_from)
+    assert continued == [1, 1]
 
 
 async def test_without_thread_permission_the_bot_says_what_to_ask_for(bot: Bot) -> None:

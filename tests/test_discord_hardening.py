@@ -203,10 +203,10 @@ async def test_someone_else_cannot_forget_a_thread_they_did_not_start(bot: Bot) 
     await bot.replies(thread_id, 3)
     answer = await forget_answer(bot, thread_id, bot.fake.bob)
     assert answer.content == FORGET_REFUSED and answer.ephemeral
-    assert await bot.core.service.is_conversation(bot.key(thread_id))
+    assert await bot.core.store.conversation(bot.key(thread_id)) is not None
     answer = await forget_answer(bot, thread_id, bot.fake.alice)
     assert answer.content.startswith("Forgot this conversation: 3 turns") and not answer.ephemeral
-    assert not await bot.core.service.is_conversation(bot.key(thread_id))
+    assert await bot.core.store.conversation(bot.key(thread_id)) is None
 
 
 async def test_moderators_can_forget_any_thread(bot: Bot) -> None:

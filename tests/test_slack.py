@@ -690,7 +690,7 @@ async def test_controls_regenerate_change_ratio_and_forget_after_a_restart(
         lambda: next((m for m in bot.slack.messages if m["ts"] == posted[-1]["ts"] and "edited" in m), None)
     )
     assert controls(clicked) == {}
-    assert not await bot.core.service.is_conversation(thread_key(message["ts"]))
+    assert await bot.core.store.conversation(thread_key(message["ts"])) is None
 
     # The thread is no longer a conversation: a plain reply is ignored, a mention starts again.
     await bot.say("one more", thread_ts=message["ts"])

@@ -241,7 +241,7 @@ async def test_someone_else_cannot_forget_a_thread_they_did_not_start(bot: Bot) 
     await bot.sender.action(bot.slack.block_actions(posted[-1], "nb_forget", user=fs.BOB))
     notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL, message["ts"]))
     assert [(n["user"], n["text"]) for n in notes] == [(fs.BOB, escape(FORGET_REFUSED))]
-    assert await bot.core.service.is_conversation(thread_key(message["ts"]))
+    assert await bot.core.store.conversation(thread_key(message["ts"])) is not None
     assert len(bot.slack.thread(CHANNEL, message["ts"])) == 4
     assert bot.slack.calls_to("chat.update") == []
 

@@ -1,0 +1,62 @@
+"""The one question adapters ask of a message: "what is this to you?", answered once per message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.turn_order import OrderTicket, TurnOrder
+from bot.vocabulary import ConversationKey, Position
+from storage.protocol import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as an adapter first sees it, before anything is decided."""
+
+    key: ConversationKey
+    position: Position
+    # A mention, a DM, or a thread the bot opened: a turn whatever the store holds.
+    addressed: bool
+    # The platform message it replies to, if any (replying to an image continues from it).
+    replying_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the message is to the bot. ``ticket`` is its place in the conversation's order,
+    taken on arrival: pass it to the turn, or ``leave()`` it (it is already left when the
+    message is not a turn)."""
+
+    ticket: OrderTicket
+    is_turn: bool
+    continue_from: int | None = None
+
+
+class Router:
+    def __init__(self, store: Store, order: TurnOrder) -> None:
+        self._store = store
+        self._order = order
+
+    async def consider(self, inbound: Inbound) -> Decision:
+        key = inbound.key
+        # Before any await: later messages of the conversation cannot overtake this one.
+        ticket = self._order.enter(key, inbound.position)
+        try:
+            is_turn = inbound.addressed or await self._store.conversation(key) is not None
+            continue_from = None
+            if is_turn and inbound.replying_to is not None:
+                continue_from = await self._turn_shown_by(key, inbound.replying_to)
+        except BaseException:
+            ticket.leave()
+            raise
+        if not is_turn:
+            ticket.leave()
+        return Decision(ticket, is_turn, continue_from)
+
+    async def _turn_shown_by(self, key: ConversationKey, message_id: str) -> int | None:
+        """The turn a message of the bot shows, if it is one of this conversation's."""
+        turn_id = await self._store.turn_for_message(key.platform, key.channel, message_id)
+        if turn_id is None:
+            return None
+        turn = await self._store.turn(turn_id)
+        return turn_id if turn is not None and turn.key == key else None
