@@ -56,6 +56,41 @@ async def test_waiting_counts_holders_and_waiters() -> None:
     assert locks.waiting("k") == 0
 
 
+async def test_a_turn_arriving_after_the_first_holder_left_still_waits_its_turn() -> None:
+    """Three turns in one conversation: when the first ends, the third must still queue behind the
+    second, which means the table counted all of them (a lost count would hand out a new lock)."""
+    locks = KeyedLocks()
+    order: list[str] = []
+    gates = {name: asyncio.Event() for name in ("a", "b", "c")}
+
+    async def turn(name: str) -> None:
+        async with locks.hold("k"):
+            order.append(f"{name}-start")
+            await gates[name].wait()
+            order.append(f"{name}-end")
+
+    a = asyncio.create_task(turn("a"))
+    await asyncio.sleep(0)
+    b = asyncio.create_task(turn("b"))
+    await asyncio.sleep(0)
+    assert locks.waiting("k") == 2
+    gates["a"].set()
+    await a
+    await asyncio.sleep(0)
+    assert order == ["a-start", "a-end", "b-start"]
+    c = asyncio.create_task(turn("c"))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["a-start", "a-end", "b-start"], "a new turn ran beside the one holding the lock"
+    assert locks.waiting("k") == 2
+    gates["b"].set()
+    gates["c"].set()
+    async with asyncio.timeout(2):
+        await asyncio.gather(b, c)
+    assert order[3:] == ["b-end", "c-start", "c-end"]
+    assert len(locks) == 0
+
+
 async def test_cancelled_waiter_does_not_leak_an_entry() -> None:
     locks = KeyedLocks()
     release = asyncio.Event()
