@@ -164,7 +164,8 @@ async def test_a_burst_cannot_pass_the_daily_limit_for_a_person(store: SqliteSto
     outcomes = await burst(limiter, [(KEY, ALICE)] * 5)
     assert outcomes.count(None) == 2
     assert set(outcomes) - {None} == {
-        "You've made 3 images today, the daily limit for each person; it resets at midnight UTC (in 5 h 30 min)."
+        "You've made 3 images today, the daily limit for each person; "
+        "it resets at midnight UTC (in 5 h 30 min)."
     }
 
 
@@ -204,7 +205,8 @@ async def test_a_turn_ending_leaves_the_other_in_flight_turn_counted(
     assert await check(limiter) is None
     await record(store)  # that third turn made its image
     assert await check(limiter) == (
-        "You've made 2 images today, the daily limit for each person; it resets at midnight UTC (in 5 h 30 min)."
+        "You've made 2 images today, the daily limit for each person; "
+        "it resets at midnight UTC (in 5 h 30 min)."
     )
     ends["second"].set()
     async with asyncio.timeout(5):
