@@ -94,10 +94,13 @@ class SlackFiles:
 
     async def _load(self, file: Mapping[str, Any]) -> bytes:
         name = display_name(file)
-        resolved = await self._resolve(file, name)
+        # A deleted or plan-hidden file comes without URLs; files.info would only say "not found".
+        gone = file.get("mode") in ("tombstone", "hidden_by_limit") or file.get("is_deleted")
+        resolved = file if gone else await self._resolve(file, name)
+        name = display_name(resolved)  # a Slack Connect file has its name only in files.info
         mode = resolved.get("mode")
         if mode == "tombstone" or resolved.get("is_deleted"):
-            raise AttachmentUnavailable(f"{name} is no longer on Slack (it was deleted); attach it again.")
+            raise AttachmentUnavailable(_deleted_message(name))
         if mode == "hidden_by_limit":
             raise AttachmentUnavailable(
                 f"{name} is hidden by this workspace's plan limits, so I can't read it; attach it again."
@@ -125,6 +128,8 @@ class SlackFiles:
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
             log.warning("files.info failed", extra={"file_id": file_id, "slack_error": error})
+            if error == "file_deleted":
+                raise AttachmentUnavailable(_deleted_message(name)) from exc
             # A Slack Connect file object has no name until files.info answers.
             shown = name if file.get("name") or file.get("title") else "the attached file"
             raise AttachmentUnavailable(
@@ -162,7 +167,7 @@ class SlackFiles:
 
     async def _body(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
         if resp.status in (404, 410):
-            raise AttachmentUnavailable(f"{name} is no longer on Slack (it was deleted); attach it again.")
+            raise AttachmentUnavailable(_deleted_message(name))
         if resp.status in (401, 403):
             raise AttachmentUnavailable(_sign_in_message(name))
         if resp.status != 200:
@@ -179,6 +184,10 @@ class SlackFiles:
         if _looks_like_html(resp.headers.get("Content-Type", ""), bytes(data[:64])):
             raise AttachmentUnavailable(_sign_in_message(name))
         return bytes(data)
+
+
+def _deleted_message(name: str) -> str:
+    return f"{name} is no longer on Slack (it was deleted); attach it again."
 
 
 def _sign_in_message(name: str) -> str:
