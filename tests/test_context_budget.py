@@ -67,7 +67,11 @@ def test_zero_budget_sends_no_images_and_no_seed() -> None:
 
 def test_unbounded_keeps_everything() -> None:
     turns = [turn(n, model_images=4) for n in range(1, 6)]
-    assert len(select_context(turns, None).history) == 10
+    window = select_context(turns, None)
+    assert len(window.history) == 10
+    assert window.seed_images == () and window.dropped_turns == 0
+    empty = select_context([], 3)
+    assert (empty.history, empty.seed_images, empty.dropped_turns) == ((), (), 0)
 
 
 def test_a_budget_of_one_still_reseeds_the_latest_image() -> None:

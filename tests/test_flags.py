@@ -110,3 +110,10 @@ def test_size_without_a_value_on_a_single_size_model_says_it_cannot_change() -> 
 def test_a_direction_mark_typed_before_a_flag_does_not_hide_it(mark: str) -> None:
     parsed = parse_flags(f"a cat {mark}--ar 16:9", FLASH)
     assert (parsed.text, parsed.aspect_ratio, parsed.errors) == ("a cat", "16:9", ())
+
+
+def test_has_settings_only_when_a_flag_set_something() -> None:
+    assert not parse_flags("a plain cat", PRO).has_settings
+    assert not parse_flags("a cat --ar 7:3", PRO).has_settings  # refused, so nothing set
+    size_only = parse_flags("a cat --size 4K", PRO)
+    assert size_only.has_settings and (size_only.aspect_ratio, size_only.image_size) == (None, "4K")

@@ -85,6 +85,7 @@ async def test_queue_bound_refuses_with_a_plain_message() -> None:
     assert refused.value.user_message == (
         "The bot is very busy right now (1 images waiting); please try again in a few minutes."
     )
+    assert str(refused.value) == refused.value.user_message  # what the logs show
     release.set()
     await settle(holder, waiter, what="the holder and the one queued job")
 
@@ -142,3 +143,14 @@ async def test_a_waiter_cancelled_just_after_being_handed_a_slot_passes_it_on() 
     assert tasks["handed"].cancelled()
     assert entered == ["holder", "after"]
     assert gate.in_flight == 0
+
+
+@pytest.mark.parametrize("capacity", [0, -1])
+def test_a_gate_without_room_for_one_call_is_refused_at_start_up(capacity: int) -> None:
+    with pytest.raises(ValueError) as refused:
+        GenerationGate(max_in_flight=capacity, max_queued=10)
+    assert str(refused.value) == "max_in_flight must be at least 1"
+
+
+def test_a_gate_of_one_is_allowed() -> None:
+    assert GenerationGate(max_in_flight=1, max_queued=0).in_flight == 0
