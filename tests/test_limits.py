@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.config import load_config
 from bot.content import user_record
-from bot.limits import LimitPolicy, RateLimiter, month_start, start_of_day
+from bot.limits import HOUR_S, LimitPolicy, RateLimiter, month_start, start_of_day
 from bot.vocabulary import Author, ConversationKey, Usage
 from storage.sqlite_store import SqliteStore
 
@@ -258,3 +259,53 @@ async def test_failed_turns_do_not_count(store: SqliteStore, clock: Clock) -> No
 def test_calendar_helpers() -> None:
     assert datetime.fromtimestamp(start_of_day(NOW), UTC) == datetime(2026, 11, 21, tzinfo=UTC)
     assert datetime.fromtimestamp(month_start(NOW), UTC) == datetime(2026, 11, 1, tzinfo=UTC)
+    odd = datetime(2026, 11, 21, 18, 30, 45, 123456, tzinfo=UTC).timestamp()
+    assert start_of_day(odd) == datetime(2026, 11, 21, tzinfo=UTC).timestamp()
+    assert month_start(odd) == datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def far_timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The host's clock set to New Zealand, where the local day and month differ from UTC's."""
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_timezone")
+def test_days_and_months_are_utc_whatever_the_hosts_timezone() -> None:
+    # 2026-11-30 20:00 UTC is already December 1st in Auckland.
+    late = datetime(2026, 11, 30, 20, 0, tzinfo=UTC).timestamp()
+    assert start_of_day(late) == datetime(2026, 11, 30, tzinfo=UTC).timestamp()
+    assert month_start(late) == datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+
+
+def test_limit_defaults_match_the_configuration_defaults() -> None:
+    assert LimitPolicy() == LimitPolicy.from_config(load_config({}))
+
+
+async def test_waits_are_rounded_up_to_whole_minutes_and_hours(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=1, user_per_day=0), store, clock)
+    clock.now = NOW - HOUR_S + 30
+    await record(store)
+    clock.now = NOW
+    assert await check(limiter) == (
+        "You've made 1 images in the last hour, the limit for each person; you can make more in about 1 min."
+    )
+    daily = RateLimiter(LimitPolicy(user_per_hour=0, user_per_day=1), store, clock)
+    clock.now = datetime(2026, 11, 21, 19, 0, tzinfo=UTC).timestamp()
+    assert await check(daily) == (
+        "You've made 1 images today, the daily limit for each person; it resets at midnight UTC (in 5 h)."
+    )
+
+
+async def test_the_hourly_limit_counts_each_platform_apart(store: SqliteStore, clock: Clock) -> None:
+    """The same id on Slack and on Discord is two different people."""
+    limiter = RateLimiter(LimitPolicy(user_per_hour=1, user_per_day=0), store, clock)
+    await record(store, ConversationKey("slack", "T1", "C1", "t"), author="alice")
+    assert await check(limiter) is None
+    assert await check(limiter, ConversationKey("slack", "T1", "C2", "t")) == (
+        "You've made 1 images in the last hour, the limit for each person; you can make more in about 1 h."
+    )
