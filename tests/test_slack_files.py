@@ -3,6 +3,7 @@ every way a file can be unavailable ends in its own plain sentence, and the toke
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from tests.auxil import image_factory as img
 from tests.auxil.fake_slack import FakeSlack
 
 MAX_BYTES = 200_000
+FIELDS = {"file_id", "slack_error", "file", "status", "error"}
 PNG = img.png()
 
 
@@ -81,6 +83,23 @@ async def test_a_hosted_file_downloads_once_with_the_token(files: Files) -> None
     assert await ref.load() == PNG
     assert files.auth_sent() == [True]
     assert files.slack.file_requests[0].path.endswith("/cat.png")
+
+
+@pytest.mark.parametrize("missing", ["url_private", "url_private_download"])
+async def test_either_private_url_is_enough(files: Files, missing: str) -> None:
+    file = files.slack.host_file("cat.png", PNG, fields={missing: None})
+    assert await files.load(file) == PNG
+    assert files.auth_sent() == [True]
+
+
+async def test_a_file_on_another_host_is_never_fetched(files: Files) -> None:
+    async with fs.ForeignHost(body=PNG, content_type="image/png") as foreign:
+        file = files.slack.host_file("cat.png", PNG, url=foreign.url("/files-pri/T0FAKE-F1/cat.png"))
+        assert await files.refusal(file) == (
+            "cat.png is a link to a file stored outside Slack, so I can't open it; "
+            "upload the image itself and try again."
+        )
+        assert foreign.requests == []
 
 
 async def test_the_declared_size_and_type_reach_the_core_before_any_download(files: Files) -> None:
@@ -158,6 +177,28 @@ async def test_files_info_refusals_name_the_file_when_it_has_a_name(files: Files
         "Slack wouldn't let me read Quarterly chart (it may be shared from another organization); "
         "download it and attach it here again."
     )
+    files.slack.fail("files.info", "file_not_found")
+    assert await files.refusal({**connect, "name": "chart.png"}) == (
+        "Slack wouldn't let me read chart.png (it may be shared from another organization); "
+        "download it and attach it here again."
+    )
+
+
+async def test_failures_are_logged_with_what_an_operator_needs(
+    files: Files, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="adapters.slack_files")
+    connect = files.slack.host_file("secret.png", PNG, connect=True)
+    files.slack.fail("files.info", "file_not_found")
+    await files.refusal(connect)
+    await files.refusal(files.slack.host_file("pic.png", PNG, status=500))
+    await files.refusal(files.slack.host_file("cut.png", PNG, drop=True))
+    logged = [(r.getMessage(), {k: v for k, v in r.__dict__.items() if k in FIELDS}) for r in caplog.records]
+    assert logged == [
+        ("files.info failed", {"file_id": connect["id"], "slack_error": "file_not_found"}),
+        ("file download failed", {"file": "pic.png", "status": 500}),
+        ("file download failed", {"file": "cut.png", "error": "ClientPayloadError"}),
+    ]
 
 
 async def test_a_file_without_id_or_url_cannot_be_found(files: Files) -> None:
