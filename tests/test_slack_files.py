@@ -44,14 +44,16 @@ class Files:
         return [r.authorization == f"Bearer {self.slack.bot_token}" for r in self.slack.file_requests]
 
 
-def slack_files(slack: FakeSlack, session: aiohttp.ClientSession, api_url: str | None = None) -> SlackFiles:
+def slack_files(
+    slack: FakeSlack, session: aiohttp.ClientSession, api_url: str | None = None, max_bytes: int = MAX_BYTES
+) -> SlackFiles:
     url = api_url or slack.api_url
     return SlackFiles(
         session=session,
         client=AsyncWebClient(token=slack.bot_token, base_url=url, session=session),
         token=slack.bot_token,
         api_url=url,
-        max_bytes=MAX_BYTES,
+        max_bytes=max_bytes,
     )
 
 
@@ -90,6 +92,7 @@ async def test_either_private_url_is_enough(files: Files, missing: str) -> None:
     file = files.slack.host_file("cat.png", PNG, fields={missing: None})
     assert await files.load(file) == PNG
     assert files.auth_sent() == [True]
+    assert files.slack.calls_to("files.info") == []  # a file object with a URL needs no lookup
 
 
 async def test_a_file_on_another_host_is_never_fetched(files: Files) -> None:
@@ -128,6 +131,16 @@ async def test_deleted_file_found_by_files_info(files: Files) -> None:
         "The attachment"
     )
     assert files.slack.file_requests == []
+
+
+async def test_deleted_or_hidden_files_without_urls_are_not_looked_up(files: Files) -> None:
+    assert await files.refusal({"id": "F0GONE", "name": "gone.png", "is_deleted": True}) == deleted(
+        "gone.png"
+    )
+    assert await files.refusal({"id": "F0HIDDEN", "mode": "hidden_by_limit"}) == (
+        "The attachment is hidden by this workspace's plan limits, so I can't read it; attach it again."
+    )
+    assert files.slack.calls_to("files.info") == [] and files.slack.file_requests == []
 
 
 async def test_file_hidden_by_plan_limits(files: Files) -> None:
@@ -302,6 +315,15 @@ async def test_a_huge_file_is_read_only_just_past_the_limit(files: Files) -> Non
     assert MAX_BYTES < len(data) <= MAX_BYTES + 64 * 1024
     exact = b"\x89PNG" + b"\0" * (MAX_BYTES - 4)
     assert await files.load(files.slack.host_file("exact.png", exact)) == exact
+
+
+async def test_a_file_one_byte_over_the_limit_is_not_cut_to_the_limit(files: Files) -> None:
+    """The core refuses a file longer than the limit; a file cut at exactly the limit would pass."""
+    async with aiohttp.ClientSession() as session:
+        tight = slack_files(files.slack, session, max_bytes=64 * 1024)
+        over = b"\x89PNG" + b"\0" * (64 * 1024 - 3)
+        ref = tight.refs([files.slack.host_file("over.png", over)])[0]
+        assert len(await ref.load()) == len(over)
 
 
 @pytest.mark.parametrize(
