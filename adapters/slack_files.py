@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 # Where Slack serves private files (url_private / url_private_download); GovSlack has its own.
 SLACK_FILE_HOSTS = frozenset({"files.slack.com", "files.slack-gov.com"})
 _MAX_REDIRECTS = 3
+UNNAMED = "The attachment"  # a file with neither name nor title, at the start of a sentence
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -44,9 +45,9 @@ def token_allowed(url: str, api_url: str) -> bool:
 
 def display_name(file: Mapping[str, Any]) -> str:
     """The name people saw on the file, safe to put in a sentence."""
-    raw = str(file.get("name") or file.get("title") or "The attachment")
+    raw = str(file.get("name") or file.get("title") or UNNAMED)
     name = "".join(ch for ch in raw.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable()).strip()
-    return (name[:79] + "…" if len(name) > 80 else name) or "The attachment"
+    return (name[:79] + "…" if len(name) > 80 else name) or UNNAMED
 
 
 def _looks_like_html(content_type: str, head: bytes) -> bool:
@@ -122,7 +123,7 @@ class SlackFiles:
             return file
         file_id = file.get("id")
         if not file_id:
-            raise AttachmentUnavailable(f"I couldn't find {name} on Slack; attach it again.")
+            raise AttachmentUnavailable(f"I couldn't find {_mid(name)} on Slack; attach it again.")
         try:
             response = await self._client.files_info(file=str(file_id))
         except SlackApiError as exc:
@@ -137,10 +138,12 @@ class SlackFiles:
                 "download it and attach it here again."
             ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AttachmentUnavailable(f"I couldn't reach Slack to fetch {name}; attach it again.") from exc
+            raise AttachmentUnavailable(
+                f"I couldn't reach Slack to fetch {_mid(name)}; attach it again."
+            ) from exc
         info = response.get("file")
         if not isinstance(info, Mapping):
-            raise AttachmentUnavailable(f"I couldn't find {name} on Slack; attach it again.")
+            raise AttachmentUnavailable(f"I couldn't find {_mid(name)} on Slack; attach it again.")
         return info
 
     async def _download(self, url: str, name: str) -> bytes:
@@ -162,7 +165,9 @@ class SlackFiles:
                     return await self._body(resp, name)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("file download failed", extra={"file": name, "error": type(exc).__name__})
-            raise AttachmentUnavailable(f"I couldn't download {name} from Slack; attach it again.") from exc
+            raise AttachmentUnavailable(
+                f"I couldn't download {_mid(name)} from Slack; attach it again."
+            ) from exc
         raise AttachmentUnavailable(_sign_in_message(name))
 
     async def _body(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
@@ -172,7 +177,7 @@ class SlackFiles:
             raise AttachmentUnavailable(_sign_in_message(name))
         if resp.status != 200:
             log.warning("file download failed", extra={"file": name, "status": resp.status})
-            raise AttachmentUnavailable(f"I couldn't download {name} from Slack; attach it again.")
+            raise AttachmentUnavailable(f"I couldn't download {_mid(name)} from Slack; attach it again.")
         data = bytearray()
         # Stop just past the limit: the core refuses the file by its size, and a huge file is
         # never pulled in whole.
@@ -184,6 +189,11 @@ class SlackFiles:
         if _looks_like_html(resp.headers.get("Content-Type", ""), bytes(data[:64])):
             raise AttachmentUnavailable(_sign_in_message(name))
         return bytes(data)
+
+
+def _mid(name: str) -> str:
+    """The name as it reads in the middle of a sentence."""
+    return "the attachment" if name == UNNAMED else name
 
 
 def _deleted_message(name: str) -> str:

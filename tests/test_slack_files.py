@@ -221,6 +221,12 @@ async def test_a_file_without_id_or_url_cannot_be_found(files: Files) -> None:
     assert files.slack.calls_to("files.info") == []
 
 
+async def test_files_info_without_a_file_object(files: Files) -> None:
+    connect = files.slack.host_file("odd.png", PNG, connect=True)
+    files.slack.answer("files.info", {"file": None})
+    assert await files.refusal(connect) == "I couldn't find the attachment on Slack; attach it again."
+
+
 async def test_files_info_unreachable(files: Files) -> None:
     async with aiohttp.ClientSession() as session:
         # Nothing listens on the API URL any more: a network failure, not a Slack error.
@@ -254,6 +260,8 @@ async def test_a_connection_dropped_mid_download(files: Files) -> None:
     file = files.slack.host_file("pic.png", PNG, drop=True)
     assert await files.refusal(file) == failed("pic.png")
     assert len(files.slack.file_requests) == 1
+    unnamed = files.slack.host_file("x.png", PNG, drop=True, fields={"name": None, "title": None})
+    assert await files.refusal(unnamed) == failed("the attachment")
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -120,6 +120,7 @@ class FakeSlack(LocalServer):
         self.file_requests: list[FileRequest] = []
         self.sockets: list[Socket] = []
         self.errors: dict[str, list[str]] = {}
+        self.answers: dict[str, list[dict[str, Any]]] = {}
         # Retry-After seconds for the next calls of a method, one each (see ``rate_limit``).
         self.rate_limits: dict[str, list[int]] = {}
         self.bot_token = BOT_TOKEN
@@ -161,6 +162,10 @@ class FakeSlack(LocalServer):
     def fail(self, method: str, *errors: str) -> None:
         """Answer the next calls of ``method`` with these errors, one each."""
         self.errors.setdefault(method, []).extend(errors)
+
+    def answer(self, method: str, payload: dict[str, Any]) -> None:
+        """Answer the next call of ``method`` with ``{"ok": true, **payload}`` whatever it asks."""
+        self.answers.setdefault(method, []).append(payload)
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` as Slack does when a rate limit is hit:
@@ -512,6 +517,8 @@ class FakeSlack(LocalServer):
                 )
             if self.errors.get(method):
                 return _error(self.errors[method].pop(0))
+            if self.answers.get(method):
+                return web.json_response({"ok": True, **self.answers[method].pop(0)})
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 return _error("unknown_method")
