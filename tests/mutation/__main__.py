@@ -55,8 +55,8 @@ class Mutant:
 
 
 class _AllFunctions(MutationVisitor):
-    """mutmut's visitor, but decorated functions are mutated too (whole-module mutants need no
-    trampoline, which is why mutmut skips them)."""
+    """mutmut's visitor, but decorated functions are mutated too: mutmut skips them because its
+    trampolines cannot wrap them, and a whole-module mutant needs no trampoline."""
 
     def _skip_node_and_children(self, node: cst.CSTNode) -> bool:
         if isinstance(node, cst.FunctionDef) and node.decorators:
@@ -65,36 +65,31 @@ class _AllFunctions(MutationVisitor):
 
 
 def mutants_of(path: str) -> list[Mutant]:
+    """Every mutant of the module at ``path``, numbered in a stable order."""
     original = (ROOT / path).read_text()
     import mutmut.mutation.file_mutation as fm
 
     fm.MutationVisitor = _AllFunctions  # create_mutations looks the class up by name
     module, mutations, _, _ = create_mutations(path, original)
-    sources: list[str] = []
-    for mutation in mutations:
-        if mutation.contained_by_top_level_function is None:
-            continue  # module-level code: covered by hand-made mutants where it matters
-        sources.append(module.deep_replace(mutation.original_node, mutation.mutated_node).code)
+    sources: list[tuple[str, str]] = [
+        (module.deep_replace(m.original_node, m.mutated_node).code, "mutmut")
+        for m in mutations
+        if m.contained_by_top_level_function is not None  # module level: hand-made where it matters
+    ]
     for old, new in HAND_MADE.get(path, ()):
         if original.count(old) != 1:
             raise SystemExit(f"hand-made mutant for {path} no longer matches exactly once: {old!r}")
-        sources.append(original.replace(old, new))
-    hand_made_from = len(sources) - len(HAND_MADE.get(path, ()))
-    result = []
-    for number, source in enumerate(sources, 1):
-        if source == original:
-            continue
-        line = (
-            next(
-                i
-                for i, (a, b) in enumerate(zip(original.splitlines(), source.splitlines(), strict=False), 1)
-                if a != b
-            )
-            if original.splitlines() != source.splitlines()
-            else 0
-        )
-        result.append(Mutant(number, line, source, "hand-made" if number > hand_made_from else "mutmut"))
-    return result
+        sources.append((original.replace(old, new), "hand-made"))
+    return [
+        Mutant(number, _first_changed_line(original, source), source, origin)
+        for number, (source, origin) in enumerate(sources, 1)
+        if source != original
+    ]
+
+
+def _first_changed_line(before: str, after: str) -> int:
+    pairs = zip(before.splitlines(), after.splitlines(), strict=False)
+    return next((i for i, (a, b) in enumerate(pairs, 1) if a != b), len(before.splitlines()))
 
 
 def _child(path: str, source: str | None, tests: tuple[str, ...]) -> None:
