@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Where Slack serves private files (url_private / url_private_download); GovSlack has its own.
 SLACK_FILE_HOSTS = frozenset({"files.slack.com", "files.slack-gov.com"})
 _MAX_REDIRECTS = 3
+UNNAMED = "The attachment"  # a file with neither name nor title, at the start of a sentence
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -46,9 +47,9 @@ def token_allowed(url: str, api_url: str) -> bool:
 
 def display_name(file: Mapping[str, Any]) -> str:
     """The name people saw on the file, safe to put in a sentence."""
-    raw = str(file.get("name") or file.get("title") or "The attachment")
+    raw = str(file.get("name") or file.get("title") or UNNAMED)
     name = "".join(ch for ch in raw.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable()).strip()
-    return (name[:79] + "…" if len(name) > 80 else name) or "The attachment"
+    return (name[:79] + "…" if len(name) > 80 else name) or UNNAMED
 
 
 def _looks_like_html(content_type: str, head: bytes) -> bool:
@@ -96,10 +97,13 @@ class SlackFiles:
 
     async def _load(self, file: Mapping[str, Any]) -> bytes:
         name = display_name(file)
-        resolved = await self._resolve(file, name)
+        # A deleted or plan-hidden file comes without URLs; files.info would only say "not found".
+        gone = file.get("mode") in ("tombstone", "hidden_by_limit") or file.get("is_deleted")
+        resolved = file if gone else await self._resolve(file, name)
+        name = display_name(resolved)  # a Slack Connect file has its name only in files.info
         mode = resolved.get("mode")
         if mode == "tombstone" or resolved.get("is_deleted"):
-            raise AttachmentUnavailable(_deleted(name))
+            raise AttachmentUnavailable(_deleted_message(name))
         if mode == "hidden_by_limit":
             raise AttachmentUnavailable(
                 f"{name} is hidden by this workspace's plan limits, so I can't read it; attach it again."
@@ -118,11 +122,14 @@ class SlackFiles:
             return file
         file_id = file.get("id")
         if not file_id:
-            raise AttachmentUnavailable(_not_found(name))
+            raise AttachmentUnavailable(_not_found(_mid(name)))
         try:
             response = await self._client.files_info(file=str(file_id))
         except SlackApiError as exc:
-            log.warning("files.info failed", extra={"file_id": file_id, "slack_error": slack_error_code(exc)})
+            error = slack_error_code(exc)
+            log.warning("files.info failed", extra={"file_id": file_id, "slack_error": error})
+            if error == "file_deleted":
+                raise AttachmentUnavailable(_deleted_message(name)) from exc
             # A Slack Connect file object has no name until files.info answers.
             shown = name if file.get("name") or file.get("title") else "the attached file"
             raise AttachmentUnavailable(
@@ -130,10 +137,12 @@ class SlackFiles:
                 "download it and attach it here again."
             ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AttachmentUnavailable(f"I couldn't reach Slack to fetch {name}; attach it again.") from exc
+            raise AttachmentUnavailable(
+                f"I couldn't reach Slack to fetch {_mid(name)}; attach it again."
+            ) from exc
         info = response.get("file")
         if not isinstance(info, Mapping):
-            raise AttachmentUnavailable(_not_found(name))
+            raise AttachmentUnavailable(_not_found(_mid(name)))
         return info
 
     async def _download(self, url: str, name: str) -> bytes:
@@ -152,17 +161,17 @@ class SlackFiles:
                     return await self._body(resp, name)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("file download failed", extra={"file": name, "error": type(exc).__name__})
-            raise AttachmentUnavailable(messages.download_failed(name, "Slack")) from exc
+            raise AttachmentUnavailable(messages.download_failed(_mid(name), "Slack")) from exc
         raise AttachmentUnavailable(_sign_in_message(name))
 
     async def _body(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
         if resp.status in (404, 410):
-            raise AttachmentUnavailable(_deleted(name))
+            raise AttachmentUnavailable(_deleted_message(name))
         if resp.status in (401, 403):
             raise AttachmentUnavailable(_sign_in_message(name))
         if resp.status != 200:
             log.warning("file download failed", extra={"file": name, "status": resp.status})
-            raise AttachmentUnavailable(messages.download_failed(name, "Slack"))
+            raise AttachmentUnavailable(messages.download_failed(_mid(name), "Slack"))
         data = bytearray()
         # Stop just past the limit: the core refuses the file by its size, and a huge file is
         # never pulled in whole.
@@ -176,10 +185,6 @@ class SlackFiles:
         return bytes(data)
 
 
-def _deleted(name: str) -> str:
-    return f"{name} is no longer on Slack (it was deleted); attach it again."
-
-
 def _external(name: str) -> str:
     return (
         f"{name} is a link to a file stored outside Slack, so I can't open it; "
@@ -189,6 +194,15 @@ def _external(name: str) -> str:
 
 def _not_found(name: str) -> str:
     return f"I couldn't find {name} on Slack; attach it again."
+
+
+def _mid(name: str) -> str:
+    """The name as it reads in the middle of a sentence."""
+    return "the attachment" if name == UNNAMED else name
+
+
+def _deleted_message(name: str) -> str:
+    return f"{name} is no longer on Slack (it was deleted); attach it again."
 
 
 def _sign_in_message(name: str) -> str:

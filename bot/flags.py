@@ -65,9 +65,10 @@ def parse_flags(text: str, caps: ModelCapabilities) -> ParsedPrompt:
         value = match.group("value")
         try:
             if name == "size":
-                if value is None:
-                    raise SettingError(_missing("--size", caps.image_sizes[:1] or ("2K",)))
-                size = validate_image_size(value, caps)
+                # On a single-size model any value is refused; say so rather than suggest one.
+                if value is None and caps.supports_sizes():
+                    raise SettingError(_missing("--size", caps.image_sizes[:1]))
+                size = validate_image_size(value or "", caps)
             else:
                 if value is None:
                     raise SettingError(_missing(f"--{name}", ("16:9",)))

@@ -67,4 +67,40 @@ def test_zero_budget_sends_no_images_and_no_seed() -> None:
 
 def test_unbounded_keeps_everything() -> None:
     turns = [turn(n, model_images=4) for n in range(1, 6)]
-    assert len(select_context(turns, None).history) == 10
+    window = select_context(turns, None)
+    assert len(window.history) == 10
+    assert window.seed_images == () and window.dropped_turns == 0
+    empty = select_context([], 3)
+    assert (empty.history, empty.seed_images, empty.dropped_turns) == ((), (), 0)
+
+
+def test_a_budget_of_one_still_reseeds_the_latest_image() -> None:
+    window = select_context([turn(1), turn(2, model_images=2)], 1)
+    assert window.history == () and window.dropped_turns == 2
+    assert window.seed_images == (("m2-1", "image/png"),)
+
+
+def test_reseeding_never_sends_gemini_draft_images_as_the_persons() -> None:
+    """A thought (draft) image is Gemini's own; re-seeding it would present it as attached."""
+    record = {
+        "role": "model",
+        "parts": [
+            image_part("final", "image/png"),
+            {**image_part("draft", "image/png"), "thought": True},
+            {"text": "done", "thought_signature": "sig"},
+        ],
+    }
+    newest = StoredTurn(
+        id=1,
+        key=KEY,
+        parent_id=None,
+        user_content=user_record("p", [("u0", "image/jpeg"), ("u1", "image/jpeg")]),
+        model_content=record,
+        model="m",
+        usage=Usage(),
+        author_id="a",
+        created_at=1.0,
+    )
+    window = select_context([newest], 2)
+    assert window.history == ()
+    assert window.seed_images == (("final", "image/png"),)

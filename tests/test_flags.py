@@ -88,3 +88,32 @@ def test_right_to_left_text_is_kept() -> None:
 
 def test_only_invisible_characters_is_an_empty_prompt() -> None:
     assert parse_flags("\u200b\u200c\u2060", FLASH).text == ""
+
+
+def test_size_without_a_value_suggests_a_size_the_model_has() -> None:
+    parsed = parse_flags("a castle --size", PRO)
+    assert parsed.errors == ("--size needs a value, for example --size 1K.",)
+    assert (parsed.text, parsed.image_size) == ("a castle", None)
+    newer = parse_flags("a castle —size", capabilities_for("gemini-3.1-flash-image-preview"))
+    assert newer.errors == ("--size needs a value, for example --size 512.",)
+
+
+def test_size_without_a_value_on_a_single_size_model_says_it_cannot_change() -> None:
+    parsed = parse_flags("a castle --size", FLASH)
+    assert parsed.errors == (
+        "gemini-2.5-flash-image makes images at a single size, so the size can't be changed.",
+    )
+    assert parsed.text == "a castle"
+
+
+@pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u2066", "\u2067", "\u2068", "\u2069"])
+def test_a_direction_mark_typed_before_a_flag_does_not_hide_it(mark: str) -> None:
+    parsed = parse_flags(f"a cat {mark}--ar 16:9", FLASH)
+    assert (parsed.text, parsed.aspect_ratio, parsed.errors) == ("a cat", "16:9", ())
+
+
+def test_has_settings_only_when_a_flag_set_something() -> None:
+    assert not parse_flags("a plain cat", PRO).has_settings
+    assert not parse_flags("a cat --ar 7:3", PRO).has_settings  # refused, so nothing set
+    size_only = parse_flags("a cat --size 4K", PRO)
+    assert size_only.has_settings and (size_only.aspect_ratio, size_only.image_size) == (None, "4K")

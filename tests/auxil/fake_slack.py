@@ -76,8 +76,12 @@ class HostedFile:
 
     info: dict[str, Any]
     data: bytes
-    content_type: str
+    content_type: str  # "" = no Content-Type header at all
     redirect_to: str | None = None
+    status: int = 200  # what the file host answers an authorised request with
+    redirects: int = 0  # a chain of this many relative redirects before the file
+    redirect_status: int = 302
+    drop: bool = False  # the connection drops halfway through the body
 
 
 @dataclass
@@ -117,6 +121,7 @@ class FakeSlack(LocalServer):
         self.file_requests: list[FileRequest] = []
         self.sockets: list[Socket] = []
         self.errors: dict[str, list[str]] = {}
+        self.answers: dict[str, list[dict[str, Any]]] = {}
         # Retry-After seconds for the next calls of a method, one each (see ``rate_limit``).
         self.rate_limits: dict[str, list[int]] = {}
         # Raw answers (status, content type, body) for the next calls of a method, one each: what a
@@ -169,6 +174,10 @@ class FakeSlack(LocalServer):
     def fail(self, method: str, *errors: str) -> None:
         """Answer the next calls of ``method`` with these errors, one each."""
         self.errors.setdefault(method, []).extend(errors)
+
+    def answer(self, method: str, payload: dict[str, Any]) -> None:
+        """Answer the next call of ``method`` with ``{"ok": true, **payload}`` whatever it asks."""
+        self.answers.setdefault(method, []).append(payload)
 
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` as Slack does when a rate limit is hit:
@@ -268,10 +277,16 @@ class FakeSlack(LocalServer):
         url: str | None = None,
         redirect_to: str | None = None,
         connect: bool = False,
+        status: int = 200,
+        redirects: int = 0,
+        redirect_status: int = 302,
+        drop: bool = False,
+        fields: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A file a user attaches. Returns the file object as it appears in the message event:
         full (``url_private`` on this fake, or ``url`` if given), or for a Slack Connect file only
-        ``id`` and ``file_access: check_file_info`` (files.info has the rest)."""
+        ``id`` and ``file_access: check_file_info`` (files.info has the rest). ``fields`` change
+        the file object (None removes a field), e.g. ``mode: tombstone`` for a deleted file."""
         file_id = f"F{next(self._ids):08d}"
         private = url or f"{self.base_url}/files-pri/{TEAM_ID}-{file_id}/{name}"
         info = {
@@ -293,7 +308,15 @@ class FakeSlack(LocalServer):
             "url_private": private,
             "url_private_download": private + "?download=1" if url is None else private,
         }
-        self.hosted[file_id] = HostedFile(info, data, content_type or mimetype, redirect_to)
+        for key, value in (fields or {}).items():
+            if value is None:
+                info.pop(key, None)
+            else:
+                info[key] = value
+        kind = mimetype if content_type is None else content_type
+        self.hosted[file_id] = HostedFile(
+            info, data, kind, redirect_to, status, redirects, redirect_status, drop
+        )
         if connect:
             return {"id": file_id, "mode": "hosted", "file_access": "check_file_info", "created": 0}
         return dict(info)
@@ -449,15 +472,31 @@ class FakeSlack(LocalServer):
         auth = request.headers.get("Authorization")
         self.file_requests.append(FileRequest(request.path, auth))
         await self.changed()
-        file_id = request.match_info["path"].split("/", 1)[0].rsplit("-", 1)[-1]
-        hosted = self.hosted.get(file_id)
+        first, _, rest = request.match_info["path"].partition("/")
+        hosted = self.hosted.get(first.rsplit("-", 1)[-1])
+        hop = int(rest.removeprefix("hop")) if rest.startswith("hop") else 0
+        # Hops of a redirect chain are like signed download links: they need no token.
+        if hosted is not None and hop:
+            return await self._redirect_or_serve(request, hosted, hop)
         if auth != f"Bearer {self.bot_token}":
             return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
         if hosted is None:
             return web.Response(status=404, text="file not found")
         if hosted.redirect_to:
             raise web.HTTPFound(hosted.redirect_to)
-        return web.Response(body=hosted.data, content_type=hosted.content_type)
+        return await self._redirect_or_serve(request, hosted, 0)
+
+    async def _redirect_or_serve(
+        self, request: web.Request, hosted: HostedFile, hop: int
+    ) -> web.StreamResponse:
+        if hop < hosted.redirects:
+            # Relative, so the client resolves it against the URL it asked for.
+            return web.Response(status=hosted.redirect_status, headers={"Location": f"hop{hop + 1}"})
+        if hosted.status != 200:
+            return web.Response(status=hosted.status, text=f"status {hosted.status}")
+        if hosted.drop or not hosted.content_type:
+            return await _raw_response(request, hosted)
+        return web.Response(body=hosted.data, headers={"Content-Type": hosted.content_type})
 
     async def _upload(self, request: web.Request) -> web.Response:
         upload = self.uploads.get(request.match_info["file_id"])
@@ -501,6 +540,8 @@ class FakeSlack(LocalServer):
                 )
             if self.errors.get(method):
                 return _error(self.errors[method].pop(0))
+            if self.answers.get(method):
+                return web.json_response({"ok": True, **self.answers[method].pop(0)})
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 return _error("unknown_method")
@@ -676,6 +717,21 @@ class SlackError(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+async def _raw_response(request: web.Request, hosted: HostedFile) -> web.StreamResponse:
+    """Write the answer by hand: aiohttp always adds a Content-Type, and cannot cut a body short.
+    With ``drop`` the connection closes halfway through the promised Content-Length."""
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(hosted.data)}\r\nConnection: close\r\n"
+    if hosted.content_type:
+        head += f"Content-Type: {hosted.content_type}\r\n"
+    body = hosted.data[: len(hosted.data) // 2] if hosted.drop else hosted.data
+    transport = request.transport
+    assert transport is not None
+    transport.write(head.encode() + b"\r\n" + body)
+    await asyncio.sleep(0.05)  # let the bytes go out before the connection closes
+    transport.close()
+    raise asyncio.CancelledError  # the connection is gone: aiohttp must not answer again
 
 
 def _error(code: str) -> web.Response:
