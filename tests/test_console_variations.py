@@ -54,8 +54,7 @@ async def test_console_takes_continue_redo_and_model(fake_gemini: FakeGemini, tm
     # Five images made, limit eight: four more do not fit, three do; one of those is blocked.
     refused = [line for line in said if line.startswith("! You've made")]
     assert refused == [
-        "! You've made 8 images in the last hour, the limit for each person; you can make more in "
-        "about 1 h."
+        "! You've made 8 images in the last hour, the limit for each person; you can make more in about 1 h."
     ]
     assert len(fake.requests) == 8
     assert [said[i] for i in labels[3:]] == ["Take 1 of 2", "Take 2 of 2"]
