@@ -22,11 +22,13 @@ from adapters.discord_places import (
     thread_name,
 )
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
+from adapters.discord_variations import control_request, describe_model
 from bot.config import Config
 from bot.flags import parse_flags
 from bot.service import FAILED_MESSAGE, INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError, validate_aspect_ratio
 from bot.turn_order import OrderTicket
+from bot.turn_request import TurnKind
 from bot.vocabulary import (
     Author,
     ConversationKey,
@@ -375,6 +377,25 @@ class DiscordHandlers:
         )
 
     @_interaction_guard
+    async def turn_control(
+        self, interaction: discord.Interaction, kind: TurnKind, turn_id: int, image_size: str | None
+    ) -> None:
+        """Variations, Continue from this one, Redo at a size: a turn of its kind, like Regenerate."""
+        await interaction.response.defer()
+        place = await self._places.of_interaction(interaction)
+        if place is None:
+            await _answer(interaction, UNKNOWN_PLACE)
+            return
+        channel = self._channel(interaction, place)
+        sink = ChannelSink(
+            channel=channel, key=place.key, limit=upload_limit(channel), private=interaction.followup
+        )
+        author = author_of(interaction.user)
+        await self._service.run(
+            control_request(kind, place.key, turn_id, author, interaction.id, image_size), sink
+        )
+
+    @_interaction_guard
     async def setting(self, interaction: discord.Interaction, name: SettingName, value: str | None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         place = await self._places.of_interaction(interaction)
@@ -395,8 +416,10 @@ class DiscordHandlers:
 
     async def _describe_setting(self, key: ConversationKey, name: SettingName, in_conversation: bool) -> str:
         settings = await self._service.effective_settings(key)
-        caps = self._service.capabilities
+        caps = settings.caps or self._service.capabilities
         where = "this conversation" if in_conversation else "new conversations in this channel"
+        if name is SettingName.MODEL:
+            return describe_model(settings, self._service.allowed_models, where)
         if name is SettingName.IMAGE_SIZE:
             current, choices = settings.image_size, caps.image_sizes
             label, command = "Image size", "/size"

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.discord_variations import VARIATION_ITEMS, model_label, variation_items
 from bot.vocabulary import ActionKind, Reply
 
 # Custom ids carry the stored turn id, so a click is resolved from the database, not from any
@@ -91,7 +92,7 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
         await _dispatch(interaction, self.turn_id, values[0] if values else None)
 
 
-DYNAMIC_ITEMS = (RegenerateButton, AspectRatioSelect)
+DYNAMIC_ITEMS = (RegenerateButton, AspectRatioSelect, *VARIATION_ITEMS)
 
 
 def controls_for(reply: Reply) -> discord.ui.View | None:
@@ -106,8 +107,13 @@ def controls_for(reply: Reply) -> discord.ui.View | None:
             items.append(RegenerateButton(action.turn_id))
         elif action.kind is ActionKind.ASPECT_RATIO and action.choices:
             items.append(AspectRatioSelect(action.turn_id, action.choices))
+        else:
+            items += variation_items(action)
     if not items:
         return None
+    label = model_label(reply)
+    if label is not None:
+        items.append(label)
     view = discord.ui.View(timeout=None)
     for item in items:
         view.add_item(item)

@@ -26,6 +26,7 @@ from bot.vocabulary import (
     ImagePart,
     ImageRef,
     Reply,
+    ReplyPart,
     ReplySink,
     TextPart,
 )
@@ -170,7 +171,7 @@ class GenerationStep:
         for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
             parts = result.parts
             if takes:
-                parts = (TextPart(messages.take_label(number, len(stored))), *parts)
+                parts = _labelled(messages.take_label(number, len(stored)), parts)
             if number == 1 and late and plan.from_head:
                 parts = (TextPart(messages.LATE_ARRIVAL), *parts)
             actions = self._actions(turn.id, result, caps, built.request.image_size, take=takes)
@@ -318,3 +319,11 @@ def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) 
         return plan.original_user
     seeded = user_record("", seeds)
     return {**plan.original_user, "parts": [*seeded["parts"], *plan.original_user["parts"]]}
+
+
+def _labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:
+    """A take's parts led by its label, in the same paragraph as the model's first text (one
+    message on platforms that start a message at each text part)."""
+    if parts and isinstance(parts[0], TextPart):
+        return (TextPart(f"{label}\n\n{parts[0].text}"), *parts[1:])
+    return (TextPart(label), *parts)

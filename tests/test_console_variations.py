@@ -41,7 +41,7 @@ async def test_console_takes_continue_redo_and_model(fake_gemini: FakeGemini, tm
     assert [said[i] for i in labels[:3]] == ["Take 1 of 3", "Take 2 of 3", "Take 3 of 3"]
     images = saved_images(out, tmp_path)
     answers = {model_parts(r)[1]["text"]: r for r in fake.requests[:3]}
-    take3 = answers[said[labels[2] + 1]]
+    take3 = answers[said[labels[2] + 2]]  # "Take 3 of 3", a blank line, the model's text
     assert images[2].read_bytes() == take3.response_images[0].data
     # /continue 3: the next message continues from take 3's content, byte for byte.
     assert "Continuing from this take: your next message refines it." in said

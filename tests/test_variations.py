@@ -180,9 +180,7 @@ async def test_takes_are_posted_together_and_continue_from_take_3(flash: Core) -
     # One request per take, all the same turn.
     assert len({str(r.contents) for r in fake.requests}) == 1
     replies = sink.replies
-    assert [text_of(r).split(" ", 4)[:4] for r in replies] == [
-        ["Take", str(n), "of", "4"] for n in range(1, 5)
-    ]
+    assert [text_of(r).split("\n\n")[0] for r in replies] == [f"Take {n} of 4" for n in range(1, 5)]
     assert all(ActionKind.CONTINUE in [a.kind for a in r.actions] for r in replies)
     takes = [r.turn_id for r in replies]
     assert len(set(takes)) == 4
@@ -192,7 +190,7 @@ async def test_takes_are_posted_together_and_continue_from_take_3(flash: Core) -
     assert info is not None and info.head_turn_id == takes[0] == result.turn_id
     # The images posted are the takes' own, in order.
     by_text = {model_parts(r)[1]["text"]: r for r in fake.requests}
-    take3 = by_text[text_of(replies[2]).removeprefix("Take 3 of 4 ")]
+    take3 = by_text[text_of(replies[2]).removeprefix("Take 3 of 4\n\n")]
     assert replies[2].images[0].data == take3.response_images[0].data
 
     moved, note = await click(flash, TurnKind.CONTINUE, takes[2])
