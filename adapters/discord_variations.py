@@ -10,7 +10,7 @@ import discord
 
 from bot.settings import EffectiveSettings
 from bot.turn_request import VARIATIONS_TAKES, TurnKind, TurnRequest
-from bot.vocabulary import Action, ActionKind, Author, ConversationKey, Position, Reply
+from bot.vocabulary import Action, ActionKind, Author, ConversationKey, Position
 
 VARIATIONS_TEMPLATE = r"nb:var:(?P<turn_id>[0-9]{1,18})"
 CONTINUE_TEMPLATE = r"nb:cont:(?P<turn_id>[0-9]{1,18})"
@@ -107,17 +107,17 @@ def variation_items(action: Action) -> list[discord.ui.Item[Any]]:
         return [ContinueButton(action.turn_id)]
     if action.kind is ActionKind.REDO_SIZE:
         return [RedoSizeButton(action.turn_id, size) for size in action.choices]
+    if action.kind is ActionKind.MODEL and action.choices:
+        return [_model_label(action)]
     return []
 
 
-def model_label(reply: Reply) -> discord.ui.Button[Any] | None:
+def _model_label(action: Action) -> discord.ui.Button[Any]:
     """A disabled button naming the model that drew the reply, beside the size controls."""
-    if not reply.model or reply.turn_id is None:
-        return None
     return discord.ui.Button(
-        label=reply.model[:_LABEL_MAX],
+        label=action.choices[0][:_LABEL_MAX],
         style=discord.ButtonStyle.secondary,
-        custom_id=f"nb:model:{reply.turn_id}",
+        custom_id=f"nb:model:{action.turn_id}",
         disabled=True,
         row=2,
     )

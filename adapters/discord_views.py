@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import discord
 
-from adapters.discord_variations import VARIATION_ITEMS, model_label, variation_items
+from adapters.discord_variations import VARIATION_ITEMS, variation_items
 from bot.vocabulary import ActionKind, Reply
 
 # Custom ids carry the stored turn id, so a click is resolved from the database, not from any
@@ -111,9 +111,6 @@ def controls_for(reply: Reply) -> discord.ui.View | None:
             items += variation_items(action)
     if not items:
         return None
-    label = model_label(reply)
-    if label is not None:
-        items.append(label)
     view = discord.ui.View(timeout=None)
     for item in items:
         view.add_item(item)

@@ -175,7 +175,7 @@ class GenerationStep:
             if number == 1 and late and plan.from_head:
                 parts = (TextPart(messages.LATE_ARRIVAL), *parts)
             actions = self._actions(turn.id, result, caps, built.request.image_size, take=takes)
-            replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions, model=caps.model))
+            replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
         missing = [r for r in results if not (r.ok and r.model_content is not None)]
         if missing:
             reason = missing[0].message or messages.FAILED

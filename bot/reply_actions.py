@@ -22,7 +22,8 @@ def image_actions(
     turn_id: int, caps: ModelCapabilities, drawn_at: str | None, *, take: bool = False
 ) -> tuple[Action, ...]:
     """Every image gets Regenerate, Variations, another ratio, a larger size where there is one,
-    and Forget; a take of a variations turn also gets Continue from this one."""
+    the name of the model that drew it, and Forget; a take of a variations turn also gets
+    Continue from this one."""
     actions = [Action(ActionKind.CONTINUE, turn_id)] if take else []
     actions += [
         Action(ActionKind.REGENERATE, turn_id),
@@ -32,5 +33,6 @@ def image_actions(
     sizes = larger_sizes(caps, drawn_at)
     if sizes:
         actions.append(Action(ActionKind.REDO_SIZE, turn_id, sizes))
+    actions.append(Action(ActionKind.MODEL, turn_id, (caps.model,)))
     actions.append(Action(ActionKind.FORGET, turn_id))
     return tuple(actions)

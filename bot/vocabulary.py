@@ -210,6 +210,7 @@ class ActionKind(StrEnum):
     VARIATIONS = "variations"  # several takes of the turn at once
     REDO_SIZE = "redo_size"  # draw the turn again at a larger size (choices: the sizes offered)
     CONTINUE = "continue"  # make this take the conversation's head
+    MODEL = "model"  # names the model that drew the reply (choices: its id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +230,6 @@ class Reply:
     turn_id: int | None = None
     actions: tuple[Action, ...] = ()
     is_error: bool = False
-    # The model that drew it, shown with the controls.
-    model: str = ""
 
     @property
     def images(self) -> tuple[ImagePart, ...]:

@@ -50,6 +50,7 @@ async def test_first_turn_posts_text_and_image_in_order_and_stores_the_turn(core
         ActionKind.REGENERATE,
         ActionKind.VARIATIONS,
         ActionKind.ASPECT_RATIO,
+        ActionKind.MODEL,
         ActionKind.FORGET,
     ]
     assert all(a.turn_id == reply.turn_id for a in reply.actions)

@@ -78,7 +78,7 @@ async def test_switching_model_reseeds_from_the_latest_image_without_old_signatu
     assert switched.signatures() == []
     assert [img.data for img in switched.images[0]] == [first_image]
     assert switched.status == 200
-    assert sink.last.model == PRO
+    assert [a.choices for a in sink.last.actions if a.kind is ActionKind.MODEL] == [(PRO,)]
     # The next turn sends the run of PRO turns, which starts with the seeded one; the fake
     # (which refuses another model's signatures) accepts it.
     result, _ = await flash.say("now add a moon")
