@@ -91,17 +91,7 @@ def build_commands(
 
     commands: list[app_commands.Command[Any, ..., Any]] = [imagine, aspect, forget, help_, usage]
     if len(models) > 1:
-
-        @app_commands.command(
-            name="model",
-            description="Image model for this thread (or this channel's default outside threads)",
-        )
-        @app_commands.describe(model="The model to draw with; leave empty to see the current one")
-        @app_commands.choices(model=_choices(models))
-        async def model(interaction: discord.Interaction, model: str | None = None) -> None:
-            await handler.setting(interaction, SettingName.MODEL, model)
-
-        commands.insert(2, model)
+        commands.insert(2, _model_command(handler, models))
     if caps.supports_sizes():
 
         @app_commands.command(
@@ -114,3 +104,16 @@ def build_commands(
 
         commands.insert(2, size)
     return commands
+
+
+def _model_command(handler: CommandHandler, models: tuple[str, ...]) -> app_commands.Command[Any, ..., Any]:
+    @app_commands.command(
+        name="model",
+        description="Image model for this thread (or this channel's default outside threads)",
+    )
+    @app_commands.describe(model="The model to draw with; leave empty to see the current one")
+    @app_commands.choices(model=_choices(models))
+    async def model(interaction: discord.Interaction, model: str | None = None) -> None:
+        await handler.setting(interaction, SettingName.MODEL, model)
+
+    return model

@@ -10,6 +10,7 @@ nothing from the API (raw JSON, stack traces, the key) reaches users.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -551,6 +552,7 @@ class GeminiEngine:
         model = request.model or self.model
         caps = capabilities_for(model) if request.model else self.capabilities
         config = self._config(request, caps)
+        log_attempt = functools.partial(self._log_attempt, gemini_model=model)
         attempts = 0
         while True:
             attempts += 1
@@ -566,33 +568,28 @@ class GeminiEngine:
                     )
             except errors.APIError as exc:
                 step = self._classify_api_error(exc, model)
-                self._log_attempt(attempts, started, step.kind, status=exc.code, gemini_model=model)
+                log_attempt(attempts, started, step.kind, status=exc.code)
             except TimeoutError:
                 step = _Attempt(retry=True, kind="timeout")
-                self._log_attempt(attempts, started, "timeout", gemini_model=model)
+                log_attempt(attempts, started, "timeout")
             except (aiohttp.ClientError, OSError) as exc:
                 step = _Attempt(retry=True, kind="unavailable")
-                self._log_attempt(
-                    attempts, started, "connection_error", error=type(exc).__name__, gemini_model=model
-                )
+                log_attempt(attempts, started, "connection_error", error=type(exc).__name__)
             except ValueError as exc:  # invalid JSON or a body the SDK could not parse
                 step = _Attempt(False, "failed", result=self._fail(Outcome.FAILED, MSG_MALFORMED))
-                self._log_attempt(
-                    attempts, started, "malformed", error=type(exc).__name__, gemini_model=model
-                )
+                log_attempt(attempts, started, "malformed", error=type(exc).__name__)
             except Exception as exc:
                 step = _Attempt(False, "failed", result=self._fail(Outcome.FAILED, MSG_FAILED))
-                self._log_attempt(attempts, started, "error", error=type(exc).__name__, exc_info=True)
+                log_attempt(attempts, started, "error", error=type(exc).__name__, exc_info=True)
             else:
                 # Hashing and dumping the answer's image is CPU work too: keep it off our loop.
                 result = await self._sdk.run(self._interpret_async(response, attempts))
-                self._log_attempt(
+                log_attempt(
                     attempts,
                     started,
                     result.outcome.value,
                     finish_reason=result.finish_reason,
                     total_tokens=result.usage.total_tokens,
-                    gemini_model=model,
                 )
                 return result
 
