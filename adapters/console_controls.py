@@ -90,14 +90,11 @@ class ConsoleControls:
             return None
         return info.head_turn_id
 
-    async def _run(self, kind: TurnKind, turn_id: int, **kw: object) -> None:
+    async def _run(
+        self, kind: TurnKind, turn_id: int, *, takes: int = 1, image_size: str | None = None
+    ) -> None:
         request = TurnRequest.on_turn(
-            kind,
-            self._key(),
-            turn_id,
-            self._author,
-            uuid.uuid4().hex,
-            **kw,  # type: ignore[arg-type]
+            kind, self._key(), turn_id, self._author, uuid.uuid4().hex, takes=takes, image_size=image_size
         )
         await self._service.run(request, self._sink())
 

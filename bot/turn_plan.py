@@ -149,7 +149,10 @@ class TurnPlanner:
         original = await self._store.turn(request.source_turn) if request.source_turn is not None else None
         return original if original is not None and original.key == request.key else None
 
-    async def _again(self, request: TurnRequest, **changes: object) -> TurnPlan | Refusal:
+    async def _again(
+        self, request: TurnRequest, *, takes: int = 1, image_size: str | None = None
+    ) -> TurnPlan | Refusal:
+        """The stored turn drawn again from the same point, as several takes or at a size."""
         original = await self._source(request)
         if original is None:
             return Refusal(messages.UNKNOWN_TURN)
@@ -158,7 +161,8 @@ class TurnPlanner:
             base=original.parent_id,
             original_user=original.user_content,
             source_turn=original.id,
-            **changes,  # type: ignore[arg-type]
+            takes=takes,
+            image_size=image_size,
         )
 
     async def _variations(self, request: TurnRequest) -> TurnPlan | Refusal:

@@ -126,3 +126,23 @@ async def test_model_command_and_inline_model(bot: Bot) -> None:
     await fake.post(thread_id, f"a comet --model {PRO}")
     await bot.replies(thread_id, 3)
     assert gemini.requests[2].model == PRO
+
+
+async def test_the_new_controls_work_after_a_restart(
+    fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    db, env = tmp_path / "bot.sqlite3", {"GEMINI_MODEL": FLASH}
+    bot = await start_bot(fake, fake_gemini, db, env)
+    _, thread_id = await bot.mention("a lighthouse")
+    [first] = await bot.replies(thread_id)
+    await bot.stop()
+    bot = await start_bot(fake, fake_gemini, db, env)
+    try:
+        await fake.click(first, "nb:var:1")
+        posted = await bot.replies(thread_id, 5)
+        assert [m.content.split("\n")[0] for m in posted[1:]] == [f"Take {n} of 4" for n in range(1, 5)]
+        await fake.click(first, "nb:size:1:2K")
+        await bot.replies(thread_id, 6)
+        assert fake_gemini.requests[5].image_size == "2K"
+    finally:
+        await bot.stop()

@@ -124,3 +124,16 @@ async def test_model_command_sets_the_channel_default_and_the_button_names_it(
     await bot.say(f"a comet --model {PRO}", thread_ts=message["ts"])
     await bot.replies(message["ts"], 4)
     assert fake_gemini.requests[1].model == PRO
+
+
+async def test_the_new_controls_work_after_a_restart(bot: Bot, fake_gemini: FakeGemini) -> None:
+    message = await bot.mention("a lighthouse")
+    _, buttons = await bot.replies(message["ts"], 2)
+    await bot.restart()
+    await click(bot, buttons, "nb_variations")
+    posted = await bot.replies(message["ts"], 2 + 2 * 4)
+    assert len(fake_gemini.requests) == 5
+    assert [p["text"].split("\n")[0] for p in posted[2::2]] == [f"Take {n} of 4" for n in range(1, 5)]
+    await click(bot, buttons, "nb_redo_2K")
+    await bot.replies(message["ts"], 12)
+    assert fake_gemini.requests[5].image_size == "2K"
