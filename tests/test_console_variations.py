@@ -65,3 +65,35 @@ async def test_console_takes_continue_redo_and_model(fake_gemini: FakeGemini, tm
     assert len(saved_images(out, tmp_path)) == 3 + 1 + 1 + 2
     assert f"! gemini-9-ultra is not a model this bot offers; use one of {FLASH}, {PRO}, {OLD}." in said
     assert f"The model is now {OLD} for this conversation." in said
+
+
+async def test_console_controls_say_what_to_do_with_a_bad_input(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    lines = [
+        "/variations",
+        "/redo 4K",
+        "/continue 1",
+        "a lighthouse",
+        "/variations 9",
+        "/continue 1",
+        "/redo",
+        "/redo 8K",
+        "a boat --n 3",
+        "/continue 4",
+        "/continue x",
+    ]
+    out = await run_piped(fake_gemini, tmp_path, lines, {"GEMINI_MODEL": FLASH})
+    errors = [line for line in out.splitlines() if line.startswith("! ")]
+    assert errors == [
+        "! Make an image first; this conversation has none yet.",
+        "! Make an image first; this conversation has none yet.",
+        "! There are no takes to continue from; make some with /variations or --n 3.",
+        "! /variations takes 2, 3 or 4 (how many takes to make), not 9.",
+        "! There are no takes to continue from; make some with /variations or --n 3.",
+        "! Say which size: /redo 2K or /redo 4K.",
+        f"! 8K is not an image size {FLASH} supports; use one of 512, 1K, 2K, 4K.",
+        "! Say which take: /continue 1 to /continue 3.",
+        "! Say which take: /continue 1 to /continue 3.",
+    ]
+    assert len(fake_gemini.requests) == 1 + 3
