@@ -64,7 +64,9 @@ or use `/imagine`. I answer in a thread.
 **Go back**: reply to one of my earlier images to continue from that one.
 **Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
 or pick a ratio under an image. Ratios: {ratios}.
-**Buttons**: 🔁 Regenerate makes a new take on the same prompt.
+**Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
+(or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
+draws an image again larger. `/model` or `--model` changes the model.
 **Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
 **Usage**: `/usage` shows the images you made and their estimated cost."""
 
