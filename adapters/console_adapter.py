@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from adapters.console_controls import HELP as CONTROLS_HELP
+from adapters.console_controls import ConsoleControls
 from bot import messages
+from bot.capabilities import ModelCapabilities
 from bot.service import INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError
 from bot.vocabulary import (
@@ -35,7 +38,7 @@ PLATFORM = "console"
 WORKSPACE = "local"
 CHANNEL = "terminal"
 
-HELP = """\
+HELP = f"""\
 Type a prompt and press Enter to make an image; keep typing to refine it.
   @photo.jpg            attach a photo (quote paths with spaces: @"my photo.jpg")
   --ar 16:9 / --size 2K set this conversation's aspect ratio / image size inline
@@ -45,6 +48,7 @@ Type a prompt and press Enter to make an image; keep typing to refine it.
   /new                  start a new conversation
   /forget               delete this conversation's history and images
   /usage                images made and estimated cost, today and this month
+{CONTROLS_HELP}
   /help                 this help
   /quit                 leave (Ctrl-D works too); the conversation is kept for next time"""
 
@@ -138,10 +142,17 @@ class LineReader:
 class ConsoleSink:
     """Prints replies, saves images under the output folder, and spins while working."""
 
-    def __init__(self, out: IO[str], folder: Path, interactive: bool) -> None:
+    def __init__(
+        self,
+        out: IO[str],
+        folder: Path,
+        interactive: bool,
+        seen: Callable[[Reply], None] | None = None,
+    ) -> None:
         self._out = out
         self._folder = folder
         self._interactive = interactive
+        self._seen = seen
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -186,6 +197,8 @@ class ConsoleSink:
                 image_number += 1
                 path = await asyncio.to_thread(self._save, part, reply.turn_id, image_number)
                 self._print(f"[image] {path}")
+        if self._seen is not None:
+            self._seen(reply)
         return []
 
     async def notice(self, text: str) -> None:
@@ -229,6 +242,8 @@ class ConsoleAdapter:
             "/quit": self._quit,
             "/exit": self._quit,
         }
+        self._controls = ConsoleControls(service, self._author, lambda: self._key, self._sink, self._print)
+        self._commands.update(self._controls.commands())
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -290,7 +305,8 @@ class ConsoleAdapter:
         await self._service.announce_interrupted(PLATFORM, tell)
 
     def _sink(self) -> ConsoleSink:
-        return ConsoleSink(self._out, self._output_dir / self._key.thread, self._interactive)
+        folder = self._output_dir / self._key.thread
+        return ConsoleSink(self._out, folder, self._interactive, self._controls.watcher())
 
     async def _turn(self, line: str) -> None:
         parsed = parse_attachments(line, Path.cwd())
@@ -326,13 +342,14 @@ class ConsoleAdapter:
             self._print(f"! {exc.user_message}")
         return True
 
+    async def _caps(self) -> ModelCapabilities:
+        return (await self._service.effective_settings(self._key)).caps or self._service.capabilities
+
     async def _aspect(self, argument: str) -> bool:
-        return await self._setting(
-            SettingName.ASPECT_RATIO, argument, self._service.capabilities.aspect_ratios
-        )
+        return await self._setting(SettingName.ASPECT_RATIO, argument, (await self._caps()).aspect_ratios)
 
     async def _size(self, argument: str) -> bool:
-        caps = self._service.capabilities
+        caps = await self._caps()
         if not caps.supports_sizes():
             self._print(f"! {messages.single_size(caps.model)}")
             return True

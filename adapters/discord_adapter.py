@@ -170,7 +170,8 @@ class DiscordAdapter:
         """After login, before the gateway: persistent controls, slash commands, the invite URL."""
         client.add_dynamic_items(*DYNAMIC_ITEMS)
         guilds = [discord.Object(id=g) for g in self.config.discord_guild_ids]
-        for command in build_commands(client.handlers, self.service.capabilities):
+        models = self.service.allowed_models
+        for command in build_commands(client.handlers, self.service.capabilities, models):
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)
         # Once per start, over REST (the gateway is not needed to post).

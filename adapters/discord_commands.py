@@ -1,4 +1,4 @@
-"""The slash commands (/imagine, /aspect, /size, /forget, /help, /usage), built from the model."""
+"""The slash commands (/imagine, /aspect, /size, /model, /forget, /help, /usage), built from the model."""
 
 from __future__ import annotations
 
@@ -63,10 +63,11 @@ def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
 
 
 def build_commands(
-    handler: CommandHandler, caps: ModelCapabilities
+    handler: CommandHandler, caps: ModelCapabilities, models: tuple[str, ...] = ()
 ) -> list[app_commands.Command[Any, ..., Any]]:
-    """The commands for this model: choices are its aspect ratios, and /size exists only when it
-    has image sizes. Built at start-up, never at import."""
+    """The commands for this model: choices are its aspect ratios, /size exists only when it
+    has image sizes, and /model when people may pick among ``models``. Built at start-up, never
+    at import."""
     ratios = _choices(caps.aspect_ratios)
 
     @app_commands.command(name="imagine", description="Make an image from a prompt; refine it in the thread")
@@ -110,6 +111,8 @@ def build_commands(
         await handler.usage(interaction)
 
     commands: list[app_commands.Command[Any, ..., Any]] = [imagine, aspect, forget, help_, usage]
+    if len(models) > 1:
+        commands.insert(2, _model_command(handler, models))
     if caps.supports_sizes():
 
         @app_commands.command(
@@ -122,3 +125,16 @@ def build_commands(
 
         commands.insert(2, size)
     return commands
+
+
+def _model_command(handler: CommandHandler, models: tuple[str, ...]) -> app_commands.Command[Any, ..., Any]:
+    @app_commands.command(
+        name="model",
+        description="Image model for this thread (or this channel's default outside threads)",
+    )
+    @app_commands.describe(model="The model to draw with; leave empty to see the current one")
+    @app_commands.choices(model=_choices(models))
+    async def model(interaction: discord.Interaction, model: str | None = None) -> None:
+        await handler.setting(interaction, SettingName.MODEL, model)
+
+    return model

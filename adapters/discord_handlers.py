@@ -23,6 +23,7 @@ from adapters.discord_places import (
     thread_name,
 )
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
+from adapters.discord_variations import control_request, describe_model
 from bot import messages
 from bot.config import Config
 from bot.flags import parse_flags
@@ -35,6 +36,7 @@ from bot.service import (
     ConversationService,
 )
 from bot.settings import SettingError, validate_aspect_ratio
+from bot.turn_request import TurnKind
 from bot.vocabulary import (
     Author,
     ConversationKey,
@@ -70,7 +72,9 @@ or use `/imagine`. I answer in a thread.
 **Go back**: reply to one of my earlier images to continue from that one.
 **Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
 or pick a ratio under an image. Ratios: {ratios}.
-**Buttons**: 🔁 Regenerate makes a new take on the same prompt.
+**Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
+(or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
+draws an image again larger. `/model` or `--model` changes the model.
 **Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
 **Usage**: `/usage` shows the images you made and their estimated cost."""
 
@@ -361,6 +365,25 @@ class DiscordHandlers:
         )
 
     @_interaction_guard
+    async def turn_control(
+        self, interaction: discord.Interaction, kind: TurnKind, turn_id: int, image_size: str | None
+    ) -> None:
+        """Variations, Continue from this one, Redo at a size: a turn of its kind, like Regenerate."""
+        await interaction.response.defer()
+        place = await self._places.of_interaction(interaction)
+        if place is None:
+            await _answer(interaction, UNKNOWN_PLACE)
+            return
+        channel = self._channel(interaction, place)
+        sink = ChannelSink(
+            channel=channel, key=place.key, limit=upload_limit(channel), private=interaction.followup
+        )
+        author = author_of(interaction.user)
+        await self._service.run(
+            control_request(kind, place.key, turn_id, author, interaction.id, image_size), sink
+        )
+
+    @_interaction_guard
     async def setting(self, interaction: discord.Interaction, name: SettingName, value: str | None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         place = await self._places.of_interaction(interaction)
@@ -381,8 +404,11 @@ class DiscordHandlers:
 
     async def _describe_setting(self, key: ConversationKey, name: SettingName, in_conversation: bool) -> str:
         settings = await self._service.effective_settings(key)
-        caps = self._service.capabilities
+        caps = settings.caps or self._service.capabilities
         scope = SettingScope.for_thread(key) if in_conversation else SettingScope.for_channel(key)
+        if name is SettingName.MODEL:
+            where = "this conversation" if in_conversation else "new conversations in this channel"
+            return describe_model(settings, self._service.allowed_models, where)
         if name is SettingName.IMAGE_SIZE:
             current, choices, command = settings.image_size, caps.image_sizes, "/size"
         else:

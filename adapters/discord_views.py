@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.discord_variations import VARIATION_ITEMS, variation_items
 from bot.ids import parse_id
 from bot.vocabulary import ActionKind, Reply
 
@@ -94,7 +95,7 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
         await _dispatch(interaction, self.turn_id, values[0] if values else None)
 
 
-DYNAMIC_ITEMS = (RegenerateButton, AspectRatioSelect)
+DYNAMIC_ITEMS = (RegenerateButton, AspectRatioSelect, *VARIATION_ITEMS)
 
 
 def controls_for(reply: Reply) -> discord.ui.View | None:
@@ -109,6 +110,8 @@ def controls_for(reply: Reply) -> discord.ui.View | None:
             items.append(RegenerateButton(action.turn_id))
         elif action.kind is ActionKind.ASPECT_RATIO and action.choices:
             items.append(AspectRatioSelect(action.turn_id, action.choices))
+        else:
+            items += variation_items(action)
     if not items:
         return None
     view = discord.ui.View(timeout=None)

@@ -12,6 +12,13 @@ from bot.vocabulary import Action, ActionKind, SettingName
 REGENERATE_ACTION = "nb_regenerate"
 ASPECT_ACTION = "nb_aspect"
 FORGET_ACTION = "nb_forget"
+VARIATIONS_ACTION = "nb_variations"
+CONTINUE_ACTION = "nb_continue"
+MODEL_ACTION = "nb_model"
+# One action id per size: action ids must be unique within a block.
+REDO_ACTION_PREFIX = "nb_redo_"
+# A button's text holds at most 75 characters.
+_TEXT_MAX = 75
 CONTROLS_FALLBACK = "Regenerate, pick another aspect ratio, or forget this thread."
 # static_select takes at most 100 options; option values at most 150 characters.
 _MAX_OPTIONS = 100
@@ -67,10 +74,38 @@ def controls_block(actions: Sequence[Action]) -> Block | None:
                     },
                 }
             )
+        else:
+            elements += variation_elements(action)
     if not elements:
         return None
     turn_id = actions[0].turn_id
     return {"type": "actions", "block_id": f"nb_controls_{turn_id}", "elements": elements}
+
+
+def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text[:_TEXT_MAX], "emoji": True},
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    return element
+
+
+def variation_elements(action: Action) -> list[dict[str, Any]]:
+    """The Block Kit elements for one of these actions (none for an action they do not render)."""
+    turn = str(action.turn_id)
+    if action.kind is ActionKind.VARIATIONS:
+        return [_button(VARIATIONS_ACTION, "Variations", turn)]
+    if action.kind is ActionKind.CONTINUE:
+        return [_button(CONTINUE_ACTION, "Continue from this one", turn, "primary")]
+    if action.kind is ActionKind.REDO_SIZE:
+        return [_button(f"{REDO_ACTION_PREFIX}{s}", f"Redo at {s}", f"{turn}|{s}") for s in action.choices]
+    if action.kind is ActionKind.MODEL and action.choices:
+        return [_button(MODEL_ACTION, action.choices[0], turn)]
+    return []
 
 
 def section_block(mrkdwn: str) -> Block:

@@ -25,6 +25,7 @@ from adapters.slack_delivery import MentionPairing, RecentSet
 from adapters.slack_files import SlackFiles
 from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
+from adapters.slack_variations import MODEL_COMMAND, SlackVariations
 from bot import messages
 from bot.routing import Inbound
 from bot.service import INTERRUPTED_MESSAGE, UNKNOWN_TURN_MESSAGE, ConversationService
@@ -38,7 +39,7 @@ PLATFORM = "slack"
 # Every bot event the manifest subscribes to has a listener here (message.channels/.groups/.im/
 # .mpim all arrive as "message"); an event without one is answered 404 and Slack retries it.
 EVENT_TYPES = ("app_mention", "message")
-COMMANDS = ("/aspect", "/size", "/forget", "/usage")
+COMMANDS = ("/aspect", "/size", "/forget", "/usage", MODEL_COMMAND)
 # Regenerations are claimed under the click's id, not a message ts.
 ACTION_PREFIX = "action:"
 ACTIONS = (REGENERATE_ACTION, ASPECT_ACTION, FORGET_ACTION)
@@ -92,6 +93,17 @@ class SlackHandlers:
         app.action(REGENERATE_ACTION)(self._on_regenerate)
         app.action(ASPECT_ACTION)(self._on_aspect_choice)
         app.action(FORGET_ACTION)(self._on_forget)
+        SlackVariations(
+            service=self._service,
+            client=self._client,
+            clicked=self._clicked,
+            sink=self._sink,
+            listening=self._listening,
+            closing=lambda: self._closing,
+            key=self._key,
+            bot_user_id=self._bot_user_id,
+            action_prefix=ACTION_PREFIX,
+        ).register(app)
 
     def stop_taking_turns(self) -> None:
         self._closing = True

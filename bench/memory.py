@@ -27,8 +27,13 @@ from bot.heap import QUIET_S
 from bot.vocabulary import Usage
 
 MEMORY_LIMIT_S = 900.0
-# Seeded threads as a real answer stores them: a thought-signed text part and one image.
-_SIGNATURE = base64.b64encode(b"\xfb\xff\xbf" + bytes(45)).decode()
+
+
+def signature(model: str) -> str:
+    """A thought signature as the fake Gemini makes them for ``model`` (its prefix, then the
+    model's tag: Gemini 3 models refuse another model's signatures)."""
+    tag = hashlib.sha256(model.encode()).digest()[:8]
+    return base64.b64encode(b"\xfb\xff\xbf" + tag + bytes(37)).decode()
 
 
 def rss_mb() -> float:
@@ -55,12 +60,14 @@ def small_png(n: int) -> bytes:
     return buf.getvalue()
 
 
-def model_record(blob: Blob) -> ContentRecord:
+def model_record(blob: Blob, model: str) -> ContentRecord:
+    """A seeded thread's answer as a real one is stored: a thought-signed text part and one image."""
+    sig = signature(model)
     return {
         "role": "model",
         "parts": [
-            {"text": "Here is your image.", "thought_signature": _SIGNATURE},
-            {**image_part(blob.sha256, blob.mime_type), "thought_signature": _SIGNATURE},
+            {"text": "Here is your image.", "thought_signature": sig},
+            {**image_part(blob.sha256, blob.mime_type), "thought_signature": sig},
         ],
     }
 
@@ -74,7 +81,7 @@ async def seed(bot: Bot, conversations: int) -> None:
             conversation(f"seeded-{n}"),
             None,
             user_record(f"seeded prompt {n}", []),
-            model_record(blob),
+            model_record(blob, bot.config.gemini_model),
             [blob],
             bot.config.gemini_model,
             usage,

@@ -38,6 +38,8 @@ class Config:
     gemini_model: str = DEFAULT_MODEL
     # False when GEMINI_MODEL was not set: start-up then picks the first preferred model served.
     gemini_model_set: bool = True
+    # Models people may pick per conversation (/model, --model); empty = the capability table's.
+    allowed_models: tuple[str, ...] = ()
     gemini_base_url: str | None = None
     gemini_timeout_s: float = 120.0
     gemini_max_attempts: int = 4
@@ -283,6 +285,11 @@ def _id_list(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[in
     return tuple(int(part) for part in ids)
 
 
+def _model_list(value: str | None) -> tuple[str, ...]:
+    """``ALLOWED_MODELS``: comma-separated ids, each once, in the operator's order."""
+    return tuple(dict.fromkeys(m.strip() for m in (value or "").split(",") if m.strip()))
+
+
 def _context_budget(env: Mapping[str, str], problems: list[str]) -> int | None:
     raw = env.get("CONTEXT_MAX_IMAGES", "").strip().lower()
     if raw in ("all", "unlimited", "none"):
@@ -355,6 +362,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         gemini_api_key=text("GEMINI_API_KEY") or text("GOOGLE_API_KEY"),
         gemini_model=model,
         gemini_model_set=model_set,
+        allowed_models=_model_list(text("ALLOWED_MODELS")),
         gemini_base_url=_url(env, "GOOGLE_GEMINI_BASE_URL", None, problems),
         gemini_timeout_s=_float(env, "GEMINI_TIMEOUT_SECONDS", 120.0, problems),
         gemini_max_attempts=_int(env, "GEMINI_MAX_ATTEMPTS", 4, problems, minimum=1),

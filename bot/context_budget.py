@@ -45,6 +45,28 @@ def select_context(turns: Sequence[StoredTurn], max_images: int | None) -> Conte
     return ContextWindow(_flatten(kept), seeds, dropped)
 
 
+def model_window(
+    turns: Sequence[StoredTurn], model: str | None, max_images: int | None, max_seed: int
+) -> ContextWindow:
+    """The window for a turn drawn by ``model``: only the trailing run of turns that model made.
+
+    Thought signatures are only valid for the model that made them, so the first turn after a
+    switch of model sends none of the old model's turns and re-seeds from the latest visible
+    images instead; later turns send the run that begins with that seeded turn.
+    """
+    if model is None:
+        return select_context(turns, max_images)
+    start = len(turns)
+    while start > 0 and turns[start - 1].model == model:
+        start -= 1
+    if start == 0 or start < len(turns):
+        window = select_context(turns[start:], max_images)
+        return ContextWindow(window.history, window.seed_images, window.dropped_turns + start)
+    limit = max_seed if max_images is None else min(max_images, max_seed)
+    seeds = _latest_visible_images(turns[-1].model_content, limit) if limit > 0 else ()
+    return ContextWindow((), seeds, len(turns))
+
+
 def _flatten(turns: Sequence[StoredTurn]) -> tuple[ContentRecord, ...]:
     records: list[ContentRecord] = []
     for turn in turns:

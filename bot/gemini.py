@@ -10,6 +10,7 @@ nothing from the API (raw JSON, stack traces, the key) reaches users.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -61,6 +62,8 @@ class GenerationRequest:
     aspect_ratio: str | None = None
     image_size: str | None = None
     response_mode: ResponseMode = ResponseMode.TEXT_AND_IMAGE
+    # The conversation's model; None = the engine's (GEMINI_MODEL, or the one start-up chose).
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -531,9 +534,9 @@ class GeminiEngine:
         self._client.close()
 
     # -- request -----------------------------------------------------------------------------
-    def _config(self, request: GenerationRequest) -> types.GenerateContentConfig:
+    def _config(self, request: GenerationRequest, caps: ModelCapabilities) -> types.GenerateContentConfig:
         modalities = ["IMAGE"] if request.response_mode == ResponseMode.IMAGE_ONLY else ["TEXT", "IMAGE"]
-        size = request.image_size if self.capabilities.supports_sizes() else None
+        size = request.image_size if caps.supports_sizes() else None
         image_config = None
         if request.aspect_ratio or size:
             image_config = types.ImageConfig(aspect_ratio=request.aspect_ratio, image_size=size)
@@ -546,7 +549,10 @@ class GeminiEngine:
         ``request.blobs`` lacks or does not validate as SDK ``Content``.
         """
         contents = [record_to_content(r, request.blobs) for r in (*request.history, request.user)]
-        config = self._config(request)
+        model = request.model or self.model
+        caps = capabilities_for(model) if request.model else self.capabilities
+        config = self._config(request, caps)
+        log_attempt = functools.partial(self._log_attempt, gemini_model=model)
         attempts = 0
         while True:
             attempts += 1
@@ -557,28 +563,28 @@ class GeminiEngine:
                 async with asyncio.timeout(self._timeout_s + 10):
                     response = await self._sdk.run(
                         self._client.aio.models.generate_content(
-                            model=self.model, contents=contents, config=config
+                            model=model, contents=contents, config=config
                         )
                     )
             except errors.APIError as exc:
-                step = self._classify_api_error(exc)
-                self._log_attempt(attempts, started, step.kind, status=exc.code)
+                step = self._classify_api_error(exc, model)
+                log_attempt(attempts, started, step.kind, status=exc.code)
             except TimeoutError:
                 step = _Attempt(retry=True, kind="timeout")
-                self._log_attempt(attempts, started, "timeout")
+                log_attempt(attempts, started, "timeout")
             except (aiohttp.ClientError, OSError) as exc:
                 step = _Attempt(retry=True, kind="unavailable")
-                self._log_attempt(attempts, started, "connection_error", error=type(exc).__name__)
+                log_attempt(attempts, started, "connection_error", error=type(exc).__name__)
             except ValueError as exc:  # invalid JSON or a body the SDK could not parse
                 step = _Attempt(False, "failed", result=self._fail(Outcome.FAILED, MSG_MALFORMED))
-                self._log_attempt(attempts, started, "malformed", error=type(exc).__name__)
+                log_attempt(attempts, started, "malformed", error=type(exc).__name__)
             except Exception as exc:
                 step = _Attempt(False, "failed", result=self._fail(Outcome.FAILED, MSG_FAILED))
-                self._log_attempt(attempts, started, "error", error=type(exc).__name__, exc_info=True)
+                log_attempt(attempts, started, "error", error=type(exc).__name__, exc_info=True)
             else:
                 # Hashing and dumping the answer's image is CPU work too: keep it off our loop.
                 result = await self._sdk.run(self._interpret_async(response, attempts))
-                self._log_attempt(
+                log_attempt(
                     attempts,
                     started,
                     result.outcome.value,
@@ -611,7 +617,7 @@ class GeminiEngine:
             return self._fail(Outcome.TIMEOUT, MSG_TIMEOUT)
         return self._fail(Outcome.UNAVAILABLE, MSG_UNAVAILABLE)
 
-    def _classify_api_error(self, exc: errors.APIError) -> _Attempt:
+    def _classify_api_error(self, exc: errors.APIError, model: str | None = None) -> _Attempt:
         code = exc.code or 0
         status = str(exc.status or "").upper()
         details = exc.details
@@ -643,7 +649,7 @@ class GeminiEngine:
             return _Attempt(
                 False,
                 "unknown_model",
-                result=self._fail(Outcome.UNKNOWN_MODEL, unknown_model_message(self.model)),
+                result=self._fail(Outcome.UNKNOWN_MODEL, unknown_model_message(model or self.model)),
             )
         if 400 <= code < 500:
             return _Attempt(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -9,13 +10,14 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
 from bot import messages
-from bot.capabilities import ModelCapabilities
+from bot.capabilities import ModelCapabilities, capabilities_for
 from bot.content import Blob, ContentRecord, blob_refs, user_record
-from bot.context_budget import ContextWindow, select_context
-from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult
+from bot.context_budget import ContextWindow, model_window
+from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.generation_gate import GenerationGate, QueueFull
 from bot.image_budget import ImageMemory, turn_bytes
 from bot.images import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
+from bot.reply_actions import image_actions
 from bot.settings import EffectiveSettings
 from bot.turn_plan import Refusal, TurnPlan
 from bot.turn_request import TurnRequest
@@ -28,6 +30,7 @@ from bot.vocabulary import (
     ImagePart,
     ImageRef,
     Reply,
+    ReplyPart,
     ReplySink,
     TextPart,
 )
@@ -38,10 +41,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """A turn that produced a stored answer and was posted."""
+    """A turn that produced a stored answer and was posted: ``reply`` shows ``turn_id`` (the
+    head); ``more`` are posted after it (the other takes of a variations turn, each showing its
+    own turn, and a sentence about takes that did not come back)."""
 
     reply: Reply
     turn_id: int
+    more: tuple[Reply, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,9 @@ class GenerationStep:
         sink: ReplySink,
         *,
         late: bool,
+        notes: Sequence[str] = (),
     ) -> Answered | Failed | Refusal:
+        """``notes``: sentences said with the answer (what a switch of model reset)."""
         key = request.key
         head = await self._head(request)
         history = await self._history(request, plan, head)
@@ -95,9 +103,12 @@ class GenerationStep:
         async def queued(position: int) -> None:
             await sink.notice(messages.queue_position(position))
 
-        # Photos are downloaded and decoded only once the turn holds a generation slot and room
-        # in the image memory budget (kept until its reply is posted), so a burst of attachments
-        # waits in the queue instead of sitting in memory.
+        # Photos are downloaded and decoded only once the turn holds a generation slot, so a burst
+        # of attachments waits in the queue instead of sitting in memory. The takes of a
+        # variations turn are separate requests sent at once (the API gives one image per
+        # request) within the turn's one slot.
+        # Room in the image memory budget is taken with the slot and kept until the reply is
+        # posted (the photos and the answer's images are in memory until then).
         held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
         async with AsyncExitStack() as memory:
             try:
@@ -105,7 +116,8 @@ class GenerationStep:
                     await memory.enter_async_context(self._memory.turns.reserve(held))
                     prepared = [await self._load_image(ref) for ref in plan.images]
                     built = await self._build(plan, history, prepared, settings)
-                    result = await self._engine.generate(built.request)
+                    calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
+                    outcomes = await asyncio.gather(*calls, return_exceptions=True)
             except QueueFull as exc:
                 return Refusal(exc.user_message, limited=True)
             except (ImageRejected, AttachmentUnavailable) as exc:
@@ -113,23 +125,91 @@ class GenerationStep:
             except Exception:
                 log.exception("generation crashed", extra={"conversation": str(key)})
                 return Failed(messages.FAILED)
-            if not result.ok or result.model_content is None:
-                self._log(request, None, result, started, built.window.dropped_turns)
-                return Failed(result.message or messages.FAILED)
-            stored = await self._append(request, plan, history, head, built, result)
-            self._log(request, stored.id, result, started, built.window.dropped_turns)
-            parts = result.parts
-            if late and plan.from_head:
-                parts = (TextPart(messages.LATE_ARRIVAL), *parts)
-            reply = Reply(parts=parts, turn_id=stored.id, actions=self._actions(stored.id, result))
-            await self._deliver(request, reply, sink)
-            return Answered(reply, stored.id)
+            results = [self._result(request, outcome) for outcome in outcomes]
+            good = [r for r in results if r.ok and r.model_content is not None]
+            for result in results:
+                if not (result.ok and result.model_content is not None):
+                    self._log(request, None, result, started, built.window.dropped_turns)
+            if not good:
+                return Failed(results[0].message or messages.FAILED)
+            stored = await self._store_takes(request, history, head, built, good, settings)
+            for turn, result in zip(stored, good, strict=True):
+                self._log(request, turn.id, result, started, built.window.dropped_turns)
+            answered = self._answer(plan, built, stored, good, results, late=late, notes=notes)
+            await self._deliver(request, answered, sink)
+            return answered
 
-    async def _deliver(self, request: TurnRequest, reply: Reply, sink: ReplySink) -> None:
-        posted = await sink.send(reply)
-        if posted and reply.turn_id is not None:
-            key = request.key
-            await self._store.record_posted(key.platform, key.channel, list(posted), reply.turn_id)
+    async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> None:
+        """Post the answer (every take of a variations turn, in order, together: the turn still
+        holds its conversation), remembering which messages show which turn."""
+        key = request.key
+        for reply in (answered.reply, *answered.more):
+            posted = await sink.send(reply)
+            if posted and reply.turn_id is not None:
+                await self._store.record_posted(key.platform, key.channel, list(posted), reply.turn_id)
+
+    def _result(self, request: TurnRequest, outcome: GenerationResult | BaseException) -> GenerationResult:
+        if isinstance(outcome, GenerationResult):
+            return outcome
+        log.error(
+            "generation crashed",
+            extra={"conversation": str(request.key), "error": type(outcome).__name__},
+            exc_info=outcome,
+        )
+        return GenerationResult(Outcome.FAILED, messages.FAILED)
+
+    async def _store_takes(
+        self,
+        request: TurnRequest,
+        history: Sequence[StoredTurn],
+        head: int | None,
+        built: _Built,
+        good: list[GenerationResult],
+        settings: EffectiveSettings,
+    ) -> list[StoredTurn]:
+        """Each take is its own turn with the same parent (sibling branches), stored one after
+        another; the head then goes back to take 1."""
+        caps = settings.caps or self._caps()
+        parent = history[-1].id if history else None
+        stored: list[StoredTurn] = []
+        expected = head
+        for result in good:
+            turn = await self._append(request, parent, expected, built, result, caps)
+            stored.append(turn)
+            expected = turn.id
+        if len(stored) > 1:
+            await self._store.move_head(request.key, stored[0].id, expected_head=expected)
+        return stored
+
+    def _answer(
+        self,
+        plan: TurnPlan,
+        built: _Built,
+        stored: list[StoredTurn],
+        good: list[GenerationResult],
+        results: list[GenerationResult],
+        *,
+        late: bool,
+        notes: Sequence[str] = (),
+    ) -> Answered:
+        caps = capabilities_for(built.request.model) if built.request.model else self._caps()
+        takes = len(stored) > 1
+        replies = []
+        for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
+            parts = result.parts
+            if takes:
+                parts = _labelled(messages.take_label(number, len(stored)), parts)
+            if number == 1 and late and plan.from_head:
+                parts = (TextPart(messages.LATE_ARRIVAL), *parts)
+            if number == 1 and notes:  # what a switch of model reset, said with the answer
+                parts = (TextPart(" ".join(notes)), *parts)
+            actions = self._actions(turn.id, result, caps, built.request.image_size, take=takes)
+            replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
+        missing = [r for r in results if not (r.ok and r.model_content is not None)]
+        if missing:
+            reason = missing[0].message or messages.FAILED
+            replies.append(Reply.note(messages.takes_missing(len(missing), len(results), reason)))
+        return Answered(replies[0], stored[0].id, tuple(replies[1:]))
 
     async def _head(self, request: TurnRequest) -> int | None:
         info = await self._store.conversation(request.key)
@@ -170,7 +250,8 @@ class GenerationStep:
         prepared: list[PreparedImage],
         settings: EffectiveSettings,
     ) -> _Built:
-        window = select_context(history, self._context_max_images)
+        caps = settings.caps or self._caps()
+        window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
         new_blobs = [p.blob for p in prepared]
         user = _user_content(plan, window, new_blobs)
         known = {b.sha256: b.data for b in new_blobs}
@@ -181,8 +262,9 @@ class GenerationStep:
             user=user,
             blobs=known,
             aspect_ratio=settings.aspect_ratio,
-            image_size=settings.image_size,
+            image_size=plan.image_size or settings.image_size,
             response_mode=settings.response_mode,
+            model=settings.model,
         )
         user_refs = set(blob_refs(user))
         return _Built(request, window, tuple(b for b in new_blobs if b.sha256 in user_refs))
@@ -190,40 +272,38 @@ class GenerationStep:
     async def _append(
         self,
         request: TurnRequest,
-        plan: TurnPlan,
-        history: Sequence[StoredTurn],
-        head: int | None,
+        parent: int | None,
+        expected_head: int | None,
         built: _Built,
         result: GenerationResult,
+        caps: ModelCapabilities,
     ) -> StoredTurn:
-        caps = self._caps()
         usage = replace(
             result.usage,
             cost_usd=caps.estimate_cost(result.usage, built.request.image_size),
         )
         stored = await self._store.append_turn(
             request.key,
-            history[-1].id if history else None,
+            parent,
             built.request.user,
             result.model_content or {},
             [*built.user_blobs, *result.new_blobs],
             caps.model,
             usage,
             request.author.id,
-            expected_head=head,
+            expected_head=expected_head,
         )
-        if not history:  # a new conversation: its author started it (see bot.forgetting)
+        if parent is None:  # a new conversation: its author started it (see bot.forgetting)
             await self._on_first_turn(request.key, request.author)
         return stored
 
-    def _actions(self, turn_id: int, result: GenerationResult) -> tuple[Action, ...]:
+    @staticmethod
+    def _actions(
+        turn_id: int, result: GenerationResult, caps: ModelCapabilities, drawn_at: str | None, *, take: bool
+    ) -> tuple[Action, ...]:
         if not any(isinstance(p, ImagePart) for p in result.parts):
             return (Action(ActionKind.FORGET, turn_id),)
-        return (
-            Action(ActionKind.REGENERATE, turn_id),
-            Action(ActionKind.ASPECT_RATIO, turn_id, self._caps().aspect_ratios),
-            Action(ActionKind.FORGET, turn_id),
-        )
+        return image_actions(turn_id, caps, drawn_at, take=take)
 
     def _log(
         self,
@@ -264,7 +344,18 @@ def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) 
     if plan.original_user is None:
         images = [*window.seed_images, *((b.sha256, b.mime_type) for b in new_blobs)]
         return user_record(plan.text, images)
-    if not window.seed_images:
+    # A turn that was itself seeded (the first after a switch of model) already leads with them.
+    already = set(blob_refs(plan.original_user))
+    seeds = [seed for seed in window.seed_images if seed[0] not in already]
+    if not seeds:
         return plan.original_user
-    seeded = user_record("", list(window.seed_images))
+    seeded = user_record("", seeds)
     return {**plan.original_user, "parts": [*seeded["parts"], *plan.original_user["parts"]]}
+
+
+def _labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:
+    """A take's parts led by its label, in the same paragraph as the model's first text (one
+    message on platforms that start a message at each text part)."""
+    if parts and isinstance(parts[0], TextPart):
+        return (TextPart(f"{label}\n\n{parts[0].text}"), *parts[1:])
+    return (TextPart(label), *parts)

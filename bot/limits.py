@@ -69,7 +69,8 @@ class Ledger(Protocol):
     async def pending(self, scope: tuple[str, ...]) -> int: ...
 
     async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
-        """Count an admitted turn in every scope; returns a token for ``release``."""
+        """Count an admitted image in every scope, once per time the scope is listed (a turn of
+        N takes lists each scope N times); returns a token for ``release``."""
         ...
 
 
@@ -139,20 +140,21 @@ class RateLimiter:
 
     @asynccontextmanager
     async def admit(
-        self, key: ConversationKey, author: Author, *, admin: bool = False
+        self, key: ConversationKey, author: Author, *, admin: bool = False, images: int = 1
     ) -> AsyncIterator[str | None]:
         """Yield None when the turn may run (it then counts as in flight until the block ends),
         or one sentence naming the limit it hit and when that resets.
 
         Checks run one at a time and an admitted turn counts at once, so concurrent turns
-        cannot all pass a check that only some of them should.
+        cannot all pass a check that only some of them should. A turn of ``images`` takes needs
+        room for all of them and counts as that many until it ends.
         """
         scopes = self._scopes(key, author)
         token: object = None
         async with self._reservations.checking() as ledger:
-            refusal = await self._refusal(key, author, admin=admin, ledger=ledger)
+            refusal = await self._refusal(key, author, admin=admin, ledger=ledger, images=images)
             if refusal is None:
-                token = await ledger.reserve(scopes)
+                token = await ledger.reserve(scopes * max(1, images))
         try:
             yield refusal
         finally:
@@ -160,7 +162,7 @@ class RateLimiter:
                 await self._reservations.release(token)
 
     async def _refusal(
-        self, key: ConversationKey, author: Author, *, admin: bool, ledger: Ledger
+        self, key: ConversationKey, author: Author, *, admin: bool, ledger: Ledger, images: int = 1
     ) -> str | None:
         """None when the turn may run; otherwise one sentence naming the limit and its reset."""
         policy = self._policy
@@ -182,7 +184,7 @@ class RateLimiter:
             count, oldest = await self._usage.count_images(
                 now - HOUR_S, author_id=author.id, platform=key.platform
             )
-            if count + await ledger.pending(user_scope) >= policy.user_per_hour:
+            if count + await ledger.pending(user_scope) + images > policy.user_per_hour:
                 wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
                 return (
                     f"You've made {policy.user_per_hour} images in the last hour, the limit for each "
@@ -214,7 +216,7 @@ class RateLimiter:
             if not limit:
                 continue
             count, _ = await self._usage.count_images(day, **who)
-            if count + await ledger.pending(scope) >= limit:
+            if count + await ledger.pending(scope) + images > limit:
                 return f"{reached}; {_until_midnight(now)}."
         return None
 

@@ -55,9 +55,11 @@ def setting_changed(label: str, level: ScopeLevel) -> str:
     return f"{label} for {_WHERE[level]}."
 
 
-def settings_only(aspect: str | None, size: str | None) -> str:
+def settings_only(aspect: str | None, size: str | None, model: str | None = None) -> str:
     """The reply to a message that only set flags (``--ar 16:9`` and nothing to draw)."""
     changes = []
+    if model:
+        changes.append(f"the model {model}")
     if aspect:
         changes.append(f"aspect ratio {aspect}")
     if size:
@@ -100,3 +102,19 @@ def default_not_supported(variable: str, value: str, model: str, choices: Sequen
 
 def default_size_fixed(model: str) -> str:
     return f"DEFAULT_IMAGE_SIZE is set but {model} has a single image size; unset it."
+
+
+CONTINUED = "Continuing from this take: your next message refines it."
+
+
+def take_label(number: int, count: int) -> str:
+    return f"Take {number} of {count}"
+
+
+def takes_missing(missing: int, count: int, reason: str) -> str:
+    """The one sentence after a variations turn some of whose takes did not come back."""
+    return f"{missing} of the {count} takes did not come back: {reason.rstrip('.')}."
+
+
+def model_changed(model: str, level: ScopeLevel, notes: list[str]) -> str:
+    return " ".join([setting_changed(f"The model is now {model}", level), *notes])

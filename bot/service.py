@@ -15,6 +15,7 @@ from bot.images import ImageLimits
 from bot.in_flight import InFlight
 from bot.limits import LimitPolicy, RateLimiter, Reservations
 from bot.logs import log_context
+from bot.model_choice import allowed_models, store_model, validate_model
 from bot.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
 from bot.routing import Decision, Inbound, Router
 from bot.settings import (
@@ -94,7 +95,8 @@ class ConversationService:
             limiter=RateLimiter(LimitPolicy.from_config(config), store, reservations=reservations),
             planner=TurnPlanner(
                 store=store,
-                capabilities=lambda: self.capabilities,
+                settings=self.effective_settings,
+                allowed_models=self.allowed_models,
                 image_limits=limits,
                 max_prompt_chars=config.max_prompt_chars,
             ),
@@ -114,6 +116,11 @@ class ConversationService:
     @property
     def capabilities(self) -> ModelCapabilities:
         return self._engine.capabilities
+
+    @property
+    def allowed_models(self) -> tuple[str, ...]:
+        """Models people may pick per conversation, the default first."""
+        return allowed_models(self._config, self._engine.model)
 
     @property
     def store(self) -> Store:
@@ -158,11 +165,23 @@ class ConversationService:
             return await self._pipeline.run(request, sink, ticket)
 
     async def effective_settings(self, key: ConversationKey) -> EffectiveSettings:
-        return resolve(await self._store.settings(key), self._config, self.capabilities)
+        return resolve(await self._store.settings(key), self._config, self.capabilities, self.allowed_models)
+
+    async def scope_settings(self, scope: SettingScope) -> EffectiveSettings:
+        """The settings a new turn in ``scope`` would get (a channel's: its new conversations')."""
+        key = ConversationKey(scope.platform, scope.workspace, scope.channel, scope.thread)
+        return await self.effective_settings(key)
 
     async def change_setting(self, scope: SettingScope, name: SettingName, value: str) -> str:
-        """Validate and store a setting; returns a confirmation sentence or raises SettingError."""
-        caps = self.capabilities
+        """Validate and store a setting; returns a confirmation sentence or raises SettingError.
+
+        A ratio or size is checked against the scope's model; a model must be one this bot
+        offers, and settings it cannot use are reset (the sentence says which)."""
+        if name is SettingName.MODEL:
+            model = validate_model(value, self.allowed_models)
+            notes = await store_model(self._store, scope, model, lambda: self.scope_settings(scope))
+            return messages.model_changed(model, scope.level, notes)
+        caps = (await self.scope_settings(scope)).caps or self.capabilities
         if name is SettingName.ASPECT_RATIO:
             cleaned = validate_aspect_ratio(value, caps)
             label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
@@ -195,7 +214,8 @@ class ConversationService:
     async def usage_report(self, key: ConversationKey, author: Author) -> str:
         """What ``author`` made today and this month with estimated cost; admins get totals."""
         admin = self._access.is_admin(key.platform, author.id)
-        return await usage_report(self._store, self._config, key, author, admin=admin)
+        model = (await self.effective_settings(key)).model or self._engine.model
+        return await usage_report(self._store, self._config, key, author, admin=admin, model=model)
 
     async def announce_interrupted(
         self, platform: str, tell: Tell, window_s: float = INTERRUPTED_WINDOW_S

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot import messages
-from bot.capabilities import ModelCapabilities, normalise_size
+from bot.capabilities import ModelCapabilities, capabilities_for, normalise_size
 from bot.config import Config
 from bot.vocabulary import ResponseMode, SettingName
 
@@ -40,6 +40,13 @@ class EffectiveSettings:
     aspect_ratio: str | None
     image_size: str | None
     response_mode: ResponseMode
+    # The conversation's model and what it accepts (None: the engine's, for callers that
+    # build settings by hand).
+    caps: ModelCapabilities | None = None
+
+    @property
+    def model(self) -> str | None:
+        return self.caps.model if self.caps is not None else None
 
 
 def validate_aspect_ratio(value: str, caps: ModelCapabilities) -> str:
@@ -76,21 +83,30 @@ def validate_response_mode(value: str) -> ResponseMode:
     raise SettingError(f"{excerpt(value)} is not a response mode; use image or text+image.")
 
 
-def resolve(stored: Mapping[str, str], config: Config, caps: ModelCapabilities) -> EffectiveSettings:
+def resolve(
+    stored: Mapping[str, str],
+    config: Config,
+    caps: ModelCapabilities,
+    allowed: Sequence[str] = (),
+) -> EffectiveSettings:
     """Stored settings (already merged thread > channel > global) over the configured defaults.
 
-    A stored value the current model no longer supports (the operator switched models) is
-    ignored rather than sent, so a model change never breaks existing threads.
+    ``caps`` is the default model's; a stored model in ``allowed`` replaces it. A stored value
+    the model does not support (the operator or a person switched models) is ignored rather
+    than sent, so a model change never breaks existing threads.
     """
+    model = stored.get(SettingName.MODEL)
+    if model and model != caps.model and model in allowed:
+        caps = capabilities_for(model)
     aspect = stored.get(SettingName.ASPECT_RATIO) or config.default_aspect_ratio
     if aspect not in caps.aspect_ratios:
-        aspect = config.default_aspect_ratio
+        aspect = config.default_aspect_ratio if config.default_aspect_ratio in caps.aspect_ratios else None
     size = stored.get(SettingName.IMAGE_SIZE) or config.default_image_size
     if not caps.supports_sizes() or size not in caps.image_sizes:
-        size = config.default_image_size if caps.supports_sizes() else None
+        size = config.default_image_size if config.default_image_size in caps.image_sizes else None
     mode_raw = stored.get(SettingName.RESPONSE_MODE)
     try:
         mode = ResponseMode(mode_raw) if mode_raw else config.default_response_mode
     except ValueError:
         mode = config.default_response_mode
-    return EffectiveSettings(aspect, size, mode)
+    return EffectiveSettings(aspect, size, mode, caps)

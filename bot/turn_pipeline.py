@@ -12,11 +12,12 @@ from bot import messages
 from bot.access import AccessPolicy
 from bot.generation_step import Failed, GenerationStep
 from bot.limits import RateLimiter
+from bot.model_choice import store_model
 from bot.settings import EffectiveSettings
 from bot.turn_order import OrderTicket, TurnOrder
 from bot.turn_plan import Refusal, TurnPlan, TurnPlanner
 from bot.turn_request import TurnRequest
-from bot.vocabulary import ConversationKey, Reply, ReplySink, SettingScope
+from bot.vocabulary import ConversationKey, Reply, ReplySink, SettingName, SettingScope
 from storage.errors import HeadMoved
 from storage.protocol import Store
 
@@ -108,12 +109,9 @@ class TurnPipeline:
             # Settings change in posting order too: "--ar 16:9" sent after a prompt must not
             # reshape the image that prompt is still waiting to draw.
             async with ticket:
-                await self._apply_settings(key, plan)
-                reply = Reply.note(plan.note)
-                await sink.send(reply)
-            return TurnResult(TurnStatus.SETTINGS_ONLY, reply)
+                return await self._noted(key, plan, sink)
         admin = self._access.is_admin(key.platform, author.id)
-        async with self._limiter.admit(key, author, admin=admin) as refusal:
+        async with self._limiter.admit(key, author, admin=admin, images=plan.takes) as refusal:
             if refusal is not None:
                 return await self._reject(sink, Refusal(refusal, limited=True))
             if ticket.ahead():
@@ -121,13 +119,30 @@ class TurnPipeline:
             async with ticket, sink.working():
                 return await self._exclusive(request, plan, ticket, sink)
 
+    async def _noted(self, key: ConversationKey, plan: TurnPlan, sink: ReplySink) -> TurnResult:
+        """A turn with nothing to draw: settings, or Continue from this one (a move of the head)."""
+        if plan.move_head is not None:
+            info = await self._store.conversation(key)
+            try:
+                await self._store.move_head(
+                    key, plan.move_head, expected_head=info.head_turn_id if info is not None else None
+                )
+            except ValueError:  # forgotten while the click waited
+                return await self._reject(sink, Refusal(messages.UNKNOWN_TURN))
+            except HeadMoved:  # another process stored a turn in between
+                return await self._reject(sink, Refusal(messages.HEAD_MOVED))
+        notes = await self._apply_settings(key, plan)
+        reply = Reply.note(" ".join([plan.note or "", *notes]).strip())
+        await sink.send(reply)
+        return TurnResult(TurnStatus.SETTINGS_ONLY, reply, plan.move_head)
+
     async def _exclusive(
         self, request: TurnRequest, plan: TurnPlan, ticket: OrderTicket, sink: ReplySink
     ) -> TurnResult:
-        await self._apply_settings(request.key, plan)
+        notes = await self._apply_settings(request.key, plan)
         settings = await self._settings(request.key)
         try:
-            outcome = await self._step.run(request, plan, settings, sink, late=ticket.late)
+            outcome = await self._step.run(request, plan, settings, sink, late=ticket.late, notes=notes)
         except HeadMoved:
             # Only another process can move the head while this one holds the conversation; the
             # answer is not stored, so the history stays linear.
@@ -139,10 +154,17 @@ class TurnPipeline:
             return await self._reject(sink, Refusal(outcome.message), status=TurnStatus.FAILED)
         return TurnResult(TurnStatus.ANSWERED, outcome.reply, outcome.turn_id)
 
-    async def _apply_settings(self, key: ConversationKey, plan: TurnPlan) -> None:
+    async def _apply_settings(self, key: ConversationKey, plan: TurnPlan) -> list[str]:
+        """Store the plan's settings for the thread; returns a sentence per setting a switch of
+        model reset."""
         scope = SettingScope.for_thread(key)
+        notes: list[str] = []
         for name, value in plan.settings:
-            await self._store.set_setting(scope, name.value, value)
+            if name is SettingName.MODEL:
+                notes += await store_model(self._store, scope, value, lambda: self._settings(key))
+            else:
+                await self._store.set_setting(scope, name.value, value)
+        return notes
 
     async def _reject(
         self, sink: ReplySink, refusal: Refusal, status: TurnStatus | None = None

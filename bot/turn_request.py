@@ -13,6 +13,13 @@ class TurnKind(StrEnum):
 
     PROMPT = "prompt"  # a person's message: new text and photos, continuing the conversation
     REGENERATE = "regenerate"  # draw a stored turn's prompt again from the same point
+    VARIATIONS = "variations"  # several takes of a stored turn at once, stored as siblings
+    REDO_SIZE = "redo_size"  # draw a stored turn again at a larger size, for that turn only
+    CONTINUE = "continue"  # make one take of a variations turn the conversation's head
+
+
+# How many takes the Variations control asks for.
+VARIATIONS_TAKES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,9 @@ class TurnRequest:
     # REGENERATE: the stored turn drawn again, and optionally a new aspect ratio for it.
     source_turn: int | None = None
     aspect_ratio: str | None = None
+    # VARIATIONS: how many takes; REDO_SIZE: the size drawn at.
+    takes: int = 1
+    image_size: str | None = None
 
     @classmethod
     def prompt(cls, turn: Turn) -> TurnRequest:
@@ -67,4 +77,29 @@ class TurnRequest:
             position=position or Position.now(),
             source_turn=turn_id,
             aspect_ratio=aspect_ratio,
+        )
+
+    @classmethod
+    def on_turn(
+        cls,
+        kind: TurnKind,
+        key: ConversationKey,
+        turn_id: int,
+        author: Author,
+        request_id: str,
+        *,
+        takes: int = 1,
+        image_size: str | None = None,
+        position: Position | None = None,
+    ) -> TurnRequest:
+        """A control clicked on a stored turn's reply (Variations, a larger size, Continue)."""
+        return cls(
+            kind=kind,
+            key=key,
+            request_id=request_id,
+            author=author,
+            position=position or Position.now(),
+            source_turn=turn_id,
+            takes=takes,
+            image_size=image_size,
         )

@@ -23,7 +23,7 @@ def _line(who: str, day: Usage, month: Usage) -> str:
 
 
 async def usage_report(
-    store: Store, config: Config, key: ConversationKey, author: Author, *, admin: bool
+    store: Store, config: Config, key: ConversationKey, author: Author, *, admin: bool, model: str = ""
 ) -> str:
     """Days and months are UTC, like the daily limits; usage of forgotten threads still counts."""
     now = time.time()
@@ -36,6 +36,7 @@ async def usage_report(
         if config.daily_spend_cap_usd is not None:
             lines.append(f"Daily spending cap: ${config.daily_spend_cap_usd:.2f}.")
         lines.append(f"Costs are estimated from Gemini's paid-tier list prices of {PRICE_LIST_DATE}.")
+        lines += _model_line(model)
         lines.append("You are an admin, so per-person limits don't apply to you.")
         return "\n".join(lines)
     limits = []
@@ -45,4 +46,8 @@ async def usage_report(
         limits.append(f"{config.user_images_per_day} a day")
     if limits:
         lines.append(f"Your limits: {' and '.join(limits)}.")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_model_line(model)])
+
+
+def _model_line(model: str) -> list[str]:
+    return [f"This conversation draws with {model}."] if model else []

@@ -74,6 +74,7 @@ class SettingName(StrEnum):
     ASPECT_RATIO = "aspect_ratio"
     IMAGE_SIZE = "image_size"
     RESPONSE_MODE = "response_mode"
+    MODEL = "model"
 
 
 class ResponseMode(StrEnum):
@@ -206,6 +207,10 @@ class ActionKind(StrEnum):
     REGENERATE = "regenerate"
     ASPECT_RATIO = "aspect_ratio"
     FORGET = "forget"
+    VARIATIONS = "variations"  # several takes of the turn at once
+    REDO_SIZE = "redo_size"  # draw the turn again at a larger size (choices: the sizes offered)
+    CONTINUE = "continue"  # make this take the conversation's head
+    MODEL = "model"  # names the model that drew the reply (choices: its id)
 
 
 @dataclass(frozen=True, slots=True)

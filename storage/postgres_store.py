@@ -265,6 +265,24 @@ class PostgresStore(SettingsPrecedence):
             )
         return prepared.stored(turn_id, now)
 
+    async def move_head(self, key: ConversationKey, turn_id: int, *, expected_head: int | None) -> None:
+        async with self._writing() as conn:
+            row = await conn.fetchrow(
+                f"SELECT c.id, c.head_turn_id FROM conversations AS c WHERE {_KEY_MATCH} FOR UPDATE",
+                *key_params(key),
+            )
+            conversation_id, head = (row[0], row[1]) if row is not None else (None, None)
+            require_head(expected_head, head)
+            owner = await pg_turns.conversation_of_turn(conn, turn_id)
+            if conversation_id is None or owner != conversation_id:
+                raise ValueError(f"Turn {turn_id} is not part of conversation {key}.")
+            await conn.execute(
+                "UPDATE conversations SET head_turn_id = $1, updated_at = $2 WHERE id = $3",
+                turn_id,
+                self._clock(),
+                conversation_id,
+            )
+
     async def record_posted(
         self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
     ) -> None:

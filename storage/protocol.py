@@ -99,6 +99,16 @@ class HistoryStore(Protocol):
         """
         ...
 
+    async def move_head(self, key: ConversationKey, turn_id: int, *, expected_head: int | None) -> None:
+        """Make one of the conversation's stored turns its head (continue from another take of
+        a variations turn); nothing else changes.
+
+        ``expected_head`` works as in ``append_turn``: if the head is another turn now,
+        ``storage.errors.HeadMoved`` is raised and nothing is written. A turn that is not
+        part of ``key`` (or does not exist) is a ValueError, again writing nothing.
+        """
+        ...
+
     async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
         """Bytes for the given hashes; unknown hashes are absent from the result."""
         ...

@@ -222,6 +222,21 @@ class SqliteStore(SettingsPrecedence):
             )
         return prepared.stored(turn_id, now)
 
+    async def move_head(self, key: ConversationKey, turn_id: int, *, expected_head: int | None) -> None:
+        async with self._writing() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT c.id, c.head_turn_id FROM conversations AS c WHERE {_KEY_MATCH}", key_params(key)
+            )
+            conversation_id, head = next(iter(rows)) if rows else (None, None)
+            require_head(expected_head, head)
+            owner = await sqlite_turns.conversation_of_turn(db, turn_id)
+            if conversation_id is None or owner != conversation_id:
+                raise ValueError(f"Turn {turn_id} is not part of conversation {key}.")
+            await db.execute(
+                "UPDATE conversations SET head_turn_id = ?, updated_at = ? WHERE id = ?",
+                (turn_id, self._clock(), conversation_id),
+            )
+
     async def record_posted(
         self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
     ) -> None:

@@ -502,6 +502,56 @@ class HistoryContract(ContractBase):
         assert await store.conversation(key) is None
         assert (await self.add(store, key, expected_head=None)).parent_id is None
 
+    async def test_move_head_to_a_sibling_take(self, store: Store) -> None:
+        key = make_key()
+        base = await self.add(store, key)
+        # A variations turn: three takes with one parent, stored one after another.
+        takes = []
+        for n in range(3):
+            takes.append(await self.add(store, key, base, text=f"take {n + 1}"))
+        await store.move_head(key, takes[0].id, expected_head=takes[2].id)
+        assert [t.id for t in await store.history(key)] == [base.id, takes[0].id]
+        # Continue from take 3: the head moves, nothing else changes.
+        await store.move_head(key, takes[2].id, expected_head=takes[0].id)
+        assert [t.id for t in await store.history(key)] == [base.id, takes[2].id]
+        info = await store.conversation(key)
+        assert info is not None
+        assert (info.head_turn_id, info.turn_count) == (takes[2].id, 4)
+        assert await store.turn(takes[1].id) == takes[1]
+        # The next turn continues from the moved head.
+        after = await self.add(store, key, takes[2])
+        assert [t.id for t in await store.history(key)] == [base.id, takes[2].id, after.id]
+
+    async def test_move_head_expects_the_head_it_saw(self, store: Store) -> None:
+        key = make_key()
+        base = await self.add(store, key)
+        a = await self.add(store, key, base, text="a")
+        b = await self.add(store, key, base, text="b")
+        with pytest.raises(HeadMoved) as moved:
+            await store.move_head(key, a.id, expected_head=a.id)
+        assert (moved.value.head, moved.value.expected) == (b.id, a.id)
+        info = await store.conversation(key)
+        assert info is not None
+        assert info.head_turn_id == b.id
+        with pytest.raises(HeadMoved) as moved:
+            await store.move_head(make_key("none"), a.id, expected_head=b.id)
+        assert moved.value.head is None
+
+    async def test_move_head_refuses_a_turn_of_another_conversation(self, store: Store) -> None:
+        key, other = make_key(), make_key("other")
+        mine = await self.add(store, key)
+        theirs = await self.add(store, other)
+        with pytest.raises(ValueError):
+            await store.move_head(key, theirs.id, expected_head=mine.id)
+        with pytest.raises(ValueError):
+            await store.move_head(key, theirs.id + 1000, expected_head=mine.id)
+        with pytest.raises(ValueError):
+            await store.move_head(make_key("new"), mine.id, expected_head=None)
+        info = await store.conversation(key)
+        assert info is not None
+        assert info.head_turn_id == mine.id
+        assert await store.conversation(make_key("new")) is None
+
     async def test_latest_conversation(self, store: Store, clock: FakeClock) -> None:
         older, newer = make_key("older"), make_key("newer")
         elsewhere = make_key("x", channel="c2")

@@ -174,3 +174,11 @@ def test_invalid_discord_options_are_one_line_each() -> None:
         "DISCORD_GUILD_ID must be a numeric id or a comma-separated list of them, not 'my-server'.",
         "DISCORD_MESSAGE_CONTENT must be true or false, not 'maybe'.",
     ]
+
+
+def test_allowed_models_are_a_comma_separated_list() -> None:
+    assert load_config({}).allowed_models == ()
+    config = load_config(
+        {"ALLOWED_MODELS": " gemini-3-pro-image, ,gemini-2.5-flash-image,gemini-3-pro-image "}
+    )
+    assert config.allowed_models == ("gemini-3-pro-image", "gemini-2.5-flash-image")

@@ -149,13 +149,17 @@ async def test_usage_report_for_a_person_and_for_an_admin(fake_gemini: FakeGemin
         assert report.splitlines() == [
             "You: 2 images today (about $0.08), 2 images this month (about $0.08).",
             "Your limits: 60 an hour and 200 a day.",
+            "This conversation draws with gemini-2.5-flash-image.",
         ]
         admin = await core.service.usage_report(KEY, Author("boss"))
         assert (
             admin.splitlines()[1]
             == "Everyone: 2 images today (about $0.08), 2 images this month (about $0.08)."
         )
-        assert admin.splitlines()[-1] == "You are an admin, so per-person limits don't apply to you."
+        assert admin.splitlines()[-2:] == [
+            "This conversation draws with gemini-2.5-flash-image.",
+            "You are an admin, so per-person limits don't apply to you.",
+        ]
     finally:
         await core.stop()
 

@@ -117,3 +117,52 @@ def test_has_settings_only_when_a_flag_set_something() -> None:
     assert not parse_flags("a cat --ar 7:3", PRO).has_settings  # refused, so nothing set
     size_only = parse_flags("a cat --size 4K", PRO)
     assert size_only.has_settings and (size_only.aspect_ratio, size_only.image_size) == (None, "4K")
+
+
+ALLOWED = ("gemini-3.1-flash-image", "gemini-3-pro-image", "gemini-2.5-flash-image")
+
+
+@pytest.mark.parametrize(
+    ("text", "takes", "errors"),
+    [
+        ("a cat --n 3", 3, ()),
+        ("--n=2 a cat", 2, ()),
+        ("a cat —n 4", 4, ()),
+        ("a cat --n 1", 1, ("--n 1 can't be used; ask for 2, 3 or 4 takes at once, for example --n 3.",)),
+        ("a cat --n 5", 1, ("--n 5 can't be used; ask for 2, 3 or 4 takes at once, for example --n 3.",)),
+        ("a cat --n two", 1, ("--n two can't be used; ask for 2, 3 or 4 takes at once, for example --n 3.",)),
+        ("a cat --n", 1, ("--n can't be used; ask for 2, 3 or 4 takes at once, for example --n 3.",)),
+    ],
+)
+def test_takes_flag(text: str, takes: int, errors: tuple[str, ...]) -> None:
+    parsed = parse_flags(text, FLASH, ALLOWED)
+    assert (parsed.text, parsed.takes, parsed.errors) == ("a cat", takes, errors)
+
+
+def test_model_flag_picks_an_offered_model_and_checks_the_rest_against_it() -> None:
+    parsed = parse_flags("a cat --model GEMINI-3-pro-image --size 4k", FLASH, ALLOWED)
+    assert (parsed.text, parsed.model, parsed.image_size, parsed.errors) == (
+        "a cat",
+        "gemini-3-pro-image",
+        "4K",
+        (),
+    )
+    assert parsed.has_settings
+    # 4:1 is a 3.1 flash ratio: with --model it is checked against the model asked for.
+    parsed = parse_flags("a cat --ar 4:1 --model gemini-2.5-flash-image", PRO, ALLOWED)
+    assert parsed.errors == (
+        "4:1 is not an aspect ratio gemini-2.5-flash-image supports; use one of "
+        "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9.",
+    )
+
+
+def test_model_flag_refuses_a_model_the_bot_does_not_offer() -> None:
+    parsed = parse_flags("a cat --model gemini-9-ultra", FLASH, ALLOWED[:2])
+    assert parsed.errors == (
+        "gemini-9-ultra is not a model this bot offers; use one of "
+        "gemini-3.1-flash-image, gemini-3-pro-image.",
+    )
+    assert parsed.model is None
+    assert parse_flags("a cat --model", FLASH, ALLOWED).errors == (
+        "--model needs a value, for example --model gemini-3.1-flash-image.",
+    )

@@ -170,6 +170,25 @@ async def test_limits_hold_across_processes(processes: Processes) -> None:
     assert await stores[0].pool.fetchval("SELECT count(*) FROM limit_reservations") == 0
 
 
+async def test_a_turn_of_n_takes_reserves_n_across_processes(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    policy = LimitPolicy(user_per_hour=4, user_per_day=0)
+    limiter_a = RateLimiter(policy, a, reservations=PgReservations(a))
+    limiter_b = RateLimiter(policy, b, reservations=PgReservations(b))
+    alice = Author("U1")
+    async with limiter_a.admit(KEY, alice, images=3) as refusal:
+        assert refusal is None
+        assert (
+            await a.pool.fetchval("SELECT count(*) FROM limit_reservations WHERE scope = 'user|slack|U1'")
+            == 3
+        )
+        async with limiter_b.admit(KEY, alice, images=2) as second:
+            assert second is not None and "the limit for each person" in second
+        async with limiter_b.admit(KEY, alice) as third:
+            assert third is None  # room for one more, not for two
+    assert await a.pool.fetchval("SELECT count(*) FROM limit_reservations") == 0
+
+
 async def test_a_dead_process_reservations_stop_counting(processes: Processes) -> None:
     a, b = await processes(lease_s=1.5), await processes(lease_s=1.5)
     policy = LimitPolicy(user_per_hour=1, user_per_day=0)

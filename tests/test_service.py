@@ -48,7 +48,9 @@ async def test_first_turn_posts_text_and_image_in_order_and_stores_the_turn(core
     assert reply.images[0].data == core.fake.requests[0].response_images[0].data
     assert [a.kind for a in reply.actions] == [
         ActionKind.REGENERATE,
+        ActionKind.VARIATIONS,
         ActionKind.ASPECT_RATIO,
+        ActionKind.MODEL,
         ActionKind.FORGET,
     ]
     assert all(a.turn_id == reply.turn_id for a in reply.actions)

@@ -223,7 +223,7 @@ async def test_mention_replies_in_a_thread_with_the_image_text_and_controls(
     assert uploaded.data == fake_gemini.requests[0].response_images[-1].data
     assert uploaded.thread_ts == message["ts"]
     # Then the controls, whose values carry the stored turn id.
-    assert set(controls(buttons)) == {"nb_regenerate", "nb_aspect", "nb_forget"}
+    assert set(controls(buttons)) == {"nb_regenerate", "nb_variations", "nb_aspect", "nb_model", "nb_forget"}
     assert controls(buttons)["nb_regenerate"]["value"].isdigit()
     # Feedback: the hourglass was on the user's message while working, and is gone.
     assert [(verb, ts) for verb, _, ts, _ in slack.reaction_log] == [
@@ -259,7 +259,7 @@ async def test_text_after_the_image_carries_the_controls(bot: Bot, fake_gemini: 
     assert upload["subtype"] == "file_share" and upload["text"] == ""
     assert text["text"] == "Done."
     assert text["blocks"][0] == {"type": "section", "text": {"type": "mrkdwn", "text": "Done."}}
-    assert set(controls(text)) == {"nb_regenerate", "nb_aspect", "nb_forget"}
+    assert set(controls(text)) == {"nb_regenerate", "nb_variations", "nb_aspect", "nb_model", "nb_forget"}
 
 
 async def test_a_text_only_answer_offers_only_forget(bot: Bot, fake_gemini: FakeGemini) -> None:
@@ -584,6 +584,7 @@ async def test_usage_answers_the_caller_privately(bot: Bot) -> None:
     assert text.splitlines() == [
         "You: 1 image today (about $0.04), 1 image this month (about $0.04).",
         "Your limits: 60 an hour and 200 a day.",
+        "This conversation draws with gemini-2.5-flash-image.",
     ]
 
 
@@ -832,7 +833,13 @@ async def test_a_refused_upload_is_explained_in_the_thread(bot: Bot, fake_gemini
         "I made the image but Slack refused the upload; ask a workspace admin to check the app has "
         "the files:write scope, then press Regenerate."
     )
-    assert set(controls(posted[1])) == {"nb_regenerate", "nb_aspect", "nb_forget"}
+    assert set(controls(posted[1])) == {
+        "nb_regenerate",
+        "nb_variations",
+        "nb_aspect",
+        "nb_model",
+        "nb_forget",
+    }
 
 
 async def test_closing_stops_intake_and_lets_a_turn_in_flight_post_its_reply(

@@ -192,9 +192,42 @@ def encode_json(payload: Any) -> bytes:
     return b"".join(pieces)
 
 
-def new_signature() -> bytes:
-    """Random thought-signature bytes (the real ones are opaque)."""
-    return _SIGNATURE_PREFIX + os.urandom(45)
+def _model_tag(model: str) -> bytes:
+    return hashlib.sha256(model.encode()).digest()[:8]
+
+
+def new_signature(model: str = "") -> bytes:
+    """Random thought-signature bytes (the real ones are opaque), marked with the model that
+    made them: a signature is only valid for that model."""
+    return _SIGNATURE_PREFIX + _model_tag(model) + os.urandom(37)
+
+
+def signature_problem(rec: RecordedRequest) -> str | None:
+    """What the API says about the request's model turns for a Gemini 3 model: the first visible
+    part and every visible image of each model turn must carry a signature that model made."""
+    for position, content in enumerate(rec.contents):
+        if content.get("role") != "model":
+            continue
+        visible = [(i, p) for i, p in enumerate(content.get("parts") or ()) if not p.get("thought")]
+        for rank, (index, part) in enumerate(visible):
+            image = _pick(part, "inlineData", "inline_data") is not None
+            if rank != 0 and not image:
+                continue
+            signature = _pick(part, "thoughtSignature", "thought_signature")
+            if not signature:
+                kind = "Image part" if image else "Part"
+                return (
+                    f"{kind} is missing a thought_signature in content position {position + 1}, "
+                    f"part position {index + 1}."
+                )
+            try:
+                raw = b64decode_any(signature)
+            except (binascii.Error, ValueError):
+                raw = b""
+            if not raw.startswith(_SIGNATURE_PREFIX + _model_tag(rec.model)):
+                where = f"content position {position + 1}, part position {index + 1}"
+                return f"Corrupted thought signature in {where}."
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,7 +479,7 @@ def model_answer(
             part = {"inlineData": {"mimeType": "image/png", "data": data}}
             n_images += 1
         if position == 0 or kind == "image":
-            part["thoughtSignature"] = base64.b64encode(new_signature()).decode()
+            part["thoughtSignature"] = base64.b64encode(new_signature(rec.model)).decode()
         parts.append(part)
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     candidate["finishReason"] = finish_reason
@@ -493,6 +526,13 @@ def image(
             details=details,
         ),
     )
+
+
+def numbered(number: int) -> Behaviour:
+    """An answer telling which one it is: the text "Answer <number>" and an image of its own
+    colour (``image`` draws the same picture for the same prompt)."""
+    items: list[tuple[str, str | int]] = [("text", f"Answer {number}"), ("image", number)]
+    return Behaviour(f"numbered:{number}", _answer(lambda _rec: items))
 
 
 def storyboard(steps: int = 3) -> Behaviour:
@@ -747,6 +787,8 @@ class FakeGemini(LocalServer):
         self.latency_s = latency_s
         self.image_side = image_side
         self.noisy = noisy
+        # Gemini 3 models refuse model turns whose signatures are missing or another model's.
+        self.check_signatures = True
         self.requests: list[RecordedRequest] = []
         # models.get / models.list: what was asked (path and query), the page size the fake
         # uses at most, and an HTTP status to answer every lookup with instead (e.g. 503).
@@ -869,6 +911,9 @@ class FakeGemini(LocalServer):
                     "list of available models and their supported methods.",
                 ),
             )
+        if self.check_signatures and model.startswith("gemini-3") and (problem := signature_problem(rec)):
+            rec.behaviour = "signature_refused"
+            return _json_response(rec, 400, error_body(400, "INVALID_ARGUMENT", problem))
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         behaviour = self._next_behaviour(rec)
