@@ -36,7 +36,7 @@ from bot.service import (
     ConversationService,
 )
 from bot.settings import SettingError, validate_aspect_ratio
-from bot.turn_request import TurnKind
+from bot.turn_request import TurnKind, TurnRequest
 from bot.vocabulary import (
     Author,
     ConversationKey,
@@ -354,15 +354,15 @@ class DiscordHandlers:
             limit=upload_limit(channel),
             private=interaction.followup,
         )
-        await self._service.regenerate(
+        request = TurnRequest.regenerate(
             place.key,
             turn_id,
             author_of(interaction.user),
-            sink,
             request_id=str(interaction.id),
-            aspect_ratio=aspect_ratio,
             position=Position.from_snowflake(interaction.id),
+            aspect_ratio=aspect_ratio,
         )
+        await self._service.run(request, sink)
 
     @_interaction_guard
     async def turn_control(

@@ -31,6 +31,7 @@ from bot.routing import Inbound
 from bot.service import INTERRUPTED_MESSAGE, UNKNOWN_TURN_MESSAGE, ConversationService
 from bot.settings import SettingError
 from bot.turn_order import OrderTicket
+from bot.turn_request import TurnRequest
 from bot.vocabulary import Author, ConversationKey, Position, SettingName, SettingScope, Trigger, Turn
 
 log = logging.getLogger(__name__)
@@ -284,9 +285,9 @@ class SlackHandlers:
         request_id = f"{ACTION_PREFIX}{action_ts or body.get('trigger_id')}"
         sink = self._sink(key, user, react_ts=message_ts)
         try:
-            await self._service.regenerate(
-                key, turn_id, Author(user), sink, request_id, ratio, Position.from_slack_ts(action_ts)
-            )
+            position = Position.from_slack_ts(action_ts)
+            request = TurnRequest.regenerate(key, turn_id, Author(user), request_id, position, ratio)
+            await self._service.run(request, sink)
         except Exception:
             log.exception("slack regenerate crashed", extra={"conversation": str(key)})
 

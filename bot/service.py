@@ -139,25 +139,11 @@ class ConversationService:
         """Run one person's message end to end and post the outcome through ``sink``."""
         return await self.run(TurnRequest.prompt(turn), sink, ticket)
 
-    async def regenerate(
-        self,
-        key: ConversationKey,
-        turn_id: int,
-        author: Author,
-        sink: ReplySink,
-        request_id: str,
-        aspect_ratio: str | None = None,
-        position: Position | None = None,
-    ) -> TurnResult:
-        """Run a stored turn's prompt again from the same point (a new branch), optionally at a
-        new aspect ratio, which then becomes the conversation's setting."""
-        request = TurnRequest.regenerate(key, turn_id, author, request_id, position, aspect_ratio)
-        return await self.run(request, sink)
-
     async def run(
         self, request: TurnRequest, sink: ReplySink, ticket: OrderTicket | None = None
     ) -> TurnResult:
-        """Any kind of turn, through the one pipeline."""
+        """Any kind of turn (``TurnRequest.regenerate(...)``, a variations turn...), through the
+        one pipeline."""
         with (
             self._in_flight.track(),
             log_context(conversation=str(request.key), message_id=request.request_id),
@@ -167,11 +153,6 @@ class ConversationService:
     async def effective_settings(self, key: ConversationKey) -> EffectiveSettings:
         return resolve(await self._store.settings(key), self._config, self.capabilities, self.allowed_models)
 
-    async def scope_settings(self, scope: SettingScope) -> EffectiveSettings:
-        """The settings a new turn in ``scope`` would get (a channel's: its new conversations')."""
-        key = ConversationKey(scope.platform, scope.workspace, scope.channel, scope.thread)
-        return await self.effective_settings(key)
-
     async def change_setting(self, scope: SettingScope, name: SettingName, value: str) -> str:
         """Validate and store a setting; returns a confirmation sentence or raises SettingError.
 
@@ -179,9 +160,12 @@ class ConversationService:
         offers, and settings it cannot use are reset (the sentence says which)."""
         if name is SettingName.MODEL:
             model = validate_model(value, self.allowed_models)
-            notes = await store_model(self._store, scope, model, lambda: self.scope_settings(scope))
+            notes = await store_model(
+                self._store, scope, model, lambda: self.effective_settings(_key_of(scope))
+            )
             return messages.model_changed(model, scope.level, notes)
-        caps = (await self.scope_settings(scope)).caps or self.capabilities
+        # The settings a new turn in ``scope`` would get (a channel's: its new conversations').
+        caps = (await self.effective_settings(_key_of(scope))).caps or self.capabilities
         if name is SettingName.ASPECT_RATIO:
             cleaned = validate_aspect_ratio(value, caps)
             label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
@@ -223,3 +207,7 @@ class ConversationService:
         """Tell each person of ``platform`` whose turn a crash or a stop cut off (see
         ``bot.recovery``); returns how many were told."""
         return await announce_interrupted(self._store, platform, tell, window_s)
+
+
+def _key_of(scope: SettingScope) -> ConversationKey:
+    return ConversationKey(scope.platform, scope.workspace, scope.channel, scope.thread)

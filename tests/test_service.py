@@ -20,6 +20,7 @@ from bot.service import (
     AttachmentUnavailable,
     TurnStatus,
 )
+from bot.turn_request import TurnRequest
 from bot.vocabulary import (
     ActionKind,
     ConversationKey,
@@ -405,15 +406,16 @@ async def test_regenerate_makes_a_sibling_at_a_new_ratio(core: Core) -> None:
     first, _ = await core.say("a bridge")
     second, _ = await core.say("at night")
     sink = RecordingSink()
-    result = await core.service.regenerate(
-        KEY, second.turn_id, ALICE, sink, "interaction-1", aspect_ratio="21:9"
-    )
+    request = TurnRequest.regenerate(KEY, second.turn_id, ALICE, "interaction-1", aspect_ratio="21:9")
+    result = await core.service.run(request, sink)
     request = core.fake.requests[-1]
     assert request.prompt == "at night" and request.aspect_ratio == "21:9"
     assert len(request.contents) == 3
     stored = await core.store.turn(result.turn_id)
     assert stored is not None and stored.parent_id == first.turn_id
-    again = await core.service.regenerate(KEY, second.turn_id, ALICE, RecordingSink(), "interaction-1")
+    again = await core.service.run(
+        TurnRequest.regenerate(KEY, second.turn_id, ALICE, "interaction-1"), RecordingSink()
+    )
     assert again.status is TurnStatus.DUPLICATE
 
 
