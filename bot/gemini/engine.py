@@ -1,370 +1,49 @@
-"""The Gemini image model behind one small seam: records in, a classified result out.
-
-This is the only module that imports ``google.genai``. It turns stored content records (see
-``bot.content``) into SDK objects, calls ``generateContent`` once per attempt with our own
-retry policy, and turns the answer back into records, blobs and user-visible parts. Every
-API, network and timeout failure becomes a :class:`GenerationResult` with a plain message;
-nothing from the API (raw JSON, stack traces, the key) reaches users.
-"""
-
-from __future__ import annotations
+"""The engine: one request to Gemini with our own retries, on the SDK's own loop thread."""
 
 import asyncio
 import functools
 import logging
-import math
 import random
-import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import aiohttp
-import pydantic
 from google import genai
 from google.genai import errors, types
 
 from bot.capabilities import ModelCapabilities, capabilities_for
-from bot.content import Blob, ContentRecord
-from bot.vocabulary import ImagePart, ReplyPart, ResponseMode, TextPart, Usage
 
-logger = logging.getLogger(__name__)
-
-
-class Outcome(StrEnum):
-    """How one generation ended."""
-
-    IMAGE = "image"
-    TEXT_ONLY = "text_only"
-    PROMPT_BLOCKED = "prompt_blocked"
-    IMAGE_BLOCKED = "image_blocked"
-    NO_IMAGE = "no_image"
-    QUOTA_EXHAUSTED = "quota_exhausted"
-    RATE_LIMITED = "rate_limited"
-    INVALID_KEY = "invalid_key"
-    UNKNOWN_MODEL = "unknown_model"
-    TIMEOUT = "timeout"
-    UNAVAILABLE = "unavailable"
-    REJECTED = "rejected"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One turn to send: the earlier turns, the new user turn and every blob they reference."""
-
-    history: Sequence[ContentRecord]
-    user: ContentRecord
-    blobs: Mapping[str, bytes]
-    aspect_ratio: str | None = None
-    image_size: str | None = None
-    response_mode: ResponseMode = ResponseMode.TEXT_AND_IMAGE
-    # The conversation's model; None = the engine's (GEMINI_MODEL, or the one start-up chose).
-    model: str | None = None
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    """What came of a request. ``model_content`` is what to append to history when ``ok``."""
-
-    outcome: Outcome
-    message: str | None
-    model_content: ContentRecord | None = None
-    new_blobs: tuple[Blob, ...] = ()
-    parts: tuple[ReplyPart, ...] = ()
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-    attempts: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in (Outcome.IMAGE, Outcome.TEXT_ONLY)
-
-
-# ---------------------------------------------------------------------------------------------
-# User-facing messages: one plain sentence each, saying what happened and what to do.
-
-MSG_INVALID_KEY = "The bot's Gemini API key was rejected; the operator needs to set a valid GEMINI_API_KEY."
-MSG_QUOTA_EXHAUSTED = (
-    "Today's Gemini image quota for this bot is used up; it resets at midnight Pacific time."
+# The engine's log lines keep the name they have always had.
+from bot.gemini.api_errors import error_reasons, is_daily_quota, retry_delay_s
+from bot.gemini.lookups import LOOKUP_TIMEOUT_S, LookupFailure, ModelLookupError, generates, model_id
+from bot.gemini.outcomes import (
+    IMAGE_BLOCKED,
+    MSG_EMPTY,
+    MSG_FAILED,
+    MSG_INVALID_KEY,
+    MSG_MALFORMED,
+    MSG_NO_IMAGE,
+    MSG_PROMPT_BLOCKED,
+    MSG_QUOTA_EXHAUSTED,
+    MSG_TIMEOUT,
+    MSG_UNAVAILABLE,
+    NORMAL_FINISH,
+    PROMPT_BLOCKED,
+    GenerationRequest,
+    GenerationResult,
+    Outcome,
+    rate_limited_message,
+    rejected_message,
+    stopped_message,
+    unknown_model_message,
 )
-MSG_TIMEOUT = "Gemini took too long to answer; please try again in a moment."
-MSG_UNAVAILABLE = "Gemini is unavailable right now; please try again in a few minutes."
-MSG_MALFORMED = "Gemini sent an answer the bot could not read; please try again."
-MSG_FAILED = "Something went wrong while talking to Gemini; please try again."
-MSG_EMPTY = "Gemini returned an empty answer; please try again."
-MSG_NO_IMAGE = "Gemini did not produce an image this time; try again or rephrase the prompt."
-MSG_REJECTED = "Gemini rejected this request; try changing the prompt or the attached images."
+from bot.gemini.records import content_to_record, enum_name, record_to_content, usage_from, visible_parts
+from bot.vocabulary import ImagePart, ResponseMode
 
-_PROMPT_BLOCKED = {
-    "SAFETY": "Gemini blocked this prompt for safety reasons; try rephrasing it.",
-    "PROHIBITED_CONTENT": ("Gemini blocked this prompt as prohibited content; try a different request."),
-    "BLOCKLIST": "Gemini blocked this prompt because it contains blocked terms; try rephrasing it.",
-    "IMAGE_SAFETY": ("Gemini blocked the attached images for safety reasons; try different images."),
-}
-MSG_PROMPT_BLOCKED = "Gemini blocked this prompt; try rephrasing it."
-
-MSG_IMAGE_SAFETY = "Gemini withheld the image for safety reasons; try rephrasing the prompt."
-MSG_IMAGE_PROHIBITED = (
-    "Gemini withheld the image because it would be prohibited content; try a different request."
-)
-MSG_BLOCKLIST = "Gemini withheld the answer because it contained blocked terms; try rephrasing the prompt."
-MSG_SPII = (
-    "Gemini withheld the answer because it could reveal sensitive personal information; "
-    "try a different request."
-)
-MSG_RECITATION = (
-    "Gemini withheld the image because it was too close to existing copyrighted work; "
-    "try a more original prompt."
-)
-_IMAGE_BLOCKED = {
-    "IMAGE_SAFETY": MSG_IMAGE_SAFETY,
-    "SAFETY": MSG_IMAGE_SAFETY,
-    "IMAGE_PROHIBITED_CONTENT": MSG_IMAGE_PROHIBITED,
-    "PROHIBITED_CONTENT": MSG_IMAGE_PROHIBITED,
-    "BLOCKLIST": MSG_BLOCKLIST,
-    "SPII": MSG_SPII,
-    "IMAGE_RECITATION": MSG_RECITATION,
-    "RECITATION": MSG_RECITATION,
-}
-# Finish reasons that mean "done normally": the visible parts decide the outcome.
-_NORMAL_FINISH = {None, "STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"}
-
-
-def stopped_message(reason: str) -> str:
-    return f"Gemini stopped without an image ({reason}); try rephrasing."
-
-
-def rate_limited_message(seconds: float | None) -> str:
-    if seconds is None:
-        return "Gemini is rate-limiting this bot; try again in about a minute."
-    n = max(1, math.ceil(seconds))
-    return f"Gemini is rate-limiting this bot; try again in about {n} second{'s' * (n != 1)}."
-
-
-def unknown_model_message(model: str) -> str:
-    return (
-        f"Gemini does not offer the model {model!r}; the operator needs to set GEMINI_MODEL "
-        "to an available image model."
-    )
-
-
-def rejected_message(reason: str | None) -> str:
-    if not reason:
-        return MSG_REJECTED
-    return f"Gemini rejected this request ({reason}); try changing the prompt or the attached images."
-
-
-# ---------------------------------------------------------------------------------------------
-# Records <-> SDK objects
-
-
-class RecordError(ValueError):
-    """A content record cannot be sent: a caller bug or history the SDK cannot load."""
-
-
-class MissingBlobError(RecordError):
-    """A record points at an image whose bytes the request did not carry."""
-
-
-def record_to_content(record: ContentRecord, blobs: Mapping[str, bytes]) -> types.Content:
-    """A stored record as an SDK ``Content``, with image bytes put back in place.
-
-    Image bytes are handed to the SDK as ``bytes`` (no base64 round trip); every other field,
-    including ``thought_signature`` as base64 text, is validated exactly as stored.
-    """
-    parts = []
-    for part in record.get("parts") or ():
-        inline = part.get("inline_data")
-        if isinstance(inline, dict) and "blob" in inline:
-            digest = inline["blob"]
-            try:
-                data = blobs[digest]
-            except KeyError:
-                raise MissingBlobError(f"no bytes for blob {digest}") from None
-            meta = {k: v for k, v in inline.items() if k != "blob"}
-            meta["data"] = data
-            part = {**part, "inline_data": meta}
-        parts.append(part)
-    try:
-        return types.Content.model_validate({**record, "parts": parts})
-    except pydantic.ValidationError as exc:
-        fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
-        raise RecordError(f"stored content does not load: {', '.join(fields)}") from None
-
-
-def content_to_record(content: types.Content | None) -> tuple[ContentRecord, list[Blob]]:
-    """An SDK ``Content`` as a record plus the distinct image blobs it references, in order.
-
-    Every field except image bytes is ``model_dump(mode="json", exclude_none=True)``, so thought
-    flags and signatures survive byte-for-byte; image bytes are hashed, never base64-encoded.
-    """
-    if content is None:
-        return {"role": "model", "parts": []}, []
-    record: ContentRecord = content.model_dump(mode="json", exclude_none=True, exclude={"parts"})
-    record.setdefault("role", "model")
-    parts: list[dict[str, Any]] = []
-    found: list[Blob] = []
-    seen: set[str] = set()
-    for part in content.parts or ():
-        inline = part.inline_data
-        if inline is not None and inline.data is not None:
-            dumped = part.model_dump(mode="json", exclude_none=True, exclude={"inline_data"})
-            meta = inline.model_dump(mode="json", exclude_none=True, exclude={"data"})
-            meta.setdefault("mime_type", "image/png")
-            blob = Blob(meta["mime_type"], inline.data)
-            meta["blob"] = blob.sha256
-            dumped["inline_data"] = meta
-            if blob.sha256 not in seen:
-                seen.add(blob.sha256)
-                found.append(blob)
-        else:
-            dumped = part.model_dump(mode="json", exclude_none=True)
-        parts.append(dumped)
-    record["parts"] = parts
-    return record, found
-
-
-_EXTENSIONS = {"image/jpeg": "jpeg", "image/jpg": "jpeg", "image/svg+xml": "svg"}
-
-
-def _extension(mime_type: str) -> str:
-    if mime_type in _EXTENSIONS:
-        return _EXTENSIONS[mime_type]
-    subtype = mime_type.partition("/")[2].split(";")[0].split("+")[0].strip()
-    return re.sub(r"[^a-z0-9]", "", subtype.lower()) or "bin"
-
-
-def visible_parts(content: types.Content | None) -> tuple[ReplyPart, ...]:
-    """What users see, in the model's order; thought parts are skipped."""
-    out: list[ReplyPart] = []
-    n_images = 0
-    for part in (content.parts or ()) if content is not None else ():
-        if part.thought:
-            continue
-        inline = part.inline_data
-        if inline is not None and inline.data:
-            n_images += 1
-            mime = inline.mime_type or "image/png"
-            out.append(ImagePart(inline.data, mime, f"image-{n_images}.{_extension(mime)}"))
-        elif part.text:
-            out.append(TextPart(part.text))
-    return tuple(out)
-
-
-def _enum_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))
-
-
-def _by_modality(details: Iterable[types.ModalityTokenCount] | None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in details or ():
-        name = _enum_name(item.modality) or "UNSPECIFIED"
-        out[name] = out.get(name, 0) + (item.token_count or 0)
-    return out
-
-
-def usage_from(meta: types.GenerateContentResponseUsageMetadata | None, images: int) -> Usage:
-    if meta is None:
-        return Usage(images_generated=images)
-    return Usage(
-        prompt_tokens=meta.prompt_token_count or 0,
-        output_tokens=meta.candidates_token_count or 0,
-        thought_tokens=meta.thoughts_token_count or 0,
-        total_tokens=meta.total_token_count or 0,
-        prompt_by_modality=_by_modality(meta.prompt_tokens_details),
-        output_by_modality=_by_modality(meta.candidates_tokens_details),
-        images_generated=images,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Error details
-
-
-def _detail_items(details: Any) -> list[dict[str, Any]]:
-    """The ``details`` list of a Google error, whether given the envelope or the inner error."""
-    if isinstance(details, dict):
-        inner = details.get("error")
-        if isinstance(inner, dict):
-            details = inner
-        details = details.get("details")
-    if isinstance(details, list):
-        return [d for d in details if isinstance(d, dict)]
-    return []
-
-
-def _of_type(items: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
-    return [d for d in items if str(d.get("@type", "")).endswith(suffix)]
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*s\s*$")
-
-
-def retry_delay_s(details: Any) -> float | None:
-    """``RetryInfo.retryDelay`` in seconds (``"33s"``, ``"1.5s"``), if the error carries one."""
-    for info in _of_type(_detail_items(details), "google.rpc.RetryInfo"):
-        value = info.get("retryDelay", info.get("retry_delay"))
-        if isinstance(value, str) and (m := _DURATION.match(value)):
-            return float(m.group(1))
-        if isinstance(value, dict):
-            try:
-                return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
-            except (TypeError, ValueError):
-                continue
-    return None
-
-
-def is_daily_quota(details: Any) -> bool:
-    """True when a QuotaFailure names a per-day quota (retrying will not help until reset)."""
-    for failure in _of_type(_detail_items(details), "google.rpc.QuotaFailure"):
-        for violation in failure.get("violations") or ():
-            if isinstance(violation, dict):
-                quota_id = str(violation.get("quotaId", violation.get("quota_id", "")))
-                if "PerDay" in quota_id:
-                    return True
-    return False
-
-
-def _error_reasons(details: Any) -> set[str]:
-    return {str(d.get("reason", "")) for d in _of_type(_detail_items(details), "ErrorInfo")}
-
-
-# ---------------------------------------------------------------------------------------------
-# Model lookups
-
-LOOKUP_TIMEOUT_S = 15.0
-
-
-class LookupFailure(StrEnum):
-    NOT_FOUND = "not_found"
-    KEY_REJECTED = "key_rejected"
-    UNREACHABLE = "unreachable"
-
-
-class ModelLookupError(Exception):
-    """``models.get`` / ``models.list`` gave no answer about the models."""
-
-    def __init__(self, kind: LookupFailure, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-def _model_id(model: types.Model) -> str:
-    return (model.name or "").removeprefix("models/")
-
-
-def _generates(model: types.Model) -> bool:
-    # The Gemini API lists supportedGenerationMethods; a model without the list is given the
-    # benefit of the doubt.
-    actions = model.supported_actions
-    return actions is None or "generateContent" in actions
-
+logger = logging.getLogger("bot.gemini")
 
 # ---------------------------------------------------------------------------------------------
 # The engine
@@ -496,7 +175,7 @@ class GeminiEngine:
             if exc.kind == LookupFailure.NOT_FOUND:
                 return False
             raise
-        return _generates(found)
+        return generates(found)
 
     async def image_models(self) -> list[str]:
         """Ids of the image models this key can generate with (``models.list``, every page), in
@@ -506,9 +185,7 @@ class GeminiEngine:
             return [m async for m in await self._client.aio.models.list()]
 
         return [
-            _model_id(m)
-            for m in await self._lookup(every_page())
-            if "image" in _model_id(m) and _generates(m)
+            model_id(m) for m in await self._lookup(every_page()) if "image" in model_id(m) and generates(m)
         ]
 
     async def _lookup(self, call: Coroutine[Any, Any, T]) -> T:
@@ -636,7 +313,7 @@ class GeminiEngine:
             return _Attempt(True, "rate", delay_s=wait)
         if code in _RETRY_STATUS:
             return _Attempt(True, "timeout" if code == 408 else "unavailable")
-        reasons = _error_reasons(details)
+        reasons = error_reasons(details)
         message = exc.message if isinstance(exc.message, str) else ""
         if (
             code in (401, 403)
@@ -681,10 +358,10 @@ class GeminiEngine:
         candidates = response.candidates or []
         if not candidates:
             feedback = response.prompt_feedback
-            reason = _enum_name(feedback.block_reason) if feedback else None
+            reason = enum_name(feedback.block_reason) if feedback else None
             usage = usage_from(response.usage_metadata, 0)
             if reason:
-                message = _PROMPT_BLOCKED.get(reason, MSG_PROMPT_BLOCKED)
+                message = PROMPT_BLOCKED.get(reason, MSG_PROMPT_BLOCKED)
                 return GenerationResult(
                     Outcome.PROMPT_BLOCKED,
                     message,
@@ -695,7 +372,7 @@ class GeminiEngine:
             return GenerationResult(Outcome.FAILED, MSG_EMPTY, usage=usage, attempts=attempts)
 
         candidate = candidates[0]
-        finish = _enum_name(candidate.finish_reason)
+        finish = enum_name(candidate.finish_reason)
         content = candidate.content
         parts = visible_parts(content)
         n_images = sum(isinstance(p, ImagePart) for p in parts)
@@ -710,11 +387,11 @@ class GeminiEngine:
                 attempts=attempts,
             )
 
-        if finish in _IMAGE_BLOCKED:
-            return failed(Outcome.IMAGE_BLOCKED, _IMAGE_BLOCKED[finish])
+        if finish in IMAGE_BLOCKED:
+            return failed(Outcome.IMAGE_BLOCKED, IMAGE_BLOCKED[finish])
         if finish == "NO_IMAGE":
             return failed(Outcome.NO_IMAGE, MSG_NO_IMAGE)
-        if not n_images and finish not in _NORMAL_FINISH:
+        if not n_images and finish not in NORMAL_FINISH:
             return failed(Outcome.FAILED, stopped_message(finish or "UNKNOWN"))
         if not parts:
             return failed(Outcome.NO_IMAGE, MSG_NO_IMAGE)
