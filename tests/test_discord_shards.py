@@ -132,9 +132,10 @@ async def start_process(
     assert ready in done, "the bot never connected to the fake gateway"
     process = Process(core, adapter, task)
     try:
-        async with asyncio.timeout(10):  # READY sent; discord.py is ready once every shard is
-            while not await adapter.connected():
-                await asyncio.sleep(0.01)
+        assert adapter._client is not None
+        # READY sent; discord.py is ready once every shard has its guilds.
+        await asyncio.wait_for(adapter._client.wait_until_ready(), 10)
+        assert await adapter.connected()
     except BaseException:
         await process.stop()
         raise
