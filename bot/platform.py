@@ -22,3 +22,7 @@ class PlatformAdapter(Protocol):
     async def close(self) -> None:
         """Stop taking new events and disconnect; idempotent, safe before ``run`` finished."""
         ...
+
+    async def connected(self) -> bool:
+        """Whether it can take events right now (for /healthz)."""
+        ...
