@@ -4,11 +4,13 @@ each guild's events to its shard, in one process running every shard or two runn
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from adapters.discord_adapter import DiscordAdapter
@@ -17,6 +19,9 @@ from bot.config import ConfigError, load_config
 from tests.auxil.core import Core
 from tests.auxil.fake_discord import DEFERRED_UPDATE, FakeDiscord, FakeGuild, FakeMessage, shard_of
 from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.process import BotProcess
+from tests.test_discord_process import discord_env
+from tests.test_health import get_health
 
 # -- settings ---------------------------------------------------------------------------------------
 
@@ -240,3 +245,61 @@ async def test_two_processes_each_run_one_shard_and_answer_only_their_guilds(
     finally:
         await first.stop()
         await second.stop()
+
+
+# -- as processes -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_two_bot_processes_on_one_postgres_each_run_one_shard_and_report_health(
+    fake_gemini: FakeGemini, postgres_url: str, tmp_path: Path
+) -> None:
+    async with FakeDiscord(shards=2, max_concurrency=2) as fake:
+        zero, one = two_guilds(fake)
+        ports = [free_port(), free_port()]
+        processes: list[BotProcess] = []
+        try:
+            for shard, port in enumerate(ports):
+                cwd = tmp_path / f"shard{shard}"
+                cwd.mkdir()
+                env = {
+                    **discord_env(fake, fake_gemini, cwd),
+                    "DATABASE_URL": postgres_url,
+                    "DISCORD_SHARD_COUNT": "2",
+                    "DISCORD_SHARD_IDS": str(shard),
+                    "PORT": str(port),
+                }
+                processes.append(await BotProcess.start(cwd, env))
+            for shard, process in enumerate(processes):
+                connected = await process.wait_for_log("discord connected")
+                assert (connected["shards"], connected["shard_count"]) == ([shard], 2)
+                listening = await process.wait_for_log("health check listening")
+                assert listening["port"] == ports[shard]
+            for port in ports:
+                status, body = await get_health(port)
+                assert (status, body["parts"]) == (200, {"discord": "up", "database": "up"})
+            await mention_and_reply(fake, zero.general_id, "a red fox")
+            await mention_and_reply(fake, one.general_id, "a blue whale")
+            # Each guild's messages reached only the process running its shard.
+            for guild in (zero, one):
+                shards = {s for s, e, g in fake.dispatched if e == "MESSAGE_CREATE" and g == guild.id}
+                assert shards == {(shard_of(guild.id, 2), 2)}
+            codes = [await process.stop() for process in processes]
+        finally:
+            for process in processes:
+                process.ensure_dead()
+    assert codes == [0, 0]
+    assert sorted(r.prompt for r in fake_gemini.requests) == ["a blue whale", "a red fox"]
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        workspaces = await conn.fetch("SELECT DISTINCT workspace FROM conversations ORDER BY workspace")
+    finally:
+        await conn.close()
+    assert [r["workspace"] for r in workspaces] == sorted([str(zero.id), str(one.id)])
+    for process in processes:
+        assert process.problems([fake.token, "process-key"]) == []

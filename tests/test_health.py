@@ -20,6 +20,8 @@ from tests.auxil.core import Core
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.process import run_bot
+from tests.test_discord_process import discord_env
 from tests.test_slack import slack_env
 
 UP = {"ok": True, "down": []}
@@ -155,3 +157,21 @@ async def test_a_taken_port_is_one_line() -> None:
     assert str(caught.value) == (
         f"Cannot serve /healthz on port {port} (address already in use); set PORT to a free port."
     )
+
+
+async def test_a_discord_process_on_a_taken_port_stops_with_one_line(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        with socket.socket() as taken:
+            taken.bind(("0.0.0.0", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = {**discord_env(fake, fake_gemini, tmp_path), "PORT": str(port)}
+            result = await asyncio.to_thread(run_bot, [], tmp_path, env)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert errors == [
+        f"error: Cannot serve /healthz on port {port} (address already in use); set PORT to a free port."
+    ]
+    assert fake.identifies == []  # nothing connected before the port was refused
