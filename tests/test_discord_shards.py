@@ -16,7 +16,7 @@ import pytest
 from adapters.discord_adapter import DiscordAdapter
 from adapters.discord_shards import IDENTIFY_INTERVAL_S, IdentifyGate
 from bot.config import ConfigError, load_config
-from tests.auxil.core import Core
+from tests.auxil.core import Core, refusal
 from tests.auxil.fake_discord import DEFERRED_UPDATE, FakeDiscord, FakeGuild, FakeMessage, shard_of
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import BotProcess
@@ -245,6 +245,18 @@ async def test_two_processes_each_run_one_shard_and_answer_only_their_guilds(
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_too_few_shards_for_discord_stop_the_bot_with_one_line(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    async with FakeDiscord(shards=2, max_concurrency=2, sharding_required=True) as fake:
+        env = {"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url, "DISCORD_SHARD_COUNT": "1"}
+        line = await refusal(DiscordAdapter, fake_gemini, tmp_path / "bot.sqlite3", env)
+    assert line == (
+        "Discord refused shard 0 of 1 (code 4011); it asks for 2 shards: set DISCORD_SHARD_COUNT "
+        "to at least that, or unset it and DISCORD_SHARD_IDS."
+    )
 
 
 # -- as processes -----------------------------------------------------------------------------------

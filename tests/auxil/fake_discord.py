@@ -8,10 +8,10 @@ tell the difference:
 * gateway: HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, dispatches (MESSAGE_CREATE,
   THREAD_CREATE, INTERACTION_CREATE) routed by shard as Discord does (IDENTIFY ``shard: [id, count]``
   gets the guilds with ``(guild_id >> 22) % count == id``, DMs go to shard 0; 4010 for an invalid
-  shard; ``GET /gateway/bot`` says how many shards to run), ``compress=zlib-stream`` honoured
-  (plain text frames when absent), close 4004 for a bad token and 4014 for a refused
-  message-content intent; without that intent guild messages arrive without content unless they
-  mention the bot;
+  shard, 4011 for too few when sharding is required; ``GET /gateway/bot`` says how many to run),
+  ``compress=zlib-stream`` honoured (plain text frames when absent), close 4004 for a bad token
+  and 4014 for a refused message-content intent; without that intent guild messages arrive
+  without content unless they mention the bot;
 * REST: bot login (401 for a bad token), application info, command registration, messages with
   multipart files (2000 characters, 10 files, the upload limit and empty messages enforced),
   threads from messages (one per message, 403 where denied), typing, channel lookup, interaction
@@ -289,6 +289,7 @@ class FakeDiscord(LocalServer):
         heartbeat_interval_ms: int = 41250,
         shards: int = 1,
         max_concurrency: int = 1,
+        sharding_required: bool = False,
     ) -> None:
         self.token = token
         self.allow_message_content = allow_message_content
@@ -299,6 +300,8 @@ class FakeDiscord(LocalServer):
         # What GET /gateway/bot recommends: the shard count and IDENTIFYs allowed per 5 s.
         self.shards = shards
         self.max_concurrency = max_concurrency
+        # True: like a bot in too many servers, fewer than ``shards`` shards are refused (4011).
+        self.sharding_required = sharding_required
         self.host = "127.0.0.1"
         self.port = 0
         self._counter = itertools.count()
@@ -895,6 +898,9 @@ class FakeDiscord(LocalServer):
                 await session.ws.close(code=4010, message=b"Invalid shard.")
                 return
             session.shard = (int(shard[0]), int(shard[1]))
+        if self.sharding_required and (session.shard or (0, 1))[1] < self.shards:
+            await session.ws.close(code=4011, message=b"Sharding required.")
+            return
         session.intents = intents
         session.identified = True
         guilds = [g for g in self.guilds.values() if session.receives(g.id)]
