@@ -14,6 +14,7 @@ from discord.http import Route
 
 from adapters.discord_commands import build_commands
 from adapters.discord_handlers import DiscordHandlers
+from adapters.discord_shards import IdentifyGate, shard_list
 from adapters.discord_sink import NO_MENTIONS
 from adapters.discord_views import DYNAMIC_ITEMS, ControlsClient
 from bot.config import DEFAULT_DISCORD_API_URL, Config
@@ -27,8 +28,11 @@ INTENT_REFUSED = (
     "Discord refused the message-content intent; enable it in the Developer Portal "
     "(Bot > Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false."
 )
-# Gateway close code for an invalid token (the REST login usually catches it first).
+# Gateway close codes: an invalid token (the REST login usually catches it first), a shard
+# number Discord does not accept, and too few shards for the bot's number of servers.
 AUTHENTICATION_FAILED = 4004
+INVALID_SHARD = 4010
+SHARDING_REQUIRED = 4011
 # Grace for replies being posted when the host stops the bot (it kills ~10 s after SIGTERM).
 CLOSE_GRACE_S = 8.0
 # Exactly what the bot needs, nothing more.
@@ -57,11 +61,21 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
 
 
-class _Client(ControlsClient):
-    """discord.py's client wired to the adapter: commands, persistent controls, events."""
+class _Client(ControlsClient, discord.AutoShardedClient):
+    """discord.py's client wired to the adapter: commands, persistent controls, events, and the
+    shards this process runs (all of them unless DISCORD_SHARD_IDS says otherwise)."""
 
     def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
-        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, chunk_guilds_at_startup=False)
+        config = adapter.config
+        ids = list(config.discord_shard_ids) if config.discord_shard_ids is not None else None
+        super().__init__(
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            chunk_guilds_at_startup=False,
+            shard_count=config.discord_shard_count,
+            shard_ids=ids,
+        )
+        self.identify_gate = IdentifyGate()
         self.tree = app_commands.CommandTree(self)
         self.handlers = DiscordHandlers(self, adapter.service, adapter.config)
         self.tree.error(self.handlers.command_error)
@@ -71,6 +85,9 @@ class _Client(ControlsClient):
     async def setup_hook(self) -> None:
         await self._adapter.setup(self)
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.identify_gate.wait(shard_id)
+
     async def on_ready(self) -> None:
         log.info(
             "discord connected",
@@ -78,6 +95,8 @@ class _Client(ControlsClient):
                 "user": str(self.user),
                 "user_id": self.user.id if self.user else None,
                 "guilds": len(self.guilds),
+                "shards": sorted(self.shards),
+                "shard_count": self.shard_count,
             },
         )
 
@@ -95,6 +114,7 @@ class DiscordAdapter:
         self.service = service
         self._client: _Client | None = None
         self._closed = False
+        self._recommended_shards = 1
 
     def _prepare_library(self) -> None:
         # discord.py keeps the REST base in a class attribute; set here, never at import.
@@ -111,7 +131,7 @@ class DiscordAdapter:
         client = self._client = _Client(self, intents_for(self.config))
         try:
             await self._login(client, token)
-            await self._use_gateway_of_api(client)
+            await self._ask_gateway(client)
             if not self._closed:
                 await self._connect(client)
         except Exception:
@@ -139,19 +159,31 @@ class DiscordAdapter:
                 "check the network or DISCORD_API_URL."
             ) from exc
 
-    async def _use_gateway_of_api(self, client: _Client) -> None:
-        # A plain Client connects to the hard-coded wss://gateway.discord.gg and never asks
-        # /gateway/bot; behind a proxy or in tests the websocket must come from the API instead.
-        if self.config.discord_api_url.rstrip("/") == DEFAULT_DISCORD_API_URL:
-            return
+    async def _ask_gateway(self, client: _Client) -> None:
+        """GET /gateway/bot: where the websocket is (behind a proxy or in tests it is not the
+        hard-coded wss://gateway.discord.gg), how many shards to run when DISCORD_SHARD_COUNT is
+        unset, and how many sessions may start at once."""
         try:
-            _shards, url, _limits = await client.http.get_bot_gateway()
+            shards, url, limits = await client.http.get_bot_gateway()
         except (discord.GatewayNotFound, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             raise PlatformError(
                 f"Discord at {self.config.discord_api_url} did not say where its gateway is; "
                 "check DISCORD_API_URL."
             ) from exc
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        self._recommended_shards = int(shards)
+        if self.config.discord_api_url.rstrip("/") != DEFAULT_DISCORD_API_URL:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        if client.shard_count is None:
+            client.shard_count = int(shards)
+        client.identify_gate = IdentifyGate(int(limits.get("max_concurrency") or 1))
+        log.info(
+            "discord shards",
+            extra={
+                "shard_count": client.shard_count,
+                "shard_ids": shard_list(client.shard_count, self.config.discord_shard_ids),
+                "recommended": int(shards),
+            },
+        )
 
     async def _connect(self, client: _Client) -> None:
         try:
@@ -161,6 +193,12 @@ class DiscordAdapter:
         except discord.ConnectionClosed as exc:
             if exc.code == AUTHENTICATION_FAILED:
                 raise PlatformError(BAD_TOKEN) from exc
+            if exc.code in (INVALID_SHARD, SHARDING_REQUIRED):
+                raise PlatformError(
+                    f"Discord refused shard {exc.shard_id} of {client.shard_count} (code {exc.code}); "
+                    f"it asks for {self._recommended_shards} shards: set DISCORD_SHARD_COUNT to at least "
+                    "that, or unset it and DISCORD_SHARD_IDS."
+                ) from exc
             raise PlatformError(
                 f"Discord closed the gateway connection (code {exc.code}); check the bot's settings "
                 "in the Developer Portal."
@@ -209,6 +247,15 @@ class DiscordAdapter:
                 "discord commands registered",
                 extra={"guild_id": guild.id if guild else None, "commands": sorted(c.name for c in synced)},
             )
+
+    async def connected(self) -> bool:
+        """Whether every shard this process runs has an open gateway connection."""
+        client = self._client
+        if client is None or client.is_closed() or not client.is_ready() or client.shard_count is None:
+            return False
+        shards = client.shards
+        expected = shard_list(client.shard_count, self.config.discord_shard_ids)
+        return all(i in shards and not shards[i].is_closed() for i in expected)
 
     async def wait_idle(self, limit_s: float) -> bool:
         """Wait up to ``limit_s`` until no event or interaction handler is at work."""

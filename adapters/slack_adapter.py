@@ -78,10 +78,24 @@ class SlackAdapter:
         self._handlers: SlackHandlers | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        # The process's /healthz, served on the events server in HTTP mode (one server per port).
+        self.health_handler: Handler | None = None
 
     @property
     def socket_mode(self) -> bool:
         return bool(self._config.slack_app_token)
+
+    @property
+    def serves_http(self) -> bool:
+        """HTTP mode listens on PORT; /healthz then belongs on that server."""
+        return not self.socket_mode
+
+    async def connected(self) -> bool:
+        """HTTP mode: listening. Socket Mode: the websocket is open and answering pings."""
+        if not self.ready.is_set():
+            return False
+        socket = self._socket
+        return socket is None or await socket.client.is_connected()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -209,7 +223,7 @@ class SlackAdapter:
     async def _start_http(self, app: AsyncApp) -> None:
         web_app = app.web_app(path=EVENTS_PATH, port=self._config.port)
         web_app.middlewares.append(_refuse_unreadable(self._config.slack_signing_secret or ""))
-        web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_get("/healthz", self.health_handler or self._healthz)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         # All IPv4 interfaces, like Bolt's own server (host=None would bind IPv4 and IPv6 to

@@ -12,6 +12,7 @@ from dotenv import dotenv_values
 
 from bot import messages
 from bot.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
+from bot.shards import parse_shards
 from bot.vocabulary import ResponseMode
 
 # Used when GEMINI_MODEL is unset and the start-up check cannot reach the API; when it can, the
@@ -52,6 +53,9 @@ class Config:
     # False = run without the privileged message-content intent; then a mention is needed in
     # threads too.
     discord_message_content: bool = True
+    # None = every shard, the count from GET /gateway/bot; ids need a count.
+    discord_shard_count: int | None = None
+    discord_shard_ids: tuple[int, ...] | None = None
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -358,6 +362,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}.")
         log_level = "INFO"
 
+    shard_count, shard_ids = parse_shards(env, problems)
     config = Config(
         gemini_api_key=text("GEMINI_API_KEY") or text("GOOGLE_API_KEY"),
         gemini_model=model,
@@ -373,6 +378,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         or DEFAULT_DISCORD_API_URL,
         discord_guild_ids=_id_list(env, "DISCORD_GUILD_ID", problems),
         discord_message_content=_bool(env, "DISCORD_MESSAGE_CONTENT", True, problems),
+        discord_shard_count=shard_count,
+        discord_shard_ids=shard_ids,
         slack_bot_token=text("SLACK_BOT_TOKEN"),
         slack_app_token=text("SLACK_APP_TOKEN"),
         slack_signing_secret=text("SLACK_SIGNING_SECRET"),

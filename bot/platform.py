@@ -26,3 +26,7 @@ class PlatformAdapter(Protocol):
     async def announce_interrupted(self) -> None:
         """Tell each person whose turn a crash or a stop cut off (each turn once)."""
         ...
+
+    async def connected(self) -> bool:
+        """Whether it can take events right now (for /healthz)."""
+        ...

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.config import Config
 from bot.gemini import GeminiEngine
+from bot.health import Health, HealthServer
 from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.in_flight import InFlight
 from bot.logs import configure_logging
@@ -138,24 +139,58 @@ async def _serve(config: Config, console: bool) -> int:
 
 
 def _start_adapters(
-    config: Config, console: bool, service: ConversationService
-) -> tuple[list[PlatformAdapter], dict[asyncio.Task[None], str]]:
-    adapters: list[PlatformAdapter] = []
+    config: Config, console: bool, service: ConversationService, adapters: list[PlatformAdapter]
+) -> dict[asyncio.Task[None], str]:
     tasks: dict[asyncio.Task[None], str] = {}
     if console:
         from adapters.console_adapter import ConsoleAdapter
 
         tasks[asyncio.create_task(ConsoleAdapter(service, config.console_output_dir).run())] = "console"
     else:
-        adapters = build_platform_adapters(config, service)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
-    return adapters, tasks
+    return tasks
+
+
+async def _serve_health(
+    config: Config, service: ConversationService, adapters: list[PlatformAdapter]
+) -> HealthServer | None:
+    """/healthz on PORT: on the Slack events server when there is one (one server per port),
+    else on a small server of its own."""
+    health = Health(service.store, adapters)
+    serving = [a for a in adapters if getattr(a, "serves_http", False)]
+    for adapter in serving:
+        adapter.health_handler = health.handle  # type: ignore[attr-defined]
+    if serving:
+        return None
+    server = HealthServer(health, config.port)
+    await server.start()
+    return server
 
 
 async def _run_until_stopped(
     config: Config, console: bool, service: ConversationService, coordination: Coordination
 ) -> int:
-    adapters, tasks = _start_adapters(config, console, service)
+    adapters = [] if console else build_platform_adapters(config, service)
+    try:
+        health = None if console else await _serve_health(config, service, adapters)
+    except PlatformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await _serve_adapters(config, console, service, adapters, coordination)
+    finally:
+        if health is not None:
+            await health.close()
+
+
+async def _serve_adapters(
+    config: Config,
+    console: bool,
+    service: ConversationService,
+    adapters: list[PlatformAdapter],
+    coordination: Coordination,
+) -> int:
+    tasks = _start_adapters(config, console, service, adapters)
     background = _background_jobs(config, service, coordination, adapters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+# A health check must answer quickly, also when the server is gone.
+PING_TIMEOUT_S = 2.0
 _KEY_MATCH = "c.platform = $1 AND c.workspace = $2 AND c.channel = $3 AND c.thread = $4"
 
 
@@ -106,6 +108,13 @@ class PostgresStore(SettingsPrecedence):
         if version > PG_MIGRATIONS[-1].version:  # pragma: no cover - refused at open
             raise newer_schema(version)
         return version
+
+    async def ping(self) -> None:
+        try:
+            async with self._reading() as conn:
+                await conn.fetchval("SELECT 1", timeout=PING_TIMEOUT_S)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"PostgreSQL does not answer: {type(exc).__name__}") from exc
 
     # -- processed messages -----------------------------------------------------------------
 

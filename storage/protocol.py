@@ -51,6 +51,10 @@ class Lifecycle(Protocol):
 
     async def schema_version(self) -> int: ...
 
+    async def ping(self) -> None:
+        """One cheap query; raises StoreError when the database does not answer (or is closed)."""
+        ...
+
 
 class HistoryStore(Protocol):
     """Conversations, their turns (a tree with a head), the image blobs turns reference, and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
@@ -67,6 +68,13 @@ class SqliteStore(SettingsPrecedence):
     async def schema_version(self) -> int:
         async with self._reading() as db:
             return await sqlite_file.user_version(db)
+
+    async def ping(self) -> None:
+        try:
+            async with self._reading() as db:
+                await db.execute_fetchall("SELECT 1")
+        except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once closed
+            raise StoreError(f"The SQLite database does not answer: {exc}") from exc
 
     # -- extras beyond the protocol ---------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.content import Blob, ContentRecord, image_part, user_record
 from bot.vocabulary import ConversationKey, SettingScope, Usage
-from storage.errors import HeadMoved
+from storage.errors import HeadMoved, StoreError
 from storage.protocol import Store, StoredTurn
 
 StoreFactory = Callable[[], Awaitable[Store]]
@@ -151,6 +151,12 @@ class LifecycleContract(ContractBase):
 
     async def test_a_new_store_has_a_schema(self, store: Store) -> None:
         assert await store.schema_version() >= 1
+
+    async def test_ping_answers_while_open_and_raises_once_closed(self, store: Store) -> None:
+        assert await store.ping() is None
+        await store.close()
+        with pytest.raises(StoreError):
+            await store.ping()
 
     async def test_close_is_idempotent(self, store: Store) -> None:
         await store.close()

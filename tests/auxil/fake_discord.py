@@ -2,12 +2,16 @@
 
 Point the bot at it with ``DISCORD_API_URL=fake.api_url``; ``GET /gateway/bot`` names the fake's
 own websocket. The fake keeps a small world (one guild with a text channel and a voice channel,
-threads, DMs, users) and behaves like Discord where the bot can tell the difference:
+more guilds from ``add_guild``, threads, DMs, users) and behaves like Discord where the bot can
+tell the difference:
 
 * gateway: HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, dispatches (MESSAGE_CREATE,
-  THREAD_CREATE, INTERACTION_CREATE), ``compress=zlib-stream`` honoured (plain text frames when
-  absent), close 4004 for a bad token and 4014 for a refused message-content intent; without
-  that intent guild messages arrive without content unless they mention the bot;
+  THREAD_CREATE, INTERACTION_CREATE) routed by shard as Discord does (IDENTIFY ``shard: [id, count]``
+  gets the guilds with ``(guild_id >> 22) % count == id``, DMs go to shard 0; 4010 for an invalid
+  shard, 4011 for too few when sharding is required; ``GET /gateway/bot`` says how many to run),
+  ``compress=zlib-stream`` honoured (plain text frames when absent), close 4004 for a bad token
+  and 4014 for a refused message-content intent; without that intent guild messages arrive
+  without content unless they mention the bot;
 * REST: bot login (401 for a bad token), application info, command registration, messages with
   multipart files (2000 characters, 10 files, the upload limit and empty messages enforced),
   threads from messages (one per message, 403 where denied), typing, channel lookup, interaction
@@ -249,6 +253,7 @@ class _Session:
         self.zlib = zlib.compressobj() if compress == "zlib-stream" else None
         self.seq = 0
         self.intents = 0
+        self.shard: tuple[int, int] | None = None  # [id, count] from IDENTIFY; None = every guild
         self.identified = False
         self.session_id = secrets.token_hex(16)
         self._lock = asyncio.Lock()
@@ -269,6 +274,28 @@ class _Session:
         self.seq += 1
         await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
 
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether this connection gets a guild's events (``None``: a DM, for shard 0 only)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_id == (0 if guild_id is None else shard_of(guild_id, count))
+
+
+def shard_of(guild_id: int, count: int) -> int:
+    """The shard that receives a guild's events, by Discord's formula."""
+    return (guild_id >> 22) % count
+
+
+@dataclass(frozen=True)
+class FakeGuild:
+    """A server the bot is in: its id, its bot role and its #general."""
+
+    id: int
+    name: str
+    role_id: int
+    general_id: int
+
 
 class FakeDiscord(LocalServer):
     """The fake server and its world. ``async with FakeDiscord() as fake`` or start()/close()."""
@@ -281,6 +308,9 @@ class FakeDiscord(LocalServer):
         announce_threads: bool = True,
         upload_limit: int = UPLOAD_LIMIT,
         heartbeat_interval_ms: int = 41250,
+        shards: int = 1,
+        max_concurrency: int = 1,
+        sharding_required: bool = False,
     ) -> None:
         self.token = token
         self.allow_message_content = allow_message_content
@@ -288,6 +318,11 @@ class FakeDiscord(LocalServer):
         self.announce_threads = announce_threads
         self.upload_limit = upload_limit
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        # What GET /gateway/bot recommends: the shard count and IDENTIFYs allowed per 5 s.
+        self.shards = shards
+        self.max_concurrency = max_concurrency
+        # True: like a bot in too many servers, fewer than ``shards`` shards are refused (4011).
+        self.sharding_required = sharding_required
         self.host = "127.0.0.1"
         self.port = 0
         self._counter = itertools.count()
@@ -305,6 +340,10 @@ class FakeDiscord(LocalServer):
         self.channels: dict[int, dict[str, Any]] = {}
         self.general_id = self._add_channel(GUILD_TEXT, "general")
         self.voice_id = self._add_channel(GUILD_VOICE, "Lounge")
+        home = FakeGuild(self.guild_id, "Test Server", self.bot_role_id, self.general_id)
+        self.guilds = {self.guild_id: home}
+        # Which connection (its shard, None if unsharded) got which event of which guild.
+        self.dispatched: list[tuple[tuple[int, int] | None, str, int | None]] = []
         self.forbidden_threads: set[int] = set()  # channels where the bot lacks thread permissions
 
         self.messages: dict[int, FakeMessage] = {}
@@ -349,12 +388,23 @@ class FakeDiscord(LocalServer):
             user.update({"verified": True, "mfa_enabled": False})
         return user
 
-    def _add_channel(self, kind: int, name: str) -> int:
+    def add_guild(self, name: str, *, shard: int = 0, count: int = 1) -> FakeGuild:
+        """Another server with a #general, its id picked so that it lands on ``shard`` of
+        ``count`` (ids are snowflakes: the shard comes from their millisecond part)."""
+        millis = max(int(time.time() * 1000) - DISCORD_EPOCH_MS, (self._last_id >> 22) + 1)
+        millis += (shard - millis) % count
+        self._last_id = guild_id = millis << 22
+        role_id = self.new_id()
+        general_id = self._add_channel(GUILD_TEXT, "general", guild_id)
+        self.guilds[guild_id] = FakeGuild(guild_id, name, role_id, general_id)
+        return self.guilds[guild_id]
+
+    def _add_channel(self, kind: int, name: str, guild_id: int | None = None) -> int:
         channel_id = self.new_id()
         channel: dict[str, Any] = {
             "id": str(channel_id),
             "type": kind,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id or self.guild_id),
             "name": name,
             "position": len(self.channels),
             "permission_overwrites": [],
@@ -374,7 +424,7 @@ class FakeDiscord(LocalServer):
         return {
             "id": str(thread_id),
             "type": PUBLIC_THREAD,
-            "guild_id": str(self.guild_id),
+            "guild_id": self.channels[parent_id]["guild_id"],
             "parent_id": str(parent_id),
             "owner_id": str(owner_id),
             "name": name,
@@ -423,10 +473,10 @@ class FakeDiscord(LocalServer):
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == PUBLIC_THREAD]
 
-    def _guild_payload(self) -> dict[str, Any]:
+    def _guild_payload(self, guild: FakeGuild) -> dict[str, Any]:
         roles = [
             {
-                "id": str(self.guild_id),
+                "id": str(guild.id),
                 "name": "@everyone",
                 "color": 0,
                 "hoist": False,
@@ -437,7 +487,7 @@ class FakeDiscord(LocalServer):
                 "flags": 0,
             },
             {
-                "id": str(self.bot_role_id),
+                "id": str(guild.role_id),
                 "name": self.bot["global_name"],
                 "color": 0,
                 "hoist": False,
@@ -449,11 +499,12 @@ class FakeDiscord(LocalServer):
                 "tags": {"bot_id": self.bot["id"]},
             },
         ]
-        guild_channels = [c for c in self.channels.values() if c["type"] in (GUILD_TEXT, GUILD_VOICE)]
-        threads = self.threads() if self.announce_threads else []
+        mine = [c for c in self.channels.values() if c.get("guild_id") == str(guild.id)]
+        guild_channels = [c for c in mine if c["type"] in (GUILD_TEXT, GUILD_VOICE)]
+        threads = [c for c in mine if c["type"] == PUBLIC_THREAD] if self.announce_threads else []
         return {
-            "id": str(self.guild_id),
-            "name": "Test Server",
+            "id": str(guild.id),
+            "name": guild.name,
             "icon": None,
             "owner_id": self.alice["id"],
             "roles": roles,
@@ -466,7 +517,7 @@ class FakeDiscord(LocalServer):
             "joined_at": _iso(),
             "channels": guild_channels,
             "threads": threads,
-            "members": [self._member(self.bot, [str(self.bot_role_id)])],
+            "members": [self._member(self.bot, [str(guild.role_id)])],
             "voice_states": [],
             "presences": [],
             "premium_tier": 0,
@@ -713,7 +764,7 @@ class FakeDiscord(LocalServer):
             await self._dispatch("MESSAGE_CREATE", message.payload)
 
     def _registered(self, name: str) -> tuple[dict[str, Any], int | None]:
-        for scope in (self.guild_id, None):
+        for scope in (*self.guilds, None):
             for command in self.commands.get(scope, []):
                 if command["name"] == name:
                     return command, scope
@@ -834,9 +885,11 @@ class FakeDiscord(LocalServer):
     # -- gateway ----------------------------------------------------------------------------------
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
         for session in list(self._sessions):
-            if not session.identified:
+            if not session.identified or not session.receives(guild_id):
                 continue
+            self.dispatched.append((session.shard, event, guild_id))
             await session.dispatch(event, self._as_seen_by(session, event, data))
 
     def _as_seen_by(self, session: _Session, event: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -886,14 +939,25 @@ class FakeDiscord(LocalServer):
         if intents & MESSAGE_CONTENT and not self.allow_message_content:
             await session.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard = data.get("shard")
+        if shard is not None:
+            if not (isinstance(shard, list) and len(shard) == 2 and 0 <= shard[0] < shard[1]):
+                await session.ws.close(code=4010, message=b"Invalid shard.")
+                return
+            session.shard = (int(shard[0]), int(shard[1]))
+        if self.sharding_required and (session.shard or (0, 1))[1] < self.shards:
+            await session.ws.close(code=4011, message=b"Sharding required.")
+            return
         session.intents = intents
         session.identified = True
+        guilds = [g for g in self.guilds.values() if session.receives(g.id)]
         await session.dispatch(
             "READY",
             {
                 "v": 10,
                 "user": self.bot,
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+                **({"shard": list(session.shard)} if session.shard else {}),
                 "session_id": session.session_id,
                 "resume_gateway_url": self.gateway_url,
                 "application": {"id": str(self.application_id), "flags": 0},
@@ -903,7 +967,8 @@ class FakeDiscord(LocalServer):
                 "geo_ordered_rtc_regions": [],
             },
         )
-        await session.dispatch("GUILD_CREATE", self._guild_payload())
+        for guild in guilds:
+            await session.dispatch("GUILD_CREATE", self._guild_payload(guild))
         self.identifies.append(data)
         self._touch()
 
@@ -1008,12 +1073,12 @@ class FakeDiscord(LocalServer):
         return _json(
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
@@ -1023,7 +1088,7 @@ class FakeDiscord(LocalServer):
     ) -> web.Response:
         if int(app_id) != self.application_id:
             raise DiscordHTTPError(403, 50001, "Missing Access")
-        if guild_id is not None and int(guild_id) != self.guild_id:
+        if guild_id is not None and int(guild_id) not in self.guilds:
             raise DiscordHTTPError(403, 50001, "Missing Access")
         body = await request.json()
         registered = []

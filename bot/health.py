@@ -1,0 +1,107 @@
+"""GET /healthz: 200 when this process is connected to its platforms and its database, else 503."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.platform import PlatformError
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"
+# A load balancer gives a check a few seconds; a part that has not answered by then is down.
+CHECK_TIMEOUT_S = 2.0
+DATABASE = "database"
+
+
+class Connected(Protocol):
+    """A platform adapter that can say whether it is connected right now."""
+
+    name: str
+
+    async def connected(self) -> bool: ...
+
+
+class Pingable(Protocol):
+    async def ping(self) -> None: ...
+
+
+class Health:
+    """Checks every platform this process serves and its database, all at once, each within a limit."""
+
+    def __init__(
+        self, store: Pingable, platforms: Sequence[Connected], timeout_s: float = CHECK_TIMEOUT_S
+    ) -> None:
+        self._store = store
+        self._platforms = list(platforms)
+        self._timeout_s = timeout_s
+
+    async def _database_up(self) -> bool:
+        await self._store.ping()
+        return True
+
+    async def _within_limit(self, name: str, check: asyncio.Future[bool]) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await check
+        except Exception as exc:  # any failure of a check means that part is down
+            log.warning("health check failed", extra={"part": name, "error": type(exc).__name__})
+            return False
+
+    async def check(self) -> dict[str, bool]:
+        """Each part's name and whether it is up: the platforms by name, then ``database``."""
+        parts: dict[str, asyncio.Future[bool]] = {
+            p.name: asyncio.ensure_future(p.connected()) for p in self._platforms
+        }
+        parts[DATABASE] = asyncio.ensure_future(self._database_up())
+        results = await asyncio.gather(*(self._within_limit(n, c) for n, c in parts.items()))
+        return dict(zip(parts, results, strict=True))
+
+    async def handle(self, _request: web.Request) -> web.Response:
+        parts = await self.check()
+        down = [name for name, up in parts.items() if not up]
+        body = {"ok": not down, "down": down, "parts": {n: "up" if up else "down" for n, up in parts.items()}}
+        return web.json_response(body, status=503 if down else 200)
+
+
+class HealthServer:
+    """A tiny HTTP server for /healthz alone, for processes that serve nothing else on PORT."""
+
+    def __init__(self, health: Health, port: int) -> None:
+        self._health = health
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get(HEALTH_PATH, self._health.handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            # All IPv4 interfaces, like the Slack events server.
+            await web.TCPSite(runner, host="0.0.0.0", port=self._port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise PlatformError(
+                f"Cannot serve {HEALTH_PATH} on port {self._port} ({_reason(exc)}); set PORT to a free port."
+            ) from None
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        log.info("health check listening", extra={"port": self.port, "path": HEALTH_PATH})
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
+def _reason(exc: OSError) -> str:
+    # asyncio re-raises a failed bind with the address in the text; the errno says it plainly.
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)

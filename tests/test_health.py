@@ -1,0 +1,177 @@
+"""GET /healthz: 200 while the process is connected to its platforms and database, else 503
+naming the part that is down; on the Slack events server or on a small server of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.discord_adapter import DiscordAdapter
+from adapters.slack_adapter import SlackAdapter
+from bot.health import Health, HealthServer
+from bot.platform import PlatformError
+from storage.postgres_store import PostgresStore
+from tests.auxil.core import Core
+from tests.auxil.fake_discord import FakeDiscord
+from tests.auxil.fake_gemini import FakeGemini
+from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.process import run_bot
+from tests.test_discord_process import discord_env
+from tests.test_slack import slack_env
+
+UP = {"ok": True, "down": []}
+
+
+async def get_health(port: int) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+        return resp.status, await resp.json()
+
+
+async def health_becomes(port: int, status: int, limit_s: float = 15.0) -> dict[str, Any]:
+    """The body of the first answer with ``status``, asking every 50 ms."""
+    for _ in range(int(limit_s / 0.05)):
+        got, body = await get_health(port)
+        if got == status:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"/healthz never answered {status}")
+
+
+async def test_discord_is_healthy_while_connected_and_named_once_the_gateway_is_gone(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    fake = await FakeDiscord().start()
+    core = await Core(
+        fake_gemini,
+        tmp_path / "bot.sqlite3",
+        env={"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url},
+    ).start()
+    adapter = DiscordAdapter(core.config, core.service)
+    server = HealthServer(Health(core.store, [adapter]), port=0)
+    await server.start()
+    assert server.port
+    task = asyncio.create_task(adapter.run())
+    try:
+        body = await health_becomes(server.port, 200)
+        assert body == {**UP, "parts": {"discord": "up", "database": "up"}}
+        await fake.close()  # the gateway and the API go away; discord.py keeps trying
+        body = await health_becomes(server.port, 503)
+        assert body == {"ok": False, "down": ["discord"], "parts": {"discord": "down", "database": "up"}}
+    finally:
+        await adapter.close()
+        await asyncio.wait_for(task, 15)
+        await server.close()
+        await core.stop()
+        await fake.close()
+
+
+async def test_socket_mode_is_named_once_its_socket_is_closed(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=slack_env(slack, socket=True)).start()
+    adapter = SlackAdapter(core.config, core.service)
+    assert not adapter.serves_http
+    server = HealthServer(Health(core.store, [adapter]), port=0)
+    await server.start()
+    assert server.port
+    task = asyncio.create_task(adapter.run())
+    try:
+        body = await health_becomes(server.port, 200)
+        assert body == {**UP, "parts": {"slack": "up", "database": "up"}}
+        await slack.close()  # the socket closes and no new one can be opened
+        body = await health_becomes(server.port, 503)
+        assert body == {"ok": False, "down": ["slack"], "parts": {"slack": "down", "database": "up"}}
+    finally:
+        await adapter.close()
+        await asyncio.wait_for(task, 15)
+        await server.close()
+        await core.stop()
+
+
+async def test_http_mode_serves_the_process_health_on_its_events_server(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=slack_env(slack)).start()
+    adapter = SlackAdapter(core.config, core.service)
+    assert adapter.serves_http
+    adapter.health_handler = Health(core.store, [adapter]).handle
+    task = asyncio.create_task(adapter.run())
+    try:
+        await asyncio.wait_for(adapter.ready.wait(), 15)
+        assert adapter.http_port
+        status, body = await get_health(adapter.http_port)
+        assert (status, body) == (200, {**UP, "parts": {"slack": "up", "database": "up"}})
+        await core.store.close()
+        status, body = await get_health(adapter.http_port)
+        assert (status, body["down"]) == (503, ["database"])
+    finally:
+        await adapter.close()
+        await asyncio.wait_for(task, 15)
+        await core.stop()
+
+
+async def test_postgres_is_named_when_the_store_cannot_answer(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    server = HealthServer(Health(store, []), port=0)
+    await server.start()
+    assert server.port
+    try:
+        assert await get_health(server.port) == (200, {**UP, "parts": {"database": "up"}})
+        await store.close()
+        assert await get_health(server.port) == (
+            503,
+            {"ok": False, "down": ["database"], "parts": {"database": "down"}},
+        )
+    finally:
+        await server.close()
+        await store.close()
+
+
+class _HangingStore:
+    async def ping(self) -> None:
+        await asyncio.sleep(3600)
+
+
+async def test_a_check_that_does_not_answer_is_down_within_the_limit() -> None:
+    health = Health(_HangingStore(), [], timeout_s=0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await health.check() == {"database": False}
+    assert loop.time() - started < 2.0
+
+
+async def test_a_taken_port_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = HealthServer(Health(_HangingStore(), []), port=port)
+        with pytest.raises(PlatformError) as caught:
+            await server.start()
+    assert str(caught.value) == (
+        f"Cannot serve /healthz on port {port} (address already in use); set PORT to a free port."
+    )
+
+
+async def test_a_discord_process_on_a_taken_port_stops_with_one_line(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        with socket.socket() as taken:
+            taken.bind(("0.0.0.0", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = {**discord_env(fake, fake_gemini, tmp_path), "PORT": str(port)}
+            result = await asyncio.to_thread(run_bot, [], tmp_path, env)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert errors == [
+        f"error: Cannot serve /healthz on port {port} (address already in use); set PORT to a free port."
+    ]
+    assert fake.identifies == []  # nothing connected before the port was refused
