@@ -205,10 +205,14 @@ class PgReservations:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
+        # One check of this process at a time waits for the database lock: a check holds a
+        # pooled connection while it waits, and the holder of the lock needs a second one to
+        # count usage, so a burst of checks must not pin every connection of the pool.
+        self._one_here = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def checking(self) -> AsyncIterator[_PgLedger]:
-        async with self._store.pool.acquire() as conn, conn.transaction():
+        async with self._one_here, self._store.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", LIMITS_LOCK_KEY)
             yield _PgLedger(conn, self._store.lease)
 
