@@ -62,7 +62,10 @@ async def measure_capacity(
     ):
         start = time.time() + 0.5
         until = start + duration_s
-        jobs = [w.run({"lanes": per_process, "until": until, "name": f"p{i}"}, LIMIT_S) for i, w in enumerate(procs)]
+        jobs = [
+            w.run({"lanes": per_process, "until": until, "name": f"p{i}"}, LIMIT_S)
+            for i, w in enumerate(procs)
+        ]
         gathered = asyncio.gather(*jobs)
         await asyncio.sleep(max(0.0, start + warmup_s - time.time()))
         before = _snapshot(fake.pid, postgres_pid)

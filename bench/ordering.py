@@ -31,7 +31,10 @@ async def order_across_processes(
     """Each message to one of ``processes`` bot processes on one database, picked at random (a
     load balancer), every process delivering its share at the same moment."""
     rng = random.Random(seed)
-    async with FakeGeminiProcess(noisy=False) as fake, workers(processes, fake.base_url, database, {}, log) as procs:
+    async with (
+        FakeGeminiProcess(noisy=False) as fake,
+        workers(processes, fake.base_url, database, {}, log) as procs,
+    ):
         items = deliveries(threads, messages, time.time_ns() // 1000, rng)
         shares: list[list[list[int]]] = [[] for _ in procs]
         for d in items:

@@ -83,4 +83,6 @@ async def _same_requests(base_url: str, expected: str, *indexes: int) -> None:
     """The first timed bot turn and the last bare call sent the very request replayed."""
     for index in indexes:
         if (await sent_request(base_url, index)).sha256 != expected:
-            raise RuntimeError(f"request {index} differs from the bot's: the bare call is not a like-for-like")
+            raise RuntimeError(
+                f"request {index} differs from the bot's: the bare call is not a like-for-like"
+            )

@@ -35,9 +35,12 @@ async def _job(bot: Bot, job: dict[str, Any]) -> dict[str, Any]:
 
 async def _main() -> int:
     setup = json.loads(sys.stdin.readline())
-    log_path = Path(setup["log"])
-    with log_path.open("a") as log:
-        async with production_logging(log, ("bench-key",)), Bot(setup["base_url"], setup["database"], setup["env"]) as bot:
+    log = await asyncio.to_thread(Path(setup["log"]).open, "a")
+    with log:
+        async with (
+            production_logging(log, ("bench-key",)),
+            Bot(setup["base_url"], setup["database"], setup["env"]) as bot,
+        ):
             print("READY", flush=True)
             job = json.loads(await asyncio.to_thread(sys.stdin.readline))
             result = await _job(bot, job)
