@@ -126,7 +126,7 @@ async def capacity_rows(
         f"{'real-size' if plan.noisy else 'small'} images, for {plan.capacity_s:g} s; turns "
         f"answered after the first {common['warmup_s']:g} s are counted. Ideal = conversations "
         "/ model latency (a bot taking no time). Processes are `python -m bench.worker` (the "
-        "bot's store, coordination, engine and service, without a platform adapter); the fake Gemini, PostgreSQL and every "
-        "bot process share the machine's cores, so 'machine busy' (all processes, ours or not) "
-        "shows when the CPU is the limit."
+        "bot's store, coordination, engine and service, without a platform adapter); the fake "
+        "Gemini, PostgreSQL and every bot process share the machine's cores, so 'machine busy' "
+        "(all processes, ours or not) shows when the CPU is the limit."
     )
