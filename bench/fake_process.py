@@ -24,6 +24,7 @@ class FakeRequest:
     handling_s: float
     prompt_tokens: int | None
     images: int
+    prompt: str
 
 
 class FakeGeminiProcess:
@@ -72,6 +73,11 @@ class FakeGeminiProcess:
                 proc.kill()
                 await proc.wait()
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
     async def requests(self) -> list[FakeRequest]:
         """Every request the fake has answered so far, in arrival order."""
         assert self._http is not None
@@ -85,6 +91,7 @@ class FakeGeminiProcess:
                 handling_s=float(row.get("handling_s", 0.0)),
                 prompt_tokens=row.get("prompt_tokens"),
                 images=sum(row.get("images") or ()),
+                prompt=str(row.get("prompt", "")),
             )
             for row in rows
         ]

@@ -19,8 +19,9 @@ from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
 from bot.runtime import tuned_process
 from bot.service import ConversationService, TurnResult
-from bot.vocabulary import Author, ConversationKey, ImageRef, Reply, Turn
-from storage.sqlite_store import SqliteStore
+from bot.vocabulary import Author, ConversationKey, ImageRef, Position, Reply, Turn
+from storage.factory import coordination_for, open_store
+from storage.protocol import Store
 
 
 class TimingSink:
@@ -57,19 +58,25 @@ class TimedTurn:
         return self.answered - self.started
 
 
-class Bot:
-    """Store, engine and service built from the environment exactly as ``bot.runtime`` does."""
+def database_url(database: Path | str) -> str:
+    """A SQLite file path as its URL; a URL (``postgresql://...``) as it is."""
+    return f"sqlite:///{database}" if isinstance(database, Path) else database
 
-    def __init__(self, base_url: str, db_path: Path, env: dict[str, str] | None = None) -> None:
+
+class Bot:
+    """Store, coordination, engine and service built from the environment exactly as
+    ``bot.runtime`` does: a SQLite file path, or a ``postgresql://`` URL for PostgreSQL."""
+
+    def __init__(self, base_url: str, database: Path | str, env: dict[str, str] | None = None) -> None:
         self.config: Config = load_config(
             {
                 "GEMINI_API_KEY": "bench-key",
                 "GOOGLE_GEMINI_BASE_URL": base_url,
-                "DATABASE_URL": f"sqlite:///{db_path}",
+                "DATABASE_URL": database_url(database),
                 **(env or {}),
             }
         )
-        self.store = SqliteStore(self.config.database_path)
+        self.store: Store = open_store(self.config)
         self.engine: GeminiEngine | None = None
         self.service: ConversationService | None = None
 
@@ -82,9 +89,15 @@ class Bot:
             timeout_s=self.config.gemini_timeout_s,
             max_attempts=self.config.gemini_max_attempts,
         )
+        coordination = coordination_for(self.store, self.config)
         # Tuned like the running bot (bot.runtime), so memory and timing figures match it.
         self.service = ConversationService(
-            config=self.config, store=self.store, engine=self.engine, in_flight=tuned_process()
+            config=self.config,
+            store=self.store,
+            engine=self.engine,
+            order=coordination.order,
+            reservations=coordination.reservations,
+            in_flight=tuned_process(),
         )
         return self
 
@@ -99,6 +112,7 @@ class Bot:
         text: str,
         *images: ImageRef,
         continue_from: int | None = None,
+        position: Position | None = None,
     ) -> TimedTurn:
         """One inbound message through ``handle_turn``; fails loudly unless it was answered.
 
@@ -113,6 +127,7 @@ class Bot:
             text=text,
             images=images,
             continue_from=continue_from,
+            position=position,
         )
         started = time.perf_counter()
         result = await self.service.handle_turn(turn, sink)

@@ -1,14 +1,16 @@
-"""Overhead per turn: inbound message to reply handed over, minus the model's time."""
+"""Overhead per turn, as a ratio: the bot's own time over a bare SDK call's own time, same request."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.bare_call import BareCall, sent_request
 from bench.fake_process import FakeGeminiProcess
 from bench.harness import Bot, conversation, median, percentile
 
 HISTORY_TURNS = 10
+PROMPT = "now in the style of a woodblock print"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,39 +18,71 @@ class OverheadResult:
     samples_ms: tuple[float, ...]
     median_ms: float
     p99_ms: float
+    bare_median_ms: float
     model_median_ms: float
+    request_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        return self.median_ms / self.bare_median_ms
 
 
-async def measure_overhead(workdir: Path, *, samples: int, latency_s: float, noisy: bool) -> OverheadResult:
-    """Build a 10-turn thread, then time ``samples`` more turns, each continuing from turn 10.
+async def measure_overhead(
+    database: Path | str, *, samples: int, latency_s: float, noisy: bool
+) -> OverheadResult:
+    """Build a 10-turn thread, then alternate ``samples`` bot turns with ``samples`` bare calls.
 
-    Continuing from the 10th turn (what replying to that image does) gives every sample exactly
-    ten turns of history. Overhead = wall time of ``handle_turn`` up to ``sink.send`` minus the
-    fake's own time on that request (measured inside the fake, latency included).
+    Every bot turn sends the same prompt continuing from turn 10 (what replying to that image
+    does), so every one sends the same request: ten turns of history. The bare call replays that
+    request through a plain google-genai client. Each figure is wall time minus the fake's own
+    time on that request (measured inside the fake, latency included); alternating the two
+    means both see the same machine.
     """
     async with (
         FakeGeminiProcess(latency_s=latency_s, noisy=noisy) as fake,
-        Bot(fake.base_url, workdir / "overhead.sqlite3") as bot,
+        Bot(fake.base_url, database) as bot,
     ):
+        assert bot.engine is not None
         key = conversation("overhead")
         tenth = None
         for n in range(HISTORY_TURNS):
             tenth = (await bot.turn(key, f"a lighthouse at dusk, variation {n}")).result.turn_id
+        first = len(await fake.requests())
         # Two unmeasured turns warm the connection pool and the SDK's first-call paths.
-        for n in range(2):
-            await bot.turn(key, f"warm-up {n}", continue_from=tenth)
-        before = len(await fake.requests())
-        walls = [
-            (await bot.turn(key, f"now in the style of print {n}", continue_from=tenth)).wall_s
-            for n in range(samples)
-        ]
-        served = (await fake.requests())[before:]
-    if len(served) != samples:
-        raise RuntimeError(f"expected {samples} model calls, the fake saw {len(served)}")
-    overheads = [(wall - req.handling_s) * 1000 for wall, req in zip(walls, served, strict=True)]
+        for _ in range(2):
+            await bot.turn(key, PROMPT, continue_from=tenth)
+        bot_sent = await sent_request(fake.base_url, first)
+        bare = BareCall(fake.base_url, bot.engine.model, bot_sent)
+        try:
+            for _ in range(2):
+                await bare.call_s()
+            start = len(await fake.requests())
+            bot_walls, bare_walls = [], []
+            for _ in range(samples):
+                bot_walls.append((await bot.turn(key, PROMPT, continue_from=tenth)).wall_s)
+                bare_walls.append(await bare.call_s())
+        finally:
+            await bare.aclose()
+        served = (await fake.requests())[start:]
+        await _same_requests(fake.base_url, bot_sent.sha256, start, start + len(served) - 1)
+    if len(served) != 2 * samples:
+        raise RuntimeError(f"expected {2 * samples} model calls, the fake saw {len(served)}")
+    bot_ms = [(w - r.handling_s) * 1000 for w, r in zip(bot_walls, served[0::2], strict=True)]
+    bare_ms = [(w - r.handling_s) * 1000 for w, r in zip(bare_walls, served[1::2], strict=True)]
     return OverheadResult(
-        samples_ms=tuple(overheads),
-        median_ms=median(overheads),
-        p99_ms=percentile(overheads, 99),
+        samples_ms=tuple(bot_ms),
+        median_ms=median(bot_ms),
+        p99_ms=percentile(bot_ms, 99),
+        bare_median_ms=median(bare_ms),
         model_median_ms=median([r.handling_s * 1000 for r in served]),
+        request_bytes=served[0].body_bytes,
     )
+
+
+async def _same_requests(base_url: str, expected: str, *indexes: int) -> None:
+    """The first timed bot turn and the last bare call sent the very request replayed."""
+    for index in indexes:
+        if (await sent_request(base_url, index)).sha256 != expected:
+            raise RuntimeError(
+                f"request {index} differs from the bot's: the bare call is not a like-for-like"
+            )

@@ -42,6 +42,8 @@ class PgTurnOrder:
         self._store = store
         self._local = LocalTurnOrder(settle_s)
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._arrivals: list[tuple[str, Position, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def enter(self, key: ConversationKey, position: Position) -> _PgTicket:
         return _PgTicket(self, key, position, self._local.enter(key, position))
@@ -61,16 +63,55 @@ class PgTurnOrder:
         task.add_done_callback(self._cleanups.discard)
 
     async def insert(self, conversation: str, position: Position) -> int:
-        return int(
-            await self.pool.fetchval(
-                "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
-                "VALUES ($1, $2, $3, $4) RETURNING id",
-                conversation,
-                position.posted_us,
-                position.tiebreak,
-                self.lease.id,
-            )
-        )
+        """Queue a turn's row. Turns arriving together share one INSERT: a burst of hundreds
+        would otherwise wait for pooled connections one by one, and a row that becomes visible
+        only after the settle window lets a later message on another process start first."""
+        arrival: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((conversation, position, arrival))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await arrival
+
+    async def _flush(self) -> None:
+        while self._arrivals:
+            batch, self._arrivals = self._arrivals, []
+            try:
+                rows = await self._store.arrivals_pool.fetch(
+                    "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
+                    "SELECT c, p, t, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(c, p, t) "
+                    "RETURNING id, conversation, posted_us, tiebreak",
+                    [c for c, _, _ in batch],
+                    [p.posted_us for _, p, _ in batch],
+                    [p.tiebreak for _, p, _ in batch],
+                    self.lease.id,
+                )
+            except BaseException as exc:
+                for *_, arrival in batch:
+                    if not arrival.done():
+                        arrival.cancel() if isinstance(
+                            exc, asyncio.CancelledError
+                        ) else arrival.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            ids: dict[tuple[str, int, int], list[int]] = {}
+            for row in rows:
+                ids.setdefault((row[1], row[2], row[3]), []).append(int(row[0]))
+            orphans = []
+            for conversation, position, arrival in batch:
+                row_id = ids[(conversation, position.posted_us, position.tiebreak)].pop()
+                if arrival.done():  # its turn was cancelled while queued: nothing will withdraw it
+                    orphans.append(row_id)
+                else:
+                    arrival.set_result(row_id)
+            if orphans:
+                self.later(asyncio.ensure_future(self._delete(orphans)))
+
+    async def _delete(self, rows: list[int]) -> None:
+        try:
+            await self.pool.execute("DELETE FROM turn_queue WHERE id = ANY($1::bigint[])", rows)
+        except _DB_ERRORS as exc:  # the lease running out removes them anyway
+            log.warning("could not withdraw queued turns", extra={"error": type(exc).__name__})
 
     async def wait_turn(self, conversation: str, row: int, position: Position) -> None:
         """Return once no live earlier turn of the conversation is queued or running."""
@@ -205,10 +246,14 @@ class PgReservations:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
+        # One check of this process at a time waits for the database lock: a check holds a
+        # pooled connection while it waits, and the holder of the lock needs a second one to
+        # count usage, so a burst of checks must not pin every connection of the pool.
+        self._one_here = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def checking(self) -> AsyncIterator[_PgLedger]:
-        async with self._store.pool.acquire() as conn, conn.transaction():
+        async with self._one_here, self._store.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", LIMITS_LOCK_KEY)
             yield _PgLedger(conn, self._store.lease)
 

@@ -7,6 +7,7 @@ connection pool, so the bot needs no extra pool package.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -61,12 +62,21 @@ class PostgresStore(SettingsPrecedence):
         self._max_connections = max_connections
         self._lease_s = lease_s
         self._pool: asyncpg.Pool | None = None
+        self._arrivals: asyncpg.Pool | None = None
         self._lease: ProcessLease | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
         """The connection pool, for the coordination that lives next to the store."""
         return self._connections()
+
+    @property
+    def arrivals_pool(self) -> asyncpg.Pool:
+        """One connection of its own for queueing arriving turns (storage.pg_coordination), so
+        a burst's places are never stuck behind the main pool's traffic."""
+        if self._arrivals is None:
+            raise StoreError("The store is not open.")
+        return self._arrivals
 
     @property
     def lease(self) -> ProcessLease:
@@ -87,12 +97,17 @@ class PostgresStore(SettingsPrecedence):
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, PG_MIGRATIONS)
-            lease = ProcessLease(pool, self._lease_s)
-            await lease.start()
+            arrivals = await asyncpg.create_pool(self.url, min_size=1, max_size=1)
         except BaseException:
             await pool.close()
             raise
-        self._pool, self._lease = pool, lease
+        try:
+            lease = ProcessLease(pool, self._lease_s)
+            await lease.start()
+        except BaseException:
+            await asyncio.gather(pool.close(), arrivals.close())
+            raise
+        self._pool, self._arrivals, self._lease = pool, arrivals, lease
 
     async def close(self) -> None:
         lease, self._lease = self._lease, None
@@ -101,6 +116,9 @@ class PostgresStore(SettingsPrecedence):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        arrivals, self._arrivals = self._arrivals, None
+        if arrivals is not None:
+            await arrivals.close()
 
     async def schema_version(self) -> int:
         async with self._reading() as conn:

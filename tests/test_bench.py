@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from tests.auxil.fake_gemini import encode_json, render_png_b64
 from tests.auxil.process import ROOT
 
 ROWS = [
-    "overhead_median",
-    "overhead_p99",
+    "overhead_sqlite",
+    "overhead_sqlite_p99",
+    "overhead_pg",
+    "overhead_pg_p99",
     "concurrency_ratio",
     "loop_stall",
     "concurrency_ratio_small",
@@ -29,13 +32,21 @@ ROWS = [
     "tokens_growth",
     "tokens_vs_unbounded",
     "storage_ratio",
+    "order_sqlite",
+    "order_pg",
+    "capacity_sqlite",
+    "capacity_sqlite_cpu",
+    "capacity_pg_1",
+    "capacity_pg_1_cpu",
     "memory_rss",
     "memory_peak",
     "startup",
 ]
 TARGETED = {
-    "overhead_median": 30.0,
-    "overhead_p99": 100.0,
+    "overhead_sqlite": 1.5,
+    "overhead_pg": 1.8,
+    "order_sqlite": 0.0,
+    "order_pg": 0.0,
     "concurrency_ratio": 1.25,
     "loop_stall": 50.0,
     "bytes_growth": 1.2,
@@ -75,6 +86,16 @@ async def test_quick_run_reports_every_row_with_a_figure(tmp_path: Path) -> None
         assert row["figure"] >= 0 and row["shown"].strip(), key
         assert row["target"] == TARGETED.get(key), key
         assert row["verdict"] in (("PASS", "FAIL") if key in TARGETED else ("info",)), key
+    # Correctness is judged even in quick mode: every message of every thread generated once,
+    # in posting order, in one process on SQLite and over three processes on PostgreSQL.
+    for key in ("order_sqlite", "order_pg"):
+        assert rows[key]["figure"] == 0 and rows[key]["verdict"] == "PASS", rows[key]
+        assert rows[key]["shown"] == "0 / 0 (of 50)"
+    # Overhead is a ratio to a bare SDK call of the same request, shown with both times.
+    for key in ("overhead_sqlite", "overhead_pg"):
+        assert re.fullmatch(r"\d+\.\d\d× \(\d+\.\d / \d+\.\d ms\)", rows[key]["shown"]), rows[key]
+    for key in ("capacity_sqlite", "capacity_pg_1"):
+        assert rows[key]["figure"] > 0 and "ideal" in rows[key]["shown"]
     # Cost rows come from what the fake received: the unbounded thread grows, the budget does not.
     assert rows["bytes_vs_unbounded"]["figure"] < 1 and rows["tokens_vs_unbounded"]["figure"] < 1
     assert data["machine"]["cores"] == str(os.cpu_count())

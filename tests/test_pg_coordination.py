@@ -222,3 +222,44 @@ async def test_periodic_jobs_run_on_one_process_at_a_time(processes: Processes) 
     await asyncio.sleep(1.2)
     assert await jobs_b.acquire("retention", 1.0)  # A stopped renewing: B takes over
     assert not await jobs_a.acquire("retention", 1.0)
+
+
+async def test_more_turns_at_once_than_pooled_connections_all_get_a_limit_decision(
+    processes: Processes,
+) -> None:
+    # Each check holds a connection while it waits for the deployment-wide lock, and the one
+    # holding the lock needs a second connection to count usage: with as many turns checking at
+    # once as the pool has connections, that second connection must still be available.
+    store = await processes()
+    limiter = RateLimiter(
+        LimitPolicy(user_per_hour=60, user_per_day=0), store, reservations=PgReservations(store)
+    )
+    decided: list[str | None] = []
+
+    async def turn(i: int) -> None:
+        async with limiter.admit(KEY, Author(f"U{i}")) as refusal:
+            decided.append(refusal)
+
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(turn(i) for i in range(3 * 10)))  # the pool holds 10
+    assert decided == [None] * 30
+
+
+async def test_a_burst_takes_its_places_even_while_every_pooled_connection_is_busy(
+    processes: Processes,
+) -> None:
+    # A place that becomes visible only after the settle window lets a later message on another
+    # process start first; arrivals therefore never wait for the main pool.
+    a, b = await processes(), await processes()
+    busy = [await a.pool.acquire() for _ in range(10)]  # the whole pool
+    try:
+        order = PgTurnOrder(a, 0.0)
+        tickets = [order.enter(ConversationKey("slack", "T1", "C1", f"t{n}"), at(n)) for n in range(30)]
+        async with asyncio.timeout(5):
+            await asyncio.gather(*(t.placed() for t in tickets))
+        assert await b.pool.fetchval("SELECT count(*) FROM turn_queue") == 30
+    finally:
+        for conn in busy:
+            await a.pool.release(conn)
+    for ticket in tickets:
+        ticket.leave()

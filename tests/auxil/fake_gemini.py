@@ -845,6 +845,7 @@ class FakeGemini(LocalServer):
         app.router.add_get("/{version}/models/{model}", self._get_model)
         app.router.add_post("/_fake/script", self._script)
         app.router.add_get("/_fake/requests", self._list_requests)
+        app.router.add_get("/_fake/requests/{index}", self._request_body)
         return app
 
     # -- handlers ----------------------------------------------------------------------------
@@ -990,6 +991,16 @@ class FakeGemini(LocalServer):
 
     async def _list_requests(self, _request: web.Request) -> web.Response:
         return web.json_response([r.summary() for r in self.requests])
+
+    async def _request_body(self, request: web.Request) -> web.Response:
+        """One request's JSON body as received, and a digest of it (sorted keys), so a
+        benchmark can replay exactly what the bot sent and check the replay matches."""
+        try:
+            rec = self.requests[int(request.match_info["index"])]
+        except (ValueError, IndexError):
+            return web.json_response({"error": "no such request"}, status=404)
+        digest = hashlib.sha256(json.dumps(rec.body, sort_keys=True).encode()).hexdigest()
+        return web.json_response({"body": rec.body, "sha256": digest})
 
 
 # ---------------------------------------------------------------------------------------------

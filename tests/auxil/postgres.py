@@ -81,6 +81,11 @@ class PostgresServer:
             shutil.rmtree(self.root, ignore_errors=True)
             atexit.unregister(self.stop)
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
