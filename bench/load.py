@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from bench.harness import Bot, TimingSink, conversation
+from bot.routing import Inbound
 from bot.vocabulary import Author, Position, Turn
 
 CAPACITY_PROMPT = "a harbour at dawn, oil on canvas"
@@ -67,9 +68,13 @@ async def deliver_all(bot: Bot, items: Sequence[Delivery]) -> dict[str, int]:
             text=d.text,
             position=Position(d.posted_us, settle=True),
         )
-        # As an adapter does: take the place on arrival, before any await.
-        ticket = service.arrive(key, turn.position or Position.now())
-        return (await service.handle_turn(turn, TimingSink(), ticket)).status.value
+        # As an adapter does: ask what the message is (its place is taken on arrival, before
+        # any await), then run it with that place.
+        decision = await service.consider(Inbound(key, turn.position or Position.now(), addressed=True))
+        try:
+            return (await service.handle_turn(turn, TimingSink(), decision.ticket)).status.value
+        finally:
+            decision.ticket.leave()
 
     statuses = await asyncio.gather(*(one(d) for d in items))
     return dict(Counter(statuses))
