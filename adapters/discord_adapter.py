@@ -16,7 +16,7 @@ from adapters.discord_commands import build_commands
 from adapters.discord_handlers import DiscordHandlers
 from adapters.discord_sink import NO_MENTIONS
 from adapters.discord_views import DYNAMIC_ITEMS, ControlsClient
-from bot.config import DEFAULT_DISCORD_API_URL, Config
+from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
 from bot.platform import PlatformError
 from bot.service import ConversationService
 
@@ -49,7 +49,7 @@ def intents_for(config: Config) -> discord.Intents:
     intents.guilds = True
     intents.guild_messages = True
     intents.dm_messages = True
-    intents.message_content = config.discord_message_content
+    intents.message_content = config.discord.message_content
     return intents
 
 
@@ -98,7 +98,7 @@ class DiscordAdapter:
 
     def _prepare_library(self) -> None:
         # discord.py keeps the REST base in a class attribute; set here, never at import.
-        Route.BASE = self.config.discord_api_url.rstrip("/")
+        Route.BASE = self.config.discord.api_url.rstrip("/")
         # This bot never joins voice: silence discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -106,7 +106,7 @@ class DiscordAdapter:
     async def run(self) -> None:
         if self._closed:
             return
-        token = self.config.discord_token or ""
+        token = reveal(self.config.discord.token)
         self._prepare_library()
         client = self._client = _Client(self, intents_for(self.config))
         try:
@@ -135,20 +135,20 @@ class DiscordAdapter:
             ) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise PlatformError(
-                f"Could not reach Discord at {self.config.discord_api_url} ({type(exc).__name__}); "
+                f"Could not reach Discord at {self.config.discord.api_url} ({type(exc).__name__}); "
                 "check the network or DISCORD_API_URL."
             ) from exc
 
     async def _use_gateway_of_api(self, client: _Client) -> None:
         # A plain Client connects to the hard-coded wss://gateway.discord.gg and never asks
         # /gateway/bot; behind a proxy or in tests the websocket must come from the API instead.
-        if self.config.discord_api_url.rstrip("/") == DEFAULT_DISCORD_API_URL:
+        if self.config.discord.api_url.rstrip("/") == DEFAULT_DISCORD_API_URL:
             return
         try:
             _shards, url, _limits = await client.http.get_bot_gateway()
         except (discord.GatewayNotFound, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             raise PlatformError(
-                f"Discord at {self.config.discord_api_url} did not say where its gateway is; "
+                f"Discord at {self.config.discord.api_url} did not say where its gateway is; "
                 "check DISCORD_API_URL."
             ) from exc
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
@@ -169,7 +169,7 @@ class DiscordAdapter:
     async def setup(self, client: _Client) -> None:
         """After login, before the gateway: persistent controls, slash commands, the invite URL."""
         client.add_dynamic_items(*DYNAMIC_ITEMS)
-        guilds = [discord.Object(id=g) for g in self.config.discord_guild_ids]
+        guilds = [discord.Object(id=g) for g in self.config.discord.guild_ids]
         for command in build_commands(client.handlers, self.service.capabilities):
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)

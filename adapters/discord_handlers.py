@@ -149,7 +149,9 @@ class DiscordHandlers:
         self._config = config
         self._places = PlaceResolver(client)
         self.in_flight = InFlight()
-        self.files = DiscordFiles(api_url=config.discord_api_url, max_bytes=config.max_attachment_bytes)
+        self.files = DiscordFiles(
+            api_url=config.discord.api_url, max_bytes=config.images.max_attachment_bytes
+        )
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -195,7 +197,7 @@ class DiscordHandlers:
     async def _thread_turn(self, place: Place) -> bool:
         """Whether an unmentioned message in a thread is a turn for the bot."""
         # Without the message-content intent an unmentioned message arrives empty.
-        if not self._config.discord_message_content:
+        if not self._config.discord.message_content:
             return False
         return place.bot_owned or await self._service.is_conversation(place.key)
 
@@ -419,7 +421,7 @@ class DiscordHandlers:
             text = messages.NOTHING_TO_FORGET
         else:
             text = messages.forgotten(deleted) + " "
-            continues = place.is_dm or (place.bot_owned and self._config.discord_message_content)
+            continues = place.is_dm or (place.bot_owned and self._config.discord.message_content)
             text += "Your next message starts a new image." if continues else messages.MENTION_TO_RESTART
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 
@@ -491,7 +493,7 @@ class DiscordHandlers:
         name = me.display_name if me else "bot"
         refine = (
             "just keep talking in the thread, e.g. `make the sky warmer`."
-            if self._config.discord_message_content
+            if self._config.discord.message_content
             else f"mention me again in the thread, e.g. `@{name} make the sky warmer`."
         )
         text = HELP.format(

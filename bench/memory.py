@@ -76,7 +76,7 @@ async def seed(bot: Bot, conversations: int) -> None:
             user_record(f"seeded prompt {n}", []),
             model_record(blob),
             [blob],
-            bot.config.gemini_model,
+            bot.config.gemini.model,
             usage,
             f"user-{n % 50}",
             expected_head=None,

@@ -82,15 +82,15 @@ def resolve(stored: Mapping[str, str], config: Config, caps: ModelCapabilities) 
     A stored value the current model no longer supports (the operator switched models) is
     ignored rather than sent, so a model change never breaks existing threads.
     """
-    aspect = stored.get(SettingName.ASPECT_RATIO) or config.default_aspect_ratio
+    aspect = stored.get(SettingName.ASPECT_RATIO) or config.images.default_aspect_ratio
     if aspect not in caps.aspect_ratios:
-        aspect = config.default_aspect_ratio
-    size = stored.get(SettingName.IMAGE_SIZE) or config.default_image_size
+        aspect = config.images.default_aspect_ratio
+    size = stored.get(SettingName.IMAGE_SIZE) or config.images.default_image_size
     if not caps.supports_sizes() or size not in caps.image_sizes:
-        size = config.default_image_size if caps.supports_sizes() else None
+        size = config.images.default_image_size if caps.supports_sizes() else None
     mode_raw = stored.get(SettingName.RESPONSE_MODE)
     try:
-        mode = ResponseMode(mode_raw) if mode_raw else config.default_response_mode
+        mode = ResponseMode(mode_raw) if mode_raw else config.images.default_response_mode
     except ValueError:
-        mode = config.default_response_mode
+        mode = config.images.default_response_mode
     return EffectiveSettings(aspect, size, mode)
