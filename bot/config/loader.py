@@ -1,5 +1,4 @@
-"""The whole configuration: read once at start-up from the environment and `.env`, validated,
-grouped by concern, passed down."""
+"""The whole configuration, grouped by concern: read once at start-up, validated, passed down."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Parsers from environment strings to typed settings, each failing with one plain problem.
-
-Each returns a pydantic ``BeforeValidator``. Strings come from the environment and are parsed;
-any other value is one already parsed (a default, or a copy) and passes through unchanged.
-"""
+"""Parsers from environment strings to typed settings, each failing with one plain problem."""
 
 from __future__ import annotations
 
@@ -23,6 +19,8 @@ _SHARD_FORM = "use shard numbers such as 0,1 or 0-3"
 
 
 def _on_text(parse: Callable[[str], Any]) -> BeforeValidator:
+    """Strings come from the environment and are parsed; any other value is already parsed (a
+    default, or a copy) and passes through unchanged."""
     return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
 
 
