@@ -17,7 +17,7 @@ from adapters.discord_handlers import DiscordHandlers
 from adapters.discord_shards import IdentifyGate, shard_list
 from adapters.discord_sink import NO_MENTIONS
 from adapters.discord_views import DYNAMIC_ITEMS, ControlsClient
-from bot.config import DEFAULT_DISCORD_API_URL, Config
+from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
 from bot.platform import PlatformError
 from bot.service import ConversationService
 
@@ -53,7 +53,7 @@ def intents_for(config: Config) -> discord.Intents:
     intents.guilds = True
     intents.guild_messages = True
     intents.dm_messages = True
-    intents.message_content = config.discord_message_content
+    intents.message_content = config.discord.message_content
     return intents
 
 
@@ -67,12 +67,12 @@ class _Client(ControlsClient, discord.AutoShardedClient):
 
     def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
         config = adapter.config
-        ids = list(config.discord_shard_ids) if config.discord_shard_ids is not None else None
+        ids = list(config.discord.shard_ids) if config.discord.shard_ids is not None else None
         super().__init__(
             intents=intents,
             allowed_mentions=NO_MENTIONS,
             chunk_guilds_at_startup=False,
-            shard_count=config.discord_shard_count,
+            shard_count=config.discord.shard_count,
             shard_ids=ids,
         )
         self.identify_gate = IdentifyGate()
@@ -118,7 +118,7 @@ class DiscordAdapter:
 
     def _prepare_library(self) -> None:
         # discord.py keeps the REST base in a class attribute; set here, never at import.
-        Route.BASE = self.config.discord_api_url.rstrip("/")
+        Route.BASE = self.config.discord.api_url.rstrip("/")
         # This bot never joins voice: silence discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -126,7 +126,7 @@ class DiscordAdapter:
     async def run(self) -> None:
         if self._closed:
             return
-        token = self.config.discord_token or ""
+        token = reveal(self.config.discord.token)
         self._prepare_library()
         client = self._client = _Client(self, intents_for(self.config))
         try:
@@ -155,7 +155,7 @@ class DiscordAdapter:
             ) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise PlatformError(
-                f"Could not reach Discord at {self.config.discord_api_url} ({type(exc).__name__}); "
+                f"Could not reach Discord at {self.config.discord.api_url} ({type(exc).__name__}); "
                 "check the network or DISCORD_API_URL."
             ) from exc
 
@@ -167,11 +167,11 @@ class DiscordAdapter:
             shards, url, limits = await client.http.get_bot_gateway()
         except (discord.GatewayNotFound, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             raise PlatformError(
-                f"Discord at {self.config.discord_api_url} did not say where its gateway is; "
+                f"Discord at {self.config.discord.api_url} did not say where its gateway is; "
                 "check DISCORD_API_URL."
             ) from exc
         self._recommended_shards = int(shards)
-        if self.config.discord_api_url.rstrip("/") != DEFAULT_DISCORD_API_URL:
+        if self.config.discord.api_url.rstrip("/") != DEFAULT_DISCORD_API_URL:
             DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         if client.shard_count is None:
             client.shard_count = int(shards)
@@ -180,7 +180,7 @@ class DiscordAdapter:
             "discord shards",
             extra={
                 "shard_count": client.shard_count,
-                "shard_ids": shard_list(client.shard_count, self.config.discord_shard_ids),
+                "shard_ids": shard_list(client.shard_count, self.config.discord.shard_ids),
                 "recommended": int(shards),
             },
         )
@@ -207,7 +207,7 @@ class DiscordAdapter:
     async def setup(self, client: _Client) -> None:
         """After login, before the gateway: persistent controls, slash commands, the invite URL."""
         client.add_dynamic_items(*DYNAMIC_ITEMS)
-        guilds = [discord.Object(id=g) for g in self.config.discord_guild_ids]
+        guilds = [discord.Object(id=g) for g in self.config.discord.guild_ids]
         models = self.service.allowed_models
         for command in build_commands(client.handlers, self.service.capabilities, models):
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
@@ -254,7 +254,7 @@ class DiscordAdapter:
         if client is None or client.is_closed() or not client.is_ready() or client.shard_count is None:
             return False
         shards = client.shards
-        expected = shard_list(client.shard_count, self.config.discord_shard_ids)
+        expected = shard_list(client.shard_count, self.config.discord.shard_ids)
         return all(i in shards and not shards[i].is_closed() for i in expected)
 
     async def wait_idle(self, limit_s: float) -> bool:

@@ -153,7 +153,9 @@ class DiscordHandlers:
         self._config = config
         self._places = PlaceResolver(client)
         self.in_flight = InFlight()
-        self.files = DiscordFiles(api_url=config.discord_api_url, max_bytes=config.max_attachment_bytes)
+        self.files = DiscordFiles(
+            api_url=config.discord.api_url, max_bytes=config.images.max_attachment_bytes
+        )
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -184,7 +186,7 @@ class DiscordHandlers:
             if thread is not None:
                 await self._turn(message, place.thread_key(message.id), thread, trigger, None, None)
             return
-        if place.is_thread and not mentioned and not self._config.discord_message_content:
+        if place.is_thread and not mentioned and not self._config.discord.message_content:
             return  # without the message-content intent an unmentioned message arrives empty
         if not (place.is_dm or place.is_thread or mentioned):
             return
@@ -441,7 +443,7 @@ class DiscordHandlers:
             text = messages.NOTHING_TO_FORGET
         else:
             text = messages.forgotten(deleted) + " "
-            continues = place.is_dm or (place.bot_owned and self._config.discord_message_content)
+            continues = place.is_dm or (place.bot_owned and self._config.discord.message_content)
             text += "Your next message starts a new image." if continues else messages.MENTION_TO_RESTART
         await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 
@@ -513,7 +515,7 @@ class DiscordHandlers:
         name = me.display_name if me else "bot"
         refine = (
             "just keep talking in the thread, e.g. `make the sky warmer`."
-            if self._config.discord_message_content
+            if self._config.discord.message_content
             else f"mention me again in the thread, e.g. `@{name} make the sky warmer`."
         )
         text = HELP.format(

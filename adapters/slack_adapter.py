@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_errors import slack_error_code
 from adapters.slack_files import SlackFiles
 from adapters.slack_handlers import PLATFORM, SlackHandlers
-from bot.config import Config
+from bot.config import Config, reveal
 from bot.platform import PlatformError
 from bot.service import ConversationService
 
@@ -83,7 +83,7 @@ class SlackAdapter:
 
     @property
     def socket_mode(self) -> bool:
-        return bool(self._config.slack_app_token)
+        return self._config.slack.socket_mode
 
     @property
     def serves_http(self) -> bool:
@@ -99,14 +99,14 @@ class SlackAdapter:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> None:
-        api_url = self._config.slack_api_url
+        api_url = self._config.slack.api_url
         api_url = api_url if api_url.endswith("/") else api_url + "/"
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=120), cookie_jar=aiohttp.DummyCookieJar()
         )
         try:
             self._client = AsyncWebClient(
-                token=self._config.slack_bot_token,
+                token=reveal(self._config.slack.bot_token),
                 base_url=api_url,
                 session=self._session,
                 retry_handlers=[
@@ -121,9 +121,9 @@ class SlackAdapter:
             files = SlackFiles(
                 session=self._session,
                 client=self._client,
-                token=self._config.slack_bot_token or "",
+                token=reveal(self._config.slack.bot_token),
                 api_url=api_url,
-                max_bytes=self._config.max_attachment_bytes,
+                max_bytes=self._config.images.max_attachment_bytes,
             )
             self._handlers = SlackHandlers(
                 service=self._service,
@@ -201,7 +201,7 @@ class SlackAdapter:
 
     async def _start_socket_mode(self, app: AsyncApp) -> None:
         assert self._client is not None
-        token = self._config.slack_app_token or ""
+        token = reveal(self._config.slack.app_token)
         try:
             opened = await self._client.apps_connections_open(app_token=token)
         except SlackApiError as exc:
@@ -221,20 +221,20 @@ class SlackAdapter:
         await handler.connect_async()
 
     async def _start_http(self, app: AsyncApp) -> None:
-        web_app = app.web_app(path=EVENTS_PATH, port=self._config.port)
-        web_app.middlewares.append(_refuse_unreadable(self._config.slack_signing_secret or ""))
+        web_app = app.web_app(path=EVENTS_PATH, port=self._config.http.port)
+        web_app.middlewares.append(_refuse_unreadable(reveal(self._config.slack.signing_secret)))
         web_app.router.add_get("/healthz", self.health_handler or self._healthz)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         # All IPv4 interfaces, like Bolt's own server (host=None would bind IPv4 and IPv6 to
         # different ports when PORT=0).
-        site = web.TCPSite(runner, host="0.0.0.0", port=self._config.port)
+        site = web.TCPSite(runner, host="0.0.0.0", port=self._config.http.port)
         try:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
             raise PlatformError(
-                f"Cannot listen for Slack events on port {self._config.port} ({exc.strerror or exc}); "
+                f"Cannot listen for Slack events on port {self._config.http.port} ({exc.strerror or exc}); "
                 "set PORT to a free port."
             ) from None
         self._runner = runner
@@ -250,7 +250,7 @@ class SlackAdapter:
         app = AsyncApp(
             client=self._client,
             # Socket Mode needs no signing secret; HTTP mode verifies every request with it.
-            signing_secret=self._config.slack_signing_secret or "",
+            signing_secret=reveal(self._config.slack.signing_secret),
             request_verification_enabled=not self.socket_mode,
             # Acknowledge first, work after: Slack wants a 200 within 3 s or it retries.
             process_before_response=False,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bot.config import Config, load_config
+from bot.config import Config, load_config, reveal
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
 from bot.runtime import tuned_process
@@ -83,11 +83,11 @@ class Bot:
     async def __aenter__(self) -> Bot:
         await self.store.open()
         self.engine = GeminiEngine(
-            api_key=self.config.gemini_api_key or "",
-            model=self.config.gemini_model,
-            base_url=self.config.gemini_base_url,
-            timeout_s=self.config.gemini_timeout_s,
-            max_attempts=self.config.gemini_max_attempts,
+            api_key=reveal(self.config.gemini.api_key),
+            model=self.config.gemini.model,
+            base_url=self.config.gemini.base_url,
+            timeout_s=self.config.gemini.timeout_s,
+            max_attempts=self.config.gemini.max_attempts,
         )
         coordination = coordination_for(self.store, self.config)
         # Tuned like the running bot (bot.runtime), so memory and timing figures match it.

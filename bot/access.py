@@ -67,16 +67,16 @@ class AccessPolicy:
         return cls(
             lists={
                 "discord": AllowList(
-                    config.discord_allowed_guilds,
-                    config.discord_allowed_channels,
-                    config.discord_allowed_users,
+                    config.access.discord_guilds,
+                    config.access.discord_channels,
+                    config.access.discord_users,
                 ),
                 "slack": AllowList(
-                    config.slack_allowed_teams, config.slack_allowed_channels, config.slack_allowed_users
+                    config.access.slack_teams, config.access.slack_channels, config.access.slack_users
                 ),
             },
-            admins=config.admin_users,
-            silent=config.refuse_silently,
+            admins=config.access.admins,
+            silent=config.access.refuse_silently,
         )
 
     def is_admin(self, platform: str, user_id: str) -> bool:

@@ -47,9 +47,9 @@ def _fail(lines: Sequence[str], code: int = 2) -> int:
 
 def platforms_to_start(config: Config) -> list[str]:
     platforms = []
-    if config.discord_enabled:
+    if config.discord.enabled:
         platforms.append("discord")
-    if config.slack_enabled:
+    if config.slack.enabled:
         platforms.append("slack")
     return platforms
 

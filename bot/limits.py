@@ -32,11 +32,11 @@ class LimitPolicy:
     @classmethod
     def from_config(cls, config: Config) -> LimitPolicy:
         return cls(
-            config.user_images_per_hour,
-            config.user_images_per_day,
-            config.channel_images_per_day,
-            config.workspace_images_per_day,
-            config.daily_spend_cap_usd,
+            config.limits.user_images_per_hour,
+            config.limits.user_images_per_day,
+            config.limits.channel_images_per_day,
+            config.limits.workspace_images_per_day,
+            config.limits.daily_spend_cap_usd,
         )
 
 

@@ -25,7 +25,7 @@ def migrate_db(config: Config, to: str | None) -> int:
     except ValueError as exc:
         print(f"error: {str(exc).replace('DATABASE_URL', '--to')}", file=sys.stderr)
         return 2
-    if config.database_is_postgres:
+    if config.storage.is_postgres:
         print(
             "error: migrate-db copies the SQLite database DATABASE_URL names, but DATABASE_URL "
             "is PostgreSQL already; point it at the SQLite file.",
@@ -34,9 +34,9 @@ def migrate_db(config: Config, to: str | None) -> int:
         return 2
     target = redacted_database_url(to)
     try:
-        report = asyncio.run(copy_sqlite_to_postgres(config.database_path, to))
+        report = asyncio.run(copy_sqlite_to_postgres(config.storage.path, to))
     except (StoreError, asyncpg.PostgresError, OSError) as exc:
         print(f"error: nothing was copied to {target}: {exc}", file=sys.stderr)
         return 1
-    print(f"Copied {report.summary()} from {config.database_path} to {target}.")
+    print(f"Copied {report.summary()} from {config.storage.path} to {target}.")
     return 0

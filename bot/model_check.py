@@ -100,7 +100,7 @@ def unsupported_default(config: Config, caps: ModelCapabilities) -> str | None:
     configured DEFAULT_ASPECT_RATIO or DEFAULT_IMAGE_SIZE (they were checked against the first
     preferred model when the configuration was read)."""
     chosen = f"{caps.model}, the model chosen because GEMINI_MODEL is not set"
-    aspect, size = config.default_aspect_ratio, config.default_image_size
+    aspect, size = config.images.default_aspect_ratio, config.images.default_image_size
     if aspect and aspect not in caps.aspect_ratios:
         return messages.default_not_supported("DEFAULT_ASPECT_RATIO", aspect, chosen, caps.aspect_ratios)
     if size and not caps.supports_sizes():

@@ -13,7 +13,7 @@ from storage.protocol import SettingsStore
 
 def allowed_models(config: Config, default: str) -> tuple[str, ...]:
     """The operator's ALLOWED_MODELS (or the capability table's models), the default first."""
-    return tuple(dict.fromkeys((default, *(config.allowed_models or PREFERRED_MODELS))))
+    return tuple(dict.fromkeys((default, *(config.gemini.allowed_models or PREFERRED_MODELS))))
 
 
 def validate_model(value: str, allowed: Sequence[str]) -> str:

@@ -8,10 +8,9 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TextIO
 
-from bot.config import Config
+from bot.config import Config, reveal
 from bot.gemini import GeminiEngine
 from bot.health import Health, HealthServer
 from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
@@ -44,11 +43,11 @@ def _background_jobs(
     config: Config, service: ConversationService, coordination: Coordination, adapters: list[PlatformAdapter]
 ) -> list[asyncio.Task[None]]:
     jobs = []
-    if config.retention_days:
-        retention = Retention(service.store, config.retention_days, service.forget, coordination.jobs)
+    if config.storage.retention_days:
+        retention = Retention(service.store, config.storage.retention_days, service.forget, coordination.jobs)
         jobs.append(asyncio.create_task(retention.run()))
     if coordination.shared and adapters:
-        every_s = min(INTERRUPTED_SWEEP_S, config.process_lease_s / 3)
+        every_s = min(INTERRUPTED_SWEEP_S, config.storage.process_lease_s / 3)
         jobs.append(asyncio.create_task(_announce_interrupted_now_and_then(adapters, every_s)))
     return jobs
 
@@ -68,11 +67,11 @@ async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter], ev
 def build_platform_adapters(config: Config, service: ConversationService) -> list[PlatformAdapter]:
     """One adapter per platform whose credentials are configured (imported only when used)."""
     adapters: list[PlatformAdapter] = []
-    if config.discord_enabled:
+    if config.discord.enabled:
         from adapters.discord_adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(config, service))
-    if config.slack_enabled:
+    if config.slack.enabled:
         from adapters.slack_adapter import SlackAdapter
 
         adapters.append(SlackAdapter(config, service))
@@ -85,15 +84,15 @@ def _log_stream(config: Config, console: bool) -> Iterator[TextIO | None]:
     if not console:
         yield None
         return
-    config.database_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(config.database_path.parent / "console.log", "a", encoding="utf-8") as stream:
+    config.storage.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(config.storage.path.parent / "console.log", "a", encoding="utf-8") as stream:
         yield stream
 
 
 async def run(config: Config, *, console: bool) -> int:
     """Run until the adapters finish or SIGTERM/SIGINT; returns the exit code."""
     with _log_stream(config, console) as stream:
-        configure_logging(config.log_level, config.secrets(), stream)
+        configure_logging(config.logging.level, config.secrets(), stream)
         return await _serve(config, console)
 
 
@@ -105,21 +104,21 @@ async def _serve(config: Config, console: bool) -> int:
         print(f"error: cannot open the database at {describe_store(config)}: {exc}", file=sys.stderr)
         return 1
     engine = GeminiEngine(
-        api_key=config.gemini_api_key or "",
-        model=config.gemini_model,
-        base_url=config.gemini_base_url,
-        timeout_s=config.gemini_timeout_s,
-        max_attempts=config.gemini_max_attempts,
+        api_key=reveal(config.gemini.api_key),
+        model=config.gemini.model,
+        base_url=config.gemini.base_url,
+        timeout_s=config.gemini.timeout_s,
+        max_attempts=config.gemini.max_attempts,
     )
     try:
         # Before any adapter starts: a model the key cannot use would fail every turn.
-        choice = await choose_model(engine, config.gemini_model, explicit=config.gemini_model_set)
+        choice = await choose_model(engine, config.gemini.model, explicit=config.gemini.model_set)
         if choice.model is None:
             print(f"error: {choice.error}", file=sys.stderr)
             return 2
         engine.use_model(choice.model)
-        config = replace(config, gemini_model=choice.model)
-        problem = None if config.gemini_model_set else unsupported_default(config, engine.capabilities)
+        config = config.with_model(choice.model)
+        problem = None if config.gemini.model_set else unsupported_default(config, engine.capabilities)
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
@@ -145,7 +144,7 @@ def _start_adapters(
     if console:
         from adapters.console_adapter import ConsoleAdapter
 
-        tasks[asyncio.create_task(ConsoleAdapter(service, config.console_output_dir).run())] = "console"
+        tasks[asyncio.create_task(ConsoleAdapter(service, config.console.output_dir).run())] = "console"
     else:
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
     return tasks
@@ -162,7 +161,7 @@ async def _serve_health(
         adapter.health_handler = health.handle  # type: ignore[attr-defined]
     if serving:
         return None
-    server = HealthServer(health, config.port)
+    server = HealthServer(health, config.http.port)
     await server.start()
     return server
 
@@ -196,7 +195,7 @@ async def _serve_adapters(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("bot started", extra={"model": config.gemini_model, "adapters": sorted(tasks.values())})
+    log.info("bot started", extra={"model": config.gemini.model, "adapters": sorted(tasks.values())})
     exit_code = 0
     try:
         stopper = asyncio.create_task(stop.wait())

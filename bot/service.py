@@ -81,13 +81,15 @@ class ConversationService:
         self._config = config
         self._store = store
         self._engine = engine
-        self._order = order or LocalTurnOrder(config.turn_order_settle_s)
+        self._order = order or LocalTurnOrder(config.storage.turn_order_settle_s)
         self._in_flight = in_flight or InFlight()
         self._access = AccessPolicy.from_config(config)
         self._router = Router(store, self._order)
         # Forget waits for the conversation's earlier turns, like any turn posted before it.
         self._forgetting = Forgetting(store, lambda key: self._order.enter(key, Position.now()), self._access)
-        limits = ImageLimits(max_bytes=config.max_attachment_bytes, max_side=config.max_input_side)
+        limits = ImageLimits(
+            max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side
+        )
         self._pipeline = TurnPipeline(
             store=store,
             order=self._order,
@@ -98,16 +100,16 @@ class ConversationService:
                 settings=self.effective_settings,
                 allowed_models=self.allowed_models,
                 image_limits=limits,
-                max_prompt_chars=config.max_prompt_chars,
+                max_prompt_chars=config.limits.max_prompt_chars,
             ),
             step=GenerationStep(
                 store=store,
                 engine=engine,
-                gate=GenerationGate(config.max_concurrent_generations, config.max_queued_turns),
+                gate=GenerationGate(config.limits.max_concurrent_generations, config.limits.max_queued_turns),
                 image_limits=limits,
-                context_max_images=config.context_max_images,
+                context_max_images=config.limits.context_max_images,
                 capabilities=lambda: self.capabilities,
-                memory=ImageMemory.of(config.image_memory_bytes),
+                memory=ImageMemory.of(config.images.memory_bytes),
                 on_first_turn=self._forgetting.note_first_turn,
             ),
             settings=self.effective_settings,

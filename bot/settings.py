@@ -98,15 +98,18 @@ def resolve(
     model = stored.get(SettingName.MODEL)
     if model and model != caps.model and model in allowed:
         caps = capabilities_for(model)
-    aspect = stored.get(SettingName.ASPECT_RATIO) or config.default_aspect_ratio
+    defaults = config.images
+    aspect = stored.get(SettingName.ASPECT_RATIO) or defaults.default_aspect_ratio
     if aspect not in caps.aspect_ratios:
-        aspect = config.default_aspect_ratio if config.default_aspect_ratio in caps.aspect_ratios else None
-    size = stored.get(SettingName.IMAGE_SIZE) or config.default_image_size
+        aspect = (
+            defaults.default_aspect_ratio if defaults.default_aspect_ratio in caps.aspect_ratios else None
+        )
+    size = stored.get(SettingName.IMAGE_SIZE) or defaults.default_image_size
     if not caps.supports_sizes() or size not in caps.image_sizes:
-        size = config.default_image_size if config.default_image_size in caps.image_sizes else None
+        size = defaults.default_image_size if defaults.default_image_size in caps.image_sizes else None
     mode_raw = stored.get(SettingName.RESPONSE_MODE)
     try:
-        mode = ResponseMode(mode_raw) if mode_raw else config.default_response_mode
+        mode = ResponseMode(mode_raw) if mode_raw else config.images.default_response_mode
     except ValueError:
-        mode = config.default_response_mode
+        mode = config.images.default_response_mode
     return EffectiveSettings(aspect, size, mode, caps)

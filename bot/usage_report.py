@@ -33,17 +33,17 @@ async def usage_report(
     if admin:
         everyone = [await store.usage_since(t) for t in (day, month)]
         lines.append(_line("Everyone", *everyone))
-        if config.daily_spend_cap_usd is not None:
-            lines.append(f"Daily spending cap: ${config.daily_spend_cap_usd:.2f}.")
+        if config.limits.daily_spend_cap_usd is not None:
+            lines.append(f"Daily spending cap: ${config.limits.daily_spend_cap_usd:.2f}.")
         lines.append(f"Costs are estimated from Gemini's paid-tier list prices of {PRICE_LIST_DATE}.")
         lines += _model_line(model)
         lines.append("You are an admin, so per-person limits don't apply to you.")
         return "\n".join(lines)
     limits = []
-    if config.user_images_per_hour:
-        limits.append(f"{config.user_images_per_hour} an hour")
-    if config.user_images_per_day:
-        limits.append(f"{config.user_images_per_day} a day")
+    if config.limits.user_images_per_hour:
+        limits.append(f"{config.limits.user_images_per_hour} an hour")
+    if config.limits.user_images_per_day:
+        limits.append(f"{config.limits.user_images_per_day} a day")
     if limits:
         lines.append(f"Your limits: {' and '.join(limits)}.")
     return "\n".join([*lines, *_model_line(model)])

@@ -12,21 +12,21 @@ from storage.protocol import Store
 
 
 def open_store(config: Config) -> Store:
-    """The (not yet opened) store for ``config.database_url``; backends are imported on use."""
-    if config.database_is_postgres:
+    """The (not yet opened) store for ``config.storage.url``; backends are imported on use."""
+    if config.storage.is_postgres:
         from storage.postgres_store import PostgresStore
 
-        return PostgresStore(config.database_url, lease_s=config.process_lease_s)
+        return PostgresStore(config.storage.url, lease_s=config.storage.process_lease_s)
     from storage.sqlite_store import SqliteStore
 
-    return SqliteStore(config.database_path)
+    return SqliteStore(config.storage.path)
 
 
 def describe_store(config: Config) -> str:
     """Where the store lives, for messages (never with a password)."""
-    if config.database_is_postgres:
-        return redacted_database_url(config.database_url)
-    return str(config.database_path)
+    if config.storage.is_postgres:
+        return redacted_database_url(config.storage.url)
+    return str(config.storage.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +43,17 @@ class Coordination:
 
 def coordination_for(store: Store, config: Config) -> Coordination:
     """In-process coordination for SQLite (one process); the database's for PostgreSQL."""
-    if config.database_is_postgres:
+    if config.storage.is_postgres:
         from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
         from storage.postgres_store import PostgresStore
 
         assert isinstance(store, PostgresStore)
         return Coordination(
-            PgTurnOrder(store, config.turn_order_settle_s), PgReservations(store), PgJobLeases(store), True
+            PgTurnOrder(store, config.storage.turn_order_settle_s),
+            PgReservations(store),
+            PgJobLeases(store),
+            True,
         )
     return Coordination(
-        LocalTurnOrder(config.turn_order_settle_s), InProcessReservations(), SoleProcess(), False
+        LocalTurnOrder(config.storage.turn_order_settle_s), InProcessReservations(), SoleProcess(), False
     )

@@ -45,3 +45,24 @@ def test_key_from_dotenv_file_is_used(tmp_path: Path) -> None:
         result.stderr.strip()
         == "error: DATABASE_URL scheme 'mysql' is not supported; use sqlite:///data/bot.sqlite3."
     )
+
+
+def test_every_kind_of_bad_setting_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    env = {
+        "GEMINI_API_KEY": "k",
+        "DISCORD_TOKEN": "t",
+        "DISCORD_SHARD_IDS": "0-1",
+        "PORT": "http",
+        "LOG_LEVEL": "chatty",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+    }
+    result = run_bot([], tmp_path, env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: DISCORD_SHARD_IDS is set but DISCORD_SHARD_COUNT is not; set the total number of shards too.",
+        "error: SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+        "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them.",
+        "error: PORT must be a whole number, not 'http'.",
+        "error: LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not 'CHATTY'.",
+    ]
+    assert "xoxb-1" not in result.stderr and result.stdout == ""

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, read_environment, redacted_database_url, require_generation
+from bot.config import (
+    ConfigError,
+    load_config,
+    read_environment,
+    redacted_database_url,
+    require_generation,
+    reveal,
+)
 from bot.vocabulary import ResponseMode
 
 
@@ -12,24 +19,24 @@ def test_defaults_follow_the_contract() -> None:
     config = load_config({})
     # Issue 11 overrides the contract's gemini-2.5-flash-image: unset means "the first preferred
     # model the key can use", chosen at start-up; until then the first of the list.
-    assert (config.gemini_model, config.gemini_model_set) == ("gemini-3.1-flash-image", False)
-    assert load_config({"GEMINI_MODEL": "gemini-2.5-flash-image"}).gemini_model_set
-    assert config.database_path == Path("data/bot.sqlite3")
-    assert config.discord_api_url == "https://discord.com/api/v10"
-    assert config.slack_api_url == "https://slack.com/api/"
-    assert config.port == 3000
-    assert config.gemini_base_url is None
-    assert config.context_max_images == 3
-    assert config.max_attachment_bytes == 20 * 1024 * 1024
-    assert config.image_memory_bytes == 256 * 1024 * 1024
-    assert load_config({"IMAGE_MEMORY_MB": "64"}).image_memory_bytes == 64 * 1024 * 1024
-    assert config.default_response_mode is ResponseMode.TEXT_AND_IMAGE
-    assert not config.discord_enabled and not config.slack_enabled
+    assert (config.gemini.model, config.gemini.model_set) == ("gemini-3.1-flash-image", False)
+    assert load_config({"GEMINI_MODEL": "gemini-2.5-flash-image"}).gemini.model_set
+    assert config.storage.path == Path("data/bot.sqlite3")
+    assert config.discord.api_url == "https://discord.com/api/v10"
+    assert config.slack.api_url == "https://slack.com/api/"
+    assert config.http.port == 3000
+    assert config.gemini.base_url is None
+    assert config.limits.context_max_images == 3
+    assert config.images.max_attachment_bytes == 20 * 1024 * 1024
+    assert config.images.memory_bytes == 256 * 1024 * 1024
+    assert load_config({"IMAGE_MEMORY_MB": "64"}).images.memory_bytes == 64 * 1024 * 1024
+    assert config.images.default_response_mode is ResponseMode.TEXT_AND_IMAGE
+    assert not config.discord.enabled and not config.slack.enabled
 
 
 def test_gemini_api_key_wins_over_google_api_key() -> None:
-    assert load_config({"GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"}).gemini_api_key == "g"
-    assert load_config({"GOOGLE_API_KEY": "o"}).gemini_api_key == "o"
+    assert reveal(load_config({"GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"}).gemini.api_key) == "g"
+    assert reveal(load_config({"GOOGLE_API_KEY": "o"}).gemini.api_key) == "o"
 
 
 def test_secrets_are_not_in_repr() -> None:
@@ -44,8 +51,8 @@ def test_secrets_are_not_in_repr() -> None:
 )
 def test_database_url_forms(url: str, path: Path) -> None:
     config = load_config({"DATABASE_URL": url})
-    assert config.database_path == path
-    assert not config.database_is_postgres
+    assert config.storage.path == path
+    assert not config.storage.is_postgres
 
 
 @pytest.mark.parametrize(
@@ -58,8 +65,8 @@ def test_database_url_forms(url: str, path: Path) -> None:
 )
 def test_postgres_urls_are_accepted_and_their_password_is_a_secret(url: str) -> None:
     config = load_config({"DATABASE_URL": url})
-    assert config.database_is_postgres
-    assert config.database_url == url
+    assert config.storage.is_postgres
+    assert config.storage.url == url
     assert "s3cret" in config.secrets()
     assert "s3cret" not in redacted_database_url(url)
     assert redacted_database_url(url) == url.replace("s3cret", "***")
@@ -138,11 +145,11 @@ def test_size_and_ratio_defaults_for_a_model_with_sizes() -> None:
             "DEFAULT_ASPECT_RATIO": "16:9",
         }
     )
-    assert (config.default_image_size, config.default_aspect_ratio) == ("2K", "16:9")
+    assert (config.images.default_image_size, config.images.default_aspect_ratio) == ("2K", "16:9")
 
 
 def test_unbounded_context_budget() -> None:
-    assert load_config({"CONTEXT_MAX_IMAGES": "all"}).context_max_images is None
+    assert load_config({"CONTEXT_MAX_IMAGES": "all"}).limits.context_max_images is None
 
 
 def test_missing_key_is_reported_when_generation_is_needed() -> None:
@@ -156,15 +163,15 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
     env_file.write_text("GEMINI_API_KEY=from-file\nGEMINI_MODEL=gemini-3-pro-image-preview\n")
     merged = read_environment({"GEMINI_API_KEY": "from-env"}, env_file)
     config = load_config(merged)
-    assert config.gemini_api_key == "from-env"
-    assert config.gemini_model == "gemini-3-pro-image-preview"
+    assert reveal(config.gemini.api_key) == "from-env"
+    assert config.gemini.model == "gemini-3-pro-image-preview"
 
 
 def test_discord_options() -> None:
     config = load_config({"DISCORD_GUILD_ID": "123, 456", "DISCORD_MESSAGE_CONTENT": "false"})
-    assert config.discord_guild_ids == (123, 456)
-    assert config.discord_message_content is False
-    assert load_config({}).discord_message_content is True
+    assert config.discord.guild_ids == (123, 456)
+    assert config.discord.message_content is False
+    assert load_config({}).discord.message_content is True
 
 
 def test_invalid_discord_options_are_one_line_each() -> None:
@@ -177,8 +184,8 @@ def test_invalid_discord_options_are_one_line_each() -> None:
 
 
 def test_allowed_models_are_a_comma_separated_list() -> None:
-    assert load_config({}).allowed_models == ()
+    assert load_config({}).gemini.allowed_models == ()
     config = load_config(
         {"ALLOWED_MODELS": " gemini-3-pro-image, ,gemini-2.5-flash-image,gemini-3-pro-image "}
     )
-    assert config.allowed_models == ("gemini-3-pro-image", "gemini-2.5-flash-image")
+    assert config.gemini.allowed_models == ("gemini-3-pro-image", "gemini-2.5-flash-image")

@@ -39,7 +39,7 @@ from tests.test_health import get_health
 )
 def test_shard_settings(env: dict[str, str], count: int | None, ids: tuple[int, ...] | None) -> None:
     config = load_config(env)
-    assert (config.discord_shard_count, config.discord_shard_ids) == (count, ids)
+    assert (config.discord.shard_count, config.discord.shard_ids) == (count, ids)
 
 
 @pytest.mark.parametrize(

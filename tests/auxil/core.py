@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, load_config
+from bot.config import Config, load_config, reveal
 from bot.gemini import GeminiEngine
 from bot.platform import PlatformAdapter, PlatformError
 from bot.retention import Retention
@@ -65,25 +65,25 @@ class Core:
         self.sleeps: list[float] = []
 
     async def start(self) -> Core:
-        self.store = SqliteStore(self.config.database_path)
+        self.store = SqliteStore(self.config.storage.path)
         await self.store.open()
 
         async def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
 
         self.engine = GeminiEngine(
-            api_key=self.config.gemini_api_key or "",
-            model=self.config.gemini_model,
-            base_url=self.config.gemini_base_url,
-            timeout_s=self.config.gemini_timeout_s,
-            max_attempts=self.config.gemini_max_attempts,
+            api_key=reveal(self.config.gemini.api_key),
+            model=self.config.gemini.model,
+            base_url=self.config.gemini.base_url,
+            timeout_s=self.config.gemini.timeout_s,
+            max_attempts=self.config.gemini.max_attempts,
             sleep=sleep,
         )
         self.service = ConversationService(config=self.config, store=self.store, engine=self.engine)
         return self
 
     def retention(self) -> Retention:
-        return Retention(self.store, self.config.retention_days, self.service.forget)
+        return Retention(self.store, self.config.storage.retention_days, self.service.forget)
 
     async def stop(self) -> None:
         await self.engine.aclose()

@@ -1,0 +1,135 @@
+"""Settings groups of the core: Gemini, images, limits, storage, the HTTP port, console, logging."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, SecretStr, model_validator
+
+from bot import messages
+from bot.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
+from bot.config import parsers as p
+from bot.config.database import (
+    DEFAULT_DATABASE_PATH,
+    DEFAULT_DATABASE_URL,
+    database_password,
+    database_path_from_url,
+    is_postgres_url,
+)
+from bot.config.group import SettingsGroup, setting
+from bot.vocabulary import ResponseMode
+
+# Used when GEMINI_MODEL is unset and the start-up check cannot reach the API; when it can, the
+# first of PREFERRED_MODELS the key can use is chosen instead.
+DEFAULT_MODEL = PREFERRED_MODELS[0]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MB = 1024 * 1024
+
+
+class GeminiSettings(SettingsGroup):
+    """The Gemini API: key, model, endpoint, patience."""
+
+    api_key: SecretStr | None = setting(AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY"), None)
+    model: str = setting("GEMINI_MODEL", DEFAULT_MODEL)
+    # False when GEMINI_MODEL was not set: start-up then picks the first preferred model served.
+    model_set: bool = True
+    # Models people may pick per conversation; empty = the capability table's.
+    allowed_models: Annotated[tuple[str, ...], p.distinct_names()] = setting("ALLOWED_MODELS", ())
+    base_url: Annotated[str | None, p.http_url()] = setting("GOOGLE_GEMINI_BASE_URL", None)
+    timeout_s: Annotated[float, p.seconds()] = setting("GEMINI_TIMEOUT_SECONDS", 120.0)
+    max_attempts: Annotated[int, p.whole(minimum=1)] = setting("GEMINI_MAX_ATTEMPTS", 4)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_model_set(cls, data: Any) -> Any:
+        return {**data, "model_set": "GEMINI_MODEL" in data} if isinstance(data, dict) else data
+
+
+class ImageSettings(SettingsGroup):
+    """Defaults for new conversations, and what attachments may cost in bytes and memory."""
+
+    default_aspect_ratio: str | None = setting("DEFAULT_ASPECT_RATIO", None)
+    default_image_size: Annotated[str | None, p.image_size()] = setting("DEFAULT_IMAGE_SIZE", None)
+    default_response_mode: Annotated[ResponseMode, p.one_of(ResponseMode)] = setting(
+        "DEFAULT_RESPONSE_MODE", ResponseMode.TEXT_AND_IMAGE
+    )
+    max_attachment_bytes: Annotated[int, p.whole(minimum=1, times=MB)] = setting("MAX_ATTACHMENT_MB", 20 * MB)
+    max_input_side: Annotated[int, p.whole(minimum=256)] = setting("MAX_INPUT_IMAGE_SIDE", 3072)
+    # Memory that downloading and decoding attachments may use at once, process-wide.
+    memory_bytes: Annotated[int, p.whole(minimum=16, times=MB)] = setting("IMAGE_MEMORY_MB", 256 * MB)
+
+    @classmethod
+    def problems_across(cls, env: Mapping[str, str]) -> list[str]:
+        """The defaults must suit GEMINI_MODEL (or the default model): one line each that does not."""
+        model = env.get("GEMINI_MODEL", DEFAULT_MODEL)
+        caps, found = capabilities_for(model), []
+        aspect, size = env.get("DEFAULT_ASPECT_RATIO"), env.get("DEFAULT_IMAGE_SIZE")
+        if aspect and aspect not in caps.aspect_ratios:
+            found.append(
+                messages.default_not_supported("DEFAULT_ASPECT_RATIO", aspect, model, caps.aspect_ratios)
+            )
+        if size and not caps.supports_sizes():
+            found.append(messages.default_size_fixed(model))
+        elif size and normalise_size(size) not in caps.image_sizes:
+            found.append(
+                messages.default_not_supported(
+                    "DEFAULT_IMAGE_SIZE", normalise_size(size), model, caps.image_sizes
+                )
+            )
+        return found
+
+
+class LimitSettings(SettingsGroup):
+    """Cost control: images per person and place, spend, load, prompt and history size."""
+
+    # 0 / None = no limit.
+    user_images_per_hour: Annotated[int, p.whole()] = setting("USER_IMAGES_PER_HOUR", 60)
+    user_images_per_day: Annotated[int, p.whole()] = setting("USER_IMAGES_PER_DAY", 200)
+    channel_images_per_day: Annotated[int, p.whole()] = setting("CHANNEL_IMAGES_PER_DAY", 0)
+    workspace_images_per_day: Annotated[int, p.whole()] = setting("WORKSPACE_IMAGES_PER_DAY", 0)
+    daily_spend_cap_usd: Annotated[float | None, p.dollars()] = setting("DAILY_SPEND_CAP_USD", None)
+    max_concurrent_generations: Annotated[int, p.whole(minimum=1)] = setting("MAX_CONCURRENT_GENERATIONS", 32)
+    max_queued_turns: Annotated[int, p.whole()] = setting("MAX_QUEUED_TURNS", 200)
+    max_prompt_chars: Annotated[int, p.whole(minimum=1)] = setting("MAX_PROMPT_CHARS", 4000)
+    # None = re-send the whole history every turn (unbounded cost; for comparison only).
+    context_max_images: Annotated[int | None, p.whole_or_unlimited()] = setting("CONTEXT_MAX_IMAGES", 3)
+
+
+class StorageSettings(SettingsGroup):
+    """The database, how long it keeps conversations, and how processes sharing it coordinate."""
+
+    url: Annotated[str, p.database_url()] = setting("DATABASE_URL", DEFAULT_DATABASE_URL, repr=False)
+    retention_days: Annotated[int, p.whole()] = setting("RETENTION_DAYS", 0)
+    # How long after its posting time a turn waits for earlier messages still in transit.
+    turn_order_settle_s: Annotated[float, p.whole(per=1000)] = setting("TURN_ORDER_SETTLE_MS", 0.25)
+    # Several processes: one that stops renewing its lease this long is taken for dead.
+    process_lease_s: Annotated[float, p.whole(minimum=1)] = setting("PROCESS_LEASE_S", 30.0)
+
+    @property
+    def is_postgres(self) -> bool:
+        return is_postgres_url(self.url)
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file; for PostgreSQL the default one's folder still holds console.log."""
+        return DEFAULT_DATABASE_PATH if self.is_postgres else database_path_from_url(self.url)
+
+    @property
+    def password(self) -> str | None:
+        return database_password(self.url)
+
+
+class HttpSettings(SettingsGroup):
+    """The HTTP listener (Slack HTTP mode, health)."""
+
+    port: Annotated[int, p.whole(minimum=0, maximum=65535)] = setting("PORT", 3000)
+
+
+class ConsoleSettings(SettingsGroup):
+    output_dir: Path = setting("CONSOLE_OUTPUT_DIR", Path("out"))
+
+
+class LoggingSettings(SettingsGroup):
+    level: Annotated[str, p.one_of(LOG_LEVELS, upper=True)] = setting("LOG_LEVEL", "INFO")

@@ -1,0 +1,117 @@
+"""The whole configuration, grouped by concern: read once at start-up, validated, passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import SecretStr, ValidationError
+
+from bot.config.group import SettingsGroup
+from bot.config.groups import (
+    ConsoleSettings,
+    GeminiSettings,
+    HttpSettings,
+    ImageSettings,
+    LimitSettings,
+    LoggingSettings,
+    StorageSettings,
+)
+from bot.config.platforms import AccessSettings, DiscordSettings, SlackSettings
+from bot.config.problems import ConfigError, lines_of
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the bot reads from its environment, one group per concern. Secrets are
+    ``SecretStr`` (masked in ``repr``); ``reveal`` them only where they are sent."""
+
+    gemini: GeminiSettings
+    storage: StorageSettings
+    images: ImageSettings
+    limits: LimitSettings
+    access: AccessSettings
+    discord: DiscordSettings
+    slack: SlackSettings
+    http: HttpSettings
+    console: ConsoleSettings
+    logging: LoggingSettings
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in logs or messages."""
+        values = (
+            self.storage.password,
+            reveal(self.gemini.api_key),
+            reveal(self.discord.token),
+            reveal(self.slack.bot_token),
+            reveal(self.slack.app_token),
+            reveal(self.slack.signing_secret),
+        )
+        return tuple(v for v in values if v)
+
+    def with_model(self, model: str) -> Config:
+        """This configuration with the model start-up chose (GEMINI_MODEL stays as set or not)."""
+        return replace(self, gemini=self.gemini.model_copy(update={"model": model}))
+
+
+# Each attribute of Config and its group's class, in the order problems are reported.
+GROUPS: tuple[tuple[str, type[SettingsGroup]], ...] = (
+    ("gemini", GeminiSettings),
+    ("storage", StorageSettings),
+    ("images", ImageSettings),
+    ("limits", LimitSettings),
+    ("access", AccessSettings),
+    ("discord", DiscordSettings),
+    ("slack", SlackSettings),
+    ("http", HttpSettings),
+    ("console", ConsoleSettings),
+    ("logging", LoggingSettings),
+)
+
+
+def reveal(secret: SecretStr | None) -> str:
+    """The secret's value for the one place it is sent to; empty when unset."""
+    return secret.get_secret_value() if secret is not None else ""
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
+    """The process environment over the values of ``.env`` (the environment wins)."""
+    env_path = env_file if env_file is not None else Path(".env")
+    merged: dict[str, str] = {}
+    if env_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Validate ``env`` into a Config, or raise ConfigError listing every problem, one per line."""
+    # Surrounding blanks are typing accidents, and a blank value means unset.
+    values = {name: value.strip() for name, value in env.items() if value.strip()}
+    groups: dict[str, SettingsGroup] = {}
+    problems: list[str] = []
+    for name, group in GROUPS:
+        try:
+            groups[name] = group.from_env(values)
+        except ValidationError as exc:
+            problems.extend(lines_of(exc))
+        problems.extend(group.problems_across(values))
+    if problems:
+        raise ConfigError(problems)
+    return Config(**groups)  # type: ignore[arg-type]
+
+
+def require_generation(config: Config) -> None:
+    """Raise ConfigError when something that generates images is about to start without a key."""
+    if config.gemini.api_key is None:
+        raise ConfigError(
+            [
+                "GEMINI_API_KEY is not set; get a key at https://aistudio.google.com/apikey "
+                "and put GEMINI_API_KEY=... in the environment or in .env."
+            ]
+        )
