@@ -114,17 +114,20 @@ def build_commands(
     if len(models) > 1:
         commands.insert(2, _model_command(handler, models))
     if caps.supports_sizes():
-
-        @app_commands.command(
-            name="size", description="Image size for this thread (or this channel's default outside threads)"
-        )
-        @app_commands.describe(size="The new image size; leave empty to see the current one")
-        @app_commands.choices(size=_choices(caps.image_sizes))
-        async def size(interaction: discord.Interaction, size: str | None = None) -> None:
-            await handler.setting(interaction, SettingName.IMAGE_SIZE, _optional_text(size))
-
-        commands.insert(2, size)
+        commands.insert(2, _size_command(handler, caps))
     return commands
+
+
+def _size_command(handler: CommandHandler, caps: ModelCapabilities) -> app_commands.Command[Any, ..., Any]:
+    @app_commands.command(
+        name="size", description="Image size for this thread (or this channel's default outside threads)"
+    )
+    @app_commands.describe(size="The new image size; leave empty to see the current one")
+    @app_commands.choices(size=_choices(caps.image_sizes))
+    async def size(interaction: discord.Interaction, size: str | None = None) -> None:
+        await handler.setting(interaction, SettingName.IMAGE_SIZE, _optional_text(size))
+
+    return size
 
 
 def _model_command(handler: CommandHandler, models: tuple[str, ...]) -> app_commands.Command[Any, ..., Any]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Concatenate, ParamSpec
+from typing import ParamSpec
 
 import discord
 from discord import app_commands
 
 from adapters.discord_commands import MalformedOptions
 from adapters.discord_files import DiscordFiles
+from adapters.discord_interactions import InFlight, answer_privately, author_of, echo, interaction_guard
 from adapters.discord_places import (
     PLATFORM,
     Place,
@@ -23,6 +21,15 @@ from adapters.discord_places import (
     thread_name,
 )
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
+from adapters.discord_texts import (
+    FORGET_WHERE,
+    HELP,
+    MALFORMED_COMMAND,
+    THREAD_ALREADY_CREATED,
+    THREAD_FAILED,
+    THREAD_FORBIDDEN,
+    UNKNOWN_PLACE,
+)
 from adapters.discord_variations import control_request, describe_model
 from bot import messages
 from bot.config import Config
@@ -38,7 +45,6 @@ from bot.service import (
 from bot.settings import SettingError, validate_aspect_ratio
 from bot.turn_request import TurnKind, TurnRequest
 from bot.vocabulary import (
-    Author,
     ConversationKey,
     Position,
     Reply,
@@ -50,98 +56,6 @@ from bot.vocabulary import (
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
-
-# Discord error code for "a thread has already been created for this message".
-THREAD_ALREADY_CREATED = 160004
-THREAD_FORBIDDEN = (
-    "I can't start a thread here; ask a server admin to give me the Create Public Threads and "
-    "Send Messages in Threads permissions in this channel."
-)
-THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
-UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
-RESTARTING = "I'm restarting; try again in a minute."
-MALFORMED_COMMAND = "I couldn't read that command's options; type / and pick the command from the list again."
-FORGET_WHERE = (
-    "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
-)
-HELP = """\
-**Make an image**: mention me with a prompt, e.g. `@{name} a red bicycle at dawn, watercolor`, \
-or use `/imagine`. I answer in a thread.
-**Refine it**: {refine}
-**Edit photos**: attach images to any message (up to {max_images} per turn).
-**Go back**: reply to one of my earlier images to continue from that one.
-**Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
-or pick a ratio under an image. Ratios: {ratios}.
-**Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
-(or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
-draws an image again larger. `/model` or `--model` changes the model.
-**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
-**Usage**: `/usage` shows the images you made and their estimated cost."""
-
-
-def author_of(user: discord.abc.User) -> Author:
-    return Author(id=str(user.id), display_name=user.display_name)
-
-
-class InFlight:
-    """Counts handlers at work so shutdown can let them post their replies before disconnecting."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self.closing = False
-
-    @asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        self._count += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._count -= 1
-            if not self._count:
-                self._idle.set()
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
-
-
-def _interaction_guard(
-    func: Callable[Concatenate[DiscordHandlers, discord.Interaction, P], Awaitable[None]],
-) -> Callable[Concatenate[DiscordHandlers, discord.Interaction, P], Awaitable[None]]:
-    """Track an interaction handler and turn any crash into one plain sentence for the user."""
-
-    async def wrapper(
-        self: DiscordHandlers, interaction: discord.Interaction, *args: P.args, **kwargs: P.kwargs
-    ) -> None:
-        if self.in_flight.closing:
-            await _answer(interaction, RESTARTING)
-            return
-        async with self.in_flight.track():
-            try:
-                await func(self, interaction, *args, **kwargs)
-            except Exception:
-                log.exception("discord interaction failed", extra={"interaction_id": interaction.id})
-                await _answer(interaction, FAILED_MESSAGE)
-
-    return wrapper
-
-
-async def _answer(interaction: discord.Interaction, text: str) -> None:
-    """Tell the user privately, whether or not the interaction was answered yet."""
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-    except discord.HTTPException as exc:
-        log.warning("discord interaction answer failed", extra={"status": exc.status, "code": exc.code})
 
 
 class DiscordHandlers:
@@ -281,7 +195,7 @@ class DiscordHandlers:
             return channel
         return self._client.get_partial_messageable(place.channel_id, guild_id=place.guild_id)
 
-    @_interaction_guard
+    @interaction_guard
     async def imagine(
         self,
         interaction: discord.Interaction,
@@ -294,16 +208,16 @@ class DiscordHandlers:
             try:
                 aspect_ratio = validate_aspect_ratio(aspect_ratio, self._service.capabilities)
             except SettingError as exc:
-                await _answer(interaction, exc.user_message)
+                await answer_privately(interaction, exc.user_message)
                 return
         # Interactions must be answered within 3 s; "thinking" shows until the echo replaces it.
         await interaction.response.defer(thinking=True)
         place = await self._places.of_interaction(interaction)
         if place is None:
-            await _answer(interaction, UNKNOWN_PLACE)
+            await answer_privately(interaction, UNKNOWN_PLACE)
             return
         original = await interaction.edit_original_response(
-            content=_echo(interaction.user, prompt, aspect_ratio, len(images)), allowed_mentions=NO_MENTIONS
+            content=echo(interaction.user, prompt, aspect_ratio, len(images)), allowed_mentions=NO_MENTIONS
         )
         channel = self._channel(interaction, place)
         key = place.key
@@ -312,7 +226,7 @@ class DiscordHandlers:
             try:
                 channel = await original.create_thread(name=name)
             except discord.Forbidden:
-                await _answer(interaction, THREAD_FORBIDDEN)
+                await answer_privately(interaction, THREAD_FORBIDDEN)
                 return
             key = place.thread_key(original.id)
         if aspect_ratio:
@@ -321,7 +235,7 @@ class DiscordHandlers:
                     SettingScope.for_thread(key), SettingName.ASPECT_RATIO, aspect_ratio
                 )
             except SettingError as exc:
-                await _answer(interaction, exc.user_message)
+                await answer_privately(interaction, exc.user_message)
                 return
         turn = Turn(
             key=key,
@@ -335,19 +249,19 @@ class DiscordHandlers:
         sink = ChannelSink(channel=channel, key=key, limit=upload_limit(channel), reply_to=None)
         await self._service.handle_turn(turn, sink)
 
-    @_interaction_guard
+    @interaction_guard
     async def regenerate(
         self, interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None
     ) -> None:
         if turn_id is None:  # a custom id we did not write (a modified client)
             log.warning("a control without a valid turn id", extra={"interaction_id": interaction.id})
-            await _answer(interaction, UNKNOWN_TURN_MESSAGE)
+            await answer_privately(interaction, UNKNOWN_TURN_MESSAGE)
             return
         # Acknowledge the click at once (no visible change); the new image is posted in the thread.
         await interaction.response.defer()
         place = await self._places.of_interaction(interaction)
         if place is None:
-            await _answer(interaction, UNKNOWN_PLACE)
+            await answer_privately(interaction, UNKNOWN_PLACE)
             return
         channel = self._channel(interaction, place)
         sink = ChannelSink(
@@ -366,7 +280,7 @@ class DiscordHandlers:
         )
         await self._service.run(request, sink)
 
-    @_interaction_guard
+    @interaction_guard
     async def turn_control(
         self, interaction: discord.Interaction, kind: TurnKind, turn_id: int, image_size: str | None
     ) -> None:
@@ -374,7 +288,7 @@ class DiscordHandlers:
         await interaction.response.defer()
         place = await self._places.of_interaction(interaction)
         if place is None:
-            await _answer(interaction, UNKNOWN_PLACE)
+            await answer_privately(interaction, UNKNOWN_PLACE)
             return
         channel = self._channel(interaction, place)
         sink = ChannelSink(
@@ -385,12 +299,12 @@ class DiscordHandlers:
             control_request(kind, place.key, turn_id, author, interaction.id, image_size), sink
         )
 
-    @_interaction_guard
+    @interaction_guard
     async def setting(self, interaction: discord.Interaction, name: SettingName, value: str | None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         place = await self._places.of_interaction(interaction)
         if place is None:
-            await _answer(interaction, UNKNOWN_PLACE)
+            await answer_privately(interaction, UNKNOWN_PLACE)
             return
         key = place.key
         in_conversation = place.is_thread or place.is_dm
@@ -417,11 +331,11 @@ class DiscordHandlers:
             current, choices, command = settings.aspect_ratio, caps.aspect_ratios, "/aspect"
         return messages.current_setting(name, current, scope.level, command, choices)
 
-    @_interaction_guard
+    @interaction_guard
     async def forget(self, interaction: discord.Interaction) -> None:
         place = await self._places.of_interaction(interaction)
         if place is None or place.threadable:
-            await _answer(interaction, UNKNOWN_PLACE if place is None else FORGET_WHERE)
+            await answer_privately(interaction, UNKNOWN_PLACE if place is None else FORGET_WHERE)
             return
         channel = interaction.channel
         # Members who may manage threads here are the server's moderators; a person who made a
@@ -434,7 +348,7 @@ class DiscordHandlers:
             opener=opener,
         )
         if not allowed:
-            await _answer(interaction, FORGET_REFUSED)
+            await answer_privately(interaction, FORGET_REFUSED)
             return
         # Forgetting waits for a turn in flight; the interaction must be answered within 3 s.
         await interaction.response.defer(thinking=True)
@@ -472,14 +386,14 @@ class DiscordHandlers:
         except discord.HTTPException:
             return None
 
-    @_interaction_guard
+    @interaction_guard
     async def usage(self, interaction: discord.Interaction) -> None:
         place = await self._places.of_interaction(interaction)
         if place is None:
-            await _answer(interaction, UNKNOWN_PLACE)
+            await answer_privately(interaction, UNKNOWN_PLACE)
             return
         report = await self._service.usage_report(place.key, author_of(interaction.user))
-        await _answer(interaction, report)
+        await answer_privately(interaction, report)
 
     async def command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -506,9 +420,9 @@ class DiscordHandlers:
         else:
             log.error("discord command failed", extra={"interaction_id": interaction.id}, exc_info=error)
             text = FAILED_MESSAGE
-        await _answer(interaction, text)
+        await answer_privately(interaction, text)
 
-    @_interaction_guard
+    @interaction_guard
     async def help(self, interaction: discord.Interaction) -> None:
         caps = self._service.capabilities
         me = self._client.user
@@ -527,15 +441,3 @@ class DiscordHandlers:
             ratios=", ".join(caps.aspect_ratios),
         )
         await interaction.response.send_message(text[:MAX_CONTENT], ephemeral=True)
-
-
-def _echo(user: discord.abc.User, prompt: str, aspect_ratio: str | None, images: int) -> str:
-    """The public message /imagine leaves in the channel (the thread opens on it)."""
-    details = []
-    if aspect_ratio:
-        details.append(aspect_ratio)
-    if images:
-        details.append(f"{images} image{'' if images == 1 else 's'} attached")
-    suffix = f" ({', '.join(details)})" if details else ""
-    text = f"{user.mention}: {discord.utils.escape_markdown(prompt)}{suffix}"
-    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"

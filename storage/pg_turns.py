@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.vocabulary import ConversationKey
+from bot.vocabulary import ConversationKey, SettingScope
 from storage.rows import key_params
 from storage.rules import PreparedTurn
 
@@ -100,3 +100,41 @@ async def insert_usage(conn: asyncpg.Connection, prepared: PreparedTurn, turn_id
         *key_params(prepared.key)[:3],
         prepared.usage.cost_usd,
     )
+
+
+async def forget(conn: asyncpg.Connection, key: ConversationKey) -> int:
+    """Delete a conversation, its thread settings and every blob no other turn references;
+    returns the turns deleted."""
+    # The rows go at once; as with any PostgreSQL delete, the bytes of dead row versions
+    # stay in the data files until vacuum reuses the space, and in WAL until it is recycled.
+    await conn.execute("DELETE FROM settings WHERE scope = $1", SettingScope.for_thread(key).as_text())
+    row = await conn.fetchrow(
+        "SELECT c.id, (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) "
+        "FROM conversations AS c WHERE c.platform = $1 AND c.workspace = $2 AND c.channel = $3 "
+        "AND c.thread = $4 FOR UPDATE",
+        *key_params(key),
+    )
+    if row is None:
+        return 0
+    conversation_id, turn_count = row[0], row[1]
+    candidates = [
+        r[0]
+        for r in await conn.fetch(
+            "SELECT DISTINCT tb.sha256 FROM turn_blobs AS tb "
+            "JOIN turns AS t ON t.id = tb.turn_id WHERE t.conversation_id = $1",
+            conversation_id,
+        )
+    ]
+    # Lock first: waits for turns in flight that reference these blobs, so the DELETE
+    # below (a new statement, a new snapshot) sees their references.
+    await conn.execute(
+        "SELECT 1 FROM blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256 FOR UPDATE", candidates
+    )
+    # Cascades to turns, turn_blobs and posted_messages.
+    await conn.execute("DELETE FROM conversations WHERE id = $1", conversation_id)
+    await conn.execute(
+        "DELETE FROM blobs WHERE sha256 = ANY($1::text[]) "
+        "AND NOT EXISTS (SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256)",
+        candidates,
+    )
+    return int(turn_count)

@@ -374,41 +374,8 @@ class PostgresStore(SettingsPrecedence):
     # -- forgetting and retention -----------------------------------------------------------
 
     async def forget(self, key: ConversationKey) -> int:
-        # The rows go at once; as with any PostgreSQL delete, the bytes of dead row versions
-        # stay in the data files until vacuum reuses the space, and in WAL until it is recycled.
         async with self._writing() as conn:
-            await conn.execute(
-                "DELETE FROM settings WHERE scope = $1", SettingScope.for_thread(key).as_text()
-            )
-            row = await conn.fetchrow(
-                "SELECT c.id, (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) "
-                f"FROM conversations AS c WHERE {_KEY_MATCH} FOR UPDATE",
-                *key_params(key),
-            )
-            if row is None:
-                return 0
-            conversation_id, turn_count = row[0], row[1]
-            candidates = [
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT DISTINCT tb.sha256 FROM turn_blobs AS tb "
-                    "JOIN turns AS t ON t.id = tb.turn_id WHERE t.conversation_id = $1",
-                    conversation_id,
-                )
-            ]
-            # Lock first: waits for turns in flight that reference these blobs, so the DELETE
-            # below (a new statement, a new snapshot) sees their references.
-            await conn.execute(
-                "SELECT 1 FROM blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256 FOR UPDATE", candidates
-            )
-            # Cascades to turns, turn_blobs and posted_messages.
-            await conn.execute("DELETE FROM conversations WHERE id = $1", conversation_id)
-            await conn.execute(
-                "DELETE FROM blobs WHERE sha256 = ANY($1::text[]) "
-                "AND NOT EXISTS (SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256)",
-                candidates,
-            )
-        return int(turn_count)
+            return await pg_turns.forget(conn, key)
 
     async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
         async with self._reading() as conn:

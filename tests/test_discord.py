@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from adapters.discord_adapter import BAD_TOKEN, INTENT_REFUSED, DiscordAdapter
-from adapters.discord_handlers import FORGET_WHERE, THREAD_FORBIDDEN
 from adapters.discord_sink import UPLOAD_MARGIN
+from adapters.discord_texts import FORGET_WHERE, THREAD_FORBIDDEN
 from bot import gemini as engine
 from bot.images import too_many_images_message
 from bot.platform import PlatformError

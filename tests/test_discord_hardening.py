@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_handlers import MALFORMED_COMMAND
 from adapters.discord_sink import POST_FAILED
+from adapters.discord_texts import MALFORMED_COMMAND
 from bot.forgetting import FORGET_REFUSED
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
