@@ -151,3 +151,51 @@ def test_positions_from_platform_ids() -> None:
     for impossible in (0, -5, 2**63, 10**23):
         stamped = Position.from_snowflake(impossible)
         assert not stamped.settle and abs(stamped.posted_at - time.time()) < 60
+
+
+async def test_a_running_or_finished_turn_has_nobody_ahead_of_it() -> None:
+    order = LocalTurnOrder(settle_s=0.0, clock=lambda: NOW)
+    hold = asyncio.Event()
+    recorder = Recorder()
+    first = order.enter(KEY, posted(-2))
+    running = asyncio.create_task(recorder.run(first, "first", hold))
+    await asyncio.sleep(0.01)
+    waiting = order.enter(KEY, posted(-1))
+    assert (first.ahead(), waiting.ahead()) == (0, 1)
+    hold.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(running, recorder.run(waiting, "second"))
+    assert (first.ahead(), waiting.ahead()) == (0, 0)
+
+
+async def test_a_turn_posted_long_ago_does_not_wait_at_all() -> None:
+    asked: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        asked.append(seconds)
+
+    order = LocalTurnOrder(settle_s=0.25, clock=lambda: NOW, sleep=sleep)
+    async with order.enter(KEY, posted(-10)), order.enter(OTHER, Position.now(lambda: NOW)):
+        pass
+    assert asked == []
+
+
+async def test_two_deliveries_of_one_message_run_one_after_the_other_in_arrival_order() -> None:
+    order = LocalTurnOrder(settle_s=0.0, clock=lambda: NOW)
+    recorder = Recorder()
+    first, again = order.enter(KEY, posted(-1)), order.enter(KEY, posted(-1))
+    async with asyncio.timeout(5):
+        await asyncio.gather(recorder.run(again, "again"), recorder.run(first, "first"))
+    assert recorder.ran == ["first", "again"] and recorder.overlaps == 0
+
+
+async def test_a_late_answer_does_not_lower_the_conversations_answered_mark() -> None:
+    order = LocalTurnOrder(settle_s=0.0, clock=lambda: NOW)
+    async with order.enter(KEY, posted(-1)):
+        pass
+    async with order.enter(KEY, posted(-5)) as straggler:
+        assert straggler.late
+    async with order.enter(KEY, posted(-3)) as another:
+        assert another.late  # still behind the message answered first
+    async with order.enter(KEY, posted(-1)) as same_message_again:
+        assert not same_message_again.late  # not after itself
