@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from adapters.console_controls import HELP as CONTROLS_HELP
 from adapters.console_controls import ConsoleControls
 from bot import messages
 from bot.capabilities import ModelCapabilities
+from bot.messages import CONSOLE_CONTROLS_HELP as CONTROLS_HELP
+from bot.messages import CONSOLE_NEW_CONVERSATION as NEW_CONVERSATION
 from bot.service import INTERRUPTED_MESSAGE, AttachmentUnavailable, ConversationService
 from bot.settings import SettingError
 from bot.vocabulary import (
@@ -56,7 +57,6 @@ Type a prompt and press Enter to make an image; keep typing to refine it.
 _ATTACHMENT = re.compile(r"""(?<!\S)@(?:"(?P<quoted>[^"]+)"|'(?P<single>[^']+)'|(?P<bare>\S+))""")
 _PATHLIKE = re.compile(r"[/\\]|\.[A-Za-z0-9]{2,5}$")
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-NEW_CONVERSATION = "New conversation. Describe the image you want."
 _COMMANDS = {
     SettingName.ASPECT_RATIO: "/aspect",
     SettingName.IMAGE_SIZE: "/size",

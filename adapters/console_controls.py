@@ -6,19 +6,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from bot.flags import MAX_TAKES, MIN_TAKES
+from bot.messages import CONSOLE_NO_IMAGE_YET as NO_IMAGE_YET
 from bot.service import ConversationService
 from bot.settings import SettingError
 from bot.turn_request import VARIATIONS_TAKES, TurnKind, TurnRequest
 from bot.vocabulary import ActionKind, Author, ConversationKey, Reply, ReplySink, SettingName, SettingScope
-
-HELP = """\
-  --model id / --n 3    draw with another model / make 2-4 takes at once, inline
-  /model [id]           show or set this conversation's model
-  /variations [n]       make n takes (2-4, default 4) of the latest image at once
-  /continue n           go on from take n of the latest variations
-  /redo 2K|4K           draw the latest image again at a larger size (models with sizes)"""
-
-NO_IMAGE_YET = "! Make an image first; this conversation has none yet."
 
 Command = Callable[[str], Awaitable[bool]]
 

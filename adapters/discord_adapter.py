@@ -18,16 +18,13 @@ from adapters.discord_shards import IdentifyGate, shard_list
 from adapters.discord_sink import NO_MENTIONS
 from adapters.discord_views import DYNAMIC_ITEMS, ControlsClient
 from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
+from bot.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
+from bot.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
 from bot.platform import PlatformError
 from bot.service import ConversationService
 
 log = logging.getLogger(__name__)
 
-BAD_TOKEN = "Discord rejected DISCORD_TOKEN; copy the bot token again from the Developer Portal."
-INTENT_REFUSED = (
-    "Discord refused the message-content intent; enable it in the Developer Portal "
-    "(Bot > Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false."
-)
 # Gateway close codes: an invalid token (the REST login usually catches it first), a shard
 # number Discord does not accept, and too few shards for the bot's number of servers.
 AUTHENTICATION_FAILED = 4004

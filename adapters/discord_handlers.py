@@ -21,20 +21,17 @@ from adapters.discord_places import (
     thread_name,
 )
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS, ChannelSink, upload_limit
-from adapters.discord_texts import (
-    FORGET_WHERE,
-    HELP,
-    MALFORMED_COMMAND,
-    THREAD_ALREADY_CREATED,
-    THREAD_FAILED,
-    THREAD_FORBIDDEN,
-    UNKNOWN_PLACE,
-)
 from adapters.discord_variations import control_request, describe_model
 from bot import messages
 from bot.config import Config
 from bot.flags import parse_flags
 from bot.forgetting import FORGET_REFUSED
+from bot.messages import DISCORD_FORGET_WHERE as FORGET_WHERE
+from bot.messages import DISCORD_HELP as HELP
+from bot.messages import DISCORD_MALFORMED_COMMAND as MALFORMED_COMMAND
+from bot.messages import DISCORD_THREAD_FAILED as THREAD_FAILED
+from bot.messages import DISCORD_THREAD_FORBIDDEN as THREAD_FORBIDDEN
+from bot.messages import DISCORD_UNKNOWN_PLACE as UNKNOWN_PLACE
 from bot.routing import Decision, Inbound
 from bot.service import (
     FAILED_MESSAGE,
@@ -55,6 +52,8 @@ from bot.vocabulary import (
 )
 
 log = logging.getLogger(__name__)
+# Discord error code for "a thread has already been created for this message".
+THREAD_ALREADY_CREATED = 160004
 P = ParamSpec("P")
 
 

@@ -12,7 +12,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 import discord
 
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS
-from adapters.discord_texts import RESTARTING
+from bot.messages import DISCORD_RESTARTING as RESTARTING
 from bot.messages import FAILED
 from bot.vocabulary import Author
 

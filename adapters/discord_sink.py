@@ -14,6 +14,8 @@ import discord
 from PIL import Image
 
 from adapters.discord_views import controls_for
+from bot.messages import DISCORD_POST_FAILED as POST_FAILED
+from bot.messages import DISCORD_UPLOAD_FAILED as UPLOAD_FAILED
 from bot.vocabulary import ConversationKey, ImagePart, Reply, TextPart
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,6 @@ UPLOAD_MARGIN = 64 * 1024
 NO_MENTIONS = discord.AllowedMentions.none()
 # How long a turn waits for the first typing indicator before going on without it.
 TYPING_WAIT_S = 3.0
-POST_FAILED = "Discord wouldn't let me post my reply in this thread just now; please try again."
-UPLOAD_FAILED = "I made the image but Discord would not take the upload; please try again."
 _JPEG_QUALITIES = (90, 80, 70, 60)
 
 

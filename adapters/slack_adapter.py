@@ -25,6 +25,8 @@ from adapters.slack_errors import slack_error_code
 from adapters.slack_files import SlackFiles
 from adapters.slack_handlers import PLATFORM, SlackHandlers
 from bot.config import Config, reveal
+from bot.messages import SLACK_APP_TOKEN_REJECTED as APP_TOKEN_REJECTED
+from bot.messages import SLACK_BOT_TOKEN_REJECTED as BOT_TOKEN_REJECTED
 from bot.platform import PlatformError
 from bot.service import ConversationService
 
@@ -41,14 +43,6 @@ _TOKEN_ERRORS = frozenset(
         "token_expired",
         "not_allowed_token_type",
     }
-)
-
-BOT_TOKEN_REJECTED = (
-    "Slack rejected SLACK_BOT_TOKEN; reinstall the app and copy the Bot User OAuth Token again."
-)
-APP_TOKEN_REJECTED = (
-    "Slack rejected SLACK_APP_TOKEN; create an app-level token with the connections:write scope "
-    "(Basic Information > App-Level Tokens) and copy it again."
 )
 
 

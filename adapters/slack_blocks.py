@@ -19,7 +19,6 @@ MODEL_ACTION = "nb_model"
 REDO_ACTION_PREFIX = "nb_redo_"
 # A button's text holds at most 75 characters.
 _TEXT_MAX = 75
-CONTROLS_FALLBACK = "Regenerate, pick another aspect ratio, or forget this thread."
 # static_select takes at most 100 options; option values at most 150 characters.
 _MAX_OPTIONS = 100
 

@@ -27,6 +27,9 @@ from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
 from adapters.slack_variations import MODEL_COMMAND, SlackVariations
 from bot import messages
+from bot.messages import SLACK_FORGET_COMMAND_REPLY as FORGET_COMMAND_REPLY
+from bot.messages import SLACK_SIZE_HINT as SIZE_HINT
+from bot.messages import SLACK_THREAD_HINT as THREAD_HINT
 from bot.routing import Inbound
 from bot.service import INTERRUPTED_MESSAGE, UNKNOWN_TURN_MESSAGE, ConversationService
 from bot.settings import SettingError
@@ -46,13 +49,6 @@ ACTION_PREFIX = "action:"
 ACTIONS = (REGENERATE_ACTION, ASPECT_ACTION, FORGET_ACTION)
 # Message subtypes that are a person writing: plain, with files, and "also send to channel".
 _USER_SUBTYPES = (None, "file_share", "thread_broadcast")
-
-FORGET_COMMAND_REPLY = (
-    "Slash commands can't run inside threads, so to clear one use the Forget thread button on my "
-    "reply in that thread; its image history is then deleted."
-)
-THREAD_HINT = "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
-SIZE_HINT = "Inside a thread, add --size 2K to a message."
 
 
 class SlackHandlers:

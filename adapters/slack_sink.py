@@ -13,26 +13,18 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_blocks import CONTROLS_FALLBACK, controls_block, section_block
+from adapters.slack_blocks import controls_block, section_block
 from adapters.slack_errors import slack_error_code
 from adapters.slack_text import SECTION_LIMIT, chunks, escape
+from bot.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
+from bot.messages import SLACK_POST_FAILED as POST_FAILED_MESSAGE
+from bot.messages import SLACK_UPLOAD_FAILED as UPLOAD_FAILED_MESSAGE
+from bot.messages import SLACK_UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
 from bot.vocabulary import ImagePart, Reply, ReplyPart, TextPart
 
 log = logging.getLogger(__name__)
 
 WORKING_REACTION = "hourglass_flowing_sand"
-UPLOAD_FAILED_MESSAGE = (
-    "I made the image but Slack refused the upload; ask a workspace admin to check the app has "
-    "the files:write scope, then press Regenerate."
-)
-# Slack still answered 429 after the client's retries (each waited the Retry-After Slack asked).
-UPLOAD_RATE_LIMITED_MESSAGE = (
-    "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
-)
-# Slack kept refusing to post a reply (after the client's retries): say so privately, if it can.
-POST_FAILED_MESSAGE = (
-    "Slack wouldn't let me post my reply in this thread just now; please send your message again."
-)
 # slack_sdk raises AttributeError when a 200 answer is not JSON (a proxy's "OK" page): it calls
 # .get on the text. Each try below wraps one client call, so nothing of ours is hidden by it.
 _SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, AttributeError)

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_blocks import CONTINUE_ACTION, MODEL_ACTION, REDO_ACTION_PREFIX, VARIATIONS_ACTION
 from adapters.slack_sink import SlackSink
 from adapters.slack_text import escape, prompt_from_slack
+from bot.messages import SLACK_MODEL_HINT as MODEL_HINT
 from bot.service import ConversationService
 from bot.settings import SettingError
 from bot.turn_request import VARIATIONS_TAKES, TurnKind, TurnRequest
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 REDO_ACTIONS = re.compile(REDO_ACTION_PREFIX + r"[0-9A-Z]{1,4}")
 VARIATION_ACTIONS = (VARIATIONS_ACTION, CONTINUE_ACTION, MODEL_ACTION, REDO_ACTIONS.pattern)
 MODEL_COMMAND = "/model"
-MODEL_HINT = "Inside a thread, add --model and a model id to a message."
 
 Clicked = Callable[[Mapping[str, Any]], tuple[ConversationKey, str, str | None]]
 SinkFor = Callable[[ConversationKey, str, str | None], SlackSink]

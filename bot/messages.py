@@ -118,3 +118,98 @@ def takes_missing(missing: int, count: int, reason: str) -> str:
 
 def model_changed(model: str, level: ScopeLevel, notes: list[str]) -> str:
     return " ".join([setting_changed(f"The model is now {model}", level), *notes])
+
+
+# -- what each platform's adapter says in its own words (adapters import these) -----------
+
+CONSOLE_NEW_CONVERSATION = "New conversation. Describe the image you want."
+
+CONSOLE_NO_IMAGE_YET = "! Make an image first; this conversation has none yet."
+
+CONSOLE_CONTROLS_HELP = """\
+  --model id / --n 3    draw with another model / make 2-4 takes at once, inline
+  /model [id]           show or set this conversation's model
+  /variations [n]       make n takes (2-4, default 4) of the latest image at once
+  /continue n           go on from take n of the latest variations
+  /redo 2K|4K           draw the latest image again at a larger size (models with sizes)"""
+
+DISCORD_INTENT_REFUSED = (
+    "Discord refused the message-content intent; enable it in the Developer Portal "
+    "(Bot > Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false."
+)
+
+DISCORD_BAD_TOKEN = "Discord rejected DISCORD_TOKEN; copy the bot token again from the Developer Portal."
+
+DISCORD_UPLOAD_FAILED = "I made the image but Discord would not take the upload; please try again."
+
+DISCORD_POST_FAILED = "Discord wouldn't let me post my reply in this thread just now; please try again."
+
+DISCORD_HELP = """\
+**Make an image**: mention me with a prompt, e.g. `@{name} a red bicycle at dawn, watercolor`, \
+or use `/imagine`. I answer in a thread.
+**Refine it**: {refine}
+**Edit photos**: attach images to any message (up to {max_images} per turn).
+**Go back**: reply to one of my earlier images to continue from that one.
+**Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
+or pick a ratio under an image. Ratios: {ratios}.
+**Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
+(or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
+draws an image again larger. `/model` or `--model` changes the model.
+**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
+**Usage**: `/usage` shows the images you made and their estimated cost."""
+
+DISCORD_FORGET_WHERE = (
+    "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
+)
+
+DISCORD_MALFORMED_COMMAND = (
+    "I couldn't read that command's options; type / and pick the command from the list again."
+)
+
+DISCORD_RESTARTING = "I'm restarting; try again in a minute."
+
+DISCORD_UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
+
+DISCORD_THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
+
+DISCORD_THREAD_FORBIDDEN = (
+    "I can't start a thread here; ask a server admin to give me the Create Public Threads and "
+    "Send Messages in Threads permissions in this channel."
+)
+
+SLACK_APP_TOKEN_REJECTED = (
+    "Slack rejected SLACK_APP_TOKEN; create an app-level token with the connections:write scope "
+    "(Basic Information > App-Level Tokens) and copy it again."
+)
+
+SLACK_BOT_TOKEN_REJECTED = (
+    "Slack rejected SLACK_BOT_TOKEN; reinstall the app and copy the Bot User OAuth Token again."
+)
+
+SLACK_CONTROLS_FALLBACK = "Regenerate, pick another aspect ratio, or forget this thread."
+
+SLACK_SIZE_HINT = "Inside a thread, add --size 2K to a message."
+
+SLACK_THREAD_HINT = "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
+
+SLACK_FORGET_COMMAND_REPLY = (
+    "Slash commands can't run inside threads, so to clear one use the Forget thread button on my "
+    "reply in that thread; its image history is then deleted."
+)
+
+# Slack kept refusing to post a reply (after the client's retries): say so privately, if it can.
+SLACK_POST_FAILED = (
+    "Slack wouldn't let me post my reply in this thread just now; please send your message again."
+)
+
+# Slack still answered 429 after the client's retries (each waited the Retry-After Slack asked).
+SLACK_UPLOAD_RATE_LIMITED = (
+    "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
+)
+
+SLACK_UPLOAD_FAILED = (
+    "I made the image but Slack refused the upload; ask a workspace admin to check the app has "
+    "the files:write scope, then press Regenerate."
+)
+
+SLACK_MODEL_HINT = "Inside a thread, add --model and a model id to a message."

@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from adapters.discord_adapter import BAD_TOKEN, INTENT_REFUSED, DiscordAdapter
+from adapters.discord_adapter import DiscordAdapter
 from adapters.discord_sink import UPLOAD_MARGIN
-from adapters.discord_texts import FORGET_WHERE, THREAD_FORBIDDEN
 from bot import gemini as engine
 from bot.images import too_many_images_message
+from bot.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
+from bot.messages import DISCORD_FORGET_WHERE as FORGET_WHERE
+from bot.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
+from bot.messages import DISCORD_THREAD_FORBIDDEN as THREAD_FORBIDDEN
 from bot.platform import PlatformError
 from bot.routing import Inbound
 from bot.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAGE

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_sink import POST_FAILED
-from adapters.discord_texts import MALFORMED_COMMAND
 from bot.forgetting import FORGET_REFUSED
+from bot.messages import DISCORD_MALFORMED_COMMAND as MALFORMED_COMMAND
+from bot.messages import DISCORD_POST_FAILED as POST_FAILED
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from adapters.slack_adapter import SlackAdapter
-from adapters.slack_blocks import CONTROLS_FALLBACK
 from adapters.slack_sink import WORKING_REACTION
+from bot.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
 from bot.service import INTERRUPTED_MESSAGE
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg

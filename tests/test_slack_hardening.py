@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from adapters.slack_adapter import SlackAdapter
-from adapters.slack_sink import POST_FAILED_MESSAGE
 from adapters.slack_text import escape
 from bot.forgetting import FORGET_REFUSED
+from bot.messages import SLACK_POST_FAILED as POST_FAILED_MESSAGE
 from bot.service import UNKNOWN_TURN_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs

@@ -8,12 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_blocks import (
-    controls_block,
-    turn_and_ratio_from_value,
-    turn_from_value,
-    without_controls,
-)
+from adapters.slack_blocks import controls_block, turn_and_ratio_from_value, turn_from_value, without_controls
 from adapters.slack_delivery import MentionPairing, RecentSet
 from adapters.slack_files import token_allowed
 from adapters.slack_handlers import ACTIONS, COMMANDS, EVENT_TYPES
