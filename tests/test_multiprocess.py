@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.messages import INTERRUPTED
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil.fake_gemini import FakeGemini
-from tests.auxil.fake_slack import FakeSlack, SlackSender
+from tests.auxil.fake_slack import FakeSlack, SlackSender, Socket
 from tests.auxil.process import BotProcess
 
 CHANNEL = "C0GENERAL"
@@ -22,14 +24,25 @@ SECRETS = (fs.BOT_TOKEN, fs.SIGNING_SECRET, "process-key")
 
 @dataclass
 class Replica:
-    """One bot process and a sender of signed events to its port."""
+    """One bot process and how Slack reaches it: signed events to its port (HTTP mode), or
+    envelopes down its own Socket Mode connection."""
 
     process: BotProcess
-    sender: SlackSender
+    sender: SlackSender | None = None
+    slack: FakeSlack | None = None
+    socket: Socket | None = None
 
     async def deliver(self, event: dict[str, Any], retry_num: int | None = None) -> None:
-        status, _ = await self.sender.event(FakeSlack.event_body(event), retry_num=retry_num)
-        assert status == 200
+        body = FakeSlack.event_body(event)
+        if self.sender is not None:
+            status, _ = await self.sender.event(body, retry_num=retry_num)
+            assert status == 200
+        else:
+            assert self.slack is not None and self.socket is not None
+            ack = await self.slack.send_envelope(
+                "events_api", body, retry_attempt=retry_num or 0, socket=self.socket
+            )
+            assert "envelope_id" in ack
 
 
 @asynccontextmanager
@@ -66,6 +79,37 @@ async def start_replica(cwd: Path, env: dict[str, str], stack: AsyncExitStack) -
     return Replica(process, sender)
 
 
+@asynccontextmanager
+async def socket_replicas(
+    count: int, tmp_path: Path, fake_gemini: FakeGemini, slack: FakeSlack, postgres_url: str, **extra: str
+) -> AsyncIterator[list[Replica]]:
+    """``count`` Socket Mode processes, each with its own connection to Slack."""
+    env = {
+        "GEMINI_API_KEY": "process-key",
+        "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": postgres_url,
+        **extra,
+    }
+    async with AsyncExitStack() as stack:
+        started = []
+        for i in range(count):
+            before = len(slack.sockets)
+            cwd = tmp_path / f"s{i}"
+            await asyncio.to_thread(cwd.mkdir, parents=True, exist_ok=True)
+            process = await BotProcess.start(cwd, env)
+            stack.callback(process.ensure_dead)
+            await process.wait_for_log("slack connected", limit_s=60)
+            await slack.wait_for(lambda b=before: len(slack.sockets) > b, 30)
+            started.append(Replica(process, slack=slack, socket=slack.sockets[before]))
+        yield started
+        for replica in started:
+            assert await replica.process.stop(20) == 0
+            assert replica.process.problems(SECRETS) == []
+
+
 def mention(slack: FakeSlack, text: str, user: str = fs.ALICE) -> dict[str, Any]:
     return slack.user_message(CHANNEL, f"<@{fs.BOT_USER_ID}> {text}", user=user)
 
@@ -88,11 +132,13 @@ def interrupted_notices(slack: FakeSlack, thread_ts: str) -> list[dict[str, Any]
     return [m for m in slack.thread(CHANNEL, thread_ts) if m.get("text") == INTERRUPTED]
 
 
+@pytest.mark.parametrize("mode", ["http", "socket"])
 async def test_a_thread_spread_over_three_processes_is_answered_in_posting_order(
-    fake_gemini: FakeGemini, slack: FakeSlack, postgres_url: str, tmp_path: Path
+    fake_gemini: FakeGemini, slack: FakeSlack, postgres_url: str, tmp_path: Path, mode: str
 ) -> None:
     slack.realtime_ts = True
-    async with replicas(3, tmp_path, fake_gemini, slack, postgres_url, TURN_ORDER_SETTLE_MS="2000") as bots:
+    start = replicas if mode == "http" else socket_replicas
+    async with start(3, tmp_path, fake_gemini, slack, postgres_url, TURN_ORDER_SETTLE_MS="2000") as bots:
         root = mention(slack, "a lighthouse")
         # The balancer sends the two copies of the mention to different processes.
         await asyncio.gather(bots[0].deliver(root), bots[1].deliver(FakeSlack.app_mention(root)))

@@ -418,11 +418,18 @@ class FakeSlack(LocalServer):
         return next(s for s in reversed(self.sockets) if not s.ws.closed)
 
     async def send_envelope(
-        self, kind: str, payload: Mapping[str, Any], *, retry_attempt: int = 0, limit_s: float = 10.0
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        retry_attempt: int = 0,
+        limit_s: float = 10.0,
+        socket: Socket | None = None,
     ) -> dict[str, Any]:
         """Send one envelope (``events_api``, ``slash_commands``, ``interactive``) down the open
-        socket and return the app's acknowledgement."""
-        socket = await self.wait_for_socket()
+        socket (or ``socket``: Slack spreads events over every open connection of an app) and
+        return the app's acknowledgement."""
+        socket = socket or await self.wait_for_socket()
         envelope_id = str(uuid.uuid4())
         ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         socket.acks[envelope_id] = ack
