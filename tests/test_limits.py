@@ -313,3 +313,14 @@ async def test_the_hourly_limit_counts_each_platform_apart(store: SqliteStore, c
     assert await check(limiter, ConversationKey("slack", "T1", "C2", "t")) == (
         "You've made 1 images in the last hour, the limit for each person; you can make more in about 1 h."
     )
+
+
+async def test_a_turn_of_several_takes_needs_room_for_all_of_them(store: SqliteStore, clock: Clock) -> None:
+    limiter = RateLimiter(LimitPolicy(user_per_hour=5, user_per_day=0), store, clock)
+    await record(store, images=3)
+    async with limiter.admit(KEY, Author("alice"), images=3) as refusal:
+        assert refusal is not None and "You've made 5 images in the last hour" in refusal
+    async with limiter.admit(KEY, Author("alice"), images=2) as refusal:
+        assert refusal is None  # exactly the room that is left
+        async with limiter.admit(KEY, Author("alice")) as another:
+            assert another is not None  # the two takes in flight count
