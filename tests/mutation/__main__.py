@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Each module's own tests; a module not listed uses tests/test_<name>.py.
 TESTS: dict[str, tuple[str, ...]] = {
     "adapters/slack_files.py": ("tests/test_slack_units.py", "tests/test_slack_files.py"),
+    "bot/flags.py": ("tests/test_flags.py", "tests/test_flag_refusals.py"),
 }
 
 # Imported once in the parent so each forked child only collects and runs the tests.
