@@ -53,6 +53,9 @@ class Core:
         self.db_path = db_path
         self.env = {
             "GEMINI_API_KEY": "test-key",
+            # Discord snowflakes carry the real posting time, so each turn would wait out the
+            # 250 ms settle window; ordering tests set their own (longer) window.
+            "TURN_ORDER_SETTLE_MS": "20",
             "GOOGLE_GEMINI_BASE_URL": fake.base_url,
             "GEMINI_MODEL": TEST_MODEL,
             "DATABASE_URL": f"sqlite:///{db_path}",

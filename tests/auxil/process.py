@@ -38,6 +38,8 @@ def bot_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     # The model the tests were written against; pass GEMINI_MODEL="" to test choosing one.
     env["GEMINI_MODEL"] = TEST_MODEL
+    # As in tests/auxil/core.py: a short settle window unless a test sets its own.
+    env["TURN_ORDER_SETTLE_MS"] = "20"
     # Every service process serves /healthz on PORT: a free port each, so processes never collide.
     env["PORT"] = "0"
     env.update(extra or {})
