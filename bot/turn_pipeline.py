@@ -78,7 +78,11 @@ class TurnPipeline:
             if not await self._store.claim_message(key.platform, key.channel, request.request_id, key):
                 log.info("duplicate turn ignored", extra={"conversation": str(key)})
                 return TurnResult(TurnStatus.DUPLICATE)
-            return await self._finishing(request, self._claimed(request, ticket, sink))
+            try:
+                return await self._finishing(request, self._claimed(request, ticket, sink))
+            except Exception:  # the database or a bug: the person still gets one sentence
+                log.exception("turn crashed", extra={"conversation": str(key)})
+                return await self._reject(sink, Refusal(messages.FAILED), status=TurnStatus.FAILED)
         finally:
             ticket.leave()
 

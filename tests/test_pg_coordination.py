@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 
 from bot.limits import LimitPolicy, RateLimiter
@@ -263,3 +264,41 @@ async def test_a_burst_takes_its_places_even_while_every_pooled_connection_is_bu
             await a.pool.release(conn)
     for ticket in tickets:
         ticket.leave()
+
+
+async def test_a_place_whose_turn_was_cancelled_while_queued_is_removed(processes: Processes) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    ticket = order.enter(KEY, at(1))
+    ticket._row.cancel()  # the turn's task is cancelled (a stop) before its place is stored
+    ticket.leave()  # as the pipeline does when its task ends
+    kept = order.enter(KEY, at(2))
+    await kept.placed()
+    for _ in range(100):  # the orphaned row is deleted in the background
+        if await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+    async with asyncio.timeout(10), kept:
+        pass  # nothing of the cancelled turn blocks the next one
+
+
+async def test_a_failed_place_insert_fails_that_turn_and_the_next_ones_still_queue(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    real = store.arrivals_pool
+
+    class Broken:
+        async def fetch(self, *args: object) -> list[object]:
+            raise asyncpg.PostgresConnectionError("connection lost")
+
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Broken()))
+    failed = order.enter(KEY, at(1))
+    with pytest.raises(asyncpg.PostgresConnectionError):
+        await failed.placed()
+    failed.leave()  # the turn failed; the pipeline leaves its place
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: real))
+    async with asyncio.timeout(10), order.enter(KEY, at(2)):
+        assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1

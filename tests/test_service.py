@@ -15,6 +15,7 @@ from PIL import Image
 from bot.logs import configure_logging
 from bot.service import (
     EMPTY_PROMPT_MESSAGE,
+    FAILED_MESSAGE,
     QUEUED_MESSAGE,
     UNKNOWN_TURN_MESSAGE,
     AttachmentUnavailable,
@@ -500,3 +501,18 @@ async def test_every_log_line_of_a_turn_names_its_conversation(core: Core) -> No
     assert {(line["conversation"], line["message_id"]) for line in retried + finished} == {(str(KEY), "m-42")}
     assert finished[0]["turn_id"] == 1
     assert "test-key" not in stream.getvalue()
+
+
+async def test_a_turn_that_crashes_on_the_database_still_gets_one_sentence(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await core.say("a boat")
+
+    async def gone(_key: ConversationKey) -> None:
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(core.store, "conversation", gone)
+    result, sink = await core.say("a bigger boat", message_id="crashes")
+    assert result.status is TurnStatus.FAILED
+    assert [r.text for r in sink.replies] == [FAILED_MESSAGE] and sink.last.is_error
+    assert await core.store.unfinished_messages("console", 0) == []  # finished, not left claimed
