@@ -94,10 +94,10 @@ class GenerationStep:
     ) -> Answered | Failed | Refusal:
         """``notes``: sentences said with the answer (what a switch of model reset)."""
         key = request.key
-        head = await self._head(request)
-        history = await self._history(request, plan, head)
-        if history is None:
+        read = await self._history(request, plan)
+        if read is None:
             return Refusal(messages.UNKNOWN_TURN)
+        head, history = read
         started = time.monotonic()
 
         async def queued(position: int) -> None:
@@ -216,18 +216,23 @@ class GenerationStep:
         return info.head_turn_id if info is not None else None
 
     async def _history(
-        self, request: TurnRequest, plan: TurnPlan, head: int | None
-    ) -> list[StoredTurn] | None:
+        self, request: TurnRequest, plan: TurnPlan
+    ) -> tuple[int | None, list[StoredTurn]] | None:
+        """The conversation's head and the history the turn continues (None: the turn it
+        continues was forgotten while it waited)."""
         if plan.source_turn is not None:
             source = await self._store.turn(plan.source_turn)
             if source is None or source.key != request.key:
-                return None  # forgotten while the turn waited
+                return None
         if plan.from_head:
-            return await self._store.history(request.key) if head is not None else []
+            # The head's branch ends at the head: one read gives both.
+            history = await self._store.history(request.key)
+            return (history[-1].id if history else None), history
+        head = await self._head(request)
         if plan.base is None:
-            return []
+            return head, []
         try:
-            return await self._store.history(request.key, plan.base)
+            return head, await self._store.history(request.key, plan.base)
         except ValueError:
             return None
 

@@ -15,7 +15,6 @@ import pytest
 
 from adapters.discord_adapter import DiscordAdapter
 from adapters.discord_shards import IDENTIFY_INTERVAL_S, IdentifyGate
-from bot.config import ConfigError, load_config
 from tests.auxil.core import Core, refusal
 from tests.auxil.fake_discord import DEFERRED_UPDATE, FakeDiscord, FakeGuild, FakeMessage, shard_of
 from tests.auxil.fake_gemini import FakeGemini
@@ -23,65 +22,8 @@ from tests.auxil.process import BotProcess
 from tests.test_discord_process import discord_env
 from tests.test_health import get_health
 
-# -- settings ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("env", "count", "ids"),
-    [
-        ({}, None, None),
-        ({"DISCORD_SHARD_COUNT": "4"}, 4, None),
-        ({"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "0,1"}, 4, (0, 1)),
-        ({"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "0-3"}, 4, (0, 1, 2, 3)),
-        ({"DISCORD_SHARD_COUNT": "8", "DISCORD_SHARD_IDS": " 6-7, 2 ,2"}, 8, (2, 6, 7)),
-        ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "1"}, 2, (1,)),
-    ],
-)
-def test_shard_settings(env: dict[str, str], count: int | None, ids: tuple[int, ...] | None) -> None:
-    config = load_config(env)
-    assert (config.discord.shard_count, config.discord.shard_ids) == (count, ids)
-
-
-@pytest.mark.parametrize(
-    ("env", "line"),
-    [
-        (
-            {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "2"},
-            "DISCORD_SHARD_IDS names shard 2, but with DISCORD_SHARD_COUNT=2 shards are numbered 0 to 1.",
-        ),
-        (
-            {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "0-5"},
-            "DISCORD_SHARD_IDS names shard 4, but with DISCORD_SHARD_COUNT=4 shards are numbered 0 to 3.",
-        ),
-        ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT must be at least 1, not 0."),
-        ({"DISCORD_SHARD_COUNT": "-1"}, "DISCORD_SHARD_COUNT must be a whole number, not '-1'."),
-        ({"DISCORD_SHARD_COUNT": "two"}, "DISCORD_SHARD_COUNT must be a whole number, not 'two'."),
-        (
-            {"DISCORD_SHARD_IDS": "0"},
-            "DISCORD_SHARD_IDS is set but DISCORD_SHARD_COUNT is not; set the total number of shards too.",
-        ),
-        (
-            {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "1-0"},
-            "DISCORD_SHARD_IDS range '1-0' runs backwards; write it as 0-1.",
-        ),
-        (
-            {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "a"},
-            "DISCORD_SHARD_IDS must list shards, not 'a'; use shard numbers such as 0,1 or 0-3.",
-        ),
-        (
-            {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "0,,1"},
-            "DISCORD_SHARD_IDS must list shards, not '0,,1'; use shard numbers such as 0,1 or 0-3.",
-        ),
-        (
-            {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "0-"},
-            "DISCORD_SHARD_IDS must list shards, not '0-'; use shard numbers such as 0,1 or 0-3.",
-        ),
-    ],
-)
-def test_each_bad_shard_setting_is_one_clear_line(env: dict[str, str], line: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(env)
-    assert caught.value.problems == [line]
+# Parsing DISCORD_SHARD_COUNT / DISCORD_SHARD_IDS is tested with the other settings in
+# tests/test_config_groups.py.
 
 
 async def test_identifies_wait_five_seconds_per_bucket_only() -> None:

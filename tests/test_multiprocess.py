@@ -45,11 +45,9 @@ class Replica:
             assert "envelope_id" in ack
 
 
-@asynccontextmanager
-async def replicas(
-    count: int, tmp_path: Path, fake_gemini: FakeGemini, slack: FakeSlack, postgres_url: str, **extra: str
-) -> AsyncIterator[list[Replica]]:
-    env = {
+def http_env(fake_gemini: FakeGemini, slack: FakeSlack, postgres_url: str, **extra: str) -> dict[str, str]:
+    """A Slack HTTP-mode replica's environment: every replica the same but for its port."""
+    return {
         "GEMINI_API_KEY": "process-key",
         "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
         "SLACK_BOT_TOKEN": slack.bot_token,
@@ -59,6 +57,13 @@ async def replicas(
         "PORT": "0",
         **extra,
     }
+
+
+@asynccontextmanager
+async def replicas(
+    count: int, tmp_path: Path, fake_gemini: FakeGemini, slack: FakeSlack, postgres_url: str, **extra: str
+) -> AsyncIterator[list[Replica]]:
+    env = http_env(fake_gemini, slack, postgres_url, **extra)
     async with AsyncExitStack() as stack:
         started = []
         for i in range(count):
@@ -243,7 +248,9 @@ async def test_a_rolling_restart_finishes_the_old_process_turns_without_a_false_
         await fake_gemini.wait_for_requests(1)
         async with AsyncExitStack() as stack:
             env_cwd = tmp_path / "new"
-            new = await start_replica(env_cwd, _same_env(old, postgres_url, fake_gemini, slack), stack)
+            new = await start_replica(
+                env_cwd, http_env(fake_gemini, slack, postgres_url, PROCESS_LEASE_S="3"), stack
+            )
             await asyncio.sleep(2.0)  # the new process has started and swept
             stopping = asyncio.create_task(old.process.stop(20))  # the deploy stops the old one
             await asyncio.sleep(0.5)
@@ -258,16 +265,3 @@ async def test_a_rolling_restart_finishes_the_old_process_turns_without_a_false_
             assert new.process.problems(SECRETS) == []
     assert interrupted_notices(slack, root["ts"]) == []
     assert [r.prompt for r in fake_gemini.requests] == ["a lighthouse", "add gulls"]
-
-
-def _same_env(_: Replica, postgres_url: str, fake_gemini: FakeGemini, slack: FakeSlack) -> dict[str, str]:
-    return {
-        "GEMINI_API_KEY": "process-key",
-        "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_API_URL": slack.api_url,
-        "SLACK_SIGNING_SECRET": fs.SIGNING_SECRET,
-        "DATABASE_URL": postgres_url,
-        "PORT": "0",
-        "PROCESS_LEASE_S": "3",
-    }

@@ -13,6 +13,7 @@ from bot.limits import LimitPolicy, RateLimiter
 from bot.vocabulary import Author, ConversationKey, Position
 from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
 from storage.postgres_store import PostgresStore
+from tests.auxil.order_recorder import Recorder
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
 BASE = 1_700_000_000_000_000
@@ -49,27 +50,10 @@ def die(store: PostgresStore) -> None:
     task.cancel()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-        self.holding = 0
-        self.overlaps = 0
-
-    async def run(self, ticket: object, name: str, hold: asyncio.Event | None = None) -> None:
-        async with ticket:  # type: ignore[attr-defined]
-            self.holding += 1
-            self.overlaps += self.holding > 1
-            self.ran.append(name)
-            if hold is not None:
-                await hold.wait()
-            await asyncio.sleep(0.01)
-            self.holding -= 1
-
-
 async def test_turns_spread_over_processes_run_one_at_a_time_in_posting_order(processes: Processes) -> None:
     stores = [await processes() for _ in range(3)]
     orders = [PgTurnOrder(s, settle_s=0.0) for s in stores]
-    recorder = Recorder()
+    recorder = Recorder(pause_s=0.01)
     # Six messages of one thread land on three processes, in no particular order.
     arrivals = [(5, 0), (1, 1), (4, 2), (0, 0), (3, 1), (2, 2)]
     tickets = [(n, orders[p].enter(KEY, at(n))) for n, p in arrivals]
@@ -86,7 +70,7 @@ async def test_a_turn_on_another_process_waits_for_the_running_one(processes: Pr
     a, b = await processes(), await processes()
     order_a, order_b = PgTurnOrder(a, 0.0), PgTurnOrder(b, 0.0)
     hold = asyncio.Event()
-    recorder = Recorder()
+    recorder = Recorder(pause_s=0.01)
     first = order_a.enter(KEY, at(1))
     await first.placed()
     running = asyncio.create_task(recorder.run(first, "first", hold))

@@ -9,6 +9,7 @@ import pytest
 
 from bot.turn_order import LocalTurnOrder
 from bot.vocabulary import ConversationKey, Position
+from tests.auxil.order_recorder import Recorder
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
 OTHER = ConversationKey("slack", "T1", "C1", "1700000000.000099")
@@ -18,25 +19,6 @@ NOW = 1_800_000_000.0
 def posted(offset_s: float) -> Position:
     """A message the platform stamped ``offset_s`` seconds before NOW (negative = earlier)."""
     return Position(int((NOW + offset_s) * 1_000_000), settle=True)
-
-
-class Recorder:
-    """Runs tickets and records the order they held the conversation in, and any overlap."""
-
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-        self.holding = 0
-        self.overlaps = 0
-
-    async def run(self, ticket: object, name: str, hold: asyncio.Event | None = None) -> None:
-        async with ticket:  # type: ignore[attr-defined]
-            self.holding += 1
-            self.overlaps += self.holding > 1
-            self.ran.append(name)
-            if hold is not None:
-                await hold.wait()
-            await asyncio.sleep(0)
-            self.holding -= 1
 
 
 async def test_turns_run_one_at_a_time_in_posting_order_whatever_order_they_arrive() -> None:

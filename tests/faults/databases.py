@@ -14,10 +14,12 @@ import asyncpg
 from tests.faults.harness import (
     TurnRow,
     database_problems,
+    empty_images,
     open_readonly,
     read_turns,
     record_refs,
     record_text,
+    turn_problems,
 )
 
 
@@ -117,8 +119,8 @@ class PostgresDatabase:
             linked.setdefault(r["turn_id"], set()).add(r["sha256"])
         usage = {r[0] for r in await self._fetch("SELECT turn_id FROM usage_log")}
         for r in await self._fetch("SELECT id, user_content, model_content FROM turns"):
-            problems += _turn_problems(r["id"], r["user_content"], r["model_content"], stored, linked, usage)
-        return problems
+            problems += turn_problems(r["id"], r["user_content"], r["model_content"], stored, linked, usage)
+        return problems + empty_images(stored)
 
 
 def _turn_row(row: Any) -> TurnRow:
@@ -131,32 +133,3 @@ def _turn_row(row: Any) -> TurnRow:
         model_parts=len(model.get("parts") or ()),
         refs=tuple(dict.fromkeys([*record_refs(user), *record_refs(model)])),
     )
-
-
-def _turn_problems(
-    turn_id: int,
-    user_json: str,
-    model_json: str,
-    stored: dict[str, tuple[int, str]],
-    linked: dict[int, set[str]],
-    usage: set[int],
-) -> list[str]:
-    try:
-        user, model = json.loads(user_json), json.loads(model_json)
-    except ValueError:
-        return [f"turn {turn_id} content is not JSON"]
-    problems = []
-    if not user.get("parts"):
-        problems.append(f"turn {turn_id} has no user parts")
-    if not model.get("parts"):
-        problems.append(f"turn {turn_id} has no model parts")
-    if turn_id not in usage:
-        problems.append(f"turn {turn_id} has no usage row")
-    for ref in dict.fromkeys([*record_refs(user), *record_refs(model)]):
-        if ref not in stored:
-            problems.append(f"turn {turn_id} references missing image {ref[:12]}")
-        elif stored[ref][1] != ref:
-            problems.append(f"image {ref[:12]} of turn {turn_id} is damaged")
-        if ref not in linked.get(turn_id, set()):
-            problems.append(f"turn {turn_id} does not link image {ref[:12]}")
-    return problems

@@ -311,26 +311,43 @@ def database_problems(path: Path) -> list[str]:
             linked.setdefault(row["turn_id"], set()).add(row["sha256"])
         usage = {row[0] for row in conn.execute("SELECT turn_id FROM usage_log")}
         for row in conn.execute("SELECT id, user_content, model_content FROM turns"):
-            turn_id = row["id"]
-            try:
-                user, model = json.loads(row["user_content"]), json.loads(row["model_content"])
-            except ValueError:
-                problems.append(f"turn {turn_id} content is not JSON")
-                continue
-            if not user.get("parts"):
-                problems.append(f"turn {turn_id} has no user parts")
-            if not model.get("parts"):
-                problems.append(f"turn {turn_id} has no model parts")
-            if turn_id not in usage:
-                problems.append(f"turn {turn_id} has no usage row")
-            for ref in dict.fromkeys([*record_refs(user), *record_refs(model)]):
-                if ref not in stored:
-                    problems.append(f"turn {turn_id} references missing image {ref[:12]}")
-                elif stored[ref][1] != ref:
-                    problems.append(f"image {ref[:12]} of turn {turn_id} is damaged")
-                if ref not in linked.get(turn_id, set()):
-                    problems.append(f"turn {turn_id} does not link image {ref[:12]}")
-        for sha, (size, _digest) in stored.items():
-            if size <= 0:
-                problems.append(f"image {sha[:12]} is empty")
+            problems += turn_problems(
+                row["id"], row["user_content"], row["model_content"], stored, linked, usage
+            )
+        problems += empty_images(stored)
     return problems
+
+
+def turn_problems(
+    turn_id: int,
+    user_json: str,
+    model_json: str,
+    stored: dict[str, tuple[int, str]],
+    linked: dict[int, set[str]],
+    usage: set[int],
+) -> list[str]:
+    """What is wrong with one stored turn: its records, its usage row, its images (stored whole
+    and linked); the same checks on either backend."""
+    try:
+        user, model = json.loads(user_json), json.loads(model_json)
+    except ValueError:
+        return [f"turn {turn_id} content is not JSON"]
+    problems = []
+    if not user.get("parts"):
+        problems.append(f"turn {turn_id} has no user parts")
+    if not model.get("parts"):
+        problems.append(f"turn {turn_id} has no model parts")
+    if turn_id not in usage:
+        problems.append(f"turn {turn_id} has no usage row")
+    for ref in dict.fromkeys([*record_refs(user), *record_refs(model)]):
+        if ref not in stored:
+            problems.append(f"turn {turn_id} references missing image {ref[:12]}")
+        elif stored[ref][1] != ref:
+            problems.append(f"image {ref[:12]} of turn {turn_id} is damaged")
+        if ref not in linked.get(turn_id, set()):
+            problems.append(f"turn {turn_id} does not link image {ref[:12]}")
+    return problems
+
+
+def empty_images(stored: dict[str, tuple[int, str]]) -> list[str]:
+    return [f"image {sha[:12]} is empty" for sha, (size, _digest) in stored.items() if size <= 0]
