@@ -16,7 +16,7 @@ from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.ledger import LEDGER
-from tests.auxil.postgres import PostgresServer
+from tests.auxil.postgres import SHARED_POSTGRES_PORT, PostgresServer
 
 _REFUSALS = pytest.StashKey[netguard.RefusalLog]()
 _SITE_DIR = Path(__file__).parent / "auxil" / "site"
@@ -86,7 +86,11 @@ async def core(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the whole run, started on first use. If it cannot start,
-    every test that needs it errors (never skips)."""
+    every test that needs it errors (never skips). ``NBB_TEST_POSTGRES_PORT`` names a server on
+    127.0.0.1 that is already running (the mutation runner starts one for all its mutants)."""
+    if port := os.environ.get(SHARED_POSTGRES_PORT):
+        yield PostgresServer(attached_port=int(port))
+        return
     server = PostgresServer()
     try:
         server.start()

@@ -286,3 +286,55 @@ async def test_a_failed_place_insert_fails_that_turn_and_the_next_ones_still_que
     monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: real))
     async with asyncio.timeout(10), order.enter(KEY, at(2)):
         assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+
+
+OTHER = ConversationKey("slack", "T1", "C1", "1700000000.000999")
+
+
+async def settled(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> bool:
+    """Whether ``check`` comes true within ``timeout_s`` (background work finishing)."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize("where", ["same process", "another process"])
+async def test_a_running_turn_does_not_hold_up_another_conversation(processes: Processes, where: str) -> None:
+    a = await processes()
+    order_a = PgTurnOrder(a, 0.0)
+    order_b = order_a if where == "same process" else PgTurnOrder(await processes(), 0.0)
+    hold = asyncio.Event()
+    recorder = Recorder()
+    running = asyncio.create_task(recorder.run(order_a.enter(KEY, at(1)), "long turn", hold))
+
+    async def started() -> bool:
+        return recorder.ran == ["long turn"]
+
+    assert await settled(started)
+    # posted later, in another thread: it must not wait for the long turn
+    async with asyncio.timeout(10), order_b.enter(OTHER, at(2)):
+        assert not running.done()
+    hold.set()
+    await running
+
+
+async def test_withdrawn_places_leave_nothing_behind_in_memory(processes: Processes) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    for n in range(50):  # duplicate deliveries, refused turns: each place is withdrawn
+        ticket = order.enter(KEY, at(n))
+        await ticket.placed()
+        ticket.leave()
+
+    async def queue_empty() -> bool:
+        return not await store.pool.fetchval("SELECT count(*) FROM turn_queue")
+
+    async def bookkeeping_empty() -> bool:
+        return not order._cleanups
+
+    assert await settled(queue_empty)
+    # the background withdrawals drop their own bookkeeping once done
+    assert await settled(bookkeeping_empty)

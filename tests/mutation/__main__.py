@@ -9,6 +9,7 @@ installed in ``sys.modules``. Hand-made mutants cover what the operators cannot 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -16,12 +17,16 @@ import os
 import signal
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
 from mutmut.mutation.file_mutation import NEVER_MUTATE_FUNCTION_NAMES, MutationVisitor, create_mutations
 
+from tests.auxil.postgres import SHARED_POSTGRES_PORT, PostgresServer
 from tests.mutation.handmade import HAND_MADE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS: dict[str, tuple[str, ...]] = {
     "adapters/slack_files.py": ("tests/test_slack_units.py", "tests/test_slack_files.py"),
     "bot/flags.py": ("tests/test_flags.py", "tests/test_flag_refusals.py"),
+    "storage/pg_coordination.py": ("tests/test_pg_coordination.py",),
+    "storage/postgres_store.py": ("tests/test_postgres_store.py", "tests/test_postgres_runtime.py"),
 }
 
 # Imported once in the parent so each forked child only collects and runs the tests.
@@ -44,6 +51,7 @@ _PRELOAD = (
     "slack_bolt",
     "discord",
     "google.genai",
+    "asyncpg",
 )
 
 
@@ -114,23 +122,49 @@ def _child(path: str, source: str | None, tests: tuple[str, ...]) -> None:
     os._exit(int(pytest.main(args)))
 
 
-def run_one(path: str, source: str | None, tests: tuple[str, ...], timeout: float) -> str:
-    """'killed', 'survived' or 'hang' (the tests did not finish within ``timeout``)."""
+def _start(path: str, source: str | None, tests: tuple[str, ...]) -> int:
+    """Fork a child that runs the tests against ``source`` (None: the module as it is)."""
     pid = os.fork()
     if pid == 0:
         try:
+            os.setpgid(0, 0)  # its own group: a hang is killed with whatever the tests started
             _child(path, source, tests)
         finally:
             os._exit(3)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    return "hang"
+
+
+def run_all(
+    path: str, runs: list[tuple[int, str | None]], tests: tuple[str, ...], timeout: float, jobs: int
+) -> Iterator[tuple[int, str]]:
+    """Run each (number, source) in a forked child, ``jobs`` at a time; yield (number, outcome)
+    as each ends: 'killed', 'survived' or 'hang' (the tests did not finish within ``timeout``)."""
+    waiting = deque(runs)
+    running: dict[int, tuple[int, float]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                number, source = waiting.popleft()
+                running[_start(path, source, tests)] = (number, time.monotonic() + timeout)
+            for pid, (number, deadline) in list(running.items()):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    del running[pid]
+                    yield number, "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+                elif time.monotonic() > deadline:
+                    del running[pid]
+                    _kill(pid)
+                    yield number, "hang"
+            time.sleep(0.05)
+    finally:
+        for pid in running:
+            _kill(pid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", nargs="+", help="test files to run (default: the module's own)")
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
     parser.add_argument("--show", type=int, help="print one mutant's diff and exit")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="mutants run at once (tests that mostly wait on a database can share a core)",
+    )
     options = parser.parse_args(argv)
+    # A stop (SIGTERM) unwinds like Ctrl-C, so the shared PostgreSQL server is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     path = options.module
     stem = Path(path).stem
     tests = tuple(options.tests or TESTS.get(path, (f"tests/test_{stem}.py",)))
@@ -153,27 +195,56 @@ def main(argv: list[str] | None = None) -> int:
         mutants = [m for m in mutants if m.number in options.only]
     for module in _PRELOAD:
         importlib.import_module(module)
+    with _shared_postgres(tests):
+        return _measure(path, original, mutants, tests, options.jobs)
+
+
+@contextmanager
+def _shared_postgres(tests: tuple[str, ...]) -> Iterator[None]:
+    """One PostgreSQL server for every mutant when the tests use one: starting a server per
+    mutant would cost seconds each. Each test still gets its own fresh schema on it."""
+    if not any("postgres" in (ROOT / test).read_text() for test in tests):
+        yield
+        return
+    server = PostgresServer().start()
+    os.environ[SHARED_POSTGRES_PORT] = str(server.port)
+    try:
+        yield
+    finally:
+        del os.environ[SHARED_POSTGRES_PORT]
+        server.stop()
+
+
+def _measure(path: str, original: str, mutants: list[Mutant], tests: tuple[str, ...], jobs: int) -> int:
     started = time.monotonic()
-    if run_one(path, None, tests, 600) != "survived":
+    if next(run_all(path, [(0, None)], tests, 600, 1))[1] != "survived":
         print(f"the tests fail without any mutant: {' '.join(tests)}", file=sys.stderr)
         return 2
-    timeout = max(10.0, 5 * (time.monotonic() - started))
+    # Children sharing the cores run slower than the lone baseline run.
+    timeout = max(10.0, 5 * (time.monotonic() - started) * max(1.0, jobs / (os.cpu_count() or 1)))
     counts = {"killed": 0, "hang": 0, "survived": 0}
     survivors: list[Mutant] = []
-    for mutant in mutants:
-        outcome = run_one(path, mutant.source, tests, timeout)
+    by_number = {mutant.number: mutant for mutant in mutants}
+    for number, outcome in run_all(path, [(m.number, m.source) for m in mutants], tests, timeout, jobs):
+        mutant = by_number[number]
         counts[outcome] += 1
         print(f"{mutant.number:4d} line {mutant.line:4d} {mutant.origin:9s} {outcome}", flush=True)
         if outcome == "survived":
             survivors.append(mutant)
+    survivors.sort(key=lambda mutant: mutant.number)
     for mutant in survivors:
-        print(f"\n--- survivor {mutant.number} ({mutant.origin})\n{_diff(path, original, mutant.source)}")
+        case = ", letter case only" if mutant.source.lower() == original.lower() else ""
+        diff = _diff(path, original, mutant.source)
+        print(f"\n--- survivor {mutant.number} ({mutant.origin}{case})\n{diff}")
+    # SQL keywords and unquoted names ignore case, so such survivors in SQL text are equivalent.
+    case_only = sum(m.source.lower() == original.lower() for m in survivors)
     total = len(mutants)
     caught = counts["killed"] + counts["hang"]
     score = 100 * caught / total if total else 100.0
     print(
         f"\n{path}: {total} mutants, {caught} caught ({counts['hang']} only by a hang), "
-        f"{counts['survived']} survived: {score:.0f}% [{', '.join(tests)}]"
+        f"{counts['survived']} survived ({case_only} changing only letter case): {score:.0f}% "
+        f"[{', '.join(tests)}]"
     )
     return 0 if not survivors else 1
 
