@@ -76,16 +76,10 @@ class PgTurnOrder:
         while self._arrivals:
             batch, self._arrivals = self._arrivals, []
             try:
-                rows = await self._store.arrivals_pool.fetch(
-                    "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
-                    "SELECT c, p, t, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(c, p, t) "
-                    "RETURNING id, conversation, posted_us, tiebreak",
-                    [c for c, _, _ in batch],
-                    [p.posted_us for _, p, _ in batch],
-                    [p.tiebreak for _, p, _ in batch],
-                    self.lease.id,
-                )
+                await self._place(batch)
             except BaseException as exc:
+                # Whatever went wrong, every turn of the batch hears of it rather than waiting
+                # forever for a place.
                 for *_, arrival in batch:
                     if not arrival.done():
                         arrival.cancel() if isinstance(
@@ -93,19 +87,29 @@ class PgTurnOrder:
                         ) else arrival.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
-                continue
-            ids: dict[tuple[str, int, int], list[int]] = {}
-            for row in rows:
-                ids.setdefault((row[1], row[2], row[3]), []).append(int(row[0]))
-            orphans = []
-            for conversation, position, arrival in batch:
-                row_id = ids[(conversation, position.posted_us, position.tiebreak)].pop()
-                if arrival.done():  # its turn was cancelled while queued: nothing will withdraw it
-                    orphans.append(row_id)
-                else:
-                    arrival.set_result(row_id)
-            if orphans:
-                self.later(asyncio.ensure_future(self._delete(orphans)))
+
+    async def _place(self, batch: list[tuple[str, Position, asyncio.Future[int]]]) -> None:
+        rows = await self._store.arrivals_pool.fetch(
+            "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
+            "SELECT c, p, t, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(c, p, t) "
+            "RETURNING id, conversation, posted_us, tiebreak",
+            [c for c, _, _ in batch],
+            [p.posted_us for _, p, _ in batch],
+            [p.tiebreak for _, p, _ in batch],
+            self.lease.id,
+        )
+        ids: dict[tuple[str, int, int], list[int]] = {}
+        for row in rows:
+            ids.setdefault((row[1], row[2], row[3]), []).append(int(row[0]))
+        orphans = []
+        for conversation, position, arrival in batch:
+            row_id = ids[(conversation, position.posted_us, position.tiebreak)].pop()
+            if arrival.done():  # its turn was cancelled while queued: nothing will withdraw it
+                orphans.append(row_id)
+            else:
+                arrival.set_result(row_id)
+        if orphans:
+            self.later(asyncio.ensure_future(self._delete(orphans)))
 
     async def _delete(self, rows: list[int]) -> None:
         try:

@@ -17,6 +17,8 @@ from tests.auxil.order_recorder import Recorder
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
 BASE = 1_700_000_000_000_000
+# What a step that should be quick may take before the test fails instead of hanging.
+SOON = 10
 
 
 def at(n: int) -> Position:
@@ -58,7 +60,7 @@ async def test_turns_spread_over_processes_run_one_at_a_time_in_posting_order(pr
     arrivals = [(5, 0), (1, 1), (4, 2), (0, 0), (3, 1), (2, 2)]
     tickets = [(n, orders[p].enter(KEY, at(n))) for n, p in arrivals]
     for _, ticket in tickets:
-        await ticket.placed()
+        await asyncio.wait_for(ticket.placed(), SOON)
     async with asyncio.timeout(20):
         await asyncio.gather(*(recorder.run(t, f"m{n}") for n, t in tickets))
     assert recorder.ran == [f"m{n}" for n in range(6)]
@@ -72,7 +74,7 @@ async def test_a_turn_on_another_process_waits_for_the_running_one(processes: Pr
     hold = asyncio.Event()
     recorder = Recorder(pause_s=0.01)
     first = order_a.enter(KEY, at(1))
-    await first.placed()
+    await asyncio.wait_for(first.placed(), SOON)
     running = asyncio.create_task(recorder.run(first, "first", hold))
     await asyncio.sleep(0.2)
     later = order_b.enter(KEY, at(2))
@@ -91,7 +93,7 @@ async def test_a_dead_process_blocks_its_conversations_only_until_its_lease_runs
     a, b = await processes(lease_s=1.5), await processes(lease_s=1.5)
     order_a, order_b = PgTurnOrder(a, 0.0), PgTurnOrder(b, 0.0)
     stuck = order_a.enter(KEY, at(1))
-    await stuck.__aenter__()  # running on A when A is killed
+    await asyncio.wait_for(stuck.__aenter__(), SOON)  # running on A when A is killed
     die(a)
     started = time.monotonic()
     async with asyncio.timeout(15), order_b.enter(KEY, at(2)):
@@ -111,7 +113,7 @@ async def test_a_late_message_on_another_process_is_marked_late(processes: Proce
 async def test_a_withdrawn_place_does_not_block(processes: Processes) -> None:
     a, b = await processes(), await processes()
     refused = PgTurnOrder(a, 0.0).enter(KEY, at(1))  # a duplicate delivery, say
-    await refused.placed()
+    await asyncio.wait_for(refused.placed(), SOON)
     refused.leave()
     async with asyncio.timeout(10), PgTurnOrder(b, 0.0).enter(KEY, at(2)):
         pass
@@ -257,7 +259,7 @@ async def test_a_place_whose_turn_was_cancelled_while_queued_is_removed(processe
     ticket._row.cancel()  # the turn's task is cancelled (a stop) before its place is stored
     ticket.leave()  # as the pipeline does when its task ends
     kept = order.enter(KEY, at(2))
-    await kept.placed()
+    await asyncio.wait_for(kept.placed(), SOON)
     for _ in range(100):  # the orphaned row is deleted in the background
         if await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1:
             break
@@ -281,7 +283,7 @@ async def test_a_failed_place_insert_fails_that_turn_and_the_next_ones_still_que
     monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Broken()))
     failed = order.enter(KEY, at(1))
     with pytest.raises(asyncpg.PostgresConnectionError):
-        await failed.placed()
+        await asyncio.wait_for(failed.placed(), SOON)
     failed.leave()  # the turn failed; the pipeline leaves its place
     monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: real))
     async with asyncio.timeout(10), order.enter(KEY, at(2)):
@@ -318,7 +320,7 @@ async def test_a_running_turn_does_not_hold_up_another_conversation(processes: P
     async with asyncio.timeout(10), order_b.enter(OTHER, at(2)):
         assert not running.done()
     hold.set()
-    await running
+    await asyncio.wait_for(running, SOON)
 
 
 async def test_withdrawn_places_leave_nothing_behind_in_memory(processes: Processes) -> None:
@@ -326,7 +328,7 @@ async def test_withdrawn_places_leave_nothing_behind_in_memory(processes: Proces
     order = PgTurnOrder(store, 0.0)
     for n in range(50):  # duplicate deliveries, refused turns: each place is withdrawn
         ticket = order.enter(KEY, at(n))
-        await ticket.placed()
+        await asyncio.wait_for(ticket.placed(), SOON)
         ticket.leave()
 
     async def queue_empty() -> bool:
@@ -338,3 +340,35 @@ async def test_withdrawn_places_leave_nothing_behind_in_memory(processes: Proces
     assert await settled(queue_empty)
     # the background withdrawals drop their own bookkeeping once done
     assert await settled(bookkeeping_empty)
+
+
+async def test_turns_arriving_while_a_place_insert_fails_still_take_their_places(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    real = store.arrivals_pool
+    failing = asyncio.Event()
+    give_up = asyncio.Event()
+
+    class Blip:
+        """The connection drops while the first insert is in flight, then comes back."""
+
+        async def fetch(self, *args: object) -> list[object]:
+            failing.set()
+            await give_up.wait()
+            monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: real))
+            raise asyncpg.PostgresConnectionError("connection lost")
+
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Blip()))
+    failed = order.enter(KEY, at(1))
+    await failing.wait()
+    arrived_meanwhile = order.enter(KEY, at(2))  # queued behind the failing insert
+    give_up.set()
+    with pytest.raises(asyncpg.PostgresConnectionError):
+        await asyncio.wait_for(failed.placed(), SOON)
+    failed.leave()
+    async with asyncio.timeout(5):
+        await arrived_meanwhile.placed()
+    async with asyncio.timeout(10), arrived_meanwhile:
+        assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
