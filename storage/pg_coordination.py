@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
+from typing import cast
 
 import asyncpg
 
@@ -262,7 +263,7 @@ class PgReservations:
             yield _PgLedger(conn, self._store.lease)
 
     async def release(self, token: object) -> None:
-        ids = list(token) if isinstance(token, list) else []
+        ids = cast("list[int]", token)  # what _PgLedger.reserve returned
         if ids:
             await self._store.pool.execute("DELETE FROM limit_reservations WHERE id = ANY($1::bigint[])", ids)
 

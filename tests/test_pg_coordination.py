@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -12,6 +13,7 @@ import pytest
 from bot.limits import LimitPolicy, RateLimiter
 from bot.vocabulary import Author, ConversationKey, Position
 from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
+from storage.pg_processes import NOW
 from storage.postgres_store import PostgresStore
 from tests.auxil.order_recorder import Recorder
 
@@ -372,3 +374,194 @@ async def test_turns_arriving_while_a_place_insert_fails_still_take_their_places
         await arrived_meanwhile.placed()
     async with asyncio.timeout(10), arrived_meanwhile:
         assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+
+
+@pytest.mark.parametrize("first_to_arrive", ["the earlier", "the later"])
+async def test_messages_of_the_same_instant_run_in_their_tiebreak_order_across_processes(
+    processes: Processes, first_to_arrive: str
+) -> None:
+    # Two Discord messages of the same millisecond: the snowflake's increment decides.
+    a, b = await processes(), await processes()
+    first, second = Position(BASE, tiebreak=1), Position(BASE, tiebreak=2)
+    arrivals = [(first, a), (second, b)] if first_to_arrive == "the earlier" else [(second, b), (first, a)]
+    recorder = Recorder(pause_s=0.05)
+    tickets = [(p.tiebreak, PgTurnOrder(s, 0.0).enter(KEY, p)) for p, s in arrivals]
+    for _, ticket in tickets:
+        await asyncio.wait_for(ticket.placed(), SOON)
+    async with asyncio.timeout(SOON):
+        await asyncio.gather(*(recorder.run(t, f"tiebreak {n}") for n, t in tickets))
+    assert recorder.ran == ["tiebreak 1", "tiebreak 2"] and recorder.overlaps == 0
+
+
+async def test_a_message_of_the_same_instant_answered_after_a_later_one_is_late(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    async with asyncio.timeout(SOON), PgTurnOrder(a, 0.0).enter(KEY, Position(BASE, tiebreak=2)) as newer:
+        assert newer.late is False
+    async with asyncio.timeout(SOON), PgTurnOrder(b, 0.0).enter(KEY, Position(BASE, tiebreak=1)) as straggler:
+        assert straggler.late is True
+
+
+async def test_an_earlier_message_arriving_while_a_later_one_runs_waits_for_it(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    hold = asyncio.Event()
+    recorder = Recorder(pause_s=0.01)
+    running = asyncio.create_task(recorder.run(PgTurnOrder(a, 0.0).enter(KEY, at(2)), "later", hold))
+
+    async def started() -> bool:
+        return recorder.ran == ["later"]
+
+    assert await settled(started)
+    straggler = PgTurnOrder(b, 0.0).enter(KEY, at(1))  # posted first, delivered late, elsewhere
+    waiting = asyncio.create_task(recorder.run(straggler, "earlier"))
+    await asyncio.sleep(0.5)
+    assert recorder.ran == ["later"]  # it does not start beside the running turn
+    hold.set()
+    await asyncio.wait_for(asyncio.gather(running, waiting), SOON)
+    assert recorder.ran == ["later", "earlier"] and recorder.overlaps == 0
+    assert straggler.late
+
+
+async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversation(
+    processes: Processes,
+) -> None:
+    # A long pause (a stalled host, a network partition) outlasts A's lease: B sweeps A's place
+    # away. When A resumes and starts that turn, other processes must see it running again.
+    a, b = await processes(lease_s=1.0), await processes(lease_s=1.0)
+    order_a, order_b = PgTurnOrder(a, 0.0), PgTurnOrder(b, 0.0)
+    paused = order_a.enter(KEY, at(1))
+    await asyncio.wait_for(paused.placed(), SOON)
+    die(a)
+    await asyncio.sleep(1.3)
+    async with asyncio.timeout(SOON), order_b.enter(KEY, at(2)):
+        pass  # A's place no longer blocks: its lease ran out (and B removed the place)
+    assert await b.pool.fetchval("SELECT count(*) FROM turn_queue WHERE owner = $1", a.lease.id) == 0
+    # A is back: its lease is renewed again, as its renewal task would once the pause ends.
+    await a.pool.execute(f"UPDATE bot_processes SET seen_at = {NOW} WHERE id = $1", a.lease.id)
+    a.lease._renewing = asyncio.create_task(a.lease._renew())
+    recorder = Recorder(pause_s=0.01)
+    hold = asyncio.Event()
+    resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
+
+    async def started() -> bool:
+        return recorder.ran == ["resumed on A"]
+
+    assert await settled(started)
+    assert paused.late  # B answered a later message meanwhile
+    waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
+    await asyncio.sleep(0.5)
+    assert recorder.ran == ["resumed on A"]
+    hold.set()
+    await asyncio.wait_for(asyncio.gather(resumed, waiting), SOON)
+    assert recorder.ran == ["resumed on A", "next on B"] and recorder.overlaps == 0
+
+
+async def test_a_waiting_turn_polls_the_database_a_few_times_a_second_at_most(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await processes(), await processes()
+    order_b = PgTurnOrder(b, 0.0)
+    tries = 0
+    real_try = order_b._try_start
+
+    async def counting(*args: Position | int | str) -> bool:
+        nonlocal tries
+        tries += 1
+        return await real_try(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(order_b, "_try_start", counting)
+    hold = asyncio.Event()
+    recorder = Recorder()
+    running = asyncio.create_task(recorder.run(PgTurnOrder(a, 0.0).enter(KEY, at(1)), "long", hold))
+
+    async def started() -> bool:
+        return recorder.ran == ["long"]
+
+    assert await settled(started)
+    waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(2)), "waits"))
+    await asyncio.sleep(2.0)
+    # backing off from 20 ms to 250 ms: about 12 looks in two seconds, not hundreds
+    assert 3 <= tries <= 16
+    hold.set()
+    await asyncio.wait_for(asyncio.gather(running, waiting), SOON)
+
+
+async def test_a_finished_turn_costs_no_withdrawal(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    withdrawn: list[object] = []
+
+    async def withdraw(row: object) -> None:
+        withdrawn.append(row)
+
+    monkeypatch.setattr(order, "withdraw", withdraw)
+    ticket = order.enter(KEY, at(1))
+    async with asyncio.timeout(SOON), ticket:
+        pass
+    ticket.leave()  # the pipeline always leaves at the end; after a finished turn it is a no-op
+    ticket.leave()
+    await asyncio.sleep(0)
+    assert withdrawn == []
+    refused = order.enter(KEY, at(2))
+    refused.leave()
+    refused.leave()
+    await asyncio.sleep(0)
+    assert len(withdrawn) == 1  # a place given up is withdrawn once
+
+
+async def test_a_place_whose_turn_is_cancelled_during_its_insert_is_removed(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    real = store.arrivals_pool
+    inserting = asyncio.Event()
+    go_on = asyncio.Event()
+
+    class Slow:
+        async def fetch(self, *args: object) -> list[asyncpg.Record]:
+            inserting.set()
+            await go_on.wait()
+            return await real.fetch(*args)
+
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Slow()))
+    cancelled = order.enter(KEY, at(1))
+    kept = order.enter(KEY, at(2))
+    await asyncio.wait_for(inserting.wait(), SOON)
+    cancelled._row.cancel()  # the turn is stopped while its row is being written
+    cancelled.leave()
+    go_on.set()
+    await asyncio.wait_for(kept.placed(), SOON)
+
+    async def only_the_kept_place() -> bool:
+        return await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+
+    assert await settled(only_the_kept_place)
+    async with asyncio.timeout(SOON), kept:
+        pass
+
+
+class _DeletesFail:
+    """A pool whose statements fail, as when the connection to PostgreSQL drops."""
+
+    async def execute(self, *args: object) -> str:
+        raise asyncpg.PostgresConnectionError("connection lost")
+
+
+async def test_a_withdrawal_that_fails_is_logged_and_left_to_the_lease(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0)
+    refused = order.enter(KEY, at(1))
+    await asyncio.wait_for(refused.placed(), SOON)
+    monkeypatch.setattr(type(order), "pool", property(lambda _: _DeletesFail()))
+    caplog.set_level(logging.WARNING, logger="storage.pg_coordination")
+    await order.withdraw(refused._row)
+    await order._delete([await refused._row])
+    warnings = [(r.getMessage(), getattr(r, "error", None)) for r in caplog.records]
+    assert warnings == [
+        ("could not withdraw a queued turn", "PostgresConnectionError"),
+        ("could not withdraw queued turns", "PostgresConnectionError"),
+    ]
