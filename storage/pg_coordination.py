@@ -15,7 +15,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import cast
 
 import asyncpg
 
@@ -263,9 +262,10 @@ class PgReservations:
             yield _PgLedger(conn, self._store.lease)
 
     async def release(self, token: object) -> None:
-        ids = cast("list[int]", token)  # what _PgLedger.reserve returned
-        if ids:
-            await self._store.pool.execute("DELETE FROM limit_reservations WHERE id = ANY($1::bigint[])", ids)
+        if token:  # the reservation rows' ids, as _PgLedger.reserve returned them
+            await self._store.pool.execute(
+                "DELETE FROM limit_reservations WHERE id = ANY($1::bigint[])", token
+            )
 
 
 class _PgLedger:
