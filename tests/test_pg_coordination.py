@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -421,8 +422,44 @@ async def test_an_earlier_message_arriving_while_a_later_one_runs_waits_for_it(p
     assert straggler.late
 
 
+class _PausingPool:
+    """A process's pool whose connections stop right after a statement starting with
+    ``prefix``, inside its transaction, until ``resume`` is set: a forced interleaving."""
+
+    def __init__(self, pool: asyncpg.Pool, prefix: str) -> None:
+        self._pool = pool
+        self._prefix = prefix
+        self.paused = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._pool, name)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[object]:
+        async with self._pool.acquire() as conn:
+            yield _PausingConnection(conn, self)
+
+
+class _PausingConnection:
+    def __init__(self, conn: asyncpg.Connection, pool: _PausingPool) -> None:
+        self._conn = conn
+        self._pool = pool
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    async def execute(self, query: str, *args: object) -> str:
+        result: str = await self._conn.execute(query, *args)
+        if query.startswith(self._pool._prefix):
+            self._pool.paused.set()
+            await self._pool.resume.wait()
+        return result
+
+
+@pytest.mark.parametrize("next_turn_arrives", ["after A's start is committed", "while A is starting"])
 async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversation(
-    processes: Processes,
+    processes: Processes, next_turn_arrives: str
 ) -> None:
     # A long pause (a stalled host, a network partition) outlasts A's lease: B sweeps A's place
     # away. When A resumes and starts that turn, other processes must see it running again.
@@ -440,19 +477,76 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
     a.lease._renewing = asyncio.create_task(a.lease._renew())
     recorder = Recorder(pause_s=0.01)
     hold = asyncio.Event()
-    resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
+    if next_turn_arrives == "while A is starting":
+        # A stops inside the transaction that puts its place back; B's next turn decides then.
+        pausing = _PausingPool(a.pool, "INSERT INTO turn_queue (id,")
+        a._pool = pausing  # type: ignore[assignment]
+        resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
+        await asyncio.wait_for(pausing.paused.wait(), SOON)
+        waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
+        await asyncio.sleep(0.5)
+        assert recorder.ran == []  # B waits for A's decision rather than deciding beside it
+        pausing.resume.set()
+    else:
+        resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
 
     async def started() -> bool:
-        return recorder.ran == ["resumed on A"]
+        return recorder.ran[:1] == ["resumed on A"]
 
     assert await settled(started)
     assert paused.late  # B answered a later message meanwhile
-    waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
+    if next_turn_arrives == "after A's start is committed":
+        waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
     await asyncio.sleep(0.5)
     assert recorder.ran == ["resumed on A"]
     hold.set()
     await asyncio.wait_for(asyncio.gather(resumed, waiting), SOON)
     assert recorder.ran == ["resumed on A", "next on B"] and recorder.overlaps == 0
+
+
+async def test_a_limit_check_on_another_process_waits_for_one_being_decided(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    policy = LimitPolicy(user_per_hour=1, user_per_day=0)
+    deciding = asyncio.Event()
+    decide = asyncio.Event()
+
+    class PausedBeforeCommit(PgReservations):
+        @contextlib.asynccontextmanager
+        async def checking(self) -> AsyncIterator[object]:  # type: ignore[override]
+            async with super().checking() as ledger:
+                yield ledger
+                deciding.set()  # A has reserved its image; its transaction is still open
+                await decide.wait()
+
+    limiter_a = RateLimiter(policy, a, reservations=PausedBeforeCommit(a))
+    limiter_b = RateLimiter(policy, b, reservations=PgReservations(b))
+    alice = Author("U1")
+    outcomes: dict[str, str | None] = {}
+    release = asyncio.Event()
+
+    async def turn(name: str, limiter: RateLimiter) -> None:
+        async with limiter.admit(KEY, alice) as refusal:
+            outcomes[name] = refusal
+            await release.wait()
+
+    on_a = asyncio.create_task(turn("A", limiter_a))
+    await asyncio.wait_for(deciding.wait(), SOON)
+    on_b = asyncio.create_task(turn("B", limiter_b))
+    await asyncio.sleep(0.5)
+    assert outcomes == {}  # B's check waits for A's to be committed
+    decide.set()
+
+    async def b_decided() -> bool:
+        return "B" in outcomes
+
+    assert await settled(b_decided)  # A is still generating meanwhile
+    release.set()
+    await asyncio.wait_for(asyncio.gather(on_a, on_b), SOON)
+    assert outcomes == {
+        "A": None,
+        "B": "You've made 1 images in the last hour, the limit for each person; "
+        "you can make more in about 1 h.",
+    }
 
 
 async def test_a_waiting_turn_polls_the_database_a_few_times_a_second_at_most(
