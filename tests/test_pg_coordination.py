@@ -485,8 +485,9 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
         await asyncio.wait_for(pausing.paused.wait(), SOON)
         waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
         await asyncio.sleep(0.5)
-        assert recorder.ran == []  # B waits for A's decision rather than deciding beside it
-        pausing.resume.set()
+        beside_a = list(recorder.ran)
+        pausing.resume.set()  # before asserting: a failing test must not leave A's transaction open
+        assert beside_a == []  # B waits for A's decision rather than deciding beside it
     else:
         resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
 
@@ -533,8 +534,9 @@ async def test_a_limit_check_on_another_process_waits_for_one_being_decided(proc
     await asyncio.wait_for(deciding.wait(), SOON)
     on_b = asyncio.create_task(turn("B", limiter_b))
     await asyncio.sleep(0.5)
-    assert outcomes == {}  # B's check waits for A's to be committed
-    decide.set()
+    beside_a = dict(outcomes)
+    decide.set()  # before asserting: a failing test must not leave A's transaction open
+    assert beside_a == {}  # B's check waits for A's to be committed
 
     async def b_decided() -> bool:
         return "B" in outcomes
