@@ -47,12 +47,20 @@ class Health:
         return True
 
     async def _within_limit(self, name: str, check: asyncio.Future[bool]) -> bool:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await check
-        except Exception as exc:  # any failure of a check means that part is down
-            log.warning("health check failed", extra={"part": name, "error": type(exc).__name__})
+        # asyncio.wait rather than a timeout around ``await check``: a cancelled check may take
+        # long to end (asyncpg keeps a query cut off on a silent connection until it gives up on
+        # that connection, about a minute), and the answer must not wait for it.
+        await asyncio.wait({check}, timeout=self._timeout_s)
+        if not check.done():
+            check.cancel()
+            check.add_done_callback(_retrieved)
+            log.warning("health check failed", extra={"part": name, "error": "TimeoutError"})
             return False
+        if check.cancelled() or check.exception() is not None:  # any failure means that part is down
+            error = "CancelledError" if check.cancelled() else type(check.exception()).__name__
+            log.warning("health check failed", extra={"part": name, "error": error})
+            return False
+        return check.result()
 
     async def check(self) -> dict[str, bool]:
         """Each part's name and whether it is up: the platforms by name, then ``database``."""
@@ -68,6 +76,12 @@ class Health:
         down = [name for name, up in parts.items() if not up]
         body = {"ok": not down, "down": down, "parts": {n: "up" if up else "down" for n, up in parts.items()}}
         return web.json_response(body, status=503 if down else 200)
+
+
+def _retrieved(check: asyncio.Future[bool]) -> None:
+    """Read an abandoned check's outcome, so asyncio does not log it as never retrieved."""
+    if not check.cancelled():
+        check.exception()
 
 
 class HealthServer:

@@ -264,6 +264,22 @@ class ClaimsContract(ContractBase):
         await store.finish_message("discord", "c1", "unknown")
         assert await store.unfinished_messages("discord", START) == [(other, "m2")]
 
+    async def test_turns_cut_off_at_the_same_instant_are_taken_in_message_order(
+        self, store_factory: StoreFactory, clock: FakeClock
+    ) -> None:
+        first = await store_factory()
+        clock.now = START + 10
+        for message in ("m3", "m1", "m2"):  # claimed in one instant, in no particular order
+            assert await first.claim_message("slack", "c1", message, make_key(message, platform="slack"))
+        await first.close()
+        clock.now = START + 20
+        second = await store_factory()
+        try:
+            taken = await second.take_interrupted("slack", START)
+            assert [message for _, message in taken] == ["m1", "m2", "m3"]
+        finally:
+            await second.close()
+
     async def test_turns_cut_off_by_a_process_that_is_gone_are_taken_once(
         self, store_factory: StoreFactory, clock: FakeClock
     ) -> None:
@@ -409,8 +425,9 @@ class HistoryContract(ContractBase):
         mine, theirs = make_key("mine"), make_key("theirs")
         await self.add(store, mine)
         other = await self.add(store, theirs)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as refused:
             await store.history(mine, upto=other.id)
+        assert str(refused.value) == f"Turn {other.id} is not part of conversation {mine}."
         with pytest.raises(ValueError):
             await store.history(mine, upto=other.id + 1000)
         with pytest.raises(ValueError):
@@ -547,8 +564,9 @@ class HistoryContract(ContractBase):
         key, other = make_key(), make_key("other")
         mine = await self.add(store, key)
         theirs = await self.add(store, other)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as refused:
             await store.move_head(key, theirs.id, expected_head=mine.id)
+        assert str(refused.value) == f"Turn {theirs.id} is not part of conversation {key}."
         with pytest.raises(ValueError):
             await store.move_head(key, theirs.id + 1000, expected_head=mine.id)
         with pytest.raises(ValueError):
@@ -827,6 +845,18 @@ class UsageContract(ContractBase):
         await self.add(store, make_key(), usage=spent, author="alice")
         assert await store.forget(make_key()) == 1
         assert await store.usage_since(0, author_id="alice") == spent
+
+    async def test_count_images_keeps_workspaces_apart(self, store: Store) -> None:
+        # Two Slack workspaces (or Discord servers) may both have a channel of the same id.
+        here = ConversationKey(platform="slack", workspace="T1", channel="C1", thread="t")
+        there = ConversationKey(platform="slack", workspace="T2", channel="C1", thread="t")
+        await self.add(store, here, usage=Usage(images_generated=2), author="alice")
+        await self.add(store, there, usage=Usage(images_generated=1), author="alice")
+        for workspace, images in (("T1", 2), ("T2", 1)):
+            count, _ = await store.count_images(0, platform="slack", workspace=workspace)
+            assert count == images
+            count, _ = await store.count_images(0, platform="slack", workspace=workspace, channel="C1")
+            assert count == images
 
     async def test_count_images_by_author_place_and_time(self, store: Store, clock: FakeClock) -> None:
         two = Usage(images_generated=2, cost_usd=0.078)

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.discord_adapter import DiscordAdapter
 from adapters.slack_adapter import SlackAdapter
-from bot.health import Health, HealthServer
+from bot.health import CHECK_TIMEOUT_S, Health, HealthServer
 from bot.platform import PlatformError
 from storage.postgres_store import PostgresStore
 from tests.auxil.core import Core
@@ -21,6 +21,7 @@ from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.process import run_bot
+from tests.auxil.tcp_proxy import FreezableProxy
 from tests.test_discord_process import discord_env
 from tests.test_slack import slack_env
 
@@ -175,3 +176,51 @@ async def test_a_discord_process_on_a_taken_port_stops_with_one_line(
         f"error: Cannot serve /healthz on port {port} (address already in use); set PORT to a free port."
     ]
     assert fake.identifies == []  # nothing connected before the port was refused
+
+
+class _SlowToLetGo:
+    """A ping that, once cancelled, takes seconds to end: asyncpg with a silent connection."""
+
+    async def ping(self) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(5)
+            raise
+
+
+async def test_a_check_that_is_slow_to_cancel_is_still_down_within_the_limit() -> None:
+    health = Health(_SlowToLetGo(), [], timeout_s=0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await health.check() == {"database": False}
+    assert loop.time() - started < 2.0
+
+
+async def test_a_database_that_stops_answering_is_named_within_the_limit_and_back_once_it_answers(
+    postgres_url: str,
+) -> None:
+    port = int(postgres_url.split("@127.0.0.1:")[1].split("/")[0])
+    proxy = await FreezableProxy(port).start()
+    store = PostgresStore(postgres_url.replace(f":{port}/", f":{proxy.port}/"))
+    await store.open()
+    server = HealthServer(Health(store, []), port=0)
+    await server.start()
+    assert server.port
+    try:
+        assert await get_health(server.port) == (200, {**UP, "parts": {"database": "up"}})
+        proxy.freeze()  # a network partition: connections stay open, nothing answers
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await get_health(server.port) == (
+            503,
+            {"ok": False, "down": ["database"], "parts": {"database": "down"}},
+        )
+        assert loop.time() - started < CHECK_TIMEOUT_S + 1.5
+        proxy.thaw()
+        assert await health_becomes(server.port, 200) == {**UP, "parts": {"database": "up"}}
+    finally:
+        proxy.thaw()
+        await server.close()
+        await store.close()
+        await proxy.close()

@@ -12,8 +12,10 @@ import pytest
 from bot.vocabulary import Usage
 from storage.errors import HeadMoved, StoreError
 from storage.pg_migrations import PG_LATEST_VERSION
+from storage.pg_processes import ProcessLease
 from storage.postgres_store import PostgresStore
 from storage.protocol import StoredTurn
+from tests.auxil.tcp_proxy import FreezableProxy
 from tests.store_contract import (
     FakeClock,
     StoreContract,
@@ -150,3 +152,109 @@ async def test_a_newer_schema_is_refused_untouched(postgres_url: str) -> None:
 async def test_an_unreachable_server_is_one_sentence(postgres_url: str) -> None:
     with pytest.raises(StoreError, match="Could not connect to PostgreSQL"):
         await PostgresStore(postgres_url.replace("/postgres?", "/no_such_database?")).open()
+
+
+def named(url: str, name: str) -> str:
+    """The same database, with connections the server lists under ``name``."""
+    return f"{url}&application_name={name}"
+
+
+async def connections(url: str, name: str) -> int:
+    """How many connections the server holds open under ``name``."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name)
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_store_is_unusable_before_open_and_after_close(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, lease_s=7.0)
+    for use in (lambda: store.pool, lambda: store.arrivals_pool, lambda: store.lease):
+        with pytest.raises(StoreError) as refused:
+            use()
+        assert str(refused.value) == "The store is not open."
+    await store.open()
+    try:
+        with pytest.raises(StoreError) as refused:
+            await store.open()
+        assert str(refused.value) == "The store is already open."
+        assert await store.arrivals_pool.fetchval("SELECT 1") == 1
+        assert await store.pool.fetchval("SELECT 1") == 1
+        assert store.lease.lease_s == 7.0
+    finally:
+        await store.close()
+    for use in (lambda: store.pool, lambda: store.arrivals_pool, lambda: store.lease):
+        with pytest.raises(StoreError) as refused:
+            use()
+        assert str(refused.value) == "The store is not open."
+
+
+async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_size(postgres_url: str) -> None:
+    # Several processes share one server's connection limit: each holds what it needs only.
+    name = "nbb-budget"
+    store = PostgresStore(named(postgres_url, name), max_connections=3)
+    await store.open()
+    try:
+        assert await connections(postgres_url, name) == 2  # one pooled, one for arriving turns
+        busy = [asyncio.create_task(store.pool.fetchval("SELECT pg_sleep(0.5)")) for _ in range(8)]
+        await asyncio.sleep(0.3)
+        assert await connections(postgres_url, name) == 4  # the pool's 3, and the arrivals one
+        await asyncio.gather(*busy)
+    finally:
+        await store.close()
+    assert await connections(postgres_url, name) == 0
+
+
+async def test_an_open_that_fails_half_way_leaves_no_connection_behind(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "nbb-half-open"
+
+    async def refused(self: ProcessLease) -> None:
+        raise asyncpg.PostgresConnectionError("connection lost")
+
+    monkeypatch.setattr(ProcessLease, "start", refused)
+    store = PostgresStore(named(postgres_url, name))
+    with pytest.raises(asyncpg.PostgresConnectionError):
+        await store.open()
+    assert await connections(postgres_url, name) == 0
+
+
+async def test_a_dropped_connection_is_one_sentence_from_ping(postgres_url: str) -> None:
+    port = int(postgres_url.split("@127.0.0.1:")[1].split("/")[0])
+    proxy = await FreezableProxy(port).start()
+    store = PostgresStore(postgres_url.replace(f":{port}/", f":{proxy.port}/"))
+    await store.open()
+    try:
+        await store.ping()
+        await proxy.cut()
+        with pytest.raises(StoreError) as down:
+            await store.ping()
+        assert str(down.value) == "PostgreSQL does not answer: ConnectionDoesNotExistError"
+    finally:
+        await store.close()
+        await proxy.close()
+
+
+async def test_each_usage_record_names_its_turn(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        turn = await store.append_turn(
+            make_key(),
+            None,
+            user_content("hi"),
+            model_record("done"),
+            [],
+            "m",
+            Usage(1, 1),
+            "alice",
+            expected_head=None,
+        )
+        # An operator's audit trail: which turn spent what.
+        assert await store.pool.fetchval("SELECT turn_id FROM usage_log") == turn.id
+    finally:
+        await store.close()
