@@ -7,6 +7,8 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from bot import messages
+
 
 class QueueFull(Exception):
     """The queue is at its bound; ``user_message`` says so in plain words."""
@@ -52,7 +54,7 @@ class GenerationGate:
         else:
             if self.queued >= self._max_queued:
                 raise QueueFull(
-                    f"The bot is very busy right now ({self.queued} images waiting); "
+                    f"The bot is very busy right now ({messages.images(self.queued)} waiting); "
                     "please try again in a few minutes."
                 )
             position = self.position_for(user)

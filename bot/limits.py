@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from bot import messages
 from bot.config import Config
 from bot.vocabulary import Author, ConversationKey
 from storage.protocol import Store
@@ -187,8 +188,8 @@ class RateLimiter:
             if count + await ledger.pending(user_scope) + images > policy.user_per_hour:
                 wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
                 return (
-                    f"You've made {policy.user_per_hour} images in the last hour, the limit for each "
-                    f"person; you can make more in about {_duration(wait)}."
+                    f"You've made {messages.images(policy.user_per_hour)} in the last hour, the limit "
+                    f"for each person; you can make more in about {_duration(wait)}."
                 )
         # The daily caps: (limit, who counts, in-flight scope, how to say it was reached).
         daily = (
@@ -196,19 +197,19 @@ class RateLimiter:
                 policy.user_per_day,
                 {"author_id": author.id, "platform": key.platform},
                 user_scope,
-                f"You've made {policy.user_per_day} images today, the daily limit for each person",
+                f"You've made {messages.images(policy.user_per_day)} today, the daily limit for each person",
             ),
             (
                 policy.channel_per_day,
                 {"platform": key.platform, "workspace": key.workspace, "channel": key.channel},
                 channel_scope,
-                f"This channel has made {policy.channel_per_day} images today, its daily limit",
+                f"This channel has made {messages.images(policy.channel_per_day)} today, its daily limit",
             ),
             (
                 policy.workspace_per_day,
                 {"platform": key.platform, "workspace": key.workspace},
                 workspace_scope,
-                f"This {_workspace_word(key.platform)} has made {policy.workspace_per_day} images "
+                f"This {_workspace_word(key.platform)} has made {messages.images(policy.workspace_per_day)} "
                 "today, its daily limit",
             ),
         )

@@ -42,6 +42,11 @@ _WHERE = {
 }
 
 
+def images(count: int) -> str:
+    """ "1 image", "3 images"."""
+    return f"{count} image{'' if count == 1 else 's'}"
+
+
 def prompt_too_long(length: int, limit: int) -> str:
     return f"That prompt is {length:,} characters long; please keep it under {limit:,} characters."
 

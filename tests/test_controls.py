@@ -125,7 +125,7 @@ async def test_queue_bound_refuses_with_a_clear_message(fake_gemini: FakeGemini,
         assert refused.status is TurnStatus.LIMITED
         assert (
             sink.last.text
-            == "The bot is very busy right now (1 images waiting); please try again in a few minutes."
+            == "The bot is very busy right now (1 image waiting); please try again in a few minutes."
         )
         await asyncio.gather(running, waiting)
     finally:

@@ -93,7 +93,7 @@ async def test_queue_bound_refuses_with_a_plain_message() -> None:
     await asyncio.sleep(0)
     refused = await refusal(gate, "b")
     assert refused.user_message == (
-        "The bot is very busy right now (1 images waiting); please try again in a few minutes."
+        "The bot is very busy right now (1 image waiting); please try again in a few minutes."
     )
     assert str(refused) == refused.user_message  # what the logs show
     release.set()

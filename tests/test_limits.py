@@ -296,12 +296,12 @@ async def test_waits_are_rounded_up_to_whole_minutes_and_hours(store: SqliteStor
     await record(store)
     clock.now = NOW
     assert await check(limiter) == (
-        "You've made 1 images in the last hour, the limit for each person; you can make more in about 1 min."
+        "You've made 1 image in the last hour, the limit for each person; you can make more in about 1 min."
     )
     daily = RateLimiter(LimitPolicy(user_per_hour=0, user_per_day=1), store, clock)
     clock.now = datetime(2026, 11, 21, 19, 0, tzinfo=UTC).timestamp()
     assert await check(daily) == (
-        "You've made 1 images today, the daily limit for each person; it resets at midnight UTC (in 5 h)."
+        "You've made 1 image today, the daily limit for each person; it resets at midnight UTC (in 5 h)."
     )
 
 
@@ -311,7 +311,7 @@ async def test_the_hourly_limit_counts_each_platform_apart(store: SqliteStore, c
     await record(store, ConversationKey("slack", "T1", "C1", "t"), author="alice")
     assert await check(limiter) is None
     assert await check(limiter, ConversationKey("slack", "T1", "C2", "t")) == (
-        "You've made 1 images in the last hour, the limit for each person; you can make more in about 1 h."
+        "You've made 1 image in the last hour, the limit for each person; you can make more in about 1 h."
     )
 
 

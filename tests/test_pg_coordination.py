@@ -546,7 +546,7 @@ async def test_a_limit_check_on_another_process_waits_for_one_being_decided(proc
     await asyncio.wait_for(asyncio.gather(on_a, on_b), SOON)
     assert outcomes == {
         "A": None,
-        "B": "You've made 1 images in the last hour, the limit for each person; "
+        "B": "You've made 1 image in the last hour, the limit for each person; "
         "you can make more in about 1 h.",
     }
 
