@@ -12,6 +12,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 import discord
 
 from adapters.discord_sink import MAX_CONTENT, NO_MENTIONS
+from bot import messages
 from bot.messages import DISCORD_RESTARTING as RESTARTING
 from bot.messages import FAILED
 from bot.vocabulary import Author
@@ -96,7 +97,7 @@ def echo(user: discord.abc.User, prompt: str, aspect_ratio: str | None, images: 
     if aspect_ratio:
         details.append(aspect_ratio)
     if images:
-        details.append(f"{images} image{'' if images == 1 else 's'} attached")
+        details.append(f"{messages.images(images)} attached")
     suffix = f" ({', '.join(details)})" if details else ""
     text = f"{user.mention}: {discord.utils.escape_markdown(prompt)}{suffix}"
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"

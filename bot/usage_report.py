@@ -6,19 +6,16 @@ import time
 
 from bot.config import Config
 from bot.limits import month_start, start_of_day
+from bot.messages import images
 from bot.prices import PRICE_LIST_DATE
 from bot.vocabulary import Author, ConversationKey, Usage
 from storage.protocol import Store
 
 
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
-
-
 def _line(who: str, day: Usage, month: Usage) -> str:
     return (
-        f"{who}: {_images(day.images_generated)} today (about ${day.cost_usd:.2f}), "
-        f"{_images(month.images_generated)} this month (about ${month.cost_usd:.2f})."
+        f"{who}: {images(day.images_generated)} today (about ${day.cost_usd:.2f}), "
+        f"{images(month.images_generated)} this month (about ${month.cost_usd:.2f})."
     )
 
 
