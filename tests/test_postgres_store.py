@@ -199,10 +199,13 @@ async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_siz
     await store.open()
     try:
         assert await connections(postgres_url, name) == 2  # one pooled, one for arriving turns
-        busy = [asyncio.create_task(store.pool.fetchval("SELECT pg_sleep(0.5)")) for _ in range(8)]
-        await asyncio.sleep(0.3)
-        assert await connections(postgres_url, name) == 4  # the pool's 3, and the arrivals one
-        await asyncio.gather(*busy)
+        busy = asyncio.gather(*(store.pool.fetchval("SELECT pg_sleep(0.3)") for _ in range(8)))
+        seen = set()
+        while not busy.done():
+            seen.add(await connections(postgres_url, name))
+            await asyncio.sleep(0.05)
+        await busy
+        assert max(seen) == 4  # the pool's 3, and the arrivals one
     finally:
         await store.close()
     assert await connections(postgres_url, name) == 0

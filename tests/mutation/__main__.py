@@ -37,6 +37,9 @@ TESTS: dict[str, tuple[str, ...]] = {
     "bot/flags.py": ("tests/test_flags.py", "tests/test_flag_refusals.py"),
     "storage/pg_coordination.py": ("tests/test_pg_coordination.py",),
     "storage/postgres_store.py": ("tests/test_postgres_store.py", "tests/test_postgres_runtime.py"),
+    "storage/pg_turns.py": ("tests/test_postgres_store.py",),
+    "storage/pg_usage.py": ("tests/test_postgres_store.py",),
+    "storage/pg_processes.py": ("tests/test_postgres_store.py", "tests/test_pg_coordination.py"),
 }
 
 # Imported once in the parent so each forked child only collects and runs the tests.
