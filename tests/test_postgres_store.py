@@ -192,20 +192,24 @@ async def test_a_store_is_unusable_before_open_and_after_close(postgres_url: str
         assert str(refused.value) == "The store is not open."
 
 
-async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_size(postgres_url: str) -> None:
-    # Several processes share one server's connection limit: each holds what it needs only.
-    name = "nbb-budget"
-    store = PostgresStore(named(postgres_url, name), max_connections=3)
+@pytest.mark.parametrize("pool_size", [None, 3])
+async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_size(
+    postgres_url: str, pool_size: int | None
+) -> None:
+    # Several processes share one server's connection limit (README: "Running several
+    # processes"): each holds what it needs only, and never more than its pool and one.
+    name = f"nbb-budget-{pool_size}"
+    store = PostgresStore(named(postgres_url, name), **({"max_connections": pool_size} if pool_size else {}))
     await store.open()
     try:
         assert await connections(postgres_url, name) == 2  # one pooled, one for arriving turns
-        busy = asyncio.gather(*(store.pool.fetchval("SELECT pg_sleep(0.3)") for _ in range(8)))
+        busy = asyncio.gather(*(store.pool.fetchval("SELECT pg_sleep(0.3)") for _ in range(16)))
         seen = set()
         while not busy.done():
             seen.add(await connections(postgres_url, name))
             await asyncio.sleep(0.05)
         await busy
-        assert max(seen) == 4  # the pool's 3, and the arrivals one
+        assert max(seen) == (pool_size or 10) + 1  # the pool, and the arrivals connection
     finally:
         await store.close()
     assert await connections(postgres_url, name) == 0
