@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -41,12 +41,19 @@ class Health:
         self._store = store
         self._platforms = list(platforms)
         self._timeout_s = timeout_s
+        # Checks given up on that have not ended yet, by part: while one lingers (holding a
+        # pooled connection, say), that part is down and no second check is started beside it,
+        # however often a load balancer asks.
+        self._lingering: dict[str, asyncio.Future[bool]] = {}
 
     async def _database_up(self) -> bool:
         await self._store.ping()
         return True
 
-    async def _within_limit(self, name: str, check: asyncio.Future[bool]) -> bool:
+    async def _within_limit(self, name: str, check: asyncio.Future[bool] | None) -> bool:
+        if check is None:
+            log.warning("health check failed", extra={"part": name, "error": "previous check still running"})
+            return False
         # asyncio.wait rather than a timeout around ``await check``: a cancelled check may take
         # long to end (asyncpg keeps a query cut off on a silent connection until it gives up on
         # that connection, about a minute), and the answer must not wait for it.
@@ -54,6 +61,7 @@ class Health:
         if not check.done():
             check.cancel()
             check.add_done_callback(_retrieved)
+            self._lingering[name] = check
             log.warning("health check failed", extra={"part": name, "error": "TimeoutError"})
             return False
         if check.cancelled() or check.exception() is not None:  # any failure means that part is down
@@ -64,12 +72,19 @@ class Health:
 
     async def check(self) -> dict[str, bool]:
         """Each part's name and whether it is up: the platforms by name, then ``database``."""
-        parts: dict[str, asyncio.Future[bool]] = {
-            p.name: asyncio.ensure_future(p.connected()) for p in self._platforms
-        }
-        parts[DATABASE] = asyncio.ensure_future(self._database_up())
+        starts: dict[str, Callable[[], Awaitable[bool]]] = {p.name: p.connected for p in self._platforms}
+        starts[DATABASE] = self._database_up
+        parts = {name: self._start(name, start) for name, start in starts.items()}
         results = await asyncio.gather(*(self._within_limit(n, c) for n, c in parts.items()))
         return dict(zip(parts, results, strict=True))
+
+    def _start(self, name: str, start: Callable[[], Awaitable[bool]]) -> asyncio.Future[bool] | None:
+        """A new check of ``name``, or None while the last one given up on has not ended."""
+        lingering = self._lingering.get(name)
+        if lingering is not None and not lingering.done():
+            return None
+        self._lingering.pop(name, None)
+        return asyncio.ensure_future(start())
 
     async def handle(self, _request: web.Request) -> web.Response:
         parts = await self.check()
