@@ -17,6 +17,7 @@ from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
 from storage.pg_processes import NOW
 from storage.postgres_store import PostgresStore
 from tests.auxil.order_recorder import Recorder
+from tests.auxil.pausing_pool import PausingPool
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
 BASE = 1_700_000_000_000_000
@@ -422,41 +423,6 @@ async def test_an_earlier_message_arriving_while_a_later_one_runs_waits_for_it(p
     assert straggler.late
 
 
-class _PausingPool:
-    """A process's pool whose connections stop right after a statement starting with
-    ``prefix``, inside its transaction, until ``resume`` is set: a forced interleaving."""
-
-    def __init__(self, pool: asyncpg.Pool, prefix: str) -> None:
-        self._pool = pool
-        self._prefix = prefix
-        self.paused = asyncio.Event()
-        self.resume = asyncio.Event()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._pool, name)
-
-    @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[object]:
-        async with self._pool.acquire() as conn:
-            yield _PausingConnection(conn, self)
-
-
-class _PausingConnection:
-    def __init__(self, conn: asyncpg.Connection, pool: _PausingPool) -> None:
-        self._conn = conn
-        self._pool = pool
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._conn, name)
-
-    async def execute(self, query: str, *args: object) -> str:
-        result: str = await self._conn.execute(query, *args)
-        if query.startswith(self._pool._prefix):
-            self._pool.paused.set()
-            await self._pool.resume.wait()
-        return result
-
-
 @pytest.mark.parametrize("next_turn_arrives", ["after A's start is committed", "while A is starting"])
 async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversation(
     processes: Processes, next_turn_arrives: str
@@ -479,7 +445,7 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
     hold = asyncio.Event()
     if next_turn_arrives == "while A is starting":
         # A stops inside the transaction that puts its place back; B's next turn decides then.
-        pausing = _PausingPool(a.pool, "INSERT INTO turn_queue (id,")
+        pausing = PausingPool(a.pool, "INSERT INTO turn_queue (id,")
         a._pool = pausing  # type: ignore[assignment]
         resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
         await asyncio.wait_for(pausing.paused.wait(), SOON)

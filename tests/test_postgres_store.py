@@ -15,6 +15,7 @@ from storage.pg_migrations import PG_LATEST_VERSION
 from storage.pg_processes import ProcessLease
 from storage.postgres_store import PostgresStore
 from storage.protocol import StoredTurn
+from tests.auxil.pausing_pool import PausingPool
 from tests.auxil.tcp_proxy import FreezableProxy
 from tests.store_contract import (
     FakeClock,
@@ -119,6 +120,29 @@ class TestPostgresStore(StoreContract):
             assert (await second.history(key))[-1] == stored[0]
             loser = images[1 - results.index(stored[0])]
             assert await first.load_blobs([loser.sha256]) == {}
+
+    async def test_a_forget_waits_for_a_turn_in_flight_that_reuses_its_image(
+        self, open_store: StoreFactory
+    ) -> None:
+        """Forget one thread while another process stores a turn that reuses one of its images
+        (the same photo attached in both threads): forgetting succeeds and the image stays."""
+        forgetting, appending = await open_store(), await open_store()
+        photo = make_blob("the same photo")
+        await self.add(forgetting, make_key("forgotten"), images=[photo])
+        # The other process's turn stops inside its transaction, right after it locked the photo.
+        pausing = PausingPool(appending.pool, "SELECT sha256 FROM blobs")
+        appending._pool = pausing  # type: ignore[assignment]
+        turn = asyncio.create_task(self.add(appending, make_key("kept"), images=[photo], blobs=[]))
+        await asyncio.wait_for(pausing.paused.wait(), 10)
+        forget = asyncio.create_task(forgetting.forget(make_key("forgotten")))
+        await asyncio.sleep(0.3)
+        waited = not forget.done()
+        pausing.resume.set()  # before asserting: a failing test must not leave the turn open
+        assert waited  # the forget waits for the turn that uses the photo
+        assert await asyncio.wait_for(forget, 10) == 1
+        stored = await asyncio.wait_for(turn, 10)
+        assert await forgetting.load_blobs([photo.sha256]) == {photo.sha256: photo.data}
+        assert (await forgetting.history(make_key("kept"))) == [stored]
 
 
 async def test_processes_starting_together_migrate_once(postgres_url: str) -> None:
