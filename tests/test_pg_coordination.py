@@ -18,6 +18,7 @@ from storage.pg_processes import NOW
 from storage.postgres_store import PostgresStore
 from tests.auxil.order_recorder import Recorder
 from tests.auxil.pausing_pool import PausingPool
+from tests.auxil.tcp_proxy import FreezableProxy
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
 BASE = 1_700_000_000_000_000
@@ -604,7 +605,7 @@ async def test_a_place_whose_turn_is_cancelled_during_its_insert_is_removed(
         pass
 
 
-class _DeletesFail:
+class _FailingPool:
     """A pool whose statements fail, as when the connection to PostgreSQL drops."""
 
     async def execute(self, *args: object) -> str:
@@ -618,7 +619,7 @@ async def test_a_withdrawal_that_fails_is_logged_and_left_to_the_lease(
     order = PgTurnOrder(store, 0.0)
     refused = order.enter(KEY, at(1))
     await asyncio.wait_for(refused.placed(), SOON)
-    monkeypatch.setattr(type(order), "pool", property(lambda _: _DeletesFail()))
+    monkeypatch.setattr(type(order), "pool", property(lambda _: _FailingPool()))
     caplog.set_level(logging.WARNING, logger="storage.pg_coordination")
     await order.withdraw(refused._row)
     await order._delete([await refused._row])
@@ -627,3 +628,53 @@ async def test_a_withdrawal_that_fails_is_logged_and_left_to_the_lease(
         ("could not withdraw a queued turn", "PostgresConnectionError"),
         ("could not withdraw queued turns", "PostgresConnectionError"),
     ]
+
+
+async def test_a_process_that_stops_cleanly_frees_its_places_and_reservations_at_once(
+    processes: Processes,
+) -> None:
+    # A deploy stops the old process: its waiting turns and admitted images must not hold the
+    # conversation or the limits for a whole lease (30 s by default).
+    a, b = await processes(lease_s=30.0), await processes(lease_s=30.0)
+    order_a = PgTurnOrder(a, 0.0)
+    waiting = order_a.enter(KEY, at(1))
+    await asyncio.wait_for(waiting.placed(), SOON)
+    async with PgReservations(a).checking() as ledger:
+        await ledger.reserve([("user", "U1")])
+    gone = a.lease.id
+    await a.close()
+    assert await b.pool.fetchval("SELECT count(*) FROM bot_processes WHERE id = $1", gone) == 0
+    assert await b.pool.fetchval("SELECT count(*) FROM turn_queue") == 0
+    assert await b.pool.fetchval("SELECT count(*) FROM limit_reservations") == 0
+    started = time.monotonic()
+    async with asyncio.timeout(SOON), PgTurnOrder(b, 0.0).enter(KEY, at(2)):
+        assert time.monotonic() - started < 2
+
+
+async def test_a_process_stopping_while_the_database_is_gone_still_stops(postgres_url: str) -> None:
+    port = int(postgres_url.split("@127.0.0.1:")[1].split("/")[0])
+    proxy = await FreezableProxy(port).start()
+    store = PostgresStore(postgres_url.replace(f":{port}/", f":{proxy.port}/"))
+    await store.open()
+    await proxy.close()  # the server is unreachable: no connection, no new ones
+    await asyncio.wait_for(store.close(), SOON)  # the lease running out cleans up instead
+
+
+async def test_a_lease_that_cannot_be_renewed_is_logged(
+    processes: Processes, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await processes(lease_s=0.3)
+    caplog.set_level(logging.WARNING, logger="storage.pg_processes")
+
+    monkeypatch.setattr(store.lease, "_pool", _FailingPool())  # every statement fails
+
+    async def logged() -> bool:
+        return bool(caplog.records)
+
+    assert await settled(logged)
+    record = caplog.records[0]
+    assert (record.getMessage(), getattr(record, "error", None)) == (
+        "could not renew the process lease",
+        "PostgresConnectionError",
+    )
+    monkeypatch.undo()
