@@ -227,13 +227,23 @@ async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_siz
     await store.open()
     try:
         assert await connections(postgres_url, name) == 2  # one pooled, one for arriving turns
-        busy = asyncio.gather(*(store.pool.fetchval("SELECT pg_sleep(0.3)") for _ in range(16)))
-        seen = set()
-        while not busy.done():
-            seen.add(await connections(postgres_url, name))
-            await asyncio.sleep(0.05)
-        await busy
-        assert max(seen) == (pool_size or 10) + 1  # the pool, and the arrivals connection
+        most = (pool_size or 10) + 1  # the pool, and the arrivals connection
+        # 16 queries wait on a lock the test holds, so the pool grows as far as it may.
+        blocker = await asyncpg.connect(postgres_url)
+        await blocker.execute("SELECT pg_advisory_lock(4242)")
+        busy = asyncio.gather(
+            *(store.pool.fetchval("SELECT pg_advisory_xact_lock_shared(4242)") for _ in range(16))
+        )
+        try:
+            for _ in range(200):
+                if await connections(postgres_url, name) >= most:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # and no further
+            assert await connections(postgres_url, name) == most
+        finally:
+            await blocker.close()  # releases the lock
+            await busy
     finally:
         await store.close()
     assert await connections(postgres_url, name) == 0
