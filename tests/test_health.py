@@ -215,9 +215,8 @@ async def test_a_check_that_is_slow_to_cancel_is_down_within_the_limit_and_not_r
 async def test_a_database_that_stops_answering_is_named_within_the_limit_and_back_once_it_answers(
     postgres_url: str,
 ) -> None:
-    port = int(postgres_url.split("@127.0.0.1:")[1].split("/")[0])
-    proxy = await FreezableProxy(port).start()
-    store = PostgresStore(postgres_url.replace(f":{port}/", f":{proxy.port}/"))
+    proxy, relayed = await FreezableProxy.in_front_of(postgres_url)
+    store = PostgresStore(relayed)
     await store.open()
     server = HealthServer(Health(store, []), port=0)
     await server.start()

@@ -652,9 +652,8 @@ async def test_a_process_that_stops_cleanly_frees_its_places_and_reservations_at
 
 
 async def test_a_process_stopping_while_the_database_is_gone_still_stops(postgres_url: str) -> None:
-    port = int(postgres_url.split("@127.0.0.1:")[1].split("/")[0])
-    proxy = await FreezableProxy(port).start()
-    store = PostgresStore(postgres_url.replace(f":{port}/", f":{proxy.port}/"))
+    proxy, relayed = await FreezableProxy.in_front_of(postgres_url)
+    store = PostgresStore(relayed)
     await store.open()
     await proxy.close()  # the server is unreachable: no connection, no new ones
     await asyncio.wait_for(store.close(), SOON)  # the lease running out cleans up instead

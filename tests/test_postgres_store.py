@@ -265,9 +265,8 @@ async def test_an_open_that_fails_half_way_leaves_no_connection_behind(
 
 
 async def test_a_dropped_connection_is_one_sentence_from_ping(postgres_url: str) -> None:
-    port = int(postgres_url.split("@127.0.0.1:")[1].split("/")[0])
-    proxy = await FreezableProxy(port).start()
-    store = PostgresStore(postgres_url.replace(f":{port}/", f":{proxy.port}/"))
+    proxy, relayed = await FreezableProxy.in_front_of(postgres_url)
+    store = PostgresStore(relayed)
     await store.open()
     try:
         await store.ping()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit, urlunsplit
 
 
 class FreezableProxy:
@@ -17,6 +18,16 @@ class FreezableProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
+
+    @classmethod
+    async def in_front_of(cls, url: str) -> tuple[FreezableProxy, str]:
+        """A started relay to the server of a database ``url`` on 127.0.0.1, and the URL that
+        reaches that database through it."""
+        parts = urlsplit(url)
+        assert parts.port is not None and parts.hostname == "127.0.0.1"
+        proxy = await cls(parts.port).start()
+        netloc = parts.netloc.replace(f":{parts.port}", f":{proxy.port}")
+        return proxy, urlunsplit(parts._replace(netloc=netloc))
 
     async def start(self) -> FreezableProxy:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
