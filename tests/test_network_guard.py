@@ -117,12 +117,13 @@ def test_datagrams_beyond_loopback_are_refused(network_refusals: netguard.Refusa
 
 async def test_the_http_client_the_bot_uses_is_refused(network_refusals: netguard.RefusalLog) -> None:
     async with aiohttp.ClientSession() as session:
-        for url in ("http://192.0.2.1:9/", "https://generativelanguage.googleapis.com/"):
+        # A reserved name (RFC 2606): were the guard broken, the lookup still reaches no real host.
+        for url in ("http://192.0.2.1:9/", "https://gemini.nano-banana.invalid/"):
             with pytest.raises(netguard.NetworkRefused):
                 async with asyncio.timeout(10), session.get(url):
                     pass
     refused = network_refusals.take()
-    assert "192.0.2.1" in refused[0] and "generativelanguage.googleapis.com" in refused[-1]
+    assert "192.0.2.1" in refused[0] and "gemini.nano-banana.invalid" in refused[-1]
 
 
 CHILD = """
