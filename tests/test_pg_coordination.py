@@ -19,6 +19,7 @@ from storage.postgres_store import PostgresStore
 from tests.auxil.order_recorder import Recorder
 from tests.auxil.pausing_pool import PausingPool
 from tests.auxil.tcp_proxy import FreezableProxy
+from tests.auxil.waiting import settled
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
 BASE = 1_700_000_000_000_000
@@ -48,6 +49,11 @@ async def processes(postgres_url: str) -> AsyncIterator[Processes]:
     yield open_one
     for store in opened:
         await store.close()
+
+
+async def queued(store: PostgresStore, rows: int) -> bool:
+    """Whether the turn queue holds exactly ``rows`` rows."""
+    return await store.pool.fetchval("SELECT count(*) FROM turn_queue") == rows
 
 
 def die(store: PostgresStore) -> None:
@@ -265,11 +271,7 @@ async def test_a_place_whose_turn_was_cancelled_while_queued_is_removed(processe
     ticket.leave()  # as the pipeline does when its task ends
     kept = order.enter(KEY, at(2))
     await asyncio.wait_for(kept.placed(), SOON)
-    for _ in range(100):  # the orphaned row is deleted in the background
-        if await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1:
-            break
-        await asyncio.sleep(0.02)
-    assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+    assert await settled(lambda: queued(store, 1))  # nothing of the cancelled turn stays queued
     async with asyncio.timeout(10), kept:
         pass  # nothing of the cancelled turn blocks the next one
 
@@ -298,16 +300,6 @@ async def test_a_failed_place_insert_fails_that_turn_and_the_next_ones_still_que
 OTHER = ConversationKey("slack", "T1", "C1", "1700000000.000999")
 
 
-async def settled(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> bool:
-    """Whether ``check`` comes true within ``timeout_s`` (background work finishing)."""
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 @pytest.mark.parametrize("where", ["same process", "another process"])
 async def test_a_running_turn_does_not_hold_up_another_conversation(processes: Processes, where: str) -> None:
     a = await processes()
@@ -317,10 +309,7 @@ async def test_a_running_turn_does_not_hold_up_another_conversation(processes: P
     recorder = Recorder()
     running = asyncio.create_task(recorder.run(order_a.enter(KEY, at(1)), "long turn", hold))
 
-    async def started() -> bool:
-        return recorder.ran == ["long turn"]
-
-    assert await settled(started)
+    assert await settled(lambda: recorder.ran == ["long turn"])
     # posted later, in another thread: it must not wait for the long turn
     async with asyncio.timeout(10), order_b.enter(OTHER, at(2)):
         assert not running.done()
@@ -336,15 +325,9 @@ async def test_withdrawn_places_leave_nothing_behind_in_memory(processes: Proces
         await asyncio.wait_for(ticket.placed(), SOON)
         ticket.leave()
 
-    async def queue_empty() -> bool:
-        return not await store.pool.fetchval("SELECT count(*) FROM turn_queue")
-
-    async def bookkeeping_empty() -> bool:
-        return not order._cleanups
-
-    assert await settled(queue_empty)
+    assert await settled(lambda: queued(store, 0))
     # the background withdrawals drop their own bookkeeping once done
-    assert await settled(bookkeeping_empty)
+    assert await settled(lambda: not order._cleanups)
 
 
 async def test_turns_arriving_while_a_place_insert_fails_still_take_their_places(
@@ -410,10 +393,7 @@ async def test_an_earlier_message_arriving_while_a_later_one_runs_waits_for_it(p
     recorder = Recorder(pause_s=0.01)
     running = asyncio.create_task(recorder.run(PgTurnOrder(a, 0.0).enter(KEY, at(2)), "later", hold))
 
-    async def started() -> bool:
-        return recorder.ran == ["later"]
-
-    assert await settled(started)
+    assert await settled(lambda: recorder.ran == ["later"])
     straggler = PgTurnOrder(b, 0.0).enter(KEY, at(1))  # posted first, delivered late, elsewhere
     waiting = asyncio.create_task(recorder.run(straggler, "earlier"))
     await asyncio.sleep(0.5)
@@ -458,10 +438,7 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
     else:
         resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
 
-    async def started() -> bool:
-        return recorder.ran[:1] == ["resumed on A"]
-
-    assert await settled(started)
+    assert await settled(lambda: recorder.ran[:1] == ["resumed on A"])
     assert paused.late  # B answered a later message meanwhile
     if next_turn_arrives == "after A's start is committed":
         waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
@@ -505,10 +482,7 @@ async def test_a_limit_check_on_another_process_waits_for_one_being_decided(proc
     decide.set()  # before asserting: a failing test must not leave A's transaction open
     assert beside_a == {}  # B's check waits for A's to be committed
 
-    async def b_decided() -> bool:
-        return "B" in outcomes
-
-    assert await settled(b_decided)  # A is still generating meanwhile
+    assert await settled(lambda: "B" in outcomes)  # A is still generating meanwhile
     release.set()
     await asyncio.wait_for(asyncio.gather(on_a, on_b), SOON)
     assert outcomes == {
@@ -536,10 +510,7 @@ async def test_a_waiting_turn_polls_the_database_a_few_times_a_second_at_most(
     recorder = Recorder()
     running = asyncio.create_task(recorder.run(PgTurnOrder(a, 0.0).enter(KEY, at(1)), "long", hold))
 
-    async def started() -> bool:
-        return recorder.ran == ["long"]
-
-    assert await settled(started)
+    assert await settled(lambda: recorder.ran == ["long"])
     waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(2)), "waits"))
     await asyncio.sleep(2.0)
     # backing off from 20 ms to 250 ms: about 12 looks in two seconds, not hundreds
@@ -597,10 +568,7 @@ async def test_a_place_whose_turn_is_cancelled_during_its_insert_is_removed(
     go_on.set()
     await asyncio.wait_for(kept.placed(), SOON)
 
-    async def only_the_kept_place() -> bool:
-        return await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
-
-    assert await settled(only_the_kept_place)
+    assert await settled(lambda: queued(store, 1))
     async with asyncio.timeout(SOON), kept:
         pass
 
@@ -667,10 +635,7 @@ async def test_a_lease_that_cannot_be_renewed_is_logged(
 
     monkeypatch.setattr(store.lease, "_pool", _FailingPool())  # every statement fails
 
-    async def logged() -> bool:
-        return bool(caplog.records)
-
-    assert await settled(logged)
+    assert await settled(lambda: bool(caplog.records))
     record = caplog.records[0]
     assert (record.getMessage(), getattr(record, "error", None)) == (
         "could not renew the process lease",

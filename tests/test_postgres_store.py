@@ -17,6 +17,7 @@ from storage.postgres_store import PostgresStore
 from storage.protocol import StoredTurn
 from tests.auxil.pausing_pool import PausingPool
 from tests.auxil.tcp_proxy import FreezableProxy
+from tests.auxil.waiting import settled
 from tests.store_contract import (
     FakeClock,
     StoreContract,
@@ -228,6 +229,10 @@ async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_siz
     try:
         assert await connections(postgres_url, name) == 2  # one pooled, one for arriving turns
         most = (pool_size or 10) + 1  # the pool, and the arrivals connection
+
+        async def reached(count: int) -> bool:
+            return await connections(postgres_url, name) >= count
+
         # 16 queries wait on a lock the test holds, so the pool grows as far as it may.
         blocker = await asyncpg.connect(postgres_url)
         await blocker.execute("SELECT pg_advisory_lock(4242)")
@@ -235,10 +240,7 @@ async def test_an_idle_process_holds_two_connections_and_a_busy_one_its_pool_siz
             *(store.pool.fetchval("SELECT pg_advisory_xact_lock_shared(4242)") for _ in range(16))
         )
         try:
-            for _ in range(200):
-                if await connections(postgres_url, name) >= most:
-                    break
-                await asyncio.sleep(0.05)
+            await settled(lambda: reached(most), timeout_s=10)
             await asyncio.sleep(0.2)  # and no further
             assert await connections(postgres_url, name) == most
         finally:
