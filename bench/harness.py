@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from bot.aftercare import Aftercare
 from bot.config import Config, load_config, reveal
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
+from bot.patience import patience_for
 from bot.runtime import tuned_process
 from bot.service import ConversationService, TurnResult
 from bot.vocabulary import Author, ConversationKey, ImageRef, Position, Reply, Turn
@@ -89,7 +91,8 @@ class Bot:
             timeout_s=self.config.gemini.timeout_s,
             max_attempts=self.config.gemini.max_attempts,
         )
-        coordination = coordination_for(self.store, self.config)
+        patience, aftercare = patience_for(self.config), Aftercare()
+        coordination = coordination_for(self.store, self.config, patience, aftercare)
         # Tuned like the running bot (bot.runtime), so memory and timing figures match it.
         self.service = ConversationService(
             config=self.config,
@@ -98,6 +101,9 @@ class Bot:
             order=coordination.order,
             reservations=coordination.reservations,
             in_flight=tuned_process(),
+            fence=coordination.fence,
+            patience=patience,
+            aftercare=aftercare,
         )
         return self
 

@@ -10,9 +10,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
 from bot import messages
+from bot.aftercare import Aftercare
 from bot.capabilities import ModelCapabilities, capabilities_for
 from bot.content import Blob, ContentRecord, blob_refs, user_record
 from bot.context_budget import ContextWindow, model_window
+from bot.fence import TurnFence
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.generation_gate import GenerationGate, QueueFull
 from bot.image_budget import ImageMemory, turn_bytes
@@ -34,6 +36,7 @@ from bot.vocabulary import (
     ReplySink,
     TextPart,
 )
+from storage.errors import HeadMoved, StoreUnavailable
 from storage.protocol import Store, StoredTurn
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,15 @@ class Answered:
     own turn, and a sentence about takes that did not come back)."""
 
     reply: Reply
-    turn_id: int
+    # None: made and paid for, but the database stayed away too long to store it.
+    turn_id: int | None
     more: tuple[Reply, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TakenOver:
+    """Another process announced the turn as cut off (its person was asked to send it again) and
+    the conversation has moved on since: nothing is posted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,9 @@ class GenerationStep:
         capabilities: Callable[[], ModelCapabilities],
         memory: ImageMemory,
         on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
+        aftercare: Aftercare,
     ) -> None:
+        self._aftercare = aftercare
         self._store = store
         self._engine = engine
         self._gate = gate
@@ -91,8 +103,11 @@ class GenerationStep:
         *,
         late: bool,
         notes: Sequence[str] = (),
-    ) -> Answered | Failed | Refusal:
-        """``notes``: sentences said with the answer (what a switch of model reset)."""
+        fence: TurnFence | None = None,
+    ) -> Answered | Failed | Refusal | TakenOver:
+        """``notes``: sentences said with the answer (what a switch of model reset); ``fence``
+        says whether the turn is still this process's (see ``bot.fence``)."""
+        fence = fence or _ALWAYS
         key = request.key
         read = await self._history(request, plan)
         if read is None:
@@ -132,10 +147,28 @@ class GenerationStep:
                     self._log(request, None, result, started, built.window.dropped_turns)
             if not good:
                 return Failed(results[0].message or messages.FAILED)
-            stored = await self._store_takes(request, history, head, built, good, settings)
+            # Paid for now. A turn taken over while this process was paused or cut off is still
+            # stored and posted if the conversation has not moved on, with a sentence that
+            # replaces the "send it again" its person was given; otherwise nothing is posted.
+            taken_over = False
+            try:
+                taken_over = not await fence.holds()
+                stored = await self._store_takes(request, history, head, built, good, settings)
+            except HeadMoved:
+                if not taken_over:
+                    raise
+                log.warning("turn taken over; the conversation moved on", extra={"conversation": str(key)})
+                return TakenOver()
+            except StoreUnavailable:
+                log.error("answer not stored: the database stayed away", extra={"conversation": str(key)})
+                unsaved = self._unsaved(plan, good, results, notes)
+                await self._deliver(request, unsaved, sink)
+                return unsaved
             for turn, result in zip(stored, good, strict=True):
                 self._log(request, turn.id, result, started, built.window.dropped_turns)
             answered = self._answer(plan, built, stored, good, results, late=late, notes=notes)
+            if taken_over or not await _still_holds(fence):
+                answered = _after_all(answered)
             await self._deliver(request, answered, sink)
             return answered
 
@@ -145,8 +178,14 @@ class GenerationStep:
         key = request.key
         for reply in (answered.reply, *answered.more):
             posted = await sink.send(reply)
-            if posted and reply.turn_id is not None:
-                await self._store.record_posted(key.platform, key.channel, list(posted), reply.turn_id)
+            turn_id = reply.turn_id
+            if posted and turn_id is not None:
+                await self._aftercare.now_or_later(
+                    "record the posted messages",
+                    lambda p=list(posted), t=turn_id: self._store.record_posted(
+                        key.platform, key.channel, p, t
+                    ),
+                )
 
     def _result(self, request: TurnRequest, outcome: GenerationResult | BaseException) -> GenerationResult:
         if isinstance(outcome, GenerationResult):
@@ -210,6 +249,25 @@ class GenerationStep:
             reason = missing[0].message or messages.FAILED
             replies.append(Reply.note(messages.takes_missing(len(missing), len(results), reason)))
         return Answered(replies[0], stored[0].id, tuple(replies[1:]))
+
+    @staticmethod
+    def _unsaved(
+        plan: TurnPlan, good: list[GenerationResult], results: list[GenerationResult], notes: Sequence[str]
+    ) -> Answered:
+        """The takes as made, not stored: no controls (they would point at no turn), led by a
+        sentence saying the conversation will not build on them."""
+        takes = len(good) > 1
+        replies = []
+        for number, result in enumerate(good, start=1):
+            parts = _labelled(messages.take_label(number, len(good)), result.parts) if takes else result.parts
+            if number == 1:
+                parts = (TextPart(" ".join([*notes, messages.NOT_SAVED])), *parts)
+            replies.append(Reply(parts=parts))
+        missing = len(results) - len(good)
+        if missing:
+            reason = next((r.message for r in results if r.message), None) or messages.FAILED
+            replies.append(Reply.note(messages.takes_missing(missing, len(results), reason)))
+        return Answered(replies[0], None, tuple(replies[1:]))
 
     async def _head(self, request: TurnRequest) -> int | None:
         info = await self._store.conversation(request.key)
@@ -299,7 +357,9 @@ class GenerationStep:
             expected_head=expected_head,
         )
         if parent is None:  # a new conversation: its author started it (see bot.forgetting)
-            await self._on_first_turn(request.key, request.author)
+            await self._aftercare.now_or_later(
+                "note who started the conversation", lambda: self._on_first_turn(request.key, request.author)
+            )
         return stored
 
     @staticmethod
@@ -356,6 +416,29 @@ def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) 
         return plan.original_user
     seeded = user_record("", seeds)
     return {**plan.original_user, "parts": [*seeded["parts"], *plan.original_user["parts"]]}
+
+
+def _after_all(answered: Answered) -> Answered:
+    """The answer of a turn announced as cut off, led by the sentence that takes that back."""
+    first = answered.reply
+    return replace(answered, reply=replace(first, parts=(TextPart(messages.AFTER_ALL), *first.parts)))
+
+
+async def _still_holds(fence: TurnFence) -> bool:
+    """Checked again just before posting; a database gone again by then cannot take the image
+    back from the person, so it is posted as it is."""
+    try:
+        return await fence.holds()
+    except StoreUnavailable:
+        return True
+
+
+class _Holds:
+    async def holds(self) -> bool:
+        return True
+
+
+_ALWAYS = _Holds()
 
 
 def _labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from bot import messages
 from bot.config import Config
+from bot.patience import Patience
 from bot.vocabulary import Author, ConversationKey
 from storage.protocol import Store
 
@@ -125,11 +126,13 @@ class RateLimiter:
         usage: Store,
         clock: Callable[[], float] = time.time,
         reservations: Reservations | None = None,
+        patience: Patience | None = None,
     ) -> None:
         self._policy = policy
         self._usage = usage
         self._clock = clock
         self._reservations = reservations or InProcessReservations()
+        self._patience = patience or Patience(0.0)
 
     @staticmethod
     def _scopes(key: ConversationKey, author: Author) -> tuple[tuple[str, ...], ...]:
@@ -151,11 +154,15 @@ class RateLimiter:
         room for all of them and counts as that many until it ends.
         """
         scopes = self._scopes(key, author)
-        token: object = None
-        async with self._reservations.checking() as ledger:
-            refusal = await self._refusal(key, author, admin=admin, ledger=ledger, images=images)
-            if refusal is None:
-                token = await ledger.reserve(scopes * max(1, images))
+
+        async def check() -> tuple[str | None, object]:
+            # Retried whole when the database goes away mid-check: the transaction rolled back.
+            async with self._reservations.checking() as ledger:
+                refusal = await self._refusal(key, author, admin=admin, ledger=ledger, images=images)
+                token = None if refusal is not None else await ledger.reserve(scopes * max(1, images))
+            return refusal, token
+
+        refusal, token = await self._patience.call(check)
         try:
             yield refusal
         finally:

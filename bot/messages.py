@@ -23,6 +23,21 @@ HEAD_MOVED = (
     "please send your message again."
 )
 
+# The database stayed unreachable for DATABASE_OUTAGE_S while the message waited for it.
+STORAGE_UNREACHABLE = (
+    "I couldn't reach my storage for too long to take this message, so I didn't make anything; "
+    "please send it again."
+)
+# The image was made and paid for, but the database stayed away too long to save it.
+NOT_SAVED = (
+    "I couldn't save this image to the conversation (my storage is unreachable), so the next "
+    "message won't build on it."
+)
+# A turn taken for cut off (and announced as such) while its process was paused or cut off from
+# the database, whose image then came back before the conversation moved on: it replaces the
+# earlier request to send the message again.
+AFTER_ALL = "Here it is after all; no need to send it again."
+
 NOTHING_TO_FORGET = "There was nothing to forget here; this conversation has no saved images."
 MENTION_TO_RESTART = "Mention me to start again."
 # What a message whose controls were removed by a forget says instead.

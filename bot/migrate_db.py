@@ -10,6 +10,7 @@ import asyncpg
 from bot.config import Config, check_postgres_url, is_postgres_url, redacted_database_url
 from storage.copy_to_postgres import copy_sqlite_to_postgres
 from storage.errors import StoreError
+from storage.sqlite_file import DatabaseInUse
 
 USAGE = "migrate-db needs --to postgresql://user:password@host:5432/database (an empty database)."
 
@@ -35,6 +36,13 @@ def migrate_db(config: Config, to: str | None) -> int:
     target = redacted_database_url(to)
     try:
         report = asyncio.run(copy_sqlite_to_postgres(config.storage.path, to))
+    except DatabaseInUse as exc:
+        holder = f"a bot process (pid {exc.pid})" if exc.pid else "a bot process"
+        print(
+            f"error: {holder} is still using {config.storage.path}; stop it, then run migrate-db again.",
+            file=sys.stderr,
+        )
+        return 1
     except (StoreError, asyncpg.PostgresError, OSError) as exc:
         print(f"error: nothing was copied to {target}: {exc}", file=sys.stderr)
         return 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.turn_order import OrderTicket, TurnOrder
 from bot.vocabulary import ConversationKey, Position
+from storage.errors import StoreUnavailable
 from storage.protocol import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,18 @@ class Router:
             continue_from = None
             if is_turn and inbound.replying_to is not None:
                 continue_from = await self._turn_shown_by(key, inbound.replying_to)
+        except StoreUnavailable:
+            # The store waited out DATABASE_OUTAGE_S. A message to the bot is still a turn (its
+            # claim, which cannot wait any longer, says so in one sentence); a plain reply in
+            # a thread cannot be told from chatter the bot must not answer.
+            log.warning(
+                "database unavailable while looking at a message",
+                extra={"conversation": str(key), "addressed": inbound.addressed},
+            )
+            if not inbound.addressed:
+                ticket.leave()
+                return Decision(ticket, False)
+            return Decision(ticket, True)
         except BaseException:
             ticket.leave()
             raise

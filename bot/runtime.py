@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from bot.aftercare import Aftercare
 from bot.config import Config, reveal
 from bot.gemini import GeminiEngine
 from bot.health import Health, HealthServer
@@ -17,10 +18,11 @@ from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.in_flight import InFlight
 from bot.logs import configure_logging
 from bot.model_check import choose_model, unsupported_default
+from bot.patience import patience_for
 from bot.platform import PlatformAdapter, PlatformError
 from bot.retention import Retention
 from bot.service import ConversationService
-from storage.errors import StoreError
+from storage.errors import StoreError, StoreUnavailable
 from storage.factory import Coordination, coordination_for, describe_store, open_store
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter], ev
         for adapter in adapters:
             try:
                 await adapter.announce_interrupted()
+            except StoreUnavailable:
+                continue  # the database is away (bot.patience logs it); next time
             except Exception:
                 log.exception("announcing interrupted turns failed", extra={"adapter": adapter.name})
 
@@ -122,7 +126,8 @@ async def _serve(config: Config, console: bool) -> int:
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        coordination = coordination_for(store, config)
+        patience, aftercare = patience_for(config), Aftercare()
+        coordination = coordination_for(store, config, patience, aftercare)
         service = ConversationService(
             config=config,
             store=store,
@@ -130,6 +135,9 @@ async def _serve(config: Config, console: bool) -> int:
             order=coordination.order,
             reservations=coordination.reservations,
             in_flight=tuned_process(),
+            fence=coordination.fence,
+            patience=patience,
+            aftercare=aftercare,
         )
         return await _run_until_stopped(config, console, service, coordination)
     finally:

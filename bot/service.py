@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot import messages
 from bot.access import AccessPolicy
+from bot.aftercare import Aftercare
 from bot.capabilities import ModelCapabilities
 from bot.config import Config
+from bot.fence import Fence, SoleProcess
 from bot.forgetting import ForgetResult, Forgetting
 from bot.gemini import GeminiEngine
 from bot.generation_gate import GenerationGate
@@ -16,6 +20,8 @@ from bot.in_flight import InFlight
 from bot.limits import LimitPolicy, RateLimiter, Reservations
 from bot.logs import log_context
 from bot.model_choice import allowed_models, store_model, validate_model
+from bot.patience import Patience, patience_for
+from bot.patient_store import PatientStore
 from bot.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
 from bot.routing import Decision, Inbound, Router
 from bot.settings import (
@@ -77,8 +83,15 @@ class ConversationService:
         order: TurnOrder | None = None,
         reservations: Reservations | None = None,
         in_flight: InFlight | None = None,
+        fence: Fence | None = None,
+        patience: Patience | None = None,
+        aftercare: Aftercare | None = None,
     ) -> None:
         self._config = config
+        self._patience = patience or patience_for(config)
+        self._aftercare = aftercare or Aftercare()
+        # Every store call of the core waits out a database outage (see bot.patience).
+        store = PatientStore(store, self._patience)  # type: ignore[assignment]
         self._store = store
         self._engine = engine
         self._order = order or LocalTurnOrder(config.storage.turn_order_settle_s)
@@ -94,7 +107,9 @@ class ConversationService:
             store=store,
             order=self._order,
             access=self._access,
-            limiter=RateLimiter(LimitPolicy.from_config(config), store, reservations=reservations),
+            limiter=RateLimiter(
+                LimitPolicy.from_config(config), store, reservations=reservations, patience=self._patience
+            ),
             planner=TurnPlanner(
                 store=store,
                 settings=self.effective_settings,
@@ -111,8 +126,11 @@ class ConversationService:
                 capabilities=lambda: self.capabilities,
                 memory=ImageMemory.of(config.images.memory_bytes),
                 on_first_turn=self._forgetting.note_first_turn,
+                aftercare=self._aftercare,
             ),
             settings=self.effective_settings,
+            aftercare=self._aftercare,
+            fence=fence or SoleProcess(),
         )
 
     @property
@@ -129,8 +147,12 @@ class ConversationService:
         return self._store
 
     async def drain(self, grace_s: float) -> bool:
-        """Wait up to ``grace_s`` for turns in flight to finish; True if none are left."""
-        return await self._in_flight.drain(grace_s)
+        """Wait up to ``grace_s`` for turns in flight, then their bookkeeping, to finish; True
+        if none are left."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace_s
+        turns_done = await self._in_flight.drain(grace_s)
+        return await self._aftercare.drain(max(0.0, until - loop.time())) and turns_done
 
     async def consider(self, inbound: Inbound) -> Decision:
         """What a message is to the bot (a turn or not, continuing which turn), with its place in

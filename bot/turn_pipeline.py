@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import messages
 from bot.access import AccessPolicy
-from bot.generation_step import Failed, GenerationStep
+from bot.aftercare import Aftercare
+from bot.fence import Fence, TurnFence
+from bot.generation_step import Failed, GenerationStep, TakenOver
 from bot.limits import RateLimiter
 from bot.model_choice import store_model
 from bot.settings import EffectiveSettings
@@ -18,7 +22,7 @@ from bot.turn_order import OrderTicket, TurnOrder
 from bot.turn_plan import Refusal, TurnPlan, TurnPlanner
 from bot.turn_request import TurnRequest
 from bot.vocabulary import ConversationKey, Reply, ReplySink, SettingName, SettingScope
-from storage.errors import HeadMoved
+from storage.errors import HeadMoved, StoreUnavailable
 from storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,8 @@ class TurnStatus(StrEnum):
     DUPLICATE = "duplicate"
     REFUSED = "refused"  # not on an allow-list
     LIMITED = "limited"  # a rate limit, the spend cap or the queue bound
+    # Another process announced it as cut off and the conversation moved on: nothing is posted.
+    TAKEN_OVER = "taken_over"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,25 @@ class TurnResult:
     status: TurnStatus
     reply: Reply | None = None
     turn_id: int | None = None
+
+
+class _Answering:
+    """The turn's sink, remembering whether the person has had their answer."""
+
+    def __init__(self, sink: ReplySink) -> None:
+        self._sink = sink
+        self.said = False
+
+    def working(self) -> AbstractAsyncContextManager[None]:
+        return self._sink.working()
+
+    async def send(self, reply: Reply) -> Sequence[str]:
+        posted = await self._sink.send(reply)
+        self.said = True
+        return posted
+
+    async def notice(self, text: str) -> None:
+        await self._sink.notice(text)
 
 
 class TurnPipeline:
@@ -59,8 +84,12 @@ class TurnPipeline:
         planner: TurnPlanner,
         step: GenerationStep,
         settings: Callable[[ConversationKey], Awaitable[EffectiveSettings]],
+        aftercare: Aftercare,
+        fence: Fence,
     ) -> None:
         self._store = store
+        self._aftercare = aftercare
+        self._fence = fence
         self._order = order
         self._access = access
         self._limiter = limiter
@@ -71,34 +100,57 @@ class TurnPipeline:
     async def run(
         self, request: TurnRequest, sink: ReplySink, ticket: OrderTicket | None = None
     ) -> TurnResult:
-        """``ticket``: the place the adapter took on arrival; taken here if it took none."""
+        """``ticket``: the place the adapter took on arrival; taken here if it took none.
+
+        Whatever fails, the person gets one answer: an image, or one sentence. Until the claim
+        is written a database outage only delays the turn (the store waits it out); past
+        ``DATABASE_OUTAGE_S`` the message gets one sentence and stays unclaimed."""
         key = request.key
         ticket = ticket or self._order.enter(key, request.position)
+        answer = _Answering(sink)
         try:
-            if not await self._store.claim_message(key.platform, key.channel, request.request_id, key):
+            try:
+                claimed = await self._store.claim_message(
+                    key.platform, key.channel, request.request_id, key, token=uuid.uuid4().hex
+                )
+            except StoreUnavailable:
+                log.warning("message not taken: the database stayed away", extra={"conversation": str(key)})
+                return await self._reject(answer, Refusal(messages.STORAGE_UNREACHABLE), TurnStatus.FAILED)
+            if not claimed:
                 log.info("duplicate turn ignored", extra={"conversation": str(key)})
                 return TurnResult(TurnStatus.DUPLICATE)
+            fence = self._fence.for_turn(key, request.request_id)
             try:
-                return await self._finishing(request, self._claimed(request, ticket, sink))
-            except Exception:  # the database or a bug: the person still gets one sentence
-                log.exception("turn crashed", extra={"conversation": str(key)})
-                return await self._reject(sink, Refusal(messages.FAILED), status=TurnStatus.FAILED)
+                return await self._finishing(request, self._claimed(request, ticket, answer, fence))
+            except Exception as exc:  # the database or a bug: the person still gets one sentence
+                unreachable = isinstance(exc, StoreUnavailable)
+                log.error("turn crashed", extra={"conversation": str(key)}, exc_info=not unreachable)
+                if answer.said:  # they have their answer; what failed after it is not theirs
+                    return TurnResult(TurnStatus.FAILED)
+                refusal = Refusal(messages.STORAGE_UNREACHABLE if unreachable else messages.FAILED)
+                return await self._reject(answer, refusal, TurnStatus.FAILED)
         finally:
             ticket.leave()
 
     async def _finishing(self, request: TurnRequest, work: Awaitable[TurnResult]) -> TurnResult:
         """Mark a claimed turn finished however it ends, except when it is cut off (cancelled at
         shutdown, or the process dies): then it stays unfinished and is announced after the
-        restart (see ``bot.recovery``)."""
+        restart (see ``bot.recovery``). With the database away, the mark waits in the
+        background (``bot.aftercare``)."""
         key = request.key
         try:
             return await work
         finally:
             task = asyncio.current_task()
             if task is None or not task.cancelling():
-                await self._store.finish_message(key.platform, key.channel, request.request_id)
+                await self._aftercare.now_or_later(
+                    "finish the claim",
+                    lambda: self._store.finish_message(key.platform, key.channel, request.request_id),
+                )
 
-    async def _claimed(self, request: TurnRequest, ticket: OrderTicket, sink: ReplySink) -> TurnResult:
+    async def _claimed(
+        self, request: TurnRequest, ticket: OrderTicket, sink: ReplySink, fence: TurnFence
+    ) -> TurnResult:
         key, author = request.key, request.author
         decision = self._access.check(key, author)
         if not decision.allowed:
@@ -121,7 +173,7 @@ class TurnPipeline:
             if ticket.ahead():
                 await sink.notice(messages.QUEUED)
             async with ticket, sink.working():
-                return await self._exclusive(request, plan, ticket, sink)
+                return await self._exclusive(request, plan, ticket, sink, fence)
 
     async def _noted(self, key: ConversationKey, plan: TurnPlan, sink: ReplySink) -> TurnResult:
         """A turn with nothing to draw: settings, or Continue from this one (a move of the head)."""
@@ -141,12 +193,19 @@ class TurnPipeline:
         return TurnResult(TurnStatus.SETTINGS_ONLY, reply, plan.move_head)
 
     async def _exclusive(
-        self, request: TurnRequest, plan: TurnPlan, ticket: OrderTicket, sink: ReplySink
+        self, request: TurnRequest, plan: TurnPlan, ticket: OrderTicket, sink: ReplySink, fence: TurnFence
     ) -> TurnResult:
+        if not await fence.holds():
+            # Announced as cut off while this process was paused or cut off: the person was asked
+            # to send it again, so it is not started now.
+            log.warning("turn taken over before it started", extra={"conversation": str(request.key)})
+            return TurnResult(TurnStatus.TAKEN_OVER)
         notes = await self._apply_settings(request.key, plan)
         settings = await self._settings(request.key)
         try:
-            outcome = await self._step.run(request, plan, settings, sink, late=ticket.late, notes=notes)
+            outcome = await self._step.run(
+                request, plan, settings, sink, late=ticket.late, notes=notes, fence=fence
+            )
         except HeadMoved:
             # Only another process can move the head while this one holds the conversation; the
             # answer is not stored, so the history stays linear.
@@ -156,6 +215,8 @@ class TurnPipeline:
             return await self._reject(sink, outcome)
         if isinstance(outcome, Failed):
             return await self._reject(sink, Refusal(outcome.message), status=TurnStatus.FAILED)
+        if isinstance(outcome, TakenOver):
+            return TurnResult(TurnStatus.TAKEN_OVER)
         return TurnResult(TurnStatus.ANSWERED, outcome.reply, outcome.turn_id)
 
     async def _apply_settings(self, key: ConversationKey, plan: TurnPlan) -> list[str]:

@@ -1,10 +1,16 @@
-"""Errors a store raises: the database itself is unusable, or a write lost a race."""
+"""Errors a store raises: the database is unusable, away for now, or a write lost a race."""
 
 from __future__ import annotations
 
 
 class StoreError(Exception):
     """The database cannot be used: written by a newer bot, not open, or misconfigured."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or cannot take the write right now: down, restarting,
+    failing over, out of connections, locked, or out of disk. Nothing of the call was written
+    (a transaction that failed rolled back), so the same call may be tried again later."""
 
 
 class HeadMoved(StoreError):

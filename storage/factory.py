@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.aftercare import Aftercare
 from bot.config import Config, redacted_database_url
+from bot.fence import Fence
+from bot.fence import SoleProcess as SoleProcessFence
 from bot.limits import InProcessReservations, Reservations
-from bot.retention import JobLeases, SoleProcess
+from bot.patience import Patience
+from bot.retention import JobLeases
+from bot.retention import SoleProcess as SoleProcessJobs
 from bot.turn_order import LocalTurnOrder, TurnOrder
 from storage.protocol import Store
 
@@ -16,7 +21,11 @@ def open_store(config: Config) -> Store:
     if config.storage.is_postgres:
         from storage.postgres_store import PostgresStore
 
-        return PostgresStore(config.storage.url, lease_s=config.storage.process_lease_s)
+        return PostgresStore(
+            config.storage.url,
+            lease_s=config.storage.process_lease_s,
+            max_connections=config.storage.pool_size,
+        )
     from storage.sqlite_store import SqliteStore
 
     return SqliteStore(config.storage.path)
@@ -36,24 +45,33 @@ class Coordination:
     order: TurnOrder
     reservations: Reservations
     jobs: JobLeases
+    # Whether a turn is still this process's (another may take over a paused one's).
+    fence: Fence
     # Whether other processes may share the store (then cut-off turns are looked for now and
     # then, not only at start, since another process may die at any time).
     shared: bool
 
 
-def coordination_for(store: Store, config: Config) -> Coordination:
-    """In-process coordination for SQLite (one process); the database's for PostgreSQL."""
+def coordination_for(store: Store, config: Config, patience: Patience, aftercare: Aftercare) -> Coordination:
+    """In-process coordination for SQLite (one process); the database's for PostgreSQL. Both
+    wait out a database outage (``patience``) and leave clean-up to ``aftercare``."""
     if config.storage.is_postgres:
         from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
+        from storage.pg_fence import PgFence
         from storage.postgres_store import PostgresStore
 
         assert isinstance(store, PostgresStore)
         return Coordination(
-            PgTurnOrder(store, config.storage.turn_order_settle_s),
-            PgReservations(store),
+            PgTurnOrder(store, config.storage.turn_order_settle_s, patience=patience, aftercare=aftercare),
+            PgReservations(store, aftercare=aftercare),
             PgJobLeases(store),
+            PgFence(store, patience),
             True,
         )
     return Coordination(
-        LocalTurnOrder(config.storage.turn_order_settle_s), InProcessReservations(), SoleProcess(), False
+        LocalTurnOrder(config.storage.turn_order_settle_s),
+        InProcessReservations(),
+        SoleProcessJobs(),
+        SoleProcessFence(),
+        False,
     )

@@ -198,6 +198,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=6,
+        description="which attempt claimed a message",
+        statements=(
+            # A claim retried after the database went away mid-call is recognised as the same
+            # attempt's (taken), not as a second copy of the message (a duplicate).
+            "ALTER TABLE processed_messages ADD COLUMN claim_token TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

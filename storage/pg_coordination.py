@@ -18,9 +18,12 @@ from types import TracebackType
 
 import asyncpg
 
+from bot.aftercare import Aftercare
+from bot.patience import Patience
 from bot.turn_order import LocalTurnOrder, OrderTicket
 from bot.vocabulary import ConversationKey, Position
-from storage.pg_processes import LIVE_OWNERS, NOW, ProcessLease
+from storage.pg_errors import translated
+from storage.pg_processes import NOW, ProcessLease, server_up_a_lease
 from storage.postgres_store import PostgresStore
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,12 @@ LIMITS_LOCK_KEY = 0x6E62_6C6D  # "nblm"
 # How often a waiting turn looks again whether its predecessors are done (backing off).
 _POLL_FIRST_S = 0.02
 _POLL_MAX_S = 0.25
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# After the database server (re)starts, no turn starts for this long: messages that other
+# processes held through the outage retry at least every second (bot.patience), so by then
+# every one of them has its place and the earliest goes first.
+RESTART_SETTLE_S = 3.0
+# A place or reservation not renewed for this long is one no live work holds (``seen_at``).
+STALE = f"seen_at < {NOW} - $2::float8"
 
 
 class PgTurnOrder:
@@ -38,10 +46,18 @@ class PgTurnOrder:
     process's own turns of a conversation queue locally, as on SQLite), then the conversation's
     queue in the database, which every process respects."""
 
-    def __init__(self, store: PostgresStore, settle_s: float) -> None:
+    def __init__(
+        self,
+        store: PostgresStore,
+        settle_s: float,
+        *,
+        patience: Patience | None = None,
+        aftercare: Aftercare | None = None,
+    ) -> None:
         self._store = store
         self._local = LocalTurnOrder(settle_s)
-        self._cleanups: set[asyncio.Task[None]] = set()
+        self.patience = patience or Patience(120.0)
+        self.aftercare = aftercare or Aftercare()
         self._arrivals: list[tuple[str, Position, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -56,11 +72,9 @@ class PgTurnOrder:
     def pool(self) -> asyncpg.Pool:
         return self._store.pool
 
-    def later(self, work: asyncio.Future[None] | asyncio.Task[None]) -> None:
-        """Keep a fire-and-forget cleanup alive until it is done."""
-        task = asyncio.ensure_future(work)
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+    async def place(self, conversation: str, position: Position) -> int:
+        """Queue a turn's row, waiting out an outage; the lease renews it from then on."""
+        return await self.patience.call(lambda: self.insert(conversation, position))
 
     async def insert(self, conversation: str, position: Position) -> int:
         """Queue a turn's row. Turns arriving together share one INSERT: a burst of hundreds
@@ -89,18 +103,14 @@ class PgTurnOrder:
                     raise
 
     async def _place(self, batch: list[tuple[str, Position, asyncio.Future[int]]]) -> None:
-        rows = await self._store.arrivals_pool.fetch(
-            "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
-            "SELECT c, p, t, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(c, p, t) "
-            "RETURNING id, conversation, posted_us, tiebreak",
-            [c for c, _, _ in batch],
-            [p.posted_us for _, p, _ in batch],
-            [p.tiebreak for _, p, _ in batch],
-            self.lease.id,
-        )
+        with translated():
+            rows = await self._insert_rows(batch)
         ids: dict[tuple[str, int, int], list[int]] = {}
         for row in rows:
             ids.setdefault((row[1], row[2], row[3]), []).append(int(row[0]))
+        placed = [int(row[0]) for row in rows]
+        # Renewed from now on, so a place nobody holds any more expires on its own.
+        self.lease.hold("turn_queue", placed)
         orphans = []
         for conversation, position, arrival in batch:
             row_id = ids[(conversation, position.posted_us, position.tiebreak)].pop()
@@ -109,30 +119,53 @@ class PgTurnOrder:
             else:
                 arrival.set_result(row_id)
         if orphans:
-            self.later(asyncio.ensure_future(self._delete(orphans)))
+            self.lease.let_go("turn_queue", orphans)
+            self.aftercare.soon("withdraw queued turns", lambda: self._delete(orphans))
+
+    async def _insert_rows(
+        self, batch: list[tuple[str, Position, asyncio.Future[int]]]
+    ) -> list[asyncpg.Record]:
+        return await self._store.arrivals_pool.fetch(
+            "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
+            "SELECT c, p, t, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(c, p, t) "
+            "RETURNING id, conversation, posted_us, tiebreak",
+            [c for c, _, _ in batch],
+            [p.posted_us for _, p, _ in batch],
+            [p.tiebreak for _, p, _ in batch],
+            self.lease.id,
+        )
 
     async def _delete(self, rows: list[int]) -> None:
-        try:
+        with translated():
             await self.pool.execute("DELETE FROM turn_queue WHERE id = ANY($1::bigint[])", rows)
-        except _DB_ERRORS as exc:  # the lease running out removes them anyway
-            log.warning("could not withdraw queued turns", extra={"error": type(exc).__name__})
 
     async def wait_turn(self, conversation: str, row: int, position: Position) -> None:
         """Return once no live earlier turn of the conversation is queued or running."""
         pause = _POLL_FIRST_S
-        while not await self._try_start(conversation, row, position):
+        while not await self.patience.call(lambda: self._try_start(conversation, row, position)):
             await asyncio.sleep(pause)
             pause = min(pause * 2, _POLL_MAX_S)
 
     async def _try_start(self, conversation: str, row: int, position: Position) -> bool:
+        with translated():
+            return await self._start_if_first(conversation, row, position)
+
+    async def _start_if_first(self, conversation: str, row: int, position: Position) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", conversation)
-            # A dead process's turns stop holding the conversation once its lease has run out.
-            await conn.execute(
-                f"DELETE FROM turn_queue WHERE conversation = $1 AND owner NOT IN ({_live(2)})",
-                conversation,
-                self.lease.lease_s,
-            )
+            if await conn.fetchval(
+                f"SELECT {NOW} - extract(epoch from pg_postmaster_start_time()) < $1::float8",
+                RESTART_SETTLE_S,
+            ):
+                return False  # the server just came back: held messages are still taking places
+            if self.lease.may_judge_others():
+                # A place nobody renews (its process died, or its clean-up failed) stops holding
+                # the conversation once it has gone a lease without renewal.
+                await conn.execute(
+                    f"DELETE FROM turn_queue WHERE conversation = $1 AND {STALE} AND {server_up_a_lease(2)}",
+                    conversation,
+                    self.lease.lease_s,
+                )
             blocked = await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM turn_queue WHERE conversation = $1 AND id <> $2 AND "
                 "(running OR (posted_us, tiebreak, id) < ($3, $4, $2)))",
@@ -143,7 +176,9 @@ class PgTurnOrder:
             )
             if blocked:
                 return False
-            started = await conn.execute("UPDATE turn_queue SET running = TRUE WHERE id = $1", row)
+            started = await conn.execute(
+                f"UPDATE turn_queue SET running = TRUE, seen_at = {NOW} WHERE id = $1", row
+            )
             if started == "UPDATE 0":  # this process was taken for dead meanwhile: queue again
                 await conn.execute(
                     "INSERT INTO turn_queue (id, conversation, posted_us, tiebreak, owner, running) "
@@ -157,15 +192,32 @@ class PgTurnOrder:
             return True
 
     async def answered_after(self, conversation: str, position: Position) -> bool:
-        later = await self.pool.fetchval(
-            "SELECT (posted_us, tiebreak) > ($2, $3) FROM answered_marks WHERE conversation = $1",
-            conversation,
-            position.posted_us,
-            position.tiebreak,
-        )
-        return bool(later)
+        async def look() -> bool:
+            with translated():
+                later = await self.pool.fetchval(
+                    "SELECT (posted_us, tiebreak) > ($2, $3) FROM answered_marks WHERE conversation = $1",
+                    conversation,
+                    position.posted_us,
+                    position.tiebreak,
+                )
+            return bool(later)
+
+        return await self.patience.call(look)
 
     async def finish(self, conversation: str, row: int, position: Position, *, answered: bool) -> None:
+        """Mark the conversation answered up to this turn and free its place, now or, while
+        the database is away, in the background: the turn has already been answered."""
+        self.lease.let_go("turn_queue", [row])
+        await self.aftercare.now_or_later(
+            "leave the conversation's queue",
+            lambda: self._finish(conversation, row, position, answered=answered),
+        )
+
+    async def _finish(self, conversation: str, row: int, position: Position, *, answered: bool) -> None:
+        with translated():
+            await self._finish_rows(conversation, row, position, answered=answered)
+
+    async def _finish_rows(self, conversation: str, row: int, position: Position, *, answered: bool) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if answered:
                 await conn.execute(
@@ -180,12 +232,19 @@ class PgTurnOrder:
                 )
             await conn.execute("DELETE FROM turn_queue WHERE id = $1", row)
 
-    async def withdraw(self, row: asyncio.Task[int]) -> None:
-        try:
-            row_id = await row
-            await self.pool.execute("DELETE FROM turn_queue WHERE id = $1", row_id)
-        except _DB_ERRORS as exc:  # the lease running out removes it anyway
-            log.warning("could not withdraw a queued turn", extra={"error": type(exc).__name__})
+    def withdraw(self, row: asyncio.Task[int]) -> None:
+        """Give up a place without running, in the background (the place may still be on its
+        way in, or the database away)."""
+
+        async def when_placed() -> None:
+            try:
+                row_id = await row
+            except Exception:  # never placed: nothing to withdraw
+                return
+            self.lease.let_go("turn_queue", [row_id])
+            await self.aftercare.now_or_later("withdraw a queued turn", lambda: self._delete([row_id]))
+
+        self.aftercare.track(when_placed())
 
 
 class _PgTicket:
@@ -197,7 +256,7 @@ class _PgTicket:
         self._conversation = str(key)
         self._position = position
         self._local = local
-        self._row: asyncio.Task[int] = asyncio.ensure_future(order.insert(self._conversation, position))
+        self._row: asyncio.Task[int] = asyncio.ensure_future(order.place(self._conversation, position))
         self._late = False
         self._state = "waiting"  # waiting -> running -> done
 
@@ -240,16 +299,18 @@ class _PgTicket:
         self._local.leave()
         if self._state != "done":
             self._state = "done"
-            self._order.later(self._order.withdraw(self._row))
+            self._order.withdraw(self._row)
 
 
 class PgReservations:
     """``bot.limits.Reservations`` across processes: each check runs in one transaction holding
-    a deployment-wide lock, and admitted turns are rows (owned by a process lease) until their
-    usage is recorded, so N processes cannot all pass a limit only some of them should."""
+    a deployment-wide lock, and admitted turns are rows (renewed by this process's lease while
+    their turn runs) until their usage is recorded, so N processes cannot all pass a limit only
+    some of them should."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, *, aftercare: Aftercare | None = None) -> None:
         self._store = store
+        self.aftercare = aftercare or Aftercare()
         # One check of this process at a time waits for the database lock: a check holds a
         # pooled connection while it waits, and the holder of the lock needs a second one to
         # count usage, so a burst of checks must not pin every connection of the pool.
@@ -257,28 +318,43 @@ class PgReservations:
 
     @contextlib.asynccontextmanager
     async def checking(self) -> AsyncIterator[_PgLedger]:
-        async with self._one_here, self._store.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", LIMITS_LOCK_KEY)
-            yield _PgLedger(conn, self._store.lease)
+        lease = self._store.lease
+        with translated():
+            async with self._one_here, self._store.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", LIMITS_LOCK_KEY)
+                ledger = _PgLedger(conn, lease)
+                yield ledger
+        # Committed: renewed from now on, so a reservation whose release fails expires.
+        lease.hold("limit_reservations", ledger.reserved)
 
     async def release(self, token: object) -> None:
-        if token:  # the reservation rows' ids, as _PgLedger.reserve returned them
-            await self._store.pool.execute(
-                "DELETE FROM limit_reservations WHERE id = ANY($1::bigint[])", token
-            )
+        if not token:
+            return
+        ids = list(token)  # type: ignore[call-overload]  # the rows' ids, as _PgLedger.reserve gave
+        self._store.lease.let_go("limit_reservations", ids)
+        await self.aftercare.now_or_later("release limit reservations", lambda: self._delete(ids))
+
+    async def _delete(self, ids: list[int]) -> None:
+        with translated():
+            await self._store.pool.execute("DELETE FROM limit_reservations WHERE id = ANY($1::bigint[])", ids)
 
 
 class _PgLedger:
     def __init__(self, conn: asyncpg.Connection, lease: ProcessLease) -> None:
         self._conn = conn
         self._lease = lease
+        self.reserved: list[int] = []
 
     async def pending(self, scope: tuple[str, ...]) -> int:
+        # A reservation nobody has renewed for a lease is no live turn's; but right after an
+        # outage every one looks so, until their processes renew them.
         return int(
             await self._conn.fetchval(
-                f"SELECT count(*) FROM limit_reservations WHERE scope = $1 AND owner IN ({_live(2)})",
+                "SELECT count(*) FROM limit_reservations WHERE scope = $1 AND "
+                f"(seen_at >= {NOW} - $2::float8 OR NOT $3::bool OR NOT {server_up_a_lease(2)})",
                 _scope_text(scope),
                 self._lease.lease_s,
+                self._lease.may_judge_others(),
             )
         )
 
@@ -288,7 +364,9 @@ class _PgLedger:
             self._lease.id,
             [_scope_text(s) for s in scopes],
         )
-        return [int(r[0]) for r in rows]
+        ids = [int(r[0]) for r in rows]
+        self.reserved += ids
+        return ids
 
 
 class PgJobLeases:
@@ -310,11 +388,6 @@ class PgJobLeases:
             for_s,
         )
         return got == owner
-
-
-def _live(param: int) -> str:
-    """The live-process subquery with its lease length as parameter ``$param``."""
-    return LIVE_OWNERS.replace("$1", f"${param}")
 
 
 def _scope_text(scope: tuple[str, ...]) -> str:

@@ -200,6 +200,21 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=3,
+        description="riding through outages: claim attempts, and places and reservations that expire",
+        statements=(
+            # A claim retried after the connection died mid-call is recognised as the same
+            # attempt's (taken), not as a second copy of the message (a duplicate).
+            "ALTER TABLE processed_messages ADD COLUMN claim_token TEXT",
+            # Queue places and limit reservations are renewed by the work that holds them, so
+            # one that no live work holds (its clean-up failed) expires on its own.
+            "ALTER TABLE turn_queue ADD COLUMN seen_at DOUBLE PRECISION NOT NULL "
+            "DEFAULT extract(epoch from clock_timestamp())",
+            "ALTER TABLE limit_reservations ADD COLUMN seen_at DOUBLE PRECISION NOT NULL "
+            "DEFAULT extract(epoch from clock_timestamp())",
+        ),
+    ),
 )
 
 PG_LATEST_VERSION: int = PG_MIGRATIONS[-1].version

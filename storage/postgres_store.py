@@ -18,9 +18,10 @@ import asyncpg
 from bot.content import Blob, ContentRecord
 from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage import pg_turns, pg_usage
-from storage.errors import StoreError
+from storage.errors import StoreError, StoreUnavailable
+from storage.pg_errors import translated
 from storage.pg_migrations import PG_MIGRATIONS, migrate, schema_version
-from storage.pg_processes import DEFAULT_LEASE_S, LIVE_OWNERS, ProcessLease
+from storage.pg_processes import DEFAULT_LEASE_S, LIVE_OWNERS, ProcessLease, server_up_a_lease
 from storage.protocol import ConversationInfo, StoredTurn
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
@@ -129,21 +130,32 @@ class PostgresStore(SettingsPrecedence):
         try:
             async with self._reading() as conn:
                 await conn.fetchval("SELECT 1")
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"PostgreSQL does not answer: {type(exc.__cause__).__name__}") from exc
+        except asyncpg.PostgresError as exc:
             raise StoreError(f"PostgreSQL does not answer: {type(exc).__name__}") from exc
 
     # -- processed messages -----------------------------------------------------------------
 
     async def claim_message(
-        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
+        self,
+        platform: str,
+        channel: str,
+        message_id: str,
+        key: ConversationKey | None = None,
+        *,
+        token: str | None = None,
     ) -> bool:
         now = self._clock()
         workspace, thread = (key.workspace, key.thread) if key is not None else ("", "")
         async with self._reading() as conn:
+            # On conflict the no-op update returns the row only when this attempt wrote it.
             claimed = await conn.fetchval(
-                "INSERT INTO processed_messages "
-                "(platform, channel, message_id, claimed_at, workspace, thread, finished_at, owner) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING TRUE",
+                "INSERT INTO processed_messages (platform, channel, message_id, claimed_at, "
+                "workspace, thread, finished_at, owner, claim_token) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                "ON CONFLICT (platform, channel, message_id) DO UPDATE SET claim_token = "
+                "processed_messages.claim_token WHERE processed_messages.claim_token = $9 RETURNING TRUE",
                 platform,
                 channel,
                 message_id,
@@ -152,6 +164,7 @@ class PostgresStore(SettingsPrecedence):
                 thread,
                 None if key else now,
                 self.lease.id,
+                token,
             )
         return bool(claimed)
 
@@ -185,12 +198,17 @@ class PostgresStore(SettingsPrecedence):
         # One UPDATE hands them to this process and returns them, so each is taken by one
         # process at a time; claims of a live process (a rolling deploy's other half) are its
         # own business. They stay unfinished until the person is told: if this process dies
-        # first, they are a dead process's again and someone else takes them.
+        # first, they are a dead process's again and someone else takes them. Right after an
+        # outage every lease looks lapsed: nobody is judged until this process has been in
+        # touch for a lease, and the server has been up that long.
+        if not self.lease.may_judge_others():
+            return []
         async with self._reading() as conn:
             rows = await conn.fetch(
                 "UPDATE processed_messages SET owner = $3 "
                 "WHERE platform = $1 AND finished_at IS NULL AND claimed_at > $2 "
-                f"AND (owner IS NULL OR owner NOT IN ({LIVE_OWNERS.replace('$1', '$4')})) "
+                f"AND (owner IS NULL OR (owner <> $3 AND owner NOT IN ({LIVE_OWNERS.replace('$1', '$4')}))) "
+                f"AND {server_up_a_lease(4)} "
                 "RETURNING workspace, channel, thread, message_id, claimed_at",
                 platform,
                 claimed_after,
@@ -421,11 +439,13 @@ class PostgresStore(SettingsPrecedence):
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection for single statements (each commits on its own)."""
-        async with self._connections().acquire() as conn:
-            yield conn
+        with translated():
+            async with self._connections().acquire() as conn:
+                yield conn
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[asyncpg.Connection]:
         """One transaction: committed on success, rolled back on any error or cancellation."""
-        async with self._connections().acquire() as conn, conn.transaction():
-            yield conn
+        with translated():
+            async with self._connections().acquire() as conn, conn.transaction():
+                yield conn

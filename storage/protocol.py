@@ -132,13 +132,21 @@ class MessageClaims(Protocol):
     """One generation per platform message, and finding turns a crash cut off."""
 
     async def claim_message(
-        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
+        self,
+        platform: str,
+        channel: str,
+        message_id: str,
+        key: ConversationKey | None = None,
+        *,
+        token: str | None = None,
     ) -> bool:
         """Record a platform message as processed; False if it was already claimed.
 
         With ``key`` the claim also remembers which conversation the message belongs to and
         stays unfinished until ``finish_message``, so a turn cut off by a crash can be found.
-        Without it the claim is finished at once.
+        Without it the claim is finished at once. ``token`` names the attempt: claiming again
+        with the same token (a retry after the database went away mid-call, when the first
+        call may have been written) is True, not a duplicate.
         """
         ...
 

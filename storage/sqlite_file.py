@@ -1,14 +1,16 @@
-"""Opening an SQLite database file: permissions, pragmas, and migrating its schema."""
+"""Opening an SQLite database file: the one-process lock, permissions, pragmas, and migrating its schema."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
 import stat
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,73 @@ from storage.migrations import Migration
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+_SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")
+
+
+class DatabaseInUse(StoreError):
+    """Another process holds the SQLite file: a bot, or ``migrate-db`` copying it."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        who = f"Another bot process (pid {pid})" if pid else "Another bot process"
+        super().__init__(
+            f"{who} is using the database; SQLite is for one process at a time "
+            "(several processes need PostgreSQL)."
+        )
+        self.path = path
+        self.pid = pid
+
+
+@dataclass(frozen=True, slots=True)
+class FileHold:
+    """The open lock file; the lock lasts until ``release`` or until the process ends."""
+
+    fd: int
+    path: Path
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _open_lock_file(lock: Path) -> int:
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except PermissionError:
+        # Someone else's lock file we may only read (flock works on a read-only descriptor).
+        return os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _holder(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def hold_file(path: Path) -> FileHold:
+    """Take the database's one-process lock: an exclusive ``flock`` on ``<name>.lock`` next to it,
+    which the OS drops when the process ends however it ends. Raises ``DatabaseInUse`` at once
+    if another process (or another open store in this one) holds it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = lock_path(path)
+    fd = _open_lock_file(lock)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseInUse(path, _holder(fd)) from None
+        with contextlib.suppress(OSError):  # a read-only lock file: the holder stays unnamed
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return FileHold(fd, lock)
+
+
+def release(hold: FileHold) -> None:
+    """Give the lock up. The file stays: removing it could let two processes lock two files."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(hold.fd, 0)
+    os.close(hold.fd)
 
 
 def newer_schema(version: int) -> StoreError:
@@ -43,7 +111,7 @@ def prepare_file(path: Path) -> None:
 
 
 def match_side_file_modes(path: Path) -> None:
-    """Give -wal/-shm/-journal files the database file's permissions (SQLite does this when it
+    """Give -wal/-shm/-journal/.lock files the database file's permissions (SQLite does this when it
     creates them; this also covers files left behind by another program)."""
     mode = stat.S_IMODE(path.stat().st_mode)
     for suffix in _SIDE_FILES:

@@ -26,6 +26,7 @@ from storage.rules import (
     require_head,
     require_parent,
 )
+from storage.sqlite_errors import translated
 from storage.sqlite_turns import chunks, placeholders
 
 log = logging.getLogger(__name__)
@@ -50,20 +51,33 @@ class SqliteStore(SettingsPrecedence):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._opened_at = 0.0
+        self._hold: sqlite_file.FileHold | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._db is not None:
             raise StoreError("The store is already open.")
-        self._db = await sqlite_file.connect(self.path, MIGRATIONS)
+        # Before connecting: a second process must not even migrate the file.
+        hold = await asyncio.to_thread(sqlite_file.hold_file, self.path)
+        try:
+            self._db = await sqlite_file.connect(self.path, MIGRATIONS)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(sqlite_file.release, hold))
+            raise
+        self._hold = hold
         self._opened_at = self._clock()
 
     async def close(self) -> None:
         async with self._lock:
             db, self._db = self._db, None
-            if db is not None:
-                await db.close()
+            hold, self._hold = self._hold, None
+            try:
+                if db is not None:
+                    await db.close()
+            finally:
+                if hold is not None:
+                    await asyncio.shield(asyncio.to_thread(sqlite_file.release, hold))
 
     async def schema_version(self) -> int:
         async with self._reading() as db:
@@ -95,18 +109,33 @@ class SqliteStore(SettingsPrecedence):
     # -- processed messages -----------------------------------------------------------------
 
     async def claim_message(
-        self, platform: str, channel: str, message_id: str, key: ConversationKey | None = None
+        self,
+        platform: str,
+        channel: str,
+        message_id: str,
+        key: ConversationKey | None = None,
+        *,
+        token: str | None = None,
     ) -> bool:
         now = self._clock()
         workspace, thread = (key.workspace, key.thread) if key is not None else ("", "")
         async with self._writing() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO processed_messages "
-                "(platform, channel, message_id, claimed_at, workspace, thread, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (platform, channel, message_id, now, workspace, thread, None if key else now),
+                "(platform, channel, message_id, claimed_at, workspace, thread, finished_at, claim_token) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (platform, channel, message_id, now, workspace, thread, None if key else now, token),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount == 1:
+                return True
+            if token is None:
+                return False
+            rows = await db.execute_fetchall(
+                "SELECT 1 FROM processed_messages WHERE platform = ? AND channel = ? "
+                "AND message_id = ? AND claim_token = ?",
+                (platform, channel, message_id, token),
+            )
+            return bool(rows)
 
     async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
         async with self._writing() as db:
@@ -392,18 +421,20 @@ class SqliteStore(SettingsPrecedence):
     async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Exclusive use of the connection outside any transaction (autocommit statements)."""
         async with self._lock:
-            yield self._connection()
+            with translated():
+                yield self._connection()
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
         async with self._lock:
             db = self._connection()
-            try:
-                # Inside the try: a cancel while BEGIN runs must not leave a transaction open.
-                await db.execute("BEGIN IMMEDIATE")
-                yield db
-                await db.execute("COMMIT")
-            except BaseException:
-                await sqlite_file.rollback(db)
-                raise
+            with translated():
+                try:
+                    # Inside the try: a cancel while BEGIN runs must not leave a transaction open.
+                    await db.execute("BEGIN IMMEDIATE")
+                    yield db
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await sqlite_file.rollback(db)
+                    raise

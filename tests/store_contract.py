@@ -247,6 +247,18 @@ class ClaimsContract(ContractBase):
         results = await asyncio.gather(*(store.claim_message("slack", "C1", "dup") for _ in range(20)))
         assert sorted(results) == [False] * 19 + [True]
 
+    async def test_a_claim_retried_by_the_same_attempt_is_still_its_own(self, store: Store) -> None:
+        # The connection died after the first call was written: the retry must not read it as
+        # a second copy of the message (it would be dropped), while other copies still are.
+        key = make_key("t1")
+        assert await store.claim_message("slack", "C1", "m1", key, token="attempt-1") is True
+        assert await store.claim_message("slack", "C1", "m1", key, token="attempt-1") is True
+        assert await store.claim_message("slack", "C1", "m1", key, token="attempt-2") is False
+        assert await store.claim_message("slack", "C1", "m1", key) is False
+        untokened = await store.claim_message("slack", "C1", "m2", key)
+        assert untokened is True
+        assert await store.claim_message("slack", "C1", "m2", key, token=None) is False
+
     async def test_unfinished_claims_are_found_until_finished(self, store: Store, clock: FakeClock) -> None:
         key = make_key("t1")
         other = make_key("t2")

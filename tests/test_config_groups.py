@@ -67,6 +67,8 @@ def test_units_are_converted_once_when_read() -> None:
         {
             "TURN_ORDER_SETTLE_MS": "100",
             "PROCESS_LEASE_S": "45",
+            "DATABASE_OUTAGE_S": "300",
+            "DATABASE_POOL_SIZE": "4",
             "MAX_ATTACHMENT_MB": "5",
             "IMAGE_MEMORY_MB": "16",
             "DAILY_SPEND_CAP_USD": "$12.50",
@@ -77,6 +79,7 @@ def test_units_are_converted_once_when_read() -> None:
     )
     assert (config.storage.turn_order_settle_s, config.storage.process_lease_s) == (0.1, 45.0)
     assert config.storage.retention_days == 30
+    assert (config.storage.outage_s, config.storage.pool_size) == (300.0, 4)
     assert config.images.max_attachment_bytes == 5 * 1024 * 1024
     assert config.images.memory_bytes == 16 * 1024 * 1024
     assert config.limits.daily_spend_cap_usd == 12.5
@@ -87,6 +90,7 @@ def test_units_are_converted_once_when_read() -> None:
 def test_defaults_of_the_settings_on_main() -> None:
     config = load_config({})
     assert (config.storage.turn_order_settle_s, config.storage.process_lease_s) == (0.25, 30.0)
+    assert (config.storage.outage_s, config.storage.pool_size) == (120.0, 10)
     assert (config.limits.user_images_per_hour, config.limits.user_images_per_day) == (60, 200)
     assert (config.limits.max_concurrent_generations, config.limits.max_queued_turns) == (32, 200)
     assert config.limits.daily_spend_cap_usd is None and config.limits.max_prompt_chars == 4000
@@ -218,6 +222,9 @@ def test_each_bad_shard_setting_is_one_clear_line(env: dict[str, str], line: str
         ({"USER_IMAGES_PER_DAY": "-3"}, "USER_IMAGES_PER_DAY must be at least 0, not -3."),
         ({"TURN_ORDER_SETTLE_MS": "0.5"}, "TURN_ORDER_SETTLE_MS must be a whole number, not '0.5'."),
         ({"PROCESS_LEASE_S": "0"}, "PROCESS_LEASE_S must be at least 1, not 0."),
+        ({"DATABASE_OUTAGE_S": "0"}, "DATABASE_OUTAGE_S must be at least 1, not 0."),
+        ({"DATABASE_POOL_SIZE": "1"}, "DATABASE_POOL_SIZE must be at least 2, not 1."),
+        ({"DATABASE_POOL_SIZE": "5000"}, "DATABASE_POOL_SIZE must be between 2 and 1000, not 5000."),
         ({"PORT": "70000"}, "PORT must be between 0 and 65535, not 70000."),
         ({"PORT": "-1"}, "PORT must be at least 0, not -1."),
         ({"REFUSE_SILENTLY": "Perhaps"}, "REFUSE_SILENTLY must be true or false, not 'perhaps'."),

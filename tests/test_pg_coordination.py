@@ -12,7 +12,9 @@ import asyncpg
 import pytest
 
 from bot.limits import LimitPolicy, RateLimiter
+from bot.patience import Patience
 from bot.vocabulary import Author, ConversationKey, Position
+from storage.errors import StoreUnavailable
 from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
 from storage.pg_processes import NOW
 from storage.postgres_store import PostgresStore
@@ -276,24 +278,54 @@ async def test_a_place_whose_turn_was_cancelled_while_queued_is_removed(processe
         pass  # nothing of the cancelled turn blocks the next one
 
 
-async def test_a_failed_place_insert_fails_that_turn_and_the_next_ones_still_queue(
+async def test_a_place_insert_the_database_refuses_for_too_long_fails_that_turn_and_the_next_ones_still_queue(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await processes()
+    order = PgTurnOrder(store, 0.0, patience=Patience(0.3))  # DATABASE_OUTAGE_S of 0.3 s
+    real = store.arrivals_pool
+    tries = 0
+
+    class Broken:
+        async def fetch(self, *args: object) -> list[object]:
+            nonlocal tries
+            tries += 1
+            raise asyncpg.PostgresConnectionError("connection lost")
+
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Broken()))
+    failed = order.enter(KEY, at(1))
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(failed.placed(), SOON)
+    assert tries > 1  # it was held and tried again before giving up
+    failed.leave()  # the turn failed; the pipeline leaves its place
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: real))
+    async with asyncio.timeout(10), order.enter(KEY, at(2)):
+        assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+
+
+async def test_a_place_insert_that_fails_while_the_database_is_away_is_placed_once_it_is_back(
     processes: Processes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = await processes()
     order = PgTurnOrder(store, 0.0)
     real = store.arrivals_pool
+    tries = 0
 
-    class Broken:
+    class Restarting:
+        """PostgreSQL restarting: the first inserts are refused, then it answers again."""
+
         async def fetch(self, *args: object) -> list[object]:
-            raise asyncpg.PostgresConnectionError("connection lost")
+            nonlocal tries
+            tries += 1
+            if tries < 4:
+                raise asyncpg.CannotConnectNowError("the database system is starting up")
+            return await real.fetch(*args)
 
-    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Broken()))
-    failed = order.enter(KEY, at(1))
-    with pytest.raises(asyncpg.PostgresConnectionError):
-        await asyncio.wait_for(failed.placed(), SOON)
-    failed.leave()  # the turn failed; the pipeline leaves its place
-    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: real))
-    async with asyncio.timeout(10), order.enter(KEY, at(2)):
+    monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Restarting()))
+    held = order.enter(KEY, at(1))
+    await asyncio.wait_for(held.placed(), SOON)
+    assert tries == 4
+    async with asyncio.timeout(10), held:
         assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
 
 
@@ -327,7 +359,8 @@ async def test_withdrawn_places_leave_nothing_behind_in_memory(processes: Proces
 
     assert await settled(lambda: queued(store, 0))
     # the background withdrawals drop their own bookkeeping once done
-    assert await settled(lambda: not order._cleanups)
+    assert await settled(lambda: len(order.aftercare) == 0)
+    assert store.lease._held["turn_queue"] == set()  # nor does the lease renew them
 
 
 async def test_turns_arriving_while_a_place_insert_fails_still_take_their_places(
@@ -349,17 +382,17 @@ async def test_turns_arriving_while_a_place_insert_fails_still_take_their_places
             raise asyncpg.PostgresConnectionError("connection lost")
 
     monkeypatch.setattr(type(store), "arrivals_pool", property(lambda _: Blip()))
-    failed = order.enter(KEY, at(1))
+    blipped = order.enter(KEY, at(1))
     await failing.wait()
     arrived_meanwhile = order.enter(KEY, at(2))  # queued behind the failing insert
     give_up.set()
-    with pytest.raises(asyncpg.PostgresConnectionError):
-        await asyncio.wait_for(failed.placed(), SOON)
-    failed.leave()
-    async with asyncio.timeout(5):
-        await arrived_meanwhile.placed()
-    async with asyncio.timeout(10), arrived_meanwhile:
-        assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 1
+    async with asyncio.timeout(5):  # the failed insert is tried again, and both are placed
+        await asyncio.gather(blipped.placed(), arrived_meanwhile.placed())
+    assert await store.pool.fetchval("SELECT count(*) FROM turn_queue") == 2
+    recorder = Recorder()
+    async with asyncio.timeout(10):
+        await asyncio.gather(recorder.run(arrived_meanwhile, "second"), recorder.run(blipped, "first"))
+    assert recorder.ran == ["first", "second"]
 
 
 @pytest.mark.parametrize("first_to_arrive", ["the earlier", "the later"])
@@ -421,7 +454,7 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
     assert await b.pool.fetchval("SELECT count(*) FROM turn_queue WHERE owner = $1", a.lease.id) == 0
     # A is back: its lease is renewed again, as its renewal task would once the pause ends.
     await a.pool.execute(f"UPDATE bot_processes SET seen_at = {NOW} WHERE id = $1", a.lease.id)
-    a.lease._renewing = asyncio.create_task(a.lease._renew())
+    a.lease._renewing = asyncio.create_task(a.lease._renew_forever())
     recorder = Recorder(pause_s=0.01)
     hold = asyncio.Event()
     if next_turn_arrives == "while A is starting":
@@ -526,7 +559,7 @@ async def test_a_finished_turn_costs_no_withdrawal(
     order = PgTurnOrder(store, 0.0)
     withdrawn: list[object] = []
 
-    async def withdraw(row: object) -> None:
+    def withdraw(row: object) -> None:
         withdrawn.append(row)
 
     monkeypatch.setattr(order, "withdraw", withdraw)
@@ -580,22 +613,26 @@ class _FailingPool:
         raise asyncpg.PostgresConnectionError("connection lost")
 
 
-async def test_a_withdrawal_that_fails_is_logged_and_left_to_the_lease(
+async def test_a_withdrawal_that_fails_is_retried_until_the_database_answers_and_not_renewed_meanwhile(
     processes: Processes, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = await processes()
     order = PgTurnOrder(store, 0.0)
     refused = order.enter(KEY, at(1))
     await asyncio.wait_for(refused.placed(), SOON)
+    row = await refused._row
+    assert store.lease._held["turn_queue"] == {row}
     monkeypatch.setattr(type(order), "pool", property(lambda _: _FailingPool()))
-    caplog.set_level(logging.WARNING, logger="storage.pg_coordination")
-    await order.withdraw(refused._row)
-    await order._delete([await refused._row])
-    warnings = [(r.getMessage(), getattr(r, "error", None)) for r in caplog.records]
-    assert warnings == [
-        ("could not withdraw a queued turn", "PostgresConnectionError"),
-        ("could not withdraw queued turns", "PostgresConnectionError"),
-    ]
+    caplog.set_level(logging.INFO, logger="bot.aftercare")
+    refused.leave()
+    assert await settled(
+        lambda: any(r.getMessage() == "bookkeeping waits for the database" for r in caplog.records)
+    )
+    assert store.lease._held["turn_queue"] == set()  # no longer renewed: it would expire on its own
+    assert await queued(store, 1)
+    monkeypatch.undo()  # the database answers again
+    assert await settled(lambda: queued(store, 0))
+    assert await settled(lambda: len(order.aftercare) == 0)
 
 
 async def test_a_process_that_stops_cleanly_frees_its_places_and_reservations_at_once(

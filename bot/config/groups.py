@@ -106,6 +106,10 @@ class StorageSettings(SettingsGroup):
     turn_order_settle_s: Annotated[float, p.whole(per=1000)] = setting("TURN_ORDER_SETTLE_MS", 0.25)
     # Several processes: one that stops renewing its lease this long is taken for dead.
     process_lease_s: Annotated[float, p.whole(minimum=1)] = setting("PROCESS_LEASE_S", 30.0)
+    # How long a message waits for an unreachable database before one sentence says so.
+    outage_s: Annotated[float, p.whole(minimum=1)] = setting("DATABASE_OUTAGE_S", 120.0)
+    # Connections each process may hold (PostgreSQL), besides the one for arriving turns.
+    pool_size: Annotated[int, p.whole(minimum=2, maximum=1000)] = setting("DATABASE_POOL_SIZE", 10)
 
     @property
     def is_postgres(self) -> bool:

@@ -1,0 +1,32 @@
+"""Whether a turn still owns its message: a process paused or cut off from a shared database
+longer than its lease may find its turn taken over (announced as cut off) by another process."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.vocabulary import ConversationKey
+
+
+class TurnFence(Protocol):
+    async def holds(self) -> bool:
+        """True while nobody else has taken this turn over; checked before storing and posting."""
+        ...
+
+
+class Fence(Protocol):
+    def for_turn(self, key: ConversationKey, message_id: str) -> TurnFence:
+        """A fence for a turn whose message was just claimed."""
+        ...
+
+
+class _Always:
+    async def holds(self) -> bool:
+        return True
+
+
+class SoleProcess:
+    """One process (SQLite): nobody else can take a turn over."""
+
+    def for_turn(self, key: ConversationKey, message_id: str) -> TurnFence:
+        return _Always()

@@ -1,0 +1,180 @@
+"""PostgreSQL coordination through outages, forced: places and reservations whose clean-up
+failed expire on their own, live work never does, nobody is judged dead right after an outage,
+and a turn taken over while its process was paused finds out before it stores or posts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from bot.aftercare import Aftercare
+from bot.limits import LimitPolicy, RateLimiter
+from bot.patience import Patience
+from bot.vocabulary import Author, ConversationKey, Position
+from storage.pg_coordination import PgReservations, PgTurnOrder
+from storage.pg_fence import PgFence
+from storage.postgres_store import PostgresStore
+from tests.auxil.waiting import settled
+
+KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
+BASE = 1_700_000_000_000_000
+SOON = 10
+LEASE_S = 1.5
+
+Processes = Callable[..., Awaitable[PostgresStore]]
+
+
+def at(n: int) -> Position:
+    return Position(BASE + n, settle=True)
+
+
+@pytest.fixture
+async def processes(postgres_url: str) -> AsyncIterator[Processes]:
+    opened: list[PostgresStore] = []
+
+    async def open_one(lease_s: float = LEASE_S) -> PostgresStore:
+        store = PostgresStore(postgres_url, lease_s=lease_s)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        await store.close()
+
+
+class Refusing:
+    """The pool while the database is away: every statement is refused."""
+
+    async def execute(self, *args: object) -> str:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+    async def fetchval(self, *args: object) -> object:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+
+def pause(store: PostgresStore, for_s: float) -> None:
+    """As SIGSTOP would: the lease is not renewed for ``for_s``, then renews again."""
+    task = store.lease._renewing
+    assert task is not None
+    task.cancel()
+    store.lease._renewed_at -= for_s
+
+
+async def count(store: PostgresStore, table: str) -> int:
+    return int(await store.pool.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+async def test_a_place_whose_clean_up_failed_expires_and_the_conversation_goes_on(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await processes(), await processes()
+    order_a = PgTurnOrder(a, 0.0, aftercare=Aftercare(max_waiting=0))  # its retries are lost too
+    async with asyncio.timeout(SOON), order_a.enter(KEY, at(1)):
+        monkeypatch.setattr(type(order_a), "pool", property(lambda _: Refusing()))
+    monkeypatch.undo()
+    assert await count(a, "turn_queue") == 1  # left behind, running, under a live process
+    async with asyncio.timeout(SOON + LEASE_S), PgTurnOrder(b, 0.0).enter(KEY, at(2)):
+        pass  # it stopped holding the conversation once it went a lease without renewal
+    assert await settled(lambda: _empty(b, "turn_queue"))
+
+
+async def test_a_waiting_place_of_live_work_is_never_taken_for_an_abandoned_one(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    hold = asyncio.Event()
+    order_a, order_b = PgTurnOrder(a, 0.0), PgTurnOrder(b, 0.0)
+
+    async def long_turn() -> None:
+        async with order_a.enter(KEY, at(1)):
+            await hold.wait()
+
+    running = asyncio.create_task(long_turn())
+    assert await settled(lambda: _running(a))
+    waiting = order_a.enter(KEY, at(2))  # waits behind it, in the same process, for long
+    later = asyncio.create_task(_run(order_b.enter(KEY, at(3))))
+    await asyncio.sleep(LEASE_S * 2.5)  # both places are older than a lease, but renewed
+    assert not later.done()
+    hold.set()
+    async with asyncio.timeout(SOON), waiting:
+        assert not later.done()  # the second message still goes before the third
+    await asyncio.wait_for(asyncio.gather(running, later), SOON)
+
+
+async def test_a_reservation_whose_release_failed_expires_and_is_deleted_once_the_database_answers(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await processes(), await processes()
+    policy = LimitPolicy(user_per_hour=1, user_per_day=0)
+    reservations_a = PgReservations(a)
+    alice = Author("U1")
+    async with RateLimiter(policy, a, reservations=reservations_a).admit(KEY, alice) as refusal:
+        assert refusal is None
+        monkeypatch.setattr(a, "_pool", Refusing())
+    # Its release is waiting for the database; meanwhile the reservation is not renewed.
+    assert len(reservations_a.aftercare) == 1
+    assert a.lease._held["limit_reservations"] == set()
+    limiter_b = RateLimiter(policy, b, reservations=PgReservations(b))
+    await asyncio.sleep(LEASE_S * 1.2)
+    async with limiter_b.admit(KEY, alice) as refusal:
+        assert refusal is None  # the lapsed reservation no longer counts against Alice
+    monkeypatch.undo()
+    assert await settled(lambda: _empty(b, "limit_reservations"), SOON)
+
+
+async def test_right_after_an_outage_nobody_is_taken_for_dead_until_everyone_could_renew(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await processes(), await processes()
+    assert await a.claim_message("slack", "C1", "m1", KEY)  # A's turn, in flight
+    # The database is away longer than the lease, for both: each fails a renewal.
+    for store in (a, b):
+        monkeypatch.setattr(store.lease, "_pool", Refusing())
+        assert await store.lease.renew() is False
+    await asyncio.sleep(LEASE_S * 1.2)
+    monkeypatch.undo()
+    assert await b.lease.renew()  # B is back first; A has not renewed yet
+    assert b.lease.may_judge_others() is False
+    assert await b.take_interrupted("slack", 0) == []  # A's live turn is not announced
+    assert await a.lease.renew()
+    await asyncio.sleep(LEASE_S)
+    assert b.lease.may_judge_others() is True
+    assert await b.take_interrupted("slack", 0) == []  # A renewed meanwhile: alive
+
+
+async def test_a_paused_process_finds_its_turn_taken_over_before_storing(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    assert await a.claim_message("slack", "C1", "m1", KEY)
+    fence = PgFence(a, Patience(10.0)).for_turn(KEY, "m1")
+    assert await fence.holds()  # no lapse: no database round trip needed
+    pause(a, LEASE_S * 3)
+    await b.pool.execute("UPDATE bot_processes SET seen_at = seen_at - 100 WHERE id = $1", a.lease.id)
+    assert [m for _, m in await b.take_interrupted("slack", 0)] == ["m1"]  # B announces it
+    assert await fence.holds() is False  # A, resumed, learns it before storing or posting
+    assert await fence.holds() is False
+
+
+async def test_a_paused_process_whose_turn_nobody_took_keeps_it(processes: Processes) -> None:
+    a, b = await processes(), await processes()
+    assert await a.claim_message("slack", "C1", "m1", KEY)
+    fence = PgFence(a, Patience(10.0)).for_turn(KEY, "m1")
+    pause(a, LEASE_S * 3)
+    assert a.lease.intact_since(0.0) is False
+    assert await fence.holds() is True  # renewed first, then found its own
+    assert a.lease.intact_since(0.0) is False  # the lapse is remembered for turns that began before it
+    assert await b.take_interrupted("slack", 0) == []  # alive again: nobody takes it now
+
+
+async def _run(ticket: object) -> None:
+    async with ticket:  # type: ignore[attr-defined]
+        pass
+
+
+async def _empty(store: PostgresStore, table: str) -> bool:
+    return await count(store, table) == 0
+
+
+async def _running(store: PostgresStore) -> bool:
+    return bool(await store.pool.fetchval("SELECT count(*) FROM turn_queue WHERE running"))
