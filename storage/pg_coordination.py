@@ -152,11 +152,14 @@ class PgTurnOrder:
 
     async def _start_if_first(self, conversation: str, row: int, position: Position) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", conversation)
-            if await conn.fetchval(
-                f"SELECT {NOW} - extract(epoch from pg_postmaster_start_time()) < $1::float8",
+            # One round trip: take the conversation's lock, and see how long the server has run.
+            just_restarted = await conn.fetchval(
+                f"SELECT {NOW} - extract(epoch from pg_postmaster_start_time()) < $2::float8 "
+                "FROM pg_advisory_xact_lock(hashtextextended($1, 0))",
+                conversation,
                 RESTART_SETTLE_S,
-            ):
+            )
+            if just_restarted:
                 return False  # the server just came back: held messages are still taking places
             if self.lease.may_judge_others():
                 # A place nobody renews (its process died, or its clean-up failed) stops holding

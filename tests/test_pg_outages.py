@@ -14,9 +14,11 @@ from bot.aftercare import Aftercare
 from bot.limits import LimitPolicy, RateLimiter
 from bot.patience import Patience
 from bot.vocabulary import Author, ConversationKey, Position
+from storage import pg_coordination as coordination
 from storage.pg_coordination import PgReservations, PgTurnOrder
 from storage.pg_fence import PgFence
 from storage.postgres_store import PostgresStore
+from tests.auxil.order_recorder import Recorder
 from tests.auxil.waiting import settled
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
@@ -178,3 +180,23 @@ async def _empty(store: PostgresStore, table: str) -> bool:
 
 async def _running(store: PostgresStore) -> bool:
     return bool(await store.pool.fetchval("SELECT count(*) FROM turn_queue WHERE running"))
+
+
+async def test_after_a_server_restart_held_messages_take_their_places_before_any_turn_starts(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes each held a message of one thread through a PostgreSQL restart; the one
+    # holding the later message happens to reach the database first.
+    a, b = await processes(), await processes()
+    uptime = await a.pool.fetchval(
+        "SELECT extract(epoch from clock_timestamp()) - extract(epoch from pg_postmaster_start_time())"
+    )
+    # As if the server had started just now: it "restarted" 1.5 s before the settle ends.
+    monkeypatch.setattr(coordination, "RESTART_SETTLE_S", float(uptime) + 1.5)
+    recorder = Recorder()
+    later = asyncio.create_task(recorder.run(PgTurnOrder(b, 0.0).enter(KEY, at(2)), "posted second"))
+    await asyncio.sleep(0.8)  # the earlier message's retry comes back a little later
+    assert recorder.ran == []
+    earlier = asyncio.create_task(recorder.run(PgTurnOrder(a, 0.0).enter(KEY, at(1)), "posted first"))
+    await asyncio.wait_for(asyncio.gather(later, earlier), SOON)
+    assert recorder.ran == ["posted first", "posted second"] and recorder.overlaps == 0
