@@ -65,8 +65,27 @@ def _workspace_word(platform: str) -> str:
     return "server" if platform == "discord" else "workspace"
 
 
-class Ledger(Protocol):
-    """Inside one serialised check: turns admitted and not yet recorded, and admitting one."""
+class UsageCounts(Protocol):
+    """Recorded usage, as the store's ``UsageLedger`` counts it."""
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]: ...
+
+    async def cost_since(self, since: float) -> float: ...
+
+
+class Ledger(UsageCounts, Protocol):
+    """Inside one serialised check: recorded usage, turns admitted and not yet recorded, and
+    admitting one. A check counts through its ledger, so it needs one database connection, not
+    one for the lock and another for the counts (with connections short, the second may never
+    come while others wait for the lock)."""
 
     async def pending(self, scope: tuple[str, ...]) -> int: ...
 
@@ -80,8 +99,9 @@ class Reservations(Protocol):
     """Where admitted-but-unrecorded turns are counted: in this process (one process, SQLite)
     or in the database (several processes, ``storage.pg_coordination``)."""
 
-    def checking(self) -> AbstractAsyncContextManager[Ledger]:
-        """One check at a time across everything that shares the limits."""
+    def checking(self, usage: UsageCounts) -> AbstractAsyncContextManager[Ledger]:
+        """One check at a time across everything that shares the limits; ``usage`` counts
+        recorded usage where the ledger does not count it itself."""
         ...
 
     async def release(self, token: object) -> None:
@@ -97,16 +117,9 @@ class InProcessReservations:
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def checking(self) -> AsyncIterator[InProcessReservations]:
+    async def checking(self, usage: UsageCounts) -> AsyncIterator[_InProcessLedger]:
         async with self._lock:
-            yield self
-
-    async def pending(self, scope: tuple[str, ...]) -> int:
-        return self._pending[scope]
-
-    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
-        self._pending.update(scopes)
-        return tuple(scopes)
+            yield _InProcessLedger(self._pending, usage)
 
     async def release(self, token: object) -> None:
         scopes = token if isinstance(token, tuple) else ()
@@ -114,6 +127,20 @@ class InProcessReservations:
         for scope in scopes:
             if self._pending[scope] <= 0:
                 del self._pending[scope]
+
+
+class _InProcessLedger:
+    def __init__(self, pending: Counter[tuple[str, ...]], usage: UsageCounts) -> None:
+        self._pending = pending
+        self.count_images = usage.count_images
+        self.cost_since = usage.cost_since
+
+    async def pending(self, scope: tuple[str, ...]) -> int:
+        return self._pending[scope]
+
+    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
+        self._pending.update(scopes)
+        return tuple(scopes)
 
 
 class RateLimiter:
@@ -157,7 +184,7 @@ class RateLimiter:
 
         async def check() -> tuple[str | None, object]:
             # Retried whole when the database goes away mid-check: the transaction rolled back.
-            async with self._reservations.checking() as ledger:
+            async with self._reservations.checking(self._usage) as ledger:
                 refusal = await self._refusal(key, author, admin=admin, ledger=ledger, images=images)
                 token = None if refusal is not None else await ledger.reserve(scopes * max(1, images))
             return refusal, token
@@ -180,7 +207,7 @@ class RateLimiter:
         # The spend cap counts recorded turns only, so turns in flight when it is reached can
         # overshoot it by at most MAX_CONCURRENT_GENERATIONS images.
         if policy.daily_spend_usd is not None:
-            spent = await self._usage.cost_since(day)
+            spent = await ledger.cost_since(day)
             if spent >= policy.daily_spend_usd:
                 return (
                     f"The bot has reached today's spending cap of ${policy.daily_spend_usd:.2f}; "
@@ -189,7 +216,7 @@ class RateLimiter:
         if admin:
             return None
         if policy.user_per_hour:
-            count, oldest = await self._usage.count_images(
+            count, oldest = await ledger.count_images(
                 now - HOUR_S, author_id=author.id, platform=key.platform
             )
             if count + await ledger.pending(user_scope) + images > policy.user_per_hour:
@@ -223,7 +250,7 @@ class RateLimiter:
         for limit, who, scope, reached in daily:
             if not limit:
                 continue
-            count, _ = await self._usage.count_images(day, **who)
+            count, _ = await ledger.count_images(day, **who)
             if count + await ledger.pending(scope) + images > limit:
                 return f"{reached}; {_until_midnight(now)}."
         return None

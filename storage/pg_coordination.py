@@ -22,6 +22,7 @@ from bot.aftercare import Aftercare
 from bot.patience import Patience
 from bot.turn_order import LocalTurnOrder, OrderTicket
 from bot.vocabulary import ConversationKey, Position
+from storage import pg_usage
 from storage.pg_errors import translated
 from storage.pg_processes import NOW, ProcessLease, server_up_a_lease
 from storage.postgres_store import PostgresStore
@@ -320,7 +321,8 @@ class PgReservations:
         self._one_here = asyncio.Lock()
 
     @contextlib.asynccontextmanager
-    async def checking(self) -> AsyncIterator[_PgLedger]:
+    async def checking(self, usage: object = None) -> AsyncIterator[_PgLedger]:
+        """``usage`` is not needed: the ledger counts on the check's own connection."""
         lease = self._store.lease
         with translated():
             async with self._one_here, self._store.pool.acquire() as conn, conn.transaction():
@@ -347,6 +349,22 @@ class _PgLedger:
         self._conn = conn
         self._lease = lease
         self.reserved: list[int] = []
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]:
+        return await pg_usage.count_images(
+            self._conn, since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
+        )
+
+    async def cost_since(self, since: float) -> float:
+        return await pg_usage.cost_since(self._conn, since)
 
     async def pending(self, scope: tuple[str, ...]) -> int:
         # A reservation nobody has renewed for a lease is no live turn's; but right after an

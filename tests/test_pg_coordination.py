@@ -490,8 +490,8 @@ async def test_a_limit_check_on_another_process_waits_for_one_being_decided(proc
 
     class PausedBeforeCommit(PgReservations):
         @contextlib.asynccontextmanager
-        async def checking(self) -> AsyncIterator[object]:  # type: ignore[override]
-            async with super().checking() as ledger:
+        async def checking(self, usage: object = None) -> AsyncIterator[object]:  # type: ignore[override]
+            async with super().checking(usage) as ledger:
                 yield ledger
                 deciding.set()  # A has reserved its image; its transaction is still open
                 await decide.wait()

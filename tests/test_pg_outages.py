@@ -200,3 +200,24 @@ async def test_after_a_server_restart_held_messages_take_their_places_before_any
     earlier = asyncio.create_task(recorder.run(PgTurnOrder(a, 0.0).enter(KEY, at(1)), "posted first"))
     await asyncio.wait_for(asyncio.gather(later, earlier), SOON)
     assert recorder.ran == ["posted first", "posted second"] and recorder.overlaps == 0
+
+
+async def test_a_limit_check_needs_one_connection_so_a_short_pool_cannot_wedge_it(postgres_url: str) -> None:
+    # With connections short, a check holding the deployment-wide lock must not wait for a
+    # second connection that other processes, waiting for that lock, will never give back.
+    store = PostgresStore(postgres_url, max_connections=2)
+    await store.open()
+    try:
+        busy = await store.pool.acquire()  # the other connection of the pool is taken
+        try:
+            limiter = RateLimiter(
+                LimitPolicy(user_per_hour=5, user_per_day=5, channel_per_day=5, daily_spend_usd=1.0),
+                store,
+                reservations=PgReservations(store),
+            )
+            async with asyncio.timeout(SOON), limiter.admit(KEY, Author("U1")) as refusal:
+                assert refusal is None
+        finally:
+            await store.pool.release(busy)
+    finally:
+        await store.close()
