@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+IDLE_CONNECTION_S = 30.0
 _KEY_MATCH = "c.platform = $1 AND c.workspace = $2 AND c.channel = $3 AND c.thread = $4"
 
 
@@ -90,7 +91,14 @@ class PostgresStore(SettingsPrecedence):
         if self._pool is not None:
             raise StoreError("The store is already open.")
         try:
-            pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._max_connections)
+            # Connections a burst opened go back to the server after a short idle spell: where
+            # processes share a connection limit, one's idle connections would starve another.
+            pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self._max_connections,
+                max_inactive_connection_lifetime=IDLE_CONNECTION_S,
+            )
         except (OSError, asyncpg.PostgresError, ValueError) as exc:
             raise StoreError(f"Could not connect to PostgreSQL: {exc}") from exc
         try:
@@ -207,8 +215,10 @@ class PostgresStore(SettingsPrecedence):
             rows = await conn.fetch(
                 "UPDATE processed_messages SET owner = $3 "
                 "WHERE platform = $1 AND finished_at IS NULL AND claimed_at > $2 "
-                f"AND (owner IS NULL OR (owner <> $3 AND owner NOT IN ({LIVE_OWNERS.replace('$1', '$4')}))) "
-                f"AND {server_up_a_lease(4)} "
+                f"AND (owner IS NULL OR (owner <> $3 AND owner NOT IN ({LIVE_OWNERS.replace('$1', '$4')} "
+                # A process still registered is given the benefit of the doubt while the server
+                # has run less than a lease: it could not renew while the server was down.
+                f"OR NOT {server_up_a_lease(4)}))) "
                 "RETURNING workspace, channel, thread, message_id, claimed_at",
                 platform,
                 claimed_after,
