@@ -350,18 +350,9 @@ class _PgLedger:
         self._lease = lease
         self.reserved: list[int] = []
 
-    async def count_images(
-        self,
-        since: float,
-        *,
-        author_id: str | None = None,
-        platform: str | None = None,
-        workspace: str | None = None,
-        channel: str | None = None,
-    ) -> tuple[int, float | None]:
-        return await pg_usage.count_images(
-            self._conn, since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
-        )
+    async def count_images(self, since: float, **who: str | None) -> tuple[int, float | None]:
+        """As the store's ``count_images``, on the check's connection."""
+        return await pg_usage.count_images(self._conn, since, **who)
 
     async def cost_since(self, since: float) -> float:
         return await pg_usage.cost_since(self._conn, since)

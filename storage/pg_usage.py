@@ -59,10 +59,10 @@ async def count_images(
     conn: asyncpg.Connection,
     since: float,
     *,
-    author_id: str | None,
-    platform: str | None,
-    workspace: str | None,
-    channel: str | None,
+    author_id: str | None = None,
+    platform: str | None = None,
+    workspace: str | None = None,
+    channel: str | None = None,
 ) -> tuple[int, float | None]:
     where, params = _usage_filter(
         since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
