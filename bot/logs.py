@@ -68,3 +68,15 @@ def configure_logging(level: str, secrets: Iterable[str], stream: IO[str] | None
     # Library chatter at INFO (HTTP requests with URLs, gateway events) is noise for operators.
     for noisy in ("httpx", "aiohttp.access", "google_genai", "discord", "slack_bolt", "slack_sdk"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    pool = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, _OutageRetries) for f in pool.filters):
+        pool.addFilter(_OutageRetries())
+
+
+class _OutageRetries(logging.Filter):
+    """asyncpg's pool retries its idle connections about once a second while PostgreSQL is away,
+    each time with a warning and a traceback; ``bot.patience`` already says once that the
+    database is unavailable and once that it is back."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to restore the pool connection floor")

@@ -36,3 +36,18 @@ def test_context_fields_reach_every_line_inside_the_block() -> None:
     inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
     assert (inside["conversation"], inside["message_id"], inside["attempt"]) == ("slack:T:C:1.2", "1.2", 1)
     assert "conversation" not in outside
+
+
+def test_asyncpg_pool_retries_during_an_outage_are_left_to_the_one_outage_line() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", [], stream)
+    pool = logging.getLogger("asyncpg.pool")
+    try:
+        raise ConnectionRefusedError(111, "Connect call failed")
+    except ConnectionRefusedError:
+        pool.warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+    pool.warning("A connection was not released")  # anything else of asyncpg's still shows
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("asyncpg.pool", "A connection was not released")
+    ]
