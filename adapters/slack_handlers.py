@@ -232,6 +232,8 @@ class SlackHandlers:
             images=self._files.refs(event.get("files") or []),
             trigger=Trigger.MENTION if mentioned else Trigger.MESSAGE,
             position=Position.from_slack_ts(ts),
+            # Every mention also arrives as a message event (the manifest subscribes to both).
+            echo=not message_copy,
         )
         # Plain replies in this thread reach the bot from now on, even before it stores history
         # (the first turn may fail or only change a setting).

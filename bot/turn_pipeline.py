@@ -114,7 +114,12 @@ class TurnPipeline:
                     key.platform, key.channel, request.request_id, key, token=uuid.uuid4().hex
                 )
             except StoreUnavailable:
-                log.warning("message not taken: the database stayed away", extra={"conversation": str(key)})
+                log.warning(
+                    "message not taken: the database stayed away",
+                    extra={"conversation": str(key), "echo": request.echo},
+                )
+                if request.echo:  # the message's other delivery says it
+                    return TurnResult(TurnStatus.FAILED)
                 return await self._reject(answer, Refusal(messages.STORAGE_UNREACHABLE), TurnStatus.FAILED)
             if not claimed:
                 log.info("duplicate turn ignored", extra={"conversation": str(key)})

@@ -45,6 +45,8 @@ class TurnRequest:
     # VARIATIONS: how many takes; REDO_SIZE: the size drawn at.
     takes: int = 1
     image_size: str | None = None
+    # Another delivery of the same message speaks for it when the database cannot be reached.
+    echo: bool = False
 
     @classmethod
     def prompt(cls, turn: Turn) -> TurnRequest:
@@ -57,6 +59,7 @@ class TurnRequest:
             text=turn.text,
             images=turn.images,
             continue_from=turn.continue_from,
+            echo=turn.echo,
         )
 
     @classmethod

@@ -180,6 +180,10 @@ class Turn:
     trigger: Trigger = Trigger.MESSAGE
     # The message's place in its conversation's order; None = the moment it reached the core.
     position: Position | None = None
+    # One of several deliveries of the same message (Slack's app_mention beside its message
+    # copy), possibly to another process: if the database cannot be reached to tell which copy
+    # is the turn, the other copy says so, and this one stays quiet.
+    echo: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ from storage.errors import StoreUnavailable
 # connection (08xxx, OSError), too many connections or a full disk (53xxx), a failover that
 # left this connection on a standby that has become read-only (25006), a deadlock or
 # serialization victim (40xxx). asyncpg raises InterfaceError when a pooled connection was
-# closed under it.
+# closed under it, and InternalClientError ("cannot switch to state ...; another operation is
+# in progress") for a connection the server dropped mid-operation; the pool discards it.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,

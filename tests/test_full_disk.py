@@ -11,8 +11,9 @@ import pytest
 
 from bot import messages
 from bot.service import TurnStatus
+from bot.vocabulary import Turn
 from tests.auxil import fake_gemini as fg
-from tests.auxil.core import KEY, Core
+from tests.auxil.core import ALICE, KEY, Core
 from tests.auxil.fake_gemini import FakeGemini, RecordedRequest
 from tests.auxil.sinks import RecordingSink
 from tests.auxil.small_disk import SmallDisk, small_disk
@@ -153,3 +154,24 @@ async def _unfinished(core: Core, expected: list[object]) -> bool:
 
 async def _shown_by(core: Core, message_id: str) -> bool:
     return await core.store.turn_for_message("console", KEY.channel, message_id) is not None
+
+
+async def test_the_second_delivery_of_a_message_stays_quiet_when_neither_can_be_taken(
+    fake_gemini: FakeGemini, disk: SmallDisk, core_on: list[Core]
+) -> None:
+    # Slack delivers a mention twice (app_mention and message), possibly to two processes: when
+    # the database cannot say which copy is the turn, only one copy may say so.
+    core = await start_core(fake_gemini, disk, outage_s=1)
+    core_on.append(core)
+    await fill(core, disk)
+    echo = Turn(key=KEY, message_id="m1", author=ALICE, text="a red bicycle", echo=True)
+    copy = Turn(key=KEY, message_id="m1", author=ALICE, text="a red bicycle")
+    quiet, told = RecordingSink(), RecordingSink()
+
+    results = await asyncio.gather(
+        core.service.handle_turn(echo, quiet), core.service.handle_turn(copy, told)
+    )
+
+    assert [r.status for r in results] == [TurnStatus.FAILED, TurnStatus.FAILED]
+    assert quiet.events == []
+    assert [r.text for r in told.replies] == [messages.STORAGE_UNREACHABLE]

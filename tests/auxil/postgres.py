@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import itertools
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -40,6 +42,7 @@ class PostgresServer:
         self._user: str | None = None
         self._names = itertools.count(1)
         self._running = False
+        self._options = ""
         self.bin = Path()
 
     def start(self) -> PostgresServer:
@@ -62,19 +65,63 @@ class PostgresServer:
         )
         self.port = _free_port()
         # Durability is irrelevant for a throwaway server: skip fsync for speed.
-        options = (
+        self._options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.root} -F "
             "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200"
         )
-        self._run(
-            "pg_ctl",
-            ["-w", "-t", str(START_TIMEOUT_S), "-o", options, "-l", str(self.root / "server.log"), "start"],
-            timeout=START_TIMEOUT_S + 10,
-        )
-        self._running = True
+        self._pg_ctl_start()
         # Also on an interrupted run (Ctrl-C), where fixtures may not finish.
         atexit.register(self.stop)
         return self
+
+    def _pg_ctl_start(self) -> None:
+        log = self.root / "server.log"
+        try:
+            self._run(
+                "pg_ctl",
+                ["-w", "-t", str(START_TIMEOUT_S), "-o", self._options, "-l", str(log), "start"],
+                timeout=START_TIMEOUT_S + 10,
+            )
+        except RuntimeError as exc:
+            # pg_ctl only says to look at the log (a port taken meanwhile, say): show it.
+            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+            raise RuntimeError(f"{exc}\nserver.log ends:\n{tail}") from None
+        self._running = True
+
+    @property
+    def running(self) -> bool:
+        """Whether this (owned) server is up: started, and not stopped for now."""
+        return self._running
+
+    def stop_for_now(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data directory and port, to ``start_again()`` later: a
+        database that blinks. ``fast`` ends every session (clients see their connections closed
+        by the server), ``immediate`` is a crash (no shutdown checkpoint; recovery on start)."""
+        assert self.owned, "a server someone else started is theirs to stop"
+        assert mode in ("fast", "immediate"), mode  # "smart" would wait for every client to leave
+        if self._running:
+            self._run(
+                "pg_ctl", ["-w", "-t", str(START_TIMEOUT_S), "-m", mode, "stop"], timeout=START_TIMEOUT_S + 10
+            )
+            self._running = False
+
+    def start_again(self) -> None:
+        """Start a server stopped by ``stop_for_now`` with the same options: the same port, the
+        same data, so every client's URL reaches it again."""
+        assert self.owned and self._options, "start() first"
+        if not self._running:
+            self._pg_ctl_start()
+
+    async def restart(self, down_s: float, mode: str = "fast") -> float:
+        """Stop the server, keep it down ``down_s`` seconds, start it again on the same port;
+        returns how long it was really unreachable (stopping and starting take time too). The
+        blocking parts run in a thread, so the event loop (the fakes, the test) goes on."""
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.stop_for_now, mode)
+        stopped_at = loop.time()
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start_again)
+        return loop.time() - stopped_at
 
     def stop(self) -> None:
         if not self.owned:
@@ -148,3 +195,18 @@ class PostgresServer:
         finally:
             await conn.close()
         return f"{self.url()}?search_path={name}"
+
+    async def create_role(self, database_url: str, connection_limit: int) -> str:
+        """A login role that may open at most ``connection_limit`` connections, allowed to use and
+        create tables in the test schema of ``database_url`` (a URL from ``create_database``);
+        returns the URL that connects as that role to that schema. The bot creates its tables
+        itself (its migrations), hence CREATE. Authentication is ``trust``: no password."""
+        schema = parse_qs(urlsplit(database_url).query)["search_path"][0]
+        role = f"role_{os.getpid()}_{next(self._names)}"
+        conn = await asyncpg.connect(self.url())
+        try:
+            await conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {int(connection_limit)}')
+            await conn.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"')
+        finally:
+            await conn.close()
+        return f"postgresql://{role}@127.0.0.1:{self.port}/postgres?search_path={schema}"

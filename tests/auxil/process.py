@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.auxil.waiting import settled
+
 ROOT = Path(__file__).resolve().parents[2]
 TEST_MODEL = "gemini-2.5-flash-image"
 # Variables from the developer's shell that would change what the bot does.
@@ -68,6 +70,7 @@ class BotProcess:
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
+        self.paused = False
         self.lines: list[str] = []
         self.stdout: list[str] = []
         self._changed = asyncio.Condition()
@@ -161,7 +164,33 @@ class BotProcess:
         """SIGTERM, as a host sends on deploy; the exit code."""
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
+            if self.paused:  # a stopped process acts on SIGTERM only once it runs again
+                await self.resume()
         return await self.wait(limit_s)
+
+    async def pause(self, limit_s: float = 5.0) -> None:
+        """SIGSTOP: the process stops dead, its connections stay open and unanswered (a process
+        stalled by the host, a long GC pause, a debugger); returns once the kernel shows it
+        stopped."""
+        assert self.proc.returncode is None, "the process has ended"
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+        assert await settled(lambda: self._state() in ("T", "t"), limit_s), "SIGSTOP did not stop it"
+
+    async def resume(self, limit_s: float = 5.0) -> None:
+        """SIGCONT: a paused process goes on where it stopped; returns once it runs again."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGCONT)
+            assert await settled(lambda: self._state() not in ("T", "t"), limit_s), "SIGCONT did not wake it"
+        self.paused = False
+
+    def _state(self) -> str:
+        """The process's state letter from /proc (R, S, T stopped, Z, ...); '' once it is gone."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return ""
+        return stat.rsplit(")", 1)[1].split()[0]
 
     async def kill(self, limit_s: float = 10.0) -> int:
         """SIGKILL: no handler runs, nothing is flushed or closed; the exit code."""
