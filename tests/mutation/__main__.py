@@ -35,11 +35,17 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS: dict[str, tuple[str, ...]] = {
     "adapters/slack_files.py": ("tests/test_slack_units.py", "tests/test_slack_files.py"),
     "bot/flags.py": ("tests/test_flags.py", "tests/test_flag_refusals.py"),
-    "storage/pg_coordination.py": ("tests/test_pg_coordination.py",),
+    "storage/pg_coordination.py": ("tests/test_pg_coordination.py", "tests/test_pg_outages.py"),
+    "storage/pg_fence.py": ("tests/test_pg_outages.py",),
+    "storage/sqlite_errors.py": ("tests/test_full_disk.py",),
     "storage/postgres_store.py": ("tests/test_postgres_store.py", "tests/test_postgres_runtime.py"),
     "storage/pg_turns.py": ("tests/test_postgres_store.py",),
     "storage/pg_usage.py": ("tests/test_postgres_store.py",),
-    "storage/pg_processes.py": ("tests/test_postgres_store.py", "tests/test_pg_coordination.py"),
+    "storage/pg_processes.py": (
+        "tests/test_postgres_store.py",
+        "tests/test_pg_coordination.py",
+        "tests/test_pg_outages.py",
+    ),
 }
 
 # Imported once in the parent so each forked child only collects and runs the tests.
