@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.slack_sink import WORKING_REACTION
 from bot import messages
-from tests.auxil.fake_gemini import FakeGemini, RecordedRequest
+from tests.auxil.fake_gemini import FakeGemini, RecordedRequest, generated_images
 from tests.auxil.fake_slack import FakeSlack
 
 WARNING = ":warning: "
@@ -296,16 +296,6 @@ class AnswerBook:
 
 # ---------------------------------------------------------------------------------------------
 # What Gemini was asked
-
-
-def generated_images(gemini: FakeGemini) -> dict[str, str]:
-    """sha256 of every image the fake answered with -> the prompt it was made for."""
-    out: dict[str, str] = {}
-    for rec in gemini.requests:
-        if rec.status == 200 and rec.response is not None:
-            for img in rec.response_images:
-                out[hashlib.sha256(img.data).hexdigest()] = rec.prompt
-    return out
 
 
 def user_texts(rec: RecordedRequest) -> list[str]:

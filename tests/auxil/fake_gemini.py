@@ -1052,6 +1052,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def generated_images(gemini: FakeGemini) -> dict[str, str]:
+    """sha256 of every image the fake answered with -> the prompt it was made for."""
+    out: dict[str, str] = {}
+    for rec in gemini.requests:
+        if rec.status == 200 and rec.response is not None:
+            for img in rec.response_images:
+                out[hashlib.sha256(img.data).hexdigest()] = rec.prompt
+    return out
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from adapters.slack_sink import WORKING_REACTION
 from tests.auxil import fake_slack as fs
 from tests.auxil.fake_discord import FakeDiscord
-from tests.auxil.fake_gemini import Behaviour, FakeGemini, RecordedRequest
+from tests.auxil.fake_gemini import Behaviour, FakeGemini, RecordedRequest, generated_images
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.process import BotProcess
 
@@ -164,16 +164,6 @@ def texts_sent(rec: RecordedRequest) -> list[str]:
 def attempts_for(gemini: FakeGemini, marker: str) -> list[RecordedRequest]:
     """Requests whose prompt contains ``marker``, in arrival order."""
     return [r for r in gemini.requests if marker in r.prompt]
-
-
-def generated_images(gemini: FakeGemini) -> dict[str, str]:
-    """sha256 of every image the fake answered with -> the prompt it was made for."""
-    out: dict[str, str] = {}
-    for rec in gemini.requests:
-        if rec.status == 200 and rec.response is not None:
-            for img in rec.response_images:
-                out[hashlib.sha256(img.data).hexdigest()] = rec.prompt
-    return out
 
 
 def most_in_flight(gemini: FakeGemini) -> int:
