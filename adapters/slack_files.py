@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.guarded_download import DownloadFailed, Failure, Redirects, fetch, host_allowed
 from adapters.slack_errors import slack_error_code
 from bot import messages
 from bot.service import AttachmentUnavailable
@@ -20,29 +20,13 @@ log = logging.getLogger(__name__)
 
 # Where Slack serves private files (url_private / url_private_download); GovSlack has its own.
 SLACK_FILE_HOSTS = frozenset({"files.slack.com", "files.slack-gov.com"})
-_MAX_REDIRECTS = 3
 UNNAMED = "The attachment"  # a file with neither name nor title, at the start of a sentence
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
 
 
 def token_allowed(url: str, api_url: str) -> bool:
     """Whether the bot token may be sent to ``url``: only Slack's file host over HTTPS, or the
     configured API origin (a proxy or, in tests, the fake). Anything else never sees the token."""
-    scheme, host, port = _origin(url)
-    if scheme == "https" and host in SLACK_FILE_HOSTS and port == 443:
-        return True
-    api = _origin(api_url)
-    return bool(host) and (scheme, host, port) == api
+    return host_allowed(url, SLACK_FILE_HOSTS, api_url)
 
 
 def display_name(file: Mapping[str, Any]) -> str:
@@ -146,50 +130,38 @@ class SlackFiles:
         return info
 
     async def _download(self, url: str, name: str) -> bytes:
-        if not token_allowed(url, self._api_url):
-            raise AttachmentUnavailable(_external(name))
-        headers: dict[str, str] | None = {"Authorization": f"Bearer {self._token}"}
         try:
-            for _ in range(_MAX_REDIRECTS + 1):
-                async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
-                    location = resp.headers.get("Location")
-                    if resp.status in (301, 302, 303, 307, 308) and location:
-                        # Never follow a redirect with the token: aiohttp would carry the header
-                        # to wherever Location points. A missing scope redirects to sign-in.
-                        url, headers = urljoin(url, location), None
-                        continue
-                    return await self._body(resp, name)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("file download failed", extra={"file": name, "error": type(exc).__name__})
-            raise AttachmentUnavailable(messages.download_failed(_mid(name), "Slack")) from exc
-        raise AttachmentUnavailable(_sign_in_message(name))
-
-    async def _body(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
-        if resp.status in (404, 410):
-            raise AttachmentUnavailable(_deleted_message(name))
-        if resp.status in (401, 403):
-            raise AttachmentUnavailable(_sign_in_message(name))
-        if resp.status != 200:
-            log.warning("file download failed", extra={"file": name, "status": resp.status})
-            raise AttachmentUnavailable(messages.download_failed(_mid(name), "Slack"))
-        data = bytearray()
-        # Stop just past the limit: the core refuses the file by its size, and a huge file is
-        # never pulled in whole.
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            data.extend(chunk)
-            if len(data) > self._max_bytes:
-                break
+            fetched = await fetch(
+                self._session,
+                url,
+                allowed=SLACK_FILE_HOSTS,
+                api_url=self._api_url,
+                max_bytes=self._max_bytes,
+                # The token goes on the first request only; a missing scope redirects to sign-in.
+                redirects=Redirects.ANY_HOST,
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
+        except DownloadFailed as exc:
+            raise AttachmentUnavailable(_refusal(exc, name)) from exc
         # A failed authorisation is not an error status: Slack answers 200 with its sign-in page.
-        if _looks_like_html(resp.headers.get("Content-Type", ""), bytes(data[:64])):
+        if _looks_like_html(fetched.content_type, fetched.data[:64]):
             raise AttachmentUnavailable(_sign_in_message(name))
-        return bytes(data)
+        return fetched.data
+
+
+def _refusal(exc: DownloadFailed, name: str) -> str:
+    if exc.failure is Failure.OFF_HOST:
+        return _external(name)
+    if exc.status in (404, 410):
+        return _deleted_message(name)
+    if exc.status in (401, 403) or exc.failure is Failure.REDIRECTS:
+        return _sign_in_message(name)
+    log.warning("file download failed", extra={"file": name, **exc.log_fields})
+    return messages.download_failed(_mid(name), "Slack")
 
 
 def _external(name: str) -> str:
-    return (
-        f"{name} is a link to a file stored outside Slack, so I can't open it; "
-        "upload the image itself and try again."
-    )
+    return messages.stored_elsewhere(name, "Slack")
 
 
 def _not_found(name: str) -> str:

@@ -48,8 +48,9 @@ class AccessDecision:
 
 @dataclass(slots=True)
 class AccessPolicy:
-    """Allow-lists per platform (the console is always allowed), admins who bypass limits, and
-    a memory of who was already refused so a refused person is told once, not on every message."""
+    """Allow-lists per platform (the console's is open), admins who bypass limits, and a memory
+    of who was already refused so a refused person is told once, not on every message. A
+    platform without an allow-list here is unknown: everyone on it is refused, admins too."""
 
     lists: dict[str, AllowList]
     admins: frozenset[str] = frozenset()
@@ -74,6 +75,7 @@ class AccessPolicy:
                 "slack": AllowList(
                     config.access.slack_teams, config.access.slack_channels, config.access.slack_users
                 ),
+                "console": AllowList(),
             },
             admins=config.access.admins,
             silent=config.access.refuse_silently,
@@ -84,7 +86,7 @@ class AccessPolicy:
 
     def check(self, key: ConversationKey, author: Author) -> AccessDecision:
         allow = self.lists.get(key.platform)
-        if allow is None or self.is_admin(key.platform, author.id) or allow.admits(key, author):
+        if allow is not None and (self.is_admin(key.platform, author.id) or allow.admits(key, author)):
             return AccessDecision(True)
         seen = (key.platform, key.channel, author.id)
         if self.silent or seen in self._refused:

@@ -112,6 +112,14 @@ def download_failed(name: str, source: str = "") -> str:
     return f"I couldn't download {name}{where}; attach it again."
 
 
+def stored_elsewhere(name: str, platform: str) -> str:
+    """A file that is only a link to somewhere off ``platform``: the bot never fetches it."""
+    return (
+        f"{name} is a link to a file stored outside {platform}, so I can't open it; "
+        "upload the image itself and try again."
+    )
+
+
 # -- the operator's, at start-up ------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ GUILD_CHANNEL = ConversationKey("discord", "g1", "c1", "t1")
 OTHER_GUILD = ConversationKey("discord", "g2", "c9", "t9")
 SLACK = ConversationKey("slack", "T1", "C1", "1700000000.000100")
 CONSOLE = ConversationKey("console", "local", "terminal", "x")
+UNKNOWN = ConversationKey("matrix", "hs1", "room1", "ev1")
 
 
 def policy(**env: str) -> AccessPolicy:
@@ -53,6 +54,32 @@ def test_silent_mode_never_answers() -> None:
 
 def test_console_is_always_allowed() -> None:
     assert policy(DISCORD_ALLOWED_USERS="x", SLACK_ALLOWED_USERS="y").check(CONSOLE, Author("me")).allowed
+
+
+def test_a_platform_without_rules_is_refused_even_with_no_lists_set() -> None:
+    p = policy()
+    first = p.check(UNKNOWN, Author("u"))
+    assert (first.allowed, first.message) == (False, REFUSAL_MESSAGE)
+    again = p.check(UNKNOWN, Author("u"))
+    assert (again.allowed, again.message) == (False, None)
+    assert p.check(ConversationKey("matrix", "hs1", "room2", "ev2"), Author("u")).message == REFUSAL_MESSAGE
+
+
+def test_a_platform_without_rules_is_refused_silently_when_asked() -> None:
+    decision = policy(REFUSE_SILENTLY="true").check(UNKNOWN, Author("u"))
+    assert (decision.allowed, decision.message) == (False, None)
+
+
+def test_admins_do_not_open_a_platform_without_rules() -> None:
+    # The configuration accepts admins only on known platforms; a policy built by hand may not.
+    p = AccessPolicy({"discord": AllowList()}, admins=frozenset({"matrix:boss", "discord:boss"}))
+    assert not p.check(UNKNOWN, Author("boss")).allowed
+    assert not p.check(CONSOLE, Author("boss")).allowed  # this policy has no console rules
+    assert p.check(GUILD_CHANNEL, Author("boss")).allowed
+
+
+def test_the_known_platforms_are_exactly_discord_slack_and_console() -> None:
+    assert set(policy().lists) == {"discord", "slack", "console"}
 
 
 class Clock:

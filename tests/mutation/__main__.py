@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # Each module's own tests; a module not listed uses tests/test_<name>.py.
 TESTS: dict[str, tuple[str, ...]] = {
     "adapters/slack_files.py": ("tests/test_slack_units.py", "tests/test_slack_files.py"),
+    "adapters/guarded_download.py": (
+        "tests/test_guarded_download.py",
+        "tests/test_slack_units.py",
+        "tests/test_slack_files.py",
+    ),
     "bot/flags.py": ("tests/test_flags.py", "tests/test_flag_refusals.py"),
     "storage/pg_coordination.py": ("tests/test_pg_coordination.py", "tests/test_pg_outages.py"),
     "storage/pg_fence.py": ("tests/test_pg_outages.py",),

@@ -13,9 +13,12 @@ HAND_MADE: dict[str, tuple[tuple[str, str], ...]] = {
         ("(?:--|—|–)", "(?:--)"),
     ),
     "adapters/slack_files.py": (
-        ("_MAX_REDIRECTS = 3", "_MAX_REDIRECTS = 2"),
-        ("_MAX_REDIRECTS = 3", "_MAX_REDIRECTS = 4"),
         ('frozenset({"files.slack.com", "files.slack-gov.com"})', 'frozenset({"files.slack.com"})'),
+    ),
+    "adapters/guarded_download.py": (
+        ("MAX_REDIRECTS = 3", "MAX_REDIRECTS = 2"),
+        ("MAX_REDIRECTS = 3", "MAX_REDIRECTS = 4"),
         ('_DEFAULT_PORTS = {"http": 80, "https": 443}', '_DEFAULT_PORTS = {"http": 80}'),
+        ("REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})", "REDIRECT_STATUSES = frozenset({302})"),
     ),
 }
