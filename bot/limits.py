@@ -159,7 +159,7 @@ class RateLimiter:
         self._usage = usage
         self._clock = clock
         self._reservations = reservations or InProcessReservations()
-        self._patience = patience or Patience(0.0)
+        self._patience = patience if patience is not None else Patience(0.0)
 
     @staticmethod
     def _scopes(key: ConversationKey, author: Author) -> tuple[tuple[str, ...], ...]:

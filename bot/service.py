@@ -88,8 +88,8 @@ class ConversationService:
         aftercare: Aftercare | None = None,
     ) -> None:
         self._config = config
-        self._patience = patience or patience_for(config)
-        self._aftercare = aftercare or Aftercare()
+        self._patience = patience if patience is not None else patience_for(config)
+        self._aftercare = aftercare if aftercare is not None else Aftercare()
         # Every store call of the core waits out a database outage (see bot.patience).
         store = PatientStore(store, self._patience)  # type: ignore[assignment]
         self._store = store

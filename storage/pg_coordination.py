@@ -57,8 +57,8 @@ class PgTurnOrder:
     ) -> None:
         self._store = store
         self._local = LocalTurnOrder(settle_s)
-        self.patience = patience or Patience(120.0)
-        self.aftercare = aftercare or Aftercare()
+        self.patience = patience if patience is not None else Patience(120.0)
+        self.aftercare = aftercare if aftercare is not None else Aftercare()
         self._arrivals: list[tuple[str, Position, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -314,7 +314,7 @@ class PgReservations:
 
     def __init__(self, store: PostgresStore, *, aftercare: Aftercare | None = None) -> None:
         self._store = store
-        self.aftercare = aftercare or Aftercare()
+        self.aftercare = aftercare if aftercare is not None else Aftercare()
         # One check of this process at a time waits for the database lock: a check holds a
         # pooled connection while it waits, and the holder of the lock needs a second one to
         # count usage, so a burst of checks must not pin every connection of the pool.

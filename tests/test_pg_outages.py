@@ -11,13 +11,18 @@ import asyncpg
 import pytest
 
 from bot.aftercare import Aftercare
+from bot.config import load_config
+from bot.gemini import GeminiEngine
 from bot.limits import LimitPolicy, RateLimiter
 from bot.patience import Patience
+from bot.service import ConversationService
 from bot.vocabulary import Author, ConversationKey, Position
 from storage import pg_coordination as coordination
+from storage.factory import coordination_for
 from storage.pg_coordination import PgReservations, PgTurnOrder
 from storage.pg_fence import PgFence
 from storage.postgres_store import PostgresStore
+from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.order_recorder import Recorder
 from tests.auxil.waiting import settled
 
@@ -221,3 +226,31 @@ async def test_a_limit_check_needs_one_connection_so_a_short_pool_cannot_wedge_i
             await store.pool.release(busy)
     finally:
         await store.close()
+
+
+async def test_a_stop_waits_for_bookkeeping_the_coordination_left_in_the_background(
+    processes: Processes, fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One Aftercare is built at start-up and shared by the coordination and the service: an empty
+    # one (falsy, by its length) must not be swapped for a private one the stop never drains.
+    store = await processes()
+    config = load_config({"GEMINI_API_KEY": "k", "DATABASE_URL": "postgresql://u@127.0.0.1:1/db"})
+    care = Aftercare()
+    coordination = coordination_for(store, config, Patience(10.0), care)
+    engine = GeminiEngine(api_key="k", model="gemini-2.5-flash-image", base_url=fake_gemini.base_url)
+    service = ConversationService(
+        config=config, store=store, engine=engine, order=coordination.order, aftercare=care
+    )
+    try:
+        order = coordination.order
+        assert isinstance(order, PgTurnOrder) and order.aftercare is care
+        ticket = order.enter(KEY, at(1))
+        await asyncio.wait_for(ticket.placed(), SOON)
+        monkeypatch.setattr(store, "_pool", Refusing())  # the database goes away
+        ticket.leave()  # its withdrawal now waits in the background
+        assert await settled(lambda: len(care) == 1)
+        monkeypatch.undo()
+        assert await service.drain(SOON) is True  # the stop waited for it
+        assert await count(store, "turn_queue") == 0
+    finally:
+        await engine.aclose()
