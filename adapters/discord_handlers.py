@@ -32,7 +32,7 @@ from bot.messages import DISCORD_MALFORMED_COMMAND as MALFORMED_COMMAND
 from bot.messages import DISCORD_THREAD_FAILED as THREAD_FAILED
 from bot.messages import DISCORD_THREAD_FORBIDDEN as THREAD_FORBIDDEN
 from bot.messages import DISCORD_UNKNOWN_PLACE as UNKNOWN_PLACE
-from bot.routing import Decision, Inbound
+from bot.routing import Inbound
 from bot.service import (
     FAILED_MESSAGE,
     INTERRUPTED_MESSAGE,
@@ -97,7 +97,7 @@ class DiscordHandlers:
         if mentioned and place.threadable:
             thread = await self._open_thread(message, bot_id)
             if thread is not None:
-                await self._turn(message, place.thread_key(message.id), thread, trigger, None, None)
+                await self._receive(message, place.thread_key(message.id), thread, trigger, None)
             return
         if place.is_thread and not mentioned and not self._config.discord.message_content:
             return  # without the message-content intent an unmentioned message arrives empty
@@ -105,33 +105,33 @@ class DiscordHandlers:
             return
         ref = message.reference
         same_channel = ref is not None and ref.message_id is not None and ref.channel_id == message.channel.id
-        inbound = Inbound(
+        await self._receive(
+            message,
             place.key,
-            Position.from_snowflake(message.id),
+            message.channel,
+            trigger,
+            message,
             addressed=mentioned or place.is_dm or place.bot_owned,
             # Replying to one of the bot's earlier images continues from that image.
             replying_to=str(ref.message_id) if same_channel and ref is not None else None,
         )
-        decision = await self._service.consider(inbound)
-        try:
-            if decision.is_turn:
-                await self._turn(message, place.key, message.channel, trigger, message, decision)
-        finally:
-            decision.ticket.leave()
 
     def _prompt(self, message: discord.Message, bot_id: int) -> str:
         role = message.guild.self_role if message.guild else None
         return strip_mentions(message.content, mention_pattern(bot_id, role.id if role else None))
 
-    async def _turn(
+    async def _receive(
         self,
         message: discord.Message,
         key: ConversationKey,
         channel: discord.abc.Messageable,
         trigger: Trigger,
         reply_to: discord.Message | None,
-        decision: Decision | None,
+        *,
+        addressed: bool = True,
+        replying_to: str | None = None,
     ) -> None:
+        """Hand the message to the core once; it decides whether it is a turn and runs it."""
         me = self._client.user
         assert me is not None
         turn = Turn(
@@ -140,7 +140,6 @@ class DiscordHandlers:
             author=author_of(message.author),
             text=self._prompt(message, me.id),
             images=tuple(self.files.ref(a) for a in message.attachments),
-            continue_from=decision.continue_from if decision else None,
             trigger=trigger,
             position=Position.from_snowflake(message.id),
         )
@@ -150,9 +149,14 @@ class DiscordHandlers:
             limit=upload_limit(channel),
             reply_to=reply_to,
         )
+        turned: list[bool] = []
         try:
-            await self._service.handle_turn(turn, sink, decision.ticket if decision else None)
+            await self._service.receive(
+                Inbound(turn, addressed, replying_to), sink, on_turn=lambda: turned.append(True)
+            )
         except Exception:
+            if not turned:  # failed while deciding: not known to be a turn, so nobody to answer
+                raise
             log.exception("discord turn failed", extra={"conversation": str(key), "message_id": message.id})
             await sink.send(Reply.error(FAILED_MESSAGE))
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -33,7 +34,6 @@ from bot.messages import SLACK_THREAD_HINT as THREAD_HINT
 from bot.routing import Inbound
 from bot.service import INTERRUPTED_MESSAGE, UNKNOWN_TURN_MESSAGE, ConversationService
 from bot.settings import SettingError
-from bot.turn_order import OrderTicket
 from bot.turn_request import TurnRequest
 from bot.vocabulary import Author, ConversationKey, Position, SettingName, SettingScope, Trigger, Turn
 
@@ -205,29 +205,24 @@ class SlackHandlers:
         key = self._key(channel, thread_ts if in_thread else ts)
         # A plain reply in a thread is a turn where the bot has history, or answered already.
         addressed = mentioned or not in_thread or key in self._answered
-        decision = await self._service.consider(Inbound(key, Position.from_slack_ts(ts), addressed))
+        turn = self._turn_of(event, key, mentioned, message_copy)
         try:
-            if decision.is_turn:
-                await self._turn(event, key, mentioned, message_copy, decision.ticket)
-        finally:
-            decision.ticket.leave()
+            await self._service.receive(
+                Inbound(turn, addressed),
+                self._sink(key, turn.author.id, react_ts=ts),
+                on_turn=partial(self._becoming_a_turn, key, ts, message_copy),
+            )
+        except Exception:
+            log.exception("slack turn crashed", extra={"conversation": str(key), "message_id": ts})
 
-    async def _turn(
-        self,
-        event: Mapping[str, Any],
-        key: ConversationKey,
-        mentioned: bool,
-        message_copy: bool,
-        ticket: OrderTicket,
-    ) -> None:
-        ts, user = str(event["ts"]), str(event["user"])
-        if message_copy:
-            # Only now that this copy is becoming a turn does a waiting app_mention stand down.
-            self._pairing.message_arrived(key.channel, ts)
-        turn = Turn(
+    def _turn_of(
+        self, event: Mapping[str, Any], key: ConversationKey, mentioned: bool, message_copy: bool
+    ) -> Turn:
+        ts = str(event["ts"])
+        return Turn(
             key=key,
             message_id=ts,
-            author=Author(user),
+            author=Author(str(event["user"])),
             text=prompt_from_slack(str(event.get("text") or ""), self._bot_user_id),
             images=self._files.refs(event.get("files") or []),
             trigger=Trigger.MENTION if mentioned else Trigger.MESSAGE,
@@ -235,13 +230,15 @@ class SlackHandlers:
             # Every mention also arrives as a message event (the manifest subscribes to both).
             echo=not message_copy,
         )
+
+    def _becoming_a_turn(self, key: ConversationKey, ts: str, message_copy: bool) -> None:
+        """Called by the core once a message is a turn, before the turn runs."""
+        if message_copy:
+            # Only now that this copy is becoming a turn does a waiting app_mention stand down.
+            self._pairing.message_arrived(key.channel, ts)
         # Plain replies in this thread reach the bot from now on, even before it stores history
         # (the first turn may fail or only change a setting).
         self._answered.add(key)
-        try:
-            await self._service.handle_turn(turn, self._sink(key, user, react_ts=ts), ticket)
-        except Exception:
-            log.exception("slack turn crashed", extra={"conversation": str(key), "message_id": ts})
 
     # -- controls on replies -------------------------------------------------------------------
     def _clicked(self, body: Mapping[str, Any]) -> tuple[ConversationKey, str, str | None]:

@@ -1,4 +1,4 @@
-"""The one question adapters ask of a message: "what is this to you?", answered once per message."""
+"""The core's first question of every message: "what is this to the bot?", answered once on arrival."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.turn_order import OrderTicket, TurnOrder
-from bot.vocabulary import ConversationKey, Position
+from bot.vocabulary import ConversationKey, Position, Turn
 from storage.errors import StoreUnavailable
 from storage.protocol import Store
 
@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """A message as an adapter first sees it, before anything is decided."""
+    """A person's message as an adapter hands it to the core, before anything is decided."""
 
-    key: ConversationKey
-    position: Position
+    # What the message says; the core fills in ``continue_from`` from ``replying_to``.
+    turn: Turn
     # A mention, a DM, or a thread the bot opened: a turn whatever the store holds.
     addressed: bool
     # The platform message it replies to, if any (replying to an image continues from it).
@@ -28,8 +28,8 @@ class Inbound:
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the message is to the bot. ``ticket`` is its place in the conversation's order,
-    taken on arrival: pass it to the turn, or ``leave()`` it (it is already left when the
-    message is not a turn)."""
+    taken on arrival: the service runs the turn with it, or leaves it (it is already left when
+    the message is not a turn)."""
 
     ticket: OrderTicket
     is_turn: bool
@@ -41,10 +41,11 @@ class Router:
         self._store = store
         self._order = order
 
-    async def consider(self, inbound: Inbound) -> Decision:
-        key = inbound.key
+    async def consider(self, inbound: Inbound, position: Position) -> Decision:
+        """``position``: the message's place in its conversation's order, fixed by the caller."""
+        key = inbound.turn.key
         # Before any await: later messages of the conversation cannot overtake this one.
-        ticket = self._order.enter(key, inbound.position)
+        ticket = self._order.enter(key, position)
         try:
             is_turn = inbound.addressed or await self._store.conversation(key) is not None
             continue_from = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import replace
 
 from bot import messages
 from bot.access import AccessPolicy
@@ -23,7 +25,7 @@ from bot.model_choice import allowed_models, store_model, validate_model
 from bot.patience import Patience, patience_for
 from bot.patient_store import PatientStore
 from bot.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
-from bot.routing import Decision, Inbound, Router
+from bot.routing import Inbound, Router
 from bot.settings import (
     EffectiveSettings,
     resolve,
@@ -94,7 +96,8 @@ class ConversationService:
         store = PatientStore(store, self._patience)  # type: ignore[assignment]
         self._store = store
         self._engine = engine
-        self._order = order or LocalTurnOrder(config.storage.turn_order_settle_s)
+        # Not ``order or ...``: an idle LocalTurnOrder is empty, so falsy.
+        self._order = order if order is not None else LocalTurnOrder(config.storage.turn_order_settle_s)
         self._in_flight = in_flight or InFlight()
         self._access = AccessPolicy.from_config(config)
         self._router = Router(store, self._order)
@@ -154,20 +157,38 @@ class ConversationService:
         turns_done = await self._in_flight.drain(grace_s)
         return await self._aftercare.drain(max(0.0, until - loop.time())) and turns_done
 
-    async def consider(self, inbound: Inbound) -> Decision:
-        """What a message is to the bot (a turn or not, continuing which turn), with its place in
-        its conversation's order taken on arrival; see bot.routing."""
-        return await self._router.consider(inbound)
+    async def receive(
+        self, message: Inbound, sink: ReplySink, on_turn: Callable[[], None] | None = None
+    ) -> TurnResult | None:
+        """A person's message, handed over once: decide whether it is a turn (see bot.routing)
+        and, if so, run it end to end; None when it is not a turn.
 
-    async def handle_turn(self, turn: Turn, sink: ReplySink, ticket: OrderTicket | None = None) -> TurnResult:
-        """Run one person's message end to end and post the outcome through ``sink``."""
-        return await self.run(TurnRequest.prompt(turn), sink, ticket)
+        Its place in its conversation's order is taken on arrival, before any await, so later
+        messages never overtake it, and left however the message ends. ``on_turn`` runs once
+        the message is known to be a turn, before the turn itself does."""
+        request = TurnRequest.prompt(message.turn)
+        decision = await self._router.consider(message, request.position)
+        try:
+            if not decision.is_turn:
+                return None
+            if on_turn is not None:
+                on_turn()
+            if decision.continue_from is not None:
+                request = replace(request, continue_from=decision.continue_from)
+            return await self._run(request, sink, decision.ticket)
+        finally:
+            decision.ticket.leave()
 
-    async def run(
-        self, request: TurnRequest, sink: ReplySink, ticket: OrderTicket | None = None
-    ) -> TurnResult:
+    async def handle_turn(self, turn: Turn, sink: ReplySink) -> TurnResult:
+        """Run a message already known to be a turn (the console's) end to end."""
+        return await self.run(TurnRequest.prompt(turn), sink)
+
+    async def run(self, request: TurnRequest, sink: ReplySink) -> TurnResult:
         """Any kind of turn (``TurnRequest.regenerate(...)``, a variations turn...), through the
-        one pipeline."""
+        one pipeline, which takes its place in order on arrival."""
+        return await self._run(request, sink, None)
+
+    async def _run(self, request: TurnRequest, sink: ReplySink, ticket: OrderTicket | None) -> TurnResult:
         with (
             self._in_flight.track(),
             log_context(conversation=str(request.key), message_id=request.request_id),

@@ -100,7 +100,7 @@ class TurnPipeline:
     async def run(
         self, request: TurnRequest, sink: ReplySink, ticket: OrderTicket | None = None
     ) -> TurnResult:
-        """``ticket``: the place the adapter took on arrival; taken here if it took none.
+        """``ticket``: the place the message took on arrival (see bot.routing); taken here if none.
 
         Whatever fails, the person gets one answer: an image, or one sentence. Until the claim
         is written a database outage only delays the turn (the store waits it out); past

@@ -21,9 +21,10 @@ from bot.messages import DISCORD_FORGET_WHERE as FORGET_WHERE
 from bot.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
 from bot.messages import DISCORD_THREAD_FORBIDDEN as THREAD_FORBIDDEN
 from bot.platform import PlatformError
-from bot.routing import Inbound
+from bot.routing import Inbound, Router
 from bot.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAGE
-from bot.vocabulary import ConversationKey, Position
+from bot.turn_order import LocalTurnOrder
+from bot.vocabulary import Author, ConversationKey, Position, Turn
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
 from tests.auxil.core import Core, refusal, wait_claimed
@@ -762,7 +763,9 @@ async def test_more_than_ten_images_are_split_across_messages(bot: Bot) -> None:
     key = bot.key(thread_id)
     continued = []
     for m in (first, second):
-        decision = await bot.core.service.consider(Inbound(key, Position.now(), True, replying_to=str(m.id)))
+        reply = Turn(key, "a-reply", Author("someone"), "")
+        router = Router(bot.core.service.store, LocalTurnOrder())
+        decision = await router.consider(Inbound(reply, True, replying_to=str(m.id)), Position.now())
         decision.ticket.leave()
         continued.append(decision.continue_from)
     assert continued == [1, 1]
