@@ -22,8 +22,11 @@ MAX_WAITING = 10_000
 
 
 class Aftercare:
-    def __init__(self, *, max_waiting: int = MAX_WAITING) -> None:
+    def __init__(
+        self, *, max_waiting: int = MAX_WAITING, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
         self._max_waiting = max_waiting
+        self._sleep = sleep
         self._jobs: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
@@ -58,7 +61,7 @@ class Aftercare:
     async def _retry(self, what: str, op: Callable[[], Awaitable[object]]) -> None:
         pause = FIRST_PAUSE_S
         while True:
-            await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+            await self._sleep(pause * random.uniform(0.5, 1.0))
             try:
                 await op()
             except StoreUnavailable:
