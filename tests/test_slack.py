@@ -15,8 +15,10 @@ import pytest
 
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_sink import WORKING_REACTION
+from adapters.slack_text import escape
+from bot.access import REFUSAL_MESSAGE
 from bot.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
-from bot.service import INTERRUPTED_MESSAGE
+from bot.service import INTERRUPTED_MESSAGE, queue_position_message
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
@@ -460,6 +462,66 @@ async def test_turns_in_one_thread_queue_and_say_so(bot: Bot, fake_gemini: FakeG
     assert notice["text"] == "Queued: I'll start on this as soon as the image before it is finished."
     assert [r.prompt for r in fake_gemini.requests] == ["a slow painting", "add a moon", "and stars"]
     assert queued["ts"] in {ts for _, _, ts, _ in bot.slack.reaction_log}
+
+
+async def test_a_refusal_on_a_first_mention_reaches_the_person(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    # Slack shows an ephemeral in a thread only once the thread has a reply (the fake drops it,
+    # as Slack does): the first mention's thread has none, so the refusal goes to the channel.
+    env = {**slack_env(slack), "SLACK_ALLOWED_USERS": fs.BOB}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    running = await Bot(core, slack, socket=False).start()
+    try:
+        await running.mention("a castle")
+        (notice,) = await slack.wait_for(lambda: slack.ephemerals_in(CHANNEL))
+    finally:
+        await running.stop()
+        await core.stop()
+    assert (notice["user"], notice["text"], notice["thread_ts"]) == (fs.ALICE, escape(REFUSAL_MESSAGE), None)
+    assert slack.dropped_ephemerals == []
+    assert fake_gemini.requests == []
+
+
+async def test_a_queue_position_on_a_first_mention_reaches_the_person(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = {**slack_env(slack), "MAX_CONCURRENT_GENERATIONS": "1"}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    running = await Bot(core, slack, socket=False).start()
+    try:
+        behaviour, release = held()
+        fake_gemini.enqueue(behaviour)
+        first = await running.mention("a slow painting")
+        await fake_gemini.wait_for_requests(1)
+        second = await running.mention("a quick sketch")
+        (notice,) = await slack.wait_for(lambda: slack.ephemerals_in(CHANNEL))
+        release.set()
+        await running.replies(first["ts"], 2)
+        await running.replies(second["ts"], 2)
+    finally:
+        await running.stop()
+        await core.stop()
+    assert (notice["user"], notice["thread_ts"]) == (fs.ALICE, None)
+    assert notice["text"] == escape(queue_position_message(1))
+    assert slack.dropped_ephemerals == []
+
+
+async def test_the_fake_shows_an_ephemeral_in_a_thread_only_once_it_has_a_reply(slack: FakeSlack) -> None:
+    root = slack.user_message(CHANNEL, "hello")
+    async with aiohttp.ClientSession() as session:
+
+        async def ephemeral() -> None:
+            form = {"channel": CHANNEL, "user": fs.ALICE, "text": "psst", "thread_ts": root["ts"]}
+            headers = {"Authorization": f"Bearer {slack.bot_token}"}
+            async with session.post(slack.api_url + "chat.postEphemeral", data=form, headers=headers) as r:
+                assert (await r.json())["ok"] is True
+
+        await ephemeral()
+        assert (len(slack.dropped_ephemerals), slack.ephemerals) == (1, [])
+        slack.user_message(CHANNEL, "a reply", thread_ts=root["ts"])
+        await ephemeral()
+    assert [e["thread_ts"] for e in slack.ephemerals] == [root["ts"]]
 
 
 # ---------------------------------------------------------------------------------------------

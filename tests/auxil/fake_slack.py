@@ -3,7 +3,8 @@
 ``FakeSlack`` serves on 127.0.0.1:
 
 - ``POST /api/{method}``: the Web API methods the bot uses (auth.test, chat.postMessage /
-  update / postEphemeral, reactions.add / remove, files.getUploadURLExternal, the upload URL,
+  update / postEphemeral (an ephemeral in a thread without replies is shown to no one, as on
+  Slack), reactions.add / remove, files.getUploadURLExternal, the upload URL,
   files.completeUploadExternal, files.info, conversations.replies, apps.connections.open),
   taking the token from ``Authorization: Bearer`` or a ``token`` field, parameters from the
   query, a form or JSON, and answering ``{"ok": false, "error": ...}`` like Slack.
@@ -113,7 +114,9 @@ class FakeSlack(LocalServer):
         self.calls: list[ApiCall] = []
         # Every message in every channel, users' and the bot's, in posting order.
         self.messages: list[dict[str, Any]] = []
+        # Ephemerals shown to their user; and those Slack shows to no one (see chat.postEphemeral).
         self.ephemerals: list[dict[str, Any]] = []
+        self.dropped_ephemerals: list[dict[str, Any]] = []
         self.reaction_log: list[tuple[str, str, str, str]] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.uploads: dict[str, Upload] = {}
@@ -609,16 +612,27 @@ class FakeSlack(LocalServer):
 
     async def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = self.next_ts()
-        self.ephemerals.append(
-            {
-                "channel": p.get("channel"),
-                "user": p.get("user"),
-                "text": p.get("text"),
-                "thread_ts": p.get("thread_ts"),
-                "ts": ts,
-            }
-        )
+        ephemeral = {
+            "channel": p.get("channel"),
+            "user": p.get("user"),
+            "text": p.get("text"),
+            "thread_ts": p.get("thread_ts"),
+            "ts": ts,
+        }
+        # Slack shows an ephemeral in a thread only once the thread exists (has a reply); before
+        # that it answers ok and shows it to no one.
+        thread_ts = p.get("thread_ts")
+        if thread_ts and not self._has_replies(str(p.get("channel")), str(thread_ts)):
+            self.dropped_ephemerals.append(ephemeral)
+        else:
+            self.ephemerals.append(ephemeral)
         return {"message_ts": ts}
+
+    def _has_replies(self, channel: str, thread_ts: str) -> bool:
+        return any(
+            m["channel"] == channel and m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
+            for m in self.messages
+        )
 
     async def _m_reactions_add(self, p: dict[str, Any]) -> dict[str, Any]:
         key = (str(p.get("channel")), str(p.get("timestamp")))
