@@ -522,9 +522,12 @@ async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
                 lambda: any(done([p]) for p in run.case_posts(posts_before))
             )
     elif "command" in spec:
-        fields = FakeSlack.slash_command(spec["command"], spec["text"], "C0COMMANDS")
+        fields = run.slack.slash_command(spec["command"], spec["text"], "C0COMMANDS")
         outcome.status, body_text = await run.post(urlencode(fields), "application/x-www-form-urlencoded")
         outcome.ack_text = json.loads(body_text).get("text") if body_text.startswith("{") else body_text
+        if not outcome.ack_text and outcome.status == 200:
+            # An empty ack first; the answer comes through the command's response URL.
+            outcome.ack_text = str((await run.slack.answer_to(fields))["text"])
     else:
         text = corpus_text(spec["mention_file"]) if "mention_file" in spec else spec["mention"]
         files = None
