@@ -14,6 +14,7 @@ from discord.http import Route
 
 from adapters.discord_commands import build_commands
 from adapters.discord_handlers import DiscordHandlers
+from adapters.discord_permissions import invite_url
 from adapters.discord_shards import IdentifyGate, shard_list
 from adapters.discord_sink import NO_MENTIONS
 from adapters.discord_views import DYNAMIC_ITEMS, ControlsClient
@@ -32,16 +33,6 @@ INVALID_SHARD = 4010
 SHARDING_REQUIRED = 4011
 # Grace for replies being posted when the host stops the bot (it kills ~10 s after SIGTERM).
 CLOSE_GRACE_S = 8.0
-# Exactly what the bot needs, nothing more.
-INVITE_PERMISSIONS = discord.Permissions(
-    send_messages=True,
-    create_public_threads=True,
-    send_messages_in_threads=True,
-    attach_files=True,
-    read_message_history=True,
-    use_application_commands=True,
-)
-INVITE_SCOPES = ("bot", "applications.commands")
 
 
 def intents_for(config: Config) -> discord.Intents:
@@ -52,10 +43,6 @@ def intents_for(config: Config) -> discord.Intents:
     intents.dm_messages = True
     intents.message_content = config.discord.message_content
     return intents
-
-
-def invite_url(application_id: int) -> str:
-    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
 
 
 class _Client(ControlsClient, discord.AutoShardedClient):

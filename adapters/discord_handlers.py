@@ -11,6 +11,7 @@ from discord import app_commands
 from adapters.discord_commands import MalformedOptions
 from adapters.discord_files import DiscordFiles
 from adapters.discord_interactions import InFlight, answer_privately, author_of, echo, interaction_guard
+from adapters.discord_permissions import log_if_forbidden
 from adapters.discord_places import (
     PLATFORM,
     Place,
@@ -165,7 +166,8 @@ class DiscordHandlers:
         prompt = parse_flags(self._prompt(message, bot_id), self._service.capabilities).text
         try:
             return await message.create_thread(name=thread_name(prompt))
-        except discord.Forbidden:
+        except discord.Forbidden as exc:
+            log_if_forbidden(exc, doing="thread", channel_id=message.channel.id, in_thread=False)
             await self._say(message.channel, THREAD_FORBIDDEN, message)
         except discord.HTTPException as exc:
             if exc.code == THREAD_ALREADY_CREATED:  # a redelivered mention: reuse its thread
@@ -188,7 +190,9 @@ class DiscordHandlers:
                 mention_author=False,
             )
         except discord.HTTPException as exc:
-            log.warning("discord post failed", extra={"status": exc.status, "code": exc.code})
+            channel_id = getattr(channel, "id", None)
+            if not log_if_forbidden(exc, doing="post", channel_id=channel_id, in_thread=False):
+                log.warning("discord post failed", extra={"status": exc.status, "code": exc.code})
 
     # -- interactions ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import PurePath
 import discord
 from PIL import Image
 
+from adapters.discord_permissions import log_if_forbidden
 from adapters.discord_views import controls_for
 from bot.messages import DISCORD_POST_FAILED as POST_FAILED
 from bot.messages import DISCORD_UPLOAD_FAILED as UPLOAD_FAILED
@@ -210,20 +211,32 @@ class ChannelSink:
                 mention_author=False,
             )
         except discord.HTTPException as exc:
-            log.warning(
-                "discord post failed",
-                extra={
-                    "conversation": str(self._key),
-                    "turn_id": turn_id,
-                    "status": exc.status,
-                    "code": exc.code,
-                    "files": len(files),
-                    "bytes": item.size,
-                },
-            )
+            channel_id, in_thread = self._channel_id(), self._in_thread()
+            if not log_if_forbidden(
+                exc, doing="post", channel_id=channel_id, in_thread=in_thread, files=bool(files)
+            ):
+                log.warning(
+                    "discord post failed",
+                    extra={
+                        "conversation": str(self._key),
+                        "turn_id": turn_id,
+                        "status": exc.status,
+                        "code": exc.code,
+                        "files": len(files),
+                        "bytes": item.size,
+                    },
+                )
             if files:
                 await self._fallback(UPLOAD_FAILED)
             return None
+
+    def _channel_id(self) -> int | None:
+        return getattr(self._channel, "id", None)
+
+    def _in_thread(self) -> bool:
+        # An uncached thread is a PartialMessageable: a thread's key has its parent as channel.
+        key = self._key
+        return isinstance(self._channel, discord.Thread) or key.channel != key.thread
 
     async def _fallback(self, text: str) -> None:
         try:

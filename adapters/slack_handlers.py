@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,6 +25,7 @@ from adapters.slack_blocks import (
 )
 from adapters.slack_delivery import MentionPairing, RecentSet
 from adapters.slack_files import SlackFiles
+from adapters.slack_respond import respond_privately
 from adapters.slack_sink import WORKING_REACTION, Place, SlackSink
 from adapters.slack_text import escape, mentions, prompt_from_slack
 from adapters.slack_variations import MODEL_COMMAND, SlackVariations
@@ -332,7 +334,8 @@ class SlackHandlers:
     def _channel_key(self, command: Mapping[str, Any]) -> ConversationKey:
         return self._key(str(command.get("channel_id") or ""), "")
 
-    async def _on_aspect_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def _on_aspect_command(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        await ack()  # within Slack's 3 s, before any database work; the answer goes to respond
         value = prompt_from_slack(str(command.get("text") or ""), self._bot_user_id)
         key = self._channel_key(command)
         caps = self._service.capabilities
@@ -348,9 +351,10 @@ class SlackHandlers:
             text += f" {THREAD_HINT}"
         else:
             text = await self._set_channel_default(key, SettingName.ASPECT_RATIO, value)
-        await ack(text=escape(text))
+        await respond_privately(respond, text)
 
-    async def _on_size_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def _on_size_command(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        await ack()
         value = prompt_from_slack(str(command.get("text") or ""), self._bot_user_id)
         key = self._channel_key(command)
         caps = self._service.capabilities
@@ -368,7 +372,7 @@ class SlackHandlers:
             text += f" {SIZE_HINT}"
         else:
             text = await self._set_channel_default(key, SettingName.IMAGE_SIZE, value)
-        await ack(text=escape(text))
+        await respond_privately(respond, text)
 
     async def _set_channel_default(self, key: ConversationKey, name: SettingName, value: str) -> str:
         try:
@@ -381,7 +385,8 @@ class SlackHandlers:
     async def _on_forget_command(self, ack: AsyncAck) -> None:
         await ack(text=FORGET_COMMAND_REPLY)
 
-    async def _on_usage_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def _on_usage_command(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        await ack()
         key = self._channel_key(command)
         report = await self._service.usage_report(key, Author(str(command.get("user_id") or "")))
-        await ack(text=escape(report))
+        await respond_privately(respond, report)

@@ -81,6 +81,10 @@ class SlackSink:
         self._place = place
         self._share_wait_s = share_wait_s
         self._post_failed = False
+        # Slack shows an ephemeral in a thread only once the thread has a reply. The person's own
+        # message is a reply when it is not the thread's root (so is a clicked bot message); on a
+        # first mention or a DM the thread is empty until the bot posts in it.
+        self._thread_open = place.react_ts != place.thread_ts
 
     # -- working indicator ---------------------------------------------------------------------
     @asynccontextmanager
@@ -107,11 +111,13 @@ class SlackSink:
 
     # -- replies -------------------------------------------------------------------------------
     async def notice(self, text: str) -> None:
-        """Tell the author privately (an ephemeral message in the thread)."""
+        """Tell the author privately: an ephemeral message in the thread, or in the channel while
+        the thread has no reply yet (Slack would show it to no one)."""
         place = self._place
+        thread_ts = place.thread_ts if self._thread_open else None
         try:
             await self._client.chat_postEphemeral(
-                channel=place.channel, user=place.user, text=escape(text), thread_ts=place.thread_ts
+                channel=place.channel, user=place.user, text=escape(text), thread_ts=thread_ts
             )
         except _SLACK_ERRORS as exc:
             log.warning("ephemeral notice failed", extra={"slack_error": slack_error_code(exc)})
@@ -171,6 +177,7 @@ class SlackSink:
                 self._post_failed = True
                 continue
             if response.get("ts"):
+                self._thread_open = True
                 posted.append(str(response["ts"]))
         return posted
 
@@ -195,6 +202,8 @@ class SlackSink:
             message = UPLOAD_RATE_LIMITED_MESSAGE if code == "ratelimited" else UPLOAD_FAILED_MESSAGE
             return await self._post_text(escape(message))
         files = [f for f in response.get("files") or [] if isinstance(f, Mapping)]
+        # The upload's message is a reply once Slack shares it, whether or not we wait to see it.
+        self._thread_open = self._thread_open or bool(files)
         shared = [ts for f in files if (ts := self._share_ts(f))]
         if shared or not files:
             return shared

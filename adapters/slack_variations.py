@@ -12,10 +12,12 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import CONTINUE_ACTION, MODEL_ACTION, REDO_ACTION_PREFIX, VARIATIONS_ACTION
+from adapters.slack_respond import respond_privately
 from adapters.slack_sink import SlackSink
 from adapters.slack_text import escape, prompt_from_slack
 from bot.messages import SLACK_MODEL_HINT as MODEL_HINT
@@ -125,8 +127,9 @@ class SlackVariations:
         choices = ", ".join(self._service.allowed_models)
         return f"Images in {where} are drawn with {model} (choices: {choices})."
 
-    async def _on_model_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def _on_model_command(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
         """Slack does not run slash commands in threads: this sets the channel's default."""
+        await ack()  # within Slack's 3 s, before any database work; the answer goes to respond
         value = prompt_from_slack(str(command.get("text") or ""), self._bot_user_id)
         key = self._key(str(command.get("channel_id") or ""), "")
         if not value:
@@ -138,4 +141,4 @@ class SlackVariations:
                 text = f"{said} {MODEL_HINT}"
             except SettingError as exc:
                 text = exc.user_message
-        await ack(text=escape(text))
+        await respond_privately(respond, text)

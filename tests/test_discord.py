@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -771,7 +772,13 @@ async def test_more_than_ten_images_are_split_across_messages(bot: Bot) -> None:
     assert continued == [1, 1]
 
 
-async def test_without_thread_permission_the_bot_says_what_to_ask_for(bot: Bot) -> None:
+def permission_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("discord permission missing")]
+
+
+async def test_without_thread_permission_the_bot_says_what_to_ask_for(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
     fake = bot.fake
     fake.forbidden_threads.add(fake.general_id)
     asked = await fake.post(fake.general_id, f"{fake.mention()} a red bicycle")
@@ -779,6 +786,28 @@ async def test_without_thread_permission_the_bot_says_what_to_ask_for(bot: Bot) 
     assert answer.content == THREAD_FORBIDDEN
     assert answer.reference_id == asked.id
     assert bot.gemini.requests == []
+    assert permission_lines(caplog) == ["discord permission missing: Create Public Threads"]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "permission"),
+    [
+        (50001, "Missing Access", "View Channel"),
+        (50013, "Missing Permissions", "Send Messages in Threads or Attach Files"),
+    ],
+)
+async def test_a_403_on_posting_logs_the_missing_permission_once(
+    bot: Bot, caplog: pytest.LogCaptureFixture, code: int, message: str, permission: str
+) -> None:
+    fake = bot.fake
+    body = json.dumps({"message": message, "code": code}).encode()
+    # The first message the bot posts (its reply, in the thread on the mention) is refused.
+    fake.answer_raw("POST", r"/channels/\d+/messages", 403, body, "application/json")
+    asked = await fake.post(fake.general_id, f"{fake.mention()} a red bicycle")
+    await fake.wait_until(lambda: fake.thread_on(asked.id))
+    await bot.replies(asked.id)  # the upload failed; the fallback sentence got through
+    assert permission_lines(caplog) == [f"discord permission missing: {permission}"]
+    assert "discord post failed" not in [r.getMessage() for r in caplog.records]
 
 
 async def test_a_bad_inline_flag_is_answered_with_what_works(bot: Bot) -> None:

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import discord
 import pytest
 
+from adapters.discord_permissions import REST_CALLS, invite_url
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import BotProcess, run_bot
 
-# The list: send messages, create public threads, send messages in threads, attach
-# files, read message history, use application commands.
-EXPECTED_PERMISSIONS = (1 << 11) | (1 << 35) | (1 << 38) | (1 << 15) | (1 << 16) | (1 << 31)
+# What the bot's REST calls need (Discord's permission bits): view channel, send messages, attach
+# files, read message history (replies), create public threads, send messages in threads. Not use
+# application commands (1 << 31): members need that to run the bot's commands, the bot does not.
+EXPECTED_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 15) | (1 << 16) | (1 << 35) | (1 << 38)
+
+
+def route_pattern(route: str) -> str:
+    return re.escape(route).replace(r"\{id\}", r"\d+").replace(r"\{token\}", r"[^/]+")
+
+
+def test_the_invite_asks_for_exactly_what_the_rest_calls_need() -> None:
+    value = int(parse_qs(urlsplit(invite_url(1)).query)["permissions"][0])
+    granted_bits = {bit for bit in range(64) if value >> bit & 1}
+    needed = {name for call in REST_CALLS for name in call.needs}
+    needed_bits = {discord.Permissions.VALID_FLAGS[name].bit_length() - 1 for name in needed}
+    assert granted_bits == needed_bits
+    assert value == EXPECTED_PERMISSIONS
 
 
 def discord_env(
@@ -68,6 +85,14 @@ async def test_python_m_bot_serves_discord_and_stops_cleanly_on_sigterm(
     assert query["client_id"] == [str(fake.application_id)]
     assert query["scope"] == ["bot applications.commands"]
     assert query["permissions"] == [str(EXPECTED_PERMISSIONS)]
+    # Every request the bot made is one the invite's permissions were worked out from.
+    known = [(call.method, route_pattern(call.route)) for call in REST_CALLS]
+    unlisted = [
+        (method, path)
+        for method, path in fake.requests
+        if not any(m == method and re.fullmatch(p, path) for m, p in known)
+    ]
+    assert unlisted == []
 
 
 async def test_python_m_bot_with_a_rejected_token_says_what_to_do(

@@ -15,8 +15,10 @@ import pytest
 
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_sink import WORKING_REACTION
+from adapters.slack_text import escape
+from bot.access import REFUSAL_MESSAGE
 from bot.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
-from bot.service import INTERRUPTED_MESSAGE
+from bot.service import INTERRUPTED_MESSAGE, queue_position_message
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
@@ -136,6 +138,16 @@ class Bot:
         )
         await self.deliver(message)
         return message
+
+    async def command(self, command: str, text: str, channel: str = CHANNEL) -> tuple[int, str]:
+        """A person runs a slash command: the HTTP status, and what they are shown, said in the
+        ack or posted to the command's response URL after it."""
+        assert self.sender is not None
+        fields = self.slack.slash_command(command, text, channel)
+        status, body = await self.sender.command(fields)
+        if body:
+            return status, json.loads(body).get("text") if body.startswith("{") else body
+        return status, str((await self.slack.answer_to(fields))["text"])
 
     async def replies(self, thread_ts: str, count: int, *, channel: str = CHANNEL) -> list[dict[str, Any]]:
         """Wait for the bot's ``count``-th message in a thread and for its working reaction to go."""
@@ -345,7 +357,7 @@ async def test_bad_signature_is_refused_and_nothing_happens(bot: Bot, fake_gemin
     assert status == 401
     forged = SlackSender(bot.sender.url, signing_secret="not-the-secret")
     async with forged:
-        status, _ = await forged.command(FakeSlack.slash_command("/aspect", "16:9", CHANNEL))
+        status, _ = await forged.command(bot.slack.slash_command("/aspect", "16:9", CHANNEL))
     assert status == 401
     assert fake_gemini.requests == []
     assert bot.slack.thread(CHANNEL, message["ts"]) == []
@@ -462,6 +474,66 @@ async def test_turns_in_one_thread_queue_and_say_so(bot: Bot, fake_gemini: FakeG
     assert queued["ts"] in {ts for _, _, ts, _ in bot.slack.reaction_log}
 
 
+async def test_a_refusal_on_a_first_mention_reaches_the_person(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    # Slack shows an ephemeral in a thread only once the thread has a reply (the fake drops it,
+    # as Slack does): the first mention's thread has none, so the refusal goes to the channel.
+    env = {**slack_env(slack), "SLACK_ALLOWED_USERS": fs.BOB}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    running = await Bot(core, slack, socket=False).start()
+    try:
+        await running.mention("a castle")
+        (notice,) = await slack.wait_for(lambda: slack.ephemerals_in(CHANNEL))
+    finally:
+        await running.stop()
+        await core.stop()
+    assert (notice["user"], notice["text"], notice["thread_ts"]) == (fs.ALICE, escape(REFUSAL_MESSAGE), None)
+    assert slack.dropped_ephemerals == []
+    assert fake_gemini.requests == []
+
+
+async def test_a_queue_position_on_a_first_mention_reaches_the_person(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = {**slack_env(slack), "MAX_CONCURRENT_GENERATIONS": "1"}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    running = await Bot(core, slack, socket=False).start()
+    try:
+        behaviour, release = held()
+        fake_gemini.enqueue(behaviour)
+        first = await running.mention("a slow painting")
+        await fake_gemini.wait_for_requests(1)
+        second = await running.mention("a quick sketch")
+        (notice,) = await slack.wait_for(lambda: slack.ephemerals_in(CHANNEL))
+        release.set()
+        await running.replies(first["ts"], 2)
+        await running.replies(second["ts"], 2)
+    finally:
+        await running.stop()
+        await core.stop()
+    assert (notice["user"], notice["thread_ts"]) == (fs.ALICE, None)
+    assert notice["text"] == escape(queue_position_message(1))
+    assert slack.dropped_ephemerals == []
+
+
+async def test_the_fake_shows_an_ephemeral_in_a_thread_only_once_it_has_a_reply(slack: FakeSlack) -> None:
+    root = slack.user_message(CHANNEL, "hello")
+    async with aiohttp.ClientSession() as session:
+
+        async def ephemeral() -> None:
+            form = {"channel": CHANNEL, "user": fs.ALICE, "text": "psst", "thread_ts": root["ts"]}
+            headers = {"Authorization": f"Bearer {slack.bot_token}"}
+            async with session.post(slack.api_url + "chat.postEphemeral", data=form, headers=headers) as r:
+                assert (await r.json())["ok"] is True
+
+        await ephemeral()
+        assert (len(slack.dropped_ephemerals), slack.ephemerals) == (1, [])
+        slack.user_message(CHANNEL, "a reply", thread_ts=root["ts"])
+        await ephemeral()
+    assert [e["thread_ts"] for e in slack.ephemerals] == [root["ts"]]
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. Photos: downloaded with the token only from Slack, clear errors otherwise
 
@@ -559,14 +631,14 @@ async def test_slash_aspect_sets_the_channel_default_and_answers_privately(
     bot: Bot, fake_gemini: FakeGemini
 ) -> None:
     assert bot.sender is not None
-    status, text = await bot.sender.command(FakeSlack.slash_command("/aspect", "16x9", CHANNEL))
+    status, text = await bot.command("/aspect", "16x9")
     assert status == 200
     # A plain-text answer to a slash command is shown to the caller only.
     assert text == (
         "Aspect ratio is now 16:9 for new conversations in this channel. "
         "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
     )
-    status, text = await bot.sender.command(FakeSlack.slash_command("/aspect", "", CHANNEL))
+    status, text = await bot.command("/aspect", "")
     assert text.startswith("Aspect ratio for new conversations in this channel: 16:9. Change it with /aspect")
     message = await bot.mention("a panorama of the alps")
     await bot.replies(message["ts"], 2)
@@ -575,11 +647,37 @@ async def test_slash_aspect_sets_the_channel_default_and_answers_privately(
     assert [r.aspect_ratio for r in fake_gemini.requests] == ["16:9", None]
 
 
+@pytest.mark.parametrize(
+    ("command", "text"), [("/aspect", ""), ("/aspect", "3:2"), ("/usage", ""), ("/model", "")]
+)
+async def test_a_busy_database_does_not_delay_a_slash_commands_ack(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, command: str, text: str
+) -> None:
+    # The store blocks (a database past its pool, a lock) for 5 s; Slack gives 3 s to answer.
+    store = bot.core.store
+    settings = store.settings
+
+    async def slow_settings(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(5)
+        return await settings(*args, **kwargs)
+
+    monkeypatch.setattr(store, "settings", slow_settings)
+    assert bot.sender is not None
+    fields = bot.slack.slash_command(command, text, CHANNEL)
+    started = time.monotonic()
+    status, body = await bot.sender.command(fields)
+    assert (status, body) == (200, "")
+    assert time.monotonic() - started < 1.0
+    answer = await bot.slack.answer_to(fields, limit_s=15)
+    assert time.monotonic() - started >= 5
+    assert answer["response_type"] == "ephemeral" and answer["text"]
+
+
 async def test_usage_answers_the_caller_privately(bot: Bot) -> None:
     assert bot.sender is not None
     message = await bot.mention("a red kite")
     await bot.replies(message["ts"], 2)
-    status, text = await bot.sender.command(FakeSlack.slash_command("/usage", "", CHANNEL))
+    status, text = await bot.command("/usage", "")
     assert status == 200
     assert text.splitlines() == [
         "You: 1 image today (about $0.04), 1 image this month (about $0.04).",
@@ -592,7 +690,7 @@ async def test_slash_command_mistakes_get_one_plain_sentence(bot: Bot) -> None:
     assert bot.sender is not None
 
     async def answer(command: str, text: str) -> str:
-        status, body = await bot.sender.command(FakeSlack.slash_command(command, text, CHANNEL))
+        status, body = await bot.command(command, text)
         assert status == 200
         return body
 
@@ -617,7 +715,7 @@ async def test_slash_size_on_a_model_with_sizes(
     bot = await Bot(core, slack, socket=False).start()
     try:
         assert bot.sender is not None
-        _, text = await bot.sender.command(FakeSlack.slash_command("/size", "2k", CHANNEL))
+        _, text = await bot.command("/size", "2k")
         assert text == (
             "Image size is now 2K for new conversations in this channel. "
             "Inside a thread, add --size 2K to a message."
@@ -750,13 +848,15 @@ async def test_a_control_for_a_forgotten_turn_says_so(bot: Bot, fake_gemini: Fak
 async def test_socket_mode_commands_and_controls_are_acknowledged(
     socket_bot: Bot, fake_gemini: FakeGemini
 ) -> None:
-    ack = await socket_bot.slack.send_envelope(
-        "slash_commands", FakeSlack.slash_command("/aspect", "3:2", CHANNEL)
+    fields = socket_bot.slack.slash_command("/aspect", "3:2", CHANNEL)
+    ack = await socket_bot.slack.send_envelope("slash_commands", fields)
+    assert not ack.get("payload")  # an empty ack; the answer goes to the response URL
+    answer = await socket_bot.slack.answer_to(fields)
+    assert (answer["text"], answer["response_type"]) == (
+        "Aspect ratio is now 3:2 for new conversations in this channel. "
+        "Inside a thread, add --ar 16:9 to a message or use the menu on my reply.",
+        "ephemeral",
     )
-    assert ack["payload"] == {
-        "text": "Aspect ratio is now 3:2 for new conversations in this channel. "
-        "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
-    }
     message = await socket_bot.mention("a harbour")
     _, buttons = await socket_bot.replies(message["ts"], 2)
     ack = await socket_bot.slack.send_envelope(

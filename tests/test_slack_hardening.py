@@ -211,8 +211,12 @@ async def test_a_post_that_keeps_failing_is_told_privately_and_the_turn_finishes
     fake_gemini.enqueue(fg.text_only("A castle is a fortified building."))
     bot.slack.answer_raw("chat.postMessage", 503, b"Service Unavailable", times=2)
     message = await bot.mention("what is a castle")
-    notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL, message["ts"]))
-    assert [(n["user"], n["text"]) for n in notes] == [(fs.ALICE, escape(POST_FAILED_MESSAGE))]
+    # The thread has no reply, so Slack would show the note there to no one: it goes to the channel.
+    notes = await bot.slack.wait_for(lambda: bot.slack.ephemerals_in(CHANNEL))
+    assert [(n["user"], n["text"], n["thread_ts"]) for n in notes] == [
+        (fs.ALICE, escape(POST_FAILED_MESSAGE), None)
+    ]
+    assert bot.slack.dropped_ephemerals == []
     assert bot.slack.thread(CHANNEL, message["ts"]) == []
     assert len(fake_gemini.requests) == 1
     assert problems_in(caplog) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
@@ -193,6 +194,25 @@ def test_the_manifest_has_exactly_the_scopes_events_and_commands_the_bot_uses() 
     assert len(ACTIONS) == 3
     assert len(manifest["display_information"]["description"]) <= 140
     assert 175 <= len(manifest["display_information"]["long_description"]) <= 4000
+
+
+def _slack_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("\n## Slack\n") : readme.index("\n## ", readme.index("\n## Slack\n") + 1)]
+
+
+def test_the_readme_and_the_manifests_name_every_slash_command_the_adapter_registers() -> None:
+    section = _slack_section()
+    setup = section[section.index("1. **Create the app") : section.index("2. **Install it**")]
+    assert re.findall(r"`(/\w+)`", setup) == list(COMMANDS)
+    # The "you do" column of the Slack table.
+    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| ")]
+    assert {c for cell in first_cells for c in re.findall(r"`(/\w+)", cell)} == set(COMMANDS)
+    for name in ("manifest.json", "manifest.http.json"):
+        manifest = _manifest(name)
+        assert [c["command"] for c in manifest["features"]["slash_commands"]] == list(COMMANDS)
+        described = re.findall(r"/\w+", manifest["display_information"]["long_description"])
+        assert sorted(set(described)) == sorted(COMMANDS), name
 
 
 def test_the_http_manifest_differs_only_in_the_request_urls() -> None:

@@ -14,7 +14,7 @@ from tests.auxil import fake_slack as fs
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
-from tests.test_slack import CHANNEL, Bot, controls, slack_env
+from tests.test_slack import Bot, controls, slack_env
 from tests.test_variations import FLASH, OLD, PRO, decoded, model_parts
 
 LIMIT_SENTENCE = (
@@ -104,14 +104,14 @@ async def test_model_command_sets_the_channel_default_and_the_button_names_it(
     assert bot.sender is not None
     choices = f"{FLASH}, {PRO}, {OLD}"
     hint = "Inside a thread, add --model and a model id to a message."
-    status, text = await bot.sender.command(FakeSlack.slash_command("/model", "", CHANNEL))
+    status, text = await bot.command("/model", "")
     assert (status, text) == (
         200,
         f"Images in new conversations in this channel are drawn with {FLASH} (choices: {choices}). {hint}",
     )
-    _, text = await bot.sender.command(FakeSlack.slash_command("/model", "gemini-9-ultra", CHANNEL))
+    _, text = await bot.command("/model", "gemini-9-ultra")
     assert text == f"gemini-9-ultra is not a model this bot offers; use one of {choices}."
-    _, text = await bot.sender.command(FakeSlack.slash_command("/model", OLD, CHANNEL))
+    _, text = await bot.command("/model", OLD)
     assert text == f"The model is now {OLD} for new conversations in this channel. {hint}"
     message = await bot.mention("a lighthouse")
     _, buttons = await bot.replies(message["ts"], 2)

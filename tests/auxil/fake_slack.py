@@ -3,13 +3,15 @@
 ``FakeSlack`` serves on 127.0.0.1:
 
 - ``POST /api/{method}``: the Web API methods the bot uses (auth.test, chat.postMessage /
-  update / postEphemeral, reactions.add / remove, files.getUploadURLExternal, the upload URL,
+  update / postEphemeral (an ephemeral in a thread without replies is shown to no one, as on
+  Slack), reactions.add / remove, files.getUploadURLExternal, the upload URL,
   files.completeUploadExternal, files.info, conversations.replies, apps.connections.open),
   taking the token from ``Authorization: Bearer`` or a ``token`` field, parameters from the
   query, a form or JSON, and answering ``{"ok": false, "error": ...}`` like Slack.
 - ``GET /files-pri/...``: private files that need ``Authorization: Bearer <bot token>``; without
   it Slack answers 200 with its HTML sign-in page, and so does the fake.
 - ``GET /link``: the Socket Mode websocket (``hello`` on connect, envelopes out, acks in).
+- ``POST /commands/response/{id}``: slash commands' response URLs (``command_responses``).
 
 Point the bot at it with ``SLACK_API_URL=fake.api_url``. ``SlackSender`` sends what Slack sends in
 HTTP mode: signed Events API callbacks, slash commands and interactivity payloads.
@@ -26,7 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -113,7 +115,11 @@ class FakeSlack(LocalServer):
         self.calls: list[ApiCall] = []
         # Every message in every channel, users' and the bot's, in posting order.
         self.messages: list[dict[str, Any]] = []
+        # Ephemerals shown to their user; and those Slack shows to no one (see chat.postEphemeral).
         self.ephemerals: list[dict[str, Any]] = []
+        self.dropped_ephemerals: list[dict[str, Any]] = []
+        # What the bot posted to slash commands' response URLs (shown to the caller only).
+        self.command_responses: list[dict[str, Any]] = []
         self.reaction_log: list[tuple[str, str, str, str]] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.uploads: dict[str, Upload] = {}
@@ -146,7 +152,25 @@ class FakeSlack(LocalServer):
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/files-pri/{path:.*}", self._file)
         app.router.add_get("/link", self._socket)
+        app.router.add_post("/commands/response/{id}", self._command_response)
         return app
+
+    async def _command_response(self, request: web.Request) -> web.Response:
+        """A slash command's response URL: Slack shows the JSON posted here to the caller."""
+        body = await request.json()
+        self.command_responses.append({"url": str(request.url), "path": request.path, **body})
+        await self.changed()
+        return web.Response(text="ok")
+
+    async def answer_to(self, fields: Mapping[str, str], limit_s: float = 10.0) -> dict[str, Any]:
+        """The first answer posted to a slash command's response URL."""
+        path = urlsplit(fields["response_url"]).path
+
+        def posted() -> dict[str, Any] | None:
+            return next((r for r in self.command_responses if r["path"] == path), None)
+
+        answer: dict[str, Any] = await self.wait_for(posted, limit_s)
+        return answer
 
     async def before_close(self) -> None:
         for socket in self.sockets:
@@ -393,9 +417,9 @@ class FakeSlack(LocalServer):
             "actions": [action],
         }
 
-    @staticmethod
-    def slash_command(command: str, text: str, channel: str, *, user: str = ALICE) -> dict[str, str]:
-        """The fields of a slash command request."""
+    def slash_command(self, command: str, text: str, channel: str, *, user: str = ALICE) -> dict[str, str]:
+        """The fields of a slash command request; its ``response_url`` is on this fake (see
+        ``answer_to``)."""
         return {
             "token": "legacy-verification-token",
             "team_id": TEAM_ID,
@@ -408,7 +432,7 @@ class FakeSlack(LocalServer):
             "text": text,
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
-            "response_url": "http://127.0.0.1:9/commands/response",
+            "response_url": f"{self.base_url}/commands/response/{next(self._ids)}",
             "trigger_id": uuid.uuid4().hex,
         }
 
@@ -609,16 +633,27 @@ class FakeSlack(LocalServer):
 
     async def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = self.next_ts()
-        self.ephemerals.append(
-            {
-                "channel": p.get("channel"),
-                "user": p.get("user"),
-                "text": p.get("text"),
-                "thread_ts": p.get("thread_ts"),
-                "ts": ts,
-            }
-        )
+        ephemeral = {
+            "channel": p.get("channel"),
+            "user": p.get("user"),
+            "text": p.get("text"),
+            "thread_ts": p.get("thread_ts"),
+            "ts": ts,
+        }
+        # Slack shows an ephemeral in a thread only once the thread exists (has a reply); before
+        # that it answers ok and shows it to no one.
+        thread_ts = p.get("thread_ts")
+        if thread_ts and not self._has_replies(str(p.get("channel")), str(thread_ts)):
+            self.dropped_ephemerals.append(ephemeral)
+        else:
+            self.ephemerals.append(ephemeral)
         return {"message_ts": ts}
+
+    def _has_replies(self, channel: str, thread_ts: str) -> bool:
+        return any(
+            m["channel"] == channel and m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
+            for m in self.messages
+        )
 
     async def _m_reactions_add(self, p: dict[str, Any]) -> dict[str, Any]:
         key = (str(p.get("channel")), str(p.get("timestamp")))

@@ -475,6 +475,17 @@ async def slack_run(gemini: FakeGemini, workdir: Path, big_bytes: bytes) -> Asyn
             bot.ensure_dead()
 
 
+def _clicked_message_posted(slack: FakeSlack, payload: dict[str, Any]) -> None:
+    """A click comes from a bot message Slack shows in its thread: put it there in the fake too,
+    so the thread has a reply (Slack shows an ephemeral in a thread only once it has one)."""
+    message = payload.get("message") or {}
+    channel = (payload.get("channel") or {}).get("id")
+    in_thread = bool(channel and message.get("thread_ts")) and message.get("ts") != message.get("thread_ts")
+    if in_thread and not any(m["channel"] == channel and m["ts"] == message["ts"] for m in slack.messages):
+        # Without bot_id: it predates the case, so it is not one of the case's posts.
+        slack.messages.append({**message, "channel": channel})
+
+
 async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
     case = CASES[name]
     spec, expect = case["input"], case["expect"]
@@ -495,6 +506,7 @@ async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
             body["event"]["ts"] = body["event"]["event_ts"] = run.slack.next_ts()
             raw = json.dumps(body)
         if content_type == "application/x-www-form-urlencoded" and raw.lstrip().startswith("{"):
+            _clicked_message_posted(run.slack, json.loads(raw))
             raw = urlencode({"payload": raw})  # interactivity: JSON in a form field, as Slack sends it
         outcome.status, _ = await run.post(
             raw,
@@ -510,9 +522,12 @@ async def run_slack_case(run: SlackRun, name: str) -> tuple[Outcome, list[str]]:
                 lambda: any(done([p]) for p in run.case_posts(posts_before))
             )
     elif "command" in spec:
-        fields = FakeSlack.slash_command(spec["command"], spec["text"], "C0COMMANDS")
+        fields = run.slack.slash_command(spec["command"], spec["text"], "C0COMMANDS")
         outcome.status, body_text = await run.post(urlencode(fields), "application/x-www-form-urlencoded")
         outcome.ack_text = json.loads(body_text).get("text") if body_text.startswith("{") else body_text
+        if not outcome.ack_text and outcome.status == 200:
+            # An empty ack first; the answer comes through the command's response URL.
+            outcome.ack_text = str((await run.slack.answer_to(fields))["text"])
     else:
         text = corpus_text(spec["mention_file"]) if "mention_file" in spec else spec["mention"]
         files = None
