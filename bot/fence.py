@@ -25,8 +25,12 @@ class _Always:
         return True
 
 
+# A turn nobody else can take over.
+ALWAYS_HOLDS: TurnFence = _Always()
+
+
 class SoleProcess:
     """One process (SQLite): nobody else can take a turn over."""
 
     def for_turn(self, key: ConversationKey, message_id: str) -> TurnFence:
-        return _Always()
+        return ALWAYS_HOLDS

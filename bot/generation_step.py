@@ -14,7 +14,7 @@ from bot.aftercare import Aftercare
 from bot.capabilities import ModelCapabilities, capabilities_for
 from bot.content import Blob, ContentRecord, blob_refs, user_record
 from bot.context_budget import ContextWindow, model_window
-from bot.fence import TurnFence
+from bot.fence import ALWAYS_HOLDS, TurnFence
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.generation_gate import GenerationGate, QueueFull
 from bot.image_budget import ImageMemory, turn_bytes
@@ -107,7 +107,7 @@ class GenerationStep:
     ) -> Answered | Failed | Refusal | TakenOver:
         """``notes``: sentences said with the answer (what a switch of model reset); ``fence``
         says whether the turn is still this process's (see ``bot.fence``)."""
-        fence = fence or _ALWAYS
+        fence = fence or ALWAYS_HOLDS
         key = request.key
         read = await self._history(request, plan)
         if read is None:
@@ -431,14 +431,6 @@ async def _still_holds(fence: TurnFence) -> bool:
         return await fence.holds()
     except StoreUnavailable:
         return True
-
-
-class _Holds:
-    async def holds(self) -> bool:
-        return True
-
-
-_ALWAYS = _Holds()
 
 
 def _labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:

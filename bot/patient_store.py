@@ -52,12 +52,15 @@ class PatientStore:
         attribute = getattr(self.inner, name)
         if name not in _PATIENT:
             return attribute
-        return self._patient(attribute)
+        patient = self._patient(name, attribute)
+        setattr(self, name, patient)  # built once: later calls find it without __getattr__
+        return patient
 
-    def _patient(self, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _patient(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(method)
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self.patience.call(lambda: method(*args, **kwargs))
+            # The inner store's method is looked up at each call, so replacing it still counts.
+            return await self.patience.call(lambda: getattr(self.inner, name)(*args, **kwargs))
 
         return call
 

@@ -45,8 +45,8 @@ async def test_discord_messages_sent_while_postgres_restarts_are_answered_once_i
 
             await asyncio.to_thread(restartable_postgres.stop_for_now)
             assert (await health_becomes(port, 503))["parts"]["database"] == "down"
-            refine = await fake.post(first.id, "now as a watercolor")
-            more = await fake.post(first.id, "add a black cat")
+            await fake.post(first.id, "now as a watercolor")
+            await fake.post(first.id, "add a black cat")
             other = await fake.post(fake.general_id, f"{fake.mention()} a blue whale")
             await asyncio.sleep(3)
             assert len(fake.bot_messages(first.id)) == 1 and len(fake_gemini.requests) == 1  # held
@@ -66,8 +66,7 @@ async def test_discord_messages_sent_while_postgres_restarts_are_answered_once_i
     assert not [text for text in shown if any(sentence in text for sentence in SENTENCES)]
     thread = [r.prompt for r in fake_gemini.requests if r.prompt != "a blue whale"]
     assert thread == ["a red bicycle at dawn", "now as a watercolor", "add a black cat"]  # in order
-    assert sorted(r.prompt for r in fake_gemini.requests).count("a blue whale") == 1
-    assert refine.id < more.id
+    assert [r.prompt for r in fake_gemini.requests].count("a blue whale") == 1
     leftovers = await settled_leftovers(restartable_url, 10)
     assert leftovers.count == 0, leftovers.describe()
     logs = [json.loads(line) for line in bot.lines if line.startswith("{")]
