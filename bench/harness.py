@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bot.aftercare import Aftercare
+from bot.composition import coordination_for, open_store, patience_for
 from bot.config import Config, load_config, reveal
+from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
-from bot.patience import patience_for
 from bot.runtime import tuned_process
-from bot.service import ConversationService, TurnResult
 from bot.vocabulary import Author, ConversationKey, ImageRef, Position, Reply, Turn
-from storage.factory import coordination_for, open_store
+from storage.aftercare import Aftercare
 from storage.protocol import Store
 
 

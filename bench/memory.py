@@ -22,9 +22,9 @@ from pathlib import Path
 from PIL import Image
 
 from bench.harness import Bot, conversation
-from bot.content import Blob, ContentRecord, image_part, user_record
-from bot.heap import QUIET_S
+from bot.images.heap import QUIET_S
 from bot.vocabulary import Usage
+from storage.content import Blob, ContentRecord, image_part, user_record
 
 MEMORY_LIMIT_S = 900.0
 

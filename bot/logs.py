@@ -75,7 +75,7 @@ def configure_logging(level: str, secrets: Iterable[str], stream: IO[str] | None
 
 class _OutageRetries(logging.Filter):
     """asyncpg's pool retries its idle connections about once a second while PostgreSQL is away,
-    each time with a warning and a traceback; ``bot.patience`` already says once that the
+    each time with a warning and a traceback; ``storage.patience`` already says once that the
     database is unavailable and once that it is back."""
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -10,20 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from bot.aftercare import Aftercare
+from bot.composition import Coordination, coordination_for, describe_store, open_store, patience_for
 from bot.config import Config, reveal
+from bot.entry.platform import PlatformAdapter, PlatformError
+from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
+from bot.gemini.model_check import choose_model, unsupported_default
 from bot.health import Health, HealthServer
-from bot.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
-from bot.in_flight import InFlight
+from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
-from bot.model_check import choose_model, unsupported_default
-from bot.patience import patience_for
-from bot.platform import PlatformAdapter, PlatformError
-from bot.retention import Retention
-from bot.service import ConversationService
+from bot.turns.in_flight import InFlight
+from bot.turns.retention import Retention
+from storage.aftercare import Aftercare
 from storage.errors import StoreError, StoreUnavailable
-from storage.factory import Coordination, coordination_for, describe_store, open_store
 
 log = logging.getLogger(__name__)
 # Hosts send SIGTERM on every deploy and kill ~10 s later: finish turns in flight within this.
@@ -63,7 +62,7 @@ async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter], ev
             try:
                 await adapter.announce_interrupted()
             except StoreUnavailable:
-                continue  # the database is away (bot.patience logs it); next time
+                continue  # the database is away (storage.patience logs it); next time
             except Exception:
                 log.exception("announcing interrupted turns failed", extra={"adapter": adapter.name})
 
@@ -72,11 +71,11 @@ def build_platform_adapters(config: Config, service: ConversationService) -> lis
     """One adapter per platform whose credentials are configured (imported only when used)."""
     adapters: list[PlatformAdapter] = []
     if config.discord.enabled:
-        from adapters.discord_adapter import DiscordAdapter
+        from adapters.discord.adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(config, service))
     if config.slack.enabled:
-        from adapters.slack_adapter import SlackAdapter
+        from adapters.slack.adapter import SlackAdapter
 
         adapters.append(SlackAdapter(config, service))
     return adapters
@@ -150,7 +149,7 @@ def _start_adapters(
 ) -> dict[asyncio.Task[None], str]:
     tasks: dict[asyncio.Task[None], str] = {}
     if console:
-        from adapters.console_adapter import ConsoleAdapter
+        from adapters.console.adapter import ConsoleAdapter
 
         tasks[asyncio.create_task(ConsoleAdapter(service, config.console.output_dir).run())] = "console"
     else:

@@ -18,14 +18,13 @@ from types import TracebackType
 
 import asyncpg
 
-from bot.aftercare import Aftercare
-from bot.patience import Patience
-from bot.turn_order import LocalTurnOrder, OrderTicket
-from bot.vocabulary import ConversationKey, Position
 from storage import pg_usage
+from storage.aftercare import Aftercare
+from storage.patience import Patience
 from storage.pg_errors import translated
 from storage.pg_processes import NOW, ProcessLease, server_up_a_lease
 from storage.postgres_store import PostgresStore
+from storage.records import ConversationKey, Position
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ LIMITS_LOCK_KEY = 0x6E62_6C6D  # "nblm"
 _POLL_FIRST_S = 0.02
 _POLL_MAX_S = 0.25
 # After the database server (re)starts, no turn starts for this long: messages that other
-# processes held through the outage retry at least every second (bot.patience), so by then
+# processes held through the outage retry at least every second (storage.patience), so by then
 # every one of them has its place and the earliest goes first.
 RESTART_SETTLE_S = 3.0
 # A place or reservation not renewed for this long is one no live work holds (``seen_at``).
@@ -43,27 +42,25 @@ STALE = f"seen_at < {NOW} - $2::float8"
 
 
 class PgTurnOrder:
-    """``bot.turn_order.TurnOrder`` for several processes: in-process order first (so this
-    process's own turns of a conversation queue locally, as on SQLite), then the conversation's
-    queue in the database, which every process respects."""
+    """The turn order every process sharing the database respects: the conversation's queue in
+    a table. The core puts this process's own in-process order in front of it
+    (``bot.turns.order.InProcessFirst``), so its own turns of a conversation queue locally."""
 
     def __init__(
         self,
         store: PostgresStore,
-        settle_s: float,
         *,
         patience: Patience | None = None,
         aftercare: Aftercare | None = None,
     ) -> None:
         self._store = store
-        self._local = LocalTurnOrder(settle_s)
         self.patience = patience if patience is not None else Patience(120.0)
         self.aftercare = aftercare if aftercare is not None else Aftercare()
         self._arrivals: list[tuple[str, Position, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     def enter(self, key: ConversationKey, position: Position) -> _PgTicket:
-        return _PgTicket(self, key, position, self._local.enter(key, position))
+        return _PgTicket(self, key, position)
 
     @property
     def lease(self) -> ProcessLease:
@@ -252,14 +249,13 @@ class PgTurnOrder:
 
 
 class _PgTicket:
-    """A turn's place: a local ticket, plus its row in the conversation's queue, inserted at
-    once (in a task started on arrival) so other processes see it as early as possible."""
+    """A turn's row in the conversation's queue, inserted at once (in a task started on
+    arrival) so other processes see it as early as possible."""
 
-    def __init__(self, order: PgTurnOrder, key: ConversationKey, position: Position, local: OrderTicket):
+    def __init__(self, order: PgTurnOrder, key: ConversationKey, position: Position):
         self._order = order
         self._conversation = str(key)
         self._position = position
-        self._local = local
         self._row: asyncio.Task[int] = asyncio.ensure_future(order.place(self._conversation, position))
         self._late = False
         self._state = "waiting"  # waiting -> running -> done
@@ -269,20 +265,17 @@ class _PgTicket:
         return self._late
 
     def ahead(self) -> int:
-        return self._local.ahead()
+        return 0  # the in-process order in front of this one counts the turns ahead
 
     async def placed(self) -> None:
         """Wait until every process can see this turn's place."""
         await self._row
 
     async def __aenter__(self) -> _PgTicket:
-        await self._local.__aenter__()
         try:
             row = await self._row
             await self._order.wait_turn(self._conversation, row, self._position)
-            self._late = self._local.late or await self._order.answered_after(
-                self._conversation, self._position
-            )
+            self._late = await self._order.answered_after(self._conversation, self._position)
         except BaseException:
             self.leave()
             raise
@@ -292,22 +285,18 @@ class _PgTicket:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if self._state == "running":
-                self._state = "done"
-                await self._order.finish(self._conversation, await self._row, self._position, answered=True)
-        finally:
-            await self._local.__aexit__(exc_type, exc, tb)
+        if self._state == "running":
+            self._state = "done"
+            await self._order.finish(self._conversation, await self._row, self._position, answered=True)
 
     def leave(self) -> None:
-        self._local.leave()
         if self._state != "done":
             self._state = "done"
             self._order.withdraw(self._row)
 
 
 class PgReservations:
-    """``bot.limits.Reservations`` across processes: each check runs in one transaction holding
+    """``bot.limits.quotas.Reservations`` across processes: each check runs in one transaction holding
     a deployment-wide lock, and admitted turns are rows (renewed by this process's lease while
     their turn runs) until their usage is recorded, so N processes cannot all pass a limit only
     some of them should."""
@@ -382,7 +371,7 @@ class _PgLedger:
 
 
 class PgJobLeases:
-    """``bot.retention.JobLeases`` across processes: a periodic job runs where its lease is."""
+    """``bot.turns.retention.JobLeases`` across processes: a periodic job runs where its lease is."""
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store

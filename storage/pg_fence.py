@@ -1,15 +1,15 @@
-"""``bot.fence.Fence`` across processes: a turn whose process lease lapsed checks that its claim
+"""``bot.turns.fence.Fence`` across processes: a turn whose process lease lapsed checks that its claim
 is still its own before storing or posting; while the lease held, nobody can have taken it."""
 
 from __future__ import annotations
 
 import time
 
-from bot.patience import Patience
-from bot.vocabulary import ConversationKey
 from storage.errors import StoreUnavailable
+from storage.patience import Patience
 from storage.pg_errors import translated
 from storage.postgres_store import PostgresStore
+from storage.records import ConversationKey
 
 
 class PgFence:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.vocabulary import ConversationKey, SettingScope
+from storage.records import ConversationKey, SettingScope
 from storage.rows import key_params
 from storage.rules import PreparedTurn
 

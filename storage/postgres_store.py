@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import asyncpg
 
-from bot.content import Blob, ContentRecord
-from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage import pg_turns, pg_usage
+from storage.content import Blob, ContentRecord
 from storage.errors import StoreError, StoreUnavailable
 from storage.pg_errors import translated
 from storage.pg_migrations import PG_MIGRATIONS, migrate, schema_version
 from storage.pg_processes import DEFAULT_LEASE_S, LIVE_OWNERS, ProcessLease, server_up_a_lease
 from storage.protocol import ConversationInfo, StoredTurn
+from storage.records import ConversationKey, SettingScope, Usage
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
     SettingsPrecedence,

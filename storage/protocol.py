@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.content import Blob, ContentRecord
-from bot.vocabulary import ConversationKey, SettingScope, Usage
+from storage.content import Blob, ContentRecord
+from storage.records import ConversationKey, SettingScope, Usage
 
 
 @dataclass(frozen=True, slots=True)

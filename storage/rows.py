@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.vocabulary import ConversationKey, Usage
 from storage.protocol import ConversationInfo, StoredTurn
+from storage.records import ConversationKey, Usage
 
 # Rows are read by column name: sqlite3.Row and asyncpg.Record both allow it.
 Row = Mapping[str, Any]

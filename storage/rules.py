@@ -7,10 +7,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.content import Blob, ContentRecord, blob_refs
-from bot.vocabulary import ConversationKey, SettingScope, Usage
+from storage.content import Blob, ContentRecord, blob_refs
 from storage.errors import HeadMoved
 from storage.protocol import StoredTurn
+from storage.records import ConversationKey, SettingScope, Usage
 
 
 def dumps(value: Any) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.content import Blob, ContentRecord
-from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage import sqlite_file, sqlite_turns, sqlite_usage
+from storage.content import Blob, ContentRecord
 from storage.errors import StoreError
 from storage.migrations import MIGRATIONS
 from storage.protocol import ConversationInfo, StoredTurn
+from storage.records import ConversationKey, SettingScope, Usage
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import (
     SettingsPrecedence,

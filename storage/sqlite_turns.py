@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import aiosqlite
 
-from bot.vocabulary import ConversationKey
 from storage.errors import StoreError
+from storage.records import ConversationKey
 from storage.rows import key_params
 from storage.rules import PreparedTurn
 

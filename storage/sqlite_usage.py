@@ -6,7 +6,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.vocabulary import Usage
+from storage.records import Usage
 
 
 def _usage_filter(since: float, **equal: str | None) -> tuple[str, tuple[Any, ...]]:

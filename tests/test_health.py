@@ -11,19 +11,19 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.discord_adapter import DiscordAdapter
-from adapters.slack_adapter import SlackAdapter
+from adapters.discord.adapter import DiscordAdapter
+from adapters.slack.adapter import SlackAdapter
+from bot.entry.platform import PlatformError
 from bot.health import CHECK_TIMEOUT_S, Health, HealthServer
-from bot.platform import PlatformError
 from storage.postgres_store import PostgresStore
+from tests.adapters.discord.test_discord_process import discord_env
+from tests.adapters.slack.test_slack import slack_env
 from tests.auxil.core import Core
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.process import run_bot
 from tests.auxil.tcp_proxy import FreezableProxy
-from tests.test_discord_process import discord_env
-from tests.test_slack import slack_env
 
 UP = {"ok": True, "down": []}
 

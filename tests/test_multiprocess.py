@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.messages import INTERRUPTED
+from bot.text.messages import INTERRUPTED
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil.fake_gemini import FakeGemini

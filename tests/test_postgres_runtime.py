@@ -8,9 +8,9 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.adapters.console.test_console import console_env, run_piped
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import run_bot
-from tests.test_console import console_env, run_piped
 
 
 async def test_the_console_keeps_its_conversation_in_postgres(

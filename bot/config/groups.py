@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, SecretStr, model_validator
 
-from bot import messages
-from bot.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
 from bot.config import parsers as p
 from bot.config.database import (
     DEFAULT_DATABASE_PATH,
@@ -19,6 +17,8 @@ from bot.config.database import (
     is_postgres_url,
 )
 from bot.config.group import SettingsGroup, setting
+from bot.gemini.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
+from bot.text import messages
 from bot.vocabulary import ResponseMode
 
 # Used when GEMINI_MODEL is unset and the start-up check cannot reach the API; when it can, the

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator
 
-from bot.capabilities import normalise_size
 from bot.config.database import check_database_url
 from bot.config.problems import line, problem
+from bot.gemini.capabilities import normalise_size
 
 UNLIMITED = ("all", "unlimited", "none")
 _ADMIN_PLATFORMS = ("discord", "slack", "console")

@@ -1,7 +1,7 @@
 """The Gemini image model behind one small seam: records in, a classified result out.
 
 This package is the only place that imports ``google.genai``. It turns stored content records (see
-``bot.content``) into SDK objects, calls ``generateContent`` once per attempt with our own
+``storage.content``) into SDK objects, calls ``generateContent`` once per attempt with our own
 retry policy, and turns the answer back into records, blobs and user-visible parts. Every
 API, network and timeout failure becomes a :class:`GenerationResult` with a plain message;
 nothing from the API (raw JSON, stack traces, the key) reaches users.

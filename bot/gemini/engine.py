@@ -14,10 +14,9 @@ import aiohttp
 from google import genai
 from google.genai import errors, types
 
-from bot.capabilities import ModelCapabilities, capabilities_for
-
 # The engine's log lines keep the name they have always had.
 from bot.gemini.api_errors import error_reasons, is_daily_quota, retry_delay_s
+from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.gemini.lookups import LOOKUP_TIMEOUT_S, LookupFailure, ModelLookupError, generates, model_id
 from bot.gemini.outcomes import (
     IMAGE_BLOCKED,

@@ -5,8 +5,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.content import Blob, ContentRecord
 from bot.vocabulary import ReplyPart, ResponseMode, Usage
+from storage.content import Blob, ContentRecord
 
 
 class Outcome(StrEnum):

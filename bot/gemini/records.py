@@ -7,8 +7,8 @@ from typing import Any
 import pydantic
 from google.genai import types
 
-from bot.content import Blob, ContentRecord
 from bot.vocabulary import ImagePart, ReplyPart, TextPart, Usage
+from storage.content import Blob, ContentRecord
 
 # ---------------------------------------------------------------------------------------------
 # Records <-> SDK objects

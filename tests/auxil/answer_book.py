@@ -8,13 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.slack_sink import WORKING_REACTION
-from bot import messages
+from adapters.slack.sink import WORKING_REACTION
+from bot.text import messages
 from tests.auxil.fake_gemini import FakeGemini, RecordedRequest, generated_images
 from tests.auxil.fake_slack import FakeSlack
 
 WARNING = ":warning: "
-# The sentences people may get instead of an image, by the name bot.messages gives them.
+# The sentences people may get instead of an image, by the name bot.text.messages gives them.
 SENTENCES: dict[str, str] = {
     name: getattr(messages, name)
     for name in (

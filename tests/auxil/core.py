@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, load_config, reveal
+from bot.entry.platform import PlatformAdapter, PlatformError
+from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
-from bot.platform import PlatformAdapter, PlatformError
-from bot.retention import Retention
-from bot.service import ConversationService, TurnResult
+from bot.turns.retention import Retention
 from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 from storage.sqlite_store import SqliteStore
 from tests.auxil.fake_gemini import FakeGemini

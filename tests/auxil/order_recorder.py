@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.turn_order import OrderTicket
+from bot.turns.order import OrderTicket
 
 
 class Recorder:

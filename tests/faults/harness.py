@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.slack_sink import WORKING_REACTION
+from adapters.slack.sink import WORKING_REACTION
 from tests.auxil import fake_slack as fs
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import Behaviour, FakeGemini, RecordedRequest, generated_images

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import INTERRUPTED_MESSAGE
+from bot.entry.service import INTERRUPTED_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack

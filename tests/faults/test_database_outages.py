@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot import messages
+from bot.text import messages
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil.answer_book import (

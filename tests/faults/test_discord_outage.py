@@ -7,14 +7,14 @@ import asyncio
 import json
 from pathlib import Path
 
-from bot import messages
+from bot.text import messages
+from tests.adapters.discord.test_discord_process import discord_env
+from tests.adapters.discord.test_discord_shards import free_port
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.pg_leftovers import settled_leftovers
 from tests.auxil.postgres import PostgresServer
 from tests.auxil.process import BotProcess
-from tests.test_discord_process import discord_env
-from tests.test_discord_shards import free_port
 from tests.test_health import get_health, health_becomes
 
 SENTENCES = (

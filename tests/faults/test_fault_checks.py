@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import Blob, image_part, user_record
 from bot.vocabulary import ConversationKey, Usage
+from storage.content import Blob, image_part, user_record
 from storage.sqlite_store import SqliteStore
 from tests.auxil.image_factory import png
 from tests.faults.harness import database_problems, read_turns

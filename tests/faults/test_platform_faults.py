@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.slack_text import escape
+from adapters.slack.text import escape
 from bot import gemini as g
-from bot.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
-from bot.messages import SLACK_UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
+from bot.text.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
+from bot.text.messages import SLACK_UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini

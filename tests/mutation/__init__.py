@@ -1,1 +1,1 @@
-"""Mutation testing for maintainers: ``python -m tests.mutation bot/limits.py`` (not part of CI)."""
+"""Mutation testing for maintainers: ``python -m tests.mutation bot/limits/quotas.py`` (not part of CI)."""

@@ -31,25 +31,31 @@ from tests.mutation.handmade import HAND_MADE
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Each module's own tests; a module not listed uses tests/test_<name>.py.
+# Each module's own tests; a module not listed uses the mirrored tests/<package>/test_<name>.py.
 TESTS: dict[str, tuple[str, ...]] = {
-    "adapters/slack_files.py": ("tests/test_slack_units.py", "tests/test_slack_files.py"),
-    "adapters/guarded_download.py": (
-        "tests/test_guarded_download.py",
-        "tests/test_slack_units.py",
-        "tests/test_slack_files.py",
+    "adapters/slack/files.py": (
+        "tests/adapters/slack/test_slack_units.py",
+        "tests/adapters/slack/test_slack_files.py",
     ),
-    "bot/flags.py": ("tests/test_flags.py", "tests/test_flag_refusals.py"),
-    "storage/pg_coordination.py": ("tests/test_pg_coordination.py", "tests/test_pg_outages.py"),
-    "storage/pg_fence.py": ("tests/test_pg_outages.py",),
-    "storage/sqlite_errors.py": ("tests/test_full_disk.py",),
-    "storage/postgres_store.py": ("tests/test_postgres_store.py", "tests/test_postgres_runtime.py"),
-    "storage/pg_turns.py": ("tests/test_postgres_store.py",),
-    "storage/pg_usage.py": ("tests/test_postgres_store.py",),
+    "adapters/guarded_download.py": (
+        "tests/adapters/test_guarded_download.py",
+        "tests/adapters/slack/test_slack_units.py",
+        "tests/adapters/slack/test_slack_files.py",
+    ),
+    "bot/text/flags.py": ("tests/bot/text/test_flags.py", "tests/bot/text/test_flag_refusals.py"),
+    "storage/pg_coordination.py": (
+        "tests/storage/test_pg_coordination.py",
+        "tests/storage/test_pg_outages.py",
+    ),
+    "storage/pg_fence.py": ("tests/storage/test_pg_outages.py",),
+    "storage/sqlite_errors.py": ("tests/storage/test_full_disk.py",),
+    "storage/postgres_store.py": ("tests/storage/test_postgres_store.py", "tests/test_postgres_runtime.py"),
+    "storage/pg_turns.py": ("tests/storage/test_postgres_store.py",),
+    "storage/pg_usage.py": ("tests/storage/test_postgres_store.py",),
     "storage/pg_processes.py": (
-        "tests/test_postgres_store.py",
-        "tests/test_pg_coordination.py",
-        "tests/test_pg_outages.py",
+        "tests/storage/test_postgres_store.py",
+        "tests/storage/test_pg_coordination.py",
+        "tests/storage/test_pg_outages.py",
     ),
 }
 
@@ -183,7 +189,7 @@ def run_all(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.splitlines()[0])
-    parser.add_argument("module", help="path of the module to mutate, e.g. bot/limits.py")
+    parser.add_argument("module", help="path of the module to mutate, e.g. bot/limits/quotas.py")
     parser.add_argument("--tests", nargs="+", help="test files to run (default: the module's own)")
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
     parser.add_argument("--show", type=int, help="print one mutant's diff and exit")
@@ -197,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     # A stop (SIGTERM) unwinds like Ctrl-C, so the shared PostgreSQL server is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     path = options.module
-    stem = Path(path).stem
-    tests = tuple(options.tests or TESTS.get(path, (f"tests/test_{stem}.py",)))
+    mirrored = Path("tests") / Path(path).parent / f"test_{Path(path).stem}.py"
+    tests = tuple(options.tests or TESTS.get(path, (str(mirrored),)))
     os.chdir(ROOT)
     original = (ROOT / path).read_text()
     mutants = mutants_of(path)

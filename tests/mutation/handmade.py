@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # module path -> (text to replace, replacement); each text must occur exactly once.
 HAND_MADE: dict[str, tuple[tuple[str, str], ...]] = {
-    "bot/flags.py": (
+    "bot/text/flags.py": (
         # Right-to-left marks dropped from the invisible set.
         ("\\u200b-\\u200f", "\\u200b-\\u200d"),
         # Isolates dropped.
@@ -12,7 +12,7 @@ HAND_MADE: dict[str, tuple[tuple[str, str], ...]] = {
         # En/em dash no longer accepted as "--".
         ("(?:--|—|–)", "(?:--)"),
     ),
-    "adapters/slack_files.py": (
+    "adapters/slack/files.py": (
         ('frozenset({"files.slack.com", "files.slack-gov.com"})', 'frozenset({"files.slack.com"})'),
     ),
     "adapters/guarded_download.py": (

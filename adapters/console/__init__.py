@@ -1,0 +1,1 @@
+"""The console adapter: a terminal conversation with the core."""

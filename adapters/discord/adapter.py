@@ -1,0 +1,262 @@
+"""The Discord adapter: connects with discord.py, registers commands and controls, runs until closed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from adapters.discord.commands import build_commands
+from adapters.discord.handlers import DiscordHandlers
+from adapters.discord.permissions import invite_url
+from adapters.discord.shards import IdentifyGate, shard_list
+from adapters.discord.sink import NO_MENTIONS
+from adapters.discord.views import DYNAMIC_ITEMS, ControlsClient
+from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
+from bot.entry.platform import PlatformError
+from bot.entry.service import ConversationService
+from bot.text.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
+from bot.text.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
+
+log = logging.getLogger(__name__)
+
+# Gateway close codes: an invalid token (the REST login usually catches it first), a shard
+# number Discord does not accept, and too few shards for the bot's number of servers.
+AUTHENTICATION_FAILED = 4004
+INVALID_SHARD = 4010
+SHARDING_REQUIRED = 4011
+# Grace for replies being posted when the host stops the bot (it kills ~10 s after SIGTERM).
+CLOSE_GRACE_S = 8.0
+
+
+def intents_for(config: Config) -> discord.Intents:
+    """Guilds (channels and threads), guild and DM messages, and message content when allowed."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = config.discord.message_content
+    return intents
+
+
+class _Client(ControlsClient, discord.AutoShardedClient):
+    """discord.py's client wired to the adapter: commands, persistent controls, events, and the
+    shards this process runs (all of them unless DISCORD_SHARD_IDS says otherwise)."""
+
+    def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
+        config = adapter.config
+        ids = list(config.discord.shard_ids) if config.discord.shard_ids is not None else None
+        super().__init__(
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            chunk_guilds_at_startup=False,
+            shard_count=config.discord.shard_count,
+            shard_ids=ids,
+        )
+        self.identify_gate = IdentifyGate()
+        self.tree = app_commands.CommandTree(self)
+        self.handlers = DiscordHandlers(self, adapter.service, adapter.config)
+        self.tree.error(self.handlers.command_error)
+        self.controls = self.handlers
+        self._adapter = adapter
+
+    async def setup_hook(self) -> None:
+        await self._adapter.setup(self)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.identify_gate.wait(shard_id)
+
+    async def on_ready(self) -> None:
+        log.info(
+            "discord connected",
+            extra={
+                "user": str(self.user),
+                "user_id": self.user.id if self.user else None,
+                "guilds": len(self.guilds),
+                "shards": sorted(self.shards),
+                "shard_count": self.shard_count,
+            },
+        )
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.handlers.on_message(message)
+
+
+class DiscordAdapter:
+    """Runs the bot on Discord: the gateway for events, REST for replies, both via discord.py."""
+
+    name = "discord"
+
+    def __init__(self, config: Config, service: ConversationService) -> None:
+        self.config = config
+        self.service = service
+        self._client: _Client | None = None
+        self._closed = False
+        self._recommended_shards = 1
+
+    def _prepare_library(self) -> None:
+        # discord.py keeps the REST base in a class attribute; set here, never at import.
+        Route.BASE = self.config.discord.api_url.rstrip("/")
+        # This bot never joins voice: silence discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+
+    async def run(self) -> None:
+        if self._closed:
+            return
+        token = reveal(self.config.discord.token)
+        self._prepare_library()
+        client = self._client = _Client(self, intents_for(self.config))
+        try:
+            await self._login(client, token)
+            await self._ask_gateway(client)
+            if not self._closed:
+                await self._connect(client)
+        except Exception:
+            # close() during login or connect makes discord.py fail on its closed session; that
+            # is a shutdown, not a platform problem to report.
+            if self._closed:
+                return
+            raise
+        finally:
+            await client.close()
+            await client.handlers.files.close()
+
+    async def _login(self, client: _Client, token: str) -> None:
+        try:
+            await client.login(token)
+        except discord.LoginFailure as exc:
+            raise PlatformError(BAD_TOKEN) from exc
+        except discord.HTTPException as exc:
+            raise PlatformError(
+                f"Discord refused the login (HTTP {exc.status}); check DISCORD_TOKEN and DISCORD_API_URL."
+            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise PlatformError(
+                f"Could not reach Discord at {self.config.discord.api_url} ({type(exc).__name__}); "
+                "check the network or DISCORD_API_URL."
+            ) from exc
+
+    async def _ask_gateway(self, client: _Client) -> None:
+        """GET /gateway/bot: where the websocket is (behind a proxy or in tests it is not the
+        hard-coded wss://gateway.discord.gg), how many shards to run when DISCORD_SHARD_COUNT is
+        unset, and how many sessions may start at once."""
+        try:
+            shards, url, limits = await client.http.get_bot_gateway()
+        except (discord.GatewayNotFound, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            raise PlatformError(
+                f"Discord at {self.config.discord.api_url} did not say where its gateway is; "
+                "check DISCORD_API_URL."
+            ) from exc
+        self._recommended_shards = int(shards)
+        if self.config.discord.api_url.rstrip("/") != DEFAULT_DISCORD_API_URL:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        if client.shard_count is None:
+            client.shard_count = int(shards)
+        client.identify_gate = IdentifyGate(int(limits.get("max_concurrency") or 1))
+        log.info(
+            "discord shards",
+            extra={
+                "shard_count": client.shard_count,
+                "shard_ids": shard_list(client.shard_count, self.config.discord.shard_ids),
+                "recommended": int(shards),
+            },
+        )
+
+    async def _connect(self, client: _Client) -> None:
+        try:
+            await client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired as exc:
+            raise PlatformError(INTENT_REFUSED) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == AUTHENTICATION_FAILED:
+                raise PlatformError(BAD_TOKEN) from exc
+            if exc.code in (INVALID_SHARD, SHARDING_REQUIRED):
+                raise PlatformError(
+                    f"Discord refused shard {exc.shard_id} of {client.shard_count} (code {exc.code}); "
+                    f"it asks for {self._recommended_shards} shards: set DISCORD_SHARD_COUNT to at least "
+                    "that, or unset it and DISCORD_SHARD_IDS."
+                ) from exc
+            raise PlatformError(
+                f"Discord closed the gateway connection (code {exc.code}); check the bot's settings "
+                "in the Developer Portal."
+            ) from exc
+
+    async def setup(self, client: _Client) -> None:
+        """After login, before the gateway: persistent controls, slash commands, the invite URL."""
+        client.add_dynamic_items(*DYNAMIC_ITEMS)
+        guilds = [discord.Object(id=g) for g in self.config.discord.guild_ids]
+        models = self.service.allowed_models
+        for command in build_commands(client.handlers, self.service.capabilities, models):
+            client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
+        await self._sync_commands(client, guilds)
+        # Once per start, over REST (the gateway is not needed to post).
+        try:
+            await client.handlers.announce_interrupted()
+        except Exception:
+            log.exception("announcing interrupted turns failed")
+        application_id = client.application_id
+        if application_id is not None:
+            log.info(
+                "discord invite URL",
+                extra={"invite_url": invite_url(application_id), "application_id": application_id},
+            )
+
+    async def _sync_commands(self, client: _Client, guilds: list[discord.Object]) -> None:
+        # Guild commands appear at once; global ones can take a while to reach every client.
+        # With guilds configured the global list is emptied, so no command shows up twice.
+        targets: list[Any] = [*guilds, None]
+        for guild in targets:
+            try:
+                synced = await client.tree.sync(guild=guild)
+            except discord.HTTPException as exc:
+                log.warning(
+                    "discord command registration failed",
+                    extra={
+                        "guild_id": guild.id if guild else None,
+                        "status": exc.status,
+                        "code": exc.code,
+                        "hint": "check DISCORD_GUILD_ID and that the bot was invited to that server "
+                        "with the applications.commands scope",
+                    },
+                )
+                continue
+            log.info(
+                "discord commands registered",
+                extra={"guild_id": guild.id if guild else None, "commands": sorted(c.name for c in synced)},
+            )
+
+    async def connected(self) -> bool:
+        """Whether every shard this process runs has an open gateway connection."""
+        client = self._client
+        if client is None or client.is_closed() or not client.is_ready() or client.shard_count is None:
+            return False
+        shards = client.shards
+        expected = shard_list(client.shard_count, self.config.discord.shard_ids)
+        return all(i in shards and not shards[i].is_closed() for i in expected)
+
+    async def wait_idle(self, limit_s: float) -> bool:
+        """Wait up to ``limit_s`` until no event or interaction handler is at work."""
+        client = self._client
+        return client is None or await client.handlers.in_flight.wait_idle(limit_s)
+
+    async def announce_interrupted(self) -> None:
+        if self._client is not None and not self._closed:
+            await self._client.handlers.announce_interrupted()
+
+    async def close(self) -> None:
+        """Stop taking events, let handlers at work post their replies (up to a grace), disconnect."""
+        self._closed = True
+        client = self._client
+        if client is None:
+            return
+        client.handlers.in_flight.closing = True
+        if not await self.wait_idle(CLOSE_GRACE_S):
+            log.warning("discord handlers still running at shutdown")
+        await client.close()

@@ -1,0 +1,1 @@
+"""Images: checking and normalising attachments, and the memory their bytes may take."""

@@ -1,0 +1,262 @@
+"""Per-user, per-channel and per-workspace image limits and a daily spend cap, from recorded usage."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.config import Config
+from bot.text import messages
+from bot.vocabulary import Author, ConversationKey
+from storage.patience import Patience
+from storage.protocol import Store
+
+HOUR_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPolicy:
+    """0 (or None for money) turns a limit off."""
+
+    user_per_hour: int = 60
+    user_per_day: int = 200
+    channel_per_day: int = 0
+    workspace_per_day: int = 0
+    daily_spend_usd: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> LimitPolicy:
+        return cls(
+            config.limits.user_images_per_hour,
+            config.limits.user_images_per_day,
+            config.limits.channel_images_per_day,
+            config.limits.workspace_images_per_day,
+            config.limits.daily_spend_cap_usd,
+        )
+
+
+def start_of_day(now: float) -> float:
+    """Midnight UTC of the day ``now`` falls in: daily limits reset then."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _until_midnight(now: float) -> str:
+    remaining = start_of_day(now) + 86400 - now
+    return f"it resets at midnight UTC (in {_duration(remaining)})"
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _workspace_word(platform: str) -> str:
+    return "server" if platform == "discord" else "workspace"
+
+
+class UsageCounts(Protocol):
+    """Recorded usage, as the store's ``UsageLedger`` counts it."""
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]: ...
+
+    async def cost_since(self, since: float) -> float: ...
+
+
+class Ledger(UsageCounts, Protocol):
+    """Inside one serialised check: recorded usage, turns admitted and not yet recorded, and
+    admitting one. A check counts through its ledger, so it needs one database connection, not
+    one for the lock and another for the counts (with connections short, the second may never
+    come while others wait for the lock)."""
+
+    async def pending(self, scope: tuple[str, ...]) -> int: ...
+
+    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
+        """Count an admitted image in every scope, once per time the scope is listed (a turn of
+        N takes lists each scope N times); returns a token for ``release``."""
+        ...
+
+
+class Reservations(Protocol):
+    """Where admitted-but-unrecorded turns are counted: in this process (one process, SQLite)
+    or in the database (several processes, ``storage.pg_coordination``)."""
+
+    def checking(self, usage: UsageCounts) -> AbstractAsyncContextManager[Ledger]:
+        """One check at a time across everything that shares the limits; ``usage`` counts
+        recorded usage where the ledger does not count it itself."""
+        ...
+
+    async def release(self, token: object) -> None:
+        """The turn ended (its usage is recorded, or it made nothing): stop counting it."""
+        ...
+
+
+class InProcessReservations:
+    """Counts in memory, one check at a time in this process."""
+
+    def __init__(self) -> None:
+        self._pending: Counter[tuple[str, ...]] = Counter()
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def checking(self, usage: UsageCounts) -> AsyncIterator[_InProcessLedger]:
+        async with self._lock:
+            yield _InProcessLedger(self._pending, usage)
+
+    async def release(self, token: object) -> None:
+        scopes = token if isinstance(token, tuple) else ()
+        self._pending.subtract(scopes)
+        for scope in scopes:
+            if self._pending[scope] <= 0:
+                del self._pending[scope]
+
+
+class _InProcessLedger:
+    def __init__(self, pending: Counter[tuple[str, ...]], usage: UsageCounts) -> None:
+        self._pending = pending
+        self.count_images = usage.count_images
+        self.cost_since = usage.cost_since
+
+    async def pending(self, scope: tuple[str, ...]) -> int:
+        return self._pending[scope]
+
+    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
+        self._pending.update(scopes)
+        return tuple(scopes)
+
+
+class RateLimiter:
+    """Decides whether a turn may generate, counting recorded usage plus turns still in flight
+    (so ten messages sent at once cannot all slip under a limit of one)."""
+
+    def __init__(
+        self,
+        policy: LimitPolicy,
+        usage: Store,
+        clock: Callable[[], float] = time.time,
+        reservations: Reservations | None = None,
+        patience: Patience | None = None,
+    ) -> None:
+        self._policy = policy
+        self._usage = usage
+        self._clock = clock
+        self._reservations = reservations or InProcessReservations()
+        self._patience = patience if patience is not None else Patience(0.0)
+
+    @staticmethod
+    def _scopes(key: ConversationKey, author: Author) -> tuple[tuple[str, ...], ...]:
+        return (
+            ("user", key.platform, author.id),
+            ("channel", key.platform, key.workspace, key.channel),
+            ("workspace", key.platform, key.workspace),
+        )
+
+    @asynccontextmanager
+    async def admit(
+        self, key: ConversationKey, author: Author, *, admin: bool = False, images: int = 1
+    ) -> AsyncIterator[str | None]:
+        """Yield None when the turn may run (it then counts as in flight until the block ends),
+        or one sentence naming the limit it hit and when that resets.
+
+        Checks run one at a time and an admitted turn counts at once, so concurrent turns
+        cannot all pass a check that only some of them should. A turn of ``images`` takes needs
+        room for all of them and counts as that many until it ends.
+        """
+        scopes = self._scopes(key, author)
+
+        async def check() -> tuple[str | None, object]:
+            # Retried whole when the database goes away mid-check: the transaction rolled back.
+            async with self._reservations.checking(self._usage) as ledger:
+                refusal = await self._refusal(key, author, admin=admin, ledger=ledger, images=images)
+                token = None if refusal is not None else await ledger.reserve(scopes * max(1, images))
+            return refusal, token
+
+        refusal, token = await self._patience.call(check)
+        try:
+            yield refusal
+        finally:
+            if refusal is None:
+                await self._reservations.release(token)
+
+    async def _refusal(
+        self, key: ConversationKey, author: Author, *, admin: bool, ledger: Ledger, images: int = 1
+    ) -> str | None:
+        """None when the turn may run; otherwise one sentence naming the limit and its reset."""
+        policy = self._policy
+        now = self._clock()
+        day = start_of_day(now)
+        user_scope, channel_scope, workspace_scope = self._scopes(key, author)
+        # The spend cap counts recorded turns only, so turns in flight when it is reached can
+        # overshoot it by at most MAX_CONCURRENT_GENERATIONS images.
+        if policy.daily_spend_usd is not None:
+            spent = await ledger.cost_since(day)
+            if spent >= policy.daily_spend_usd:
+                return (
+                    f"The bot has reached today's spending cap of ${policy.daily_spend_usd:.2f}; "
+                    f"{_until_midnight(now)}."
+                )
+        if admin:
+            return None
+        if policy.user_per_hour:
+            count, oldest = await ledger.count_images(
+                now - HOUR_S, author_id=author.id, platform=key.platform
+            )
+            if count + await ledger.pending(user_scope) + images > policy.user_per_hour:
+                wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
+                return (
+                    f"You've made {messages.images(policy.user_per_hour)} in the last hour, the limit "
+                    f"for each person; you can make more in about {_duration(wait)}."
+                )
+        # The daily caps: (limit, who counts, in-flight scope, how to say it was reached).
+        daily = (
+            (
+                policy.user_per_day,
+                {"author_id": author.id, "platform": key.platform},
+                user_scope,
+                f"You've made {messages.images(policy.user_per_day)} today, the daily limit for each person",
+            ),
+            (
+                policy.channel_per_day,
+                {"platform": key.platform, "workspace": key.workspace, "channel": key.channel},
+                channel_scope,
+                f"This channel has made {messages.images(policy.channel_per_day)} today, its daily limit",
+            ),
+            (
+                policy.workspace_per_day,
+                {"platform": key.platform, "workspace": key.workspace},
+                workspace_scope,
+                f"This {_workspace_word(key.platform)} has made {messages.images(policy.workspace_per_day)} "
+                "today, its daily limit",
+            ),
+        )
+        for limit, who, scope, reached in daily:
+            if not limit:
+                continue
+            count, _ = await ledger.count_images(day, **who)
+            if count + await ledger.pending(scope) + images > limit:
+                return f"{reached}; {_until_midnight(now)}."
+        return None
+
+
+def month_start(now: float) -> float:
+    """The first instant of the UTC month ``now`` falls in."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()

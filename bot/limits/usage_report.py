@@ -1,0 +1,50 @@
+"""The /usage answer: a person's images and estimated cost today and this month (admins: all)."""
+
+from __future__ import annotations
+
+import time
+
+from bot.config import Config
+from bot.gemini.prices import PRICE_LIST_DATE
+from bot.limits.quotas import month_start, start_of_day
+from bot.text.messages import images
+from bot.vocabulary import Author, ConversationKey, Usage
+from storage.protocol import Store
+
+
+def _line(who: str, day: Usage, month: Usage) -> str:
+    return (
+        f"{who}: {images(day.images_generated)} today (about ${day.cost_usd:.2f}), "
+        f"{images(month.images_generated)} this month (about ${month.cost_usd:.2f})."
+    )
+
+
+async def usage_report(
+    store: Store, config: Config, key: ConversationKey, author: Author, *, admin: bool, model: str = ""
+) -> str:
+    """Days and months are UTC, like the daily limits; usage of forgotten threads still counts."""
+    now = time.time()
+    day, month = start_of_day(now), month_start(now)
+    mine = [await store.usage_since(t, author_id=author.id, platform=key.platform) for t in (day, month)]
+    lines = [_line("You", *mine)]
+    if admin:
+        everyone = [await store.usage_since(t) for t in (day, month)]
+        lines.append(_line("Everyone", *everyone))
+        if config.limits.daily_spend_cap_usd is not None:
+            lines.append(f"Daily spending cap: ${config.limits.daily_spend_cap_usd:.2f}.")
+        lines.append(f"Costs are estimated from Gemini's paid-tier list prices of {PRICE_LIST_DATE}.")
+        lines += _model_line(model)
+        lines.append("You are an admin, so per-person limits don't apply to you.")
+        return "\n".join(lines)
+    limits = []
+    if config.limits.user_images_per_hour:
+        limits.append(f"{config.limits.user_images_per_hour} an hour")
+    if config.limits.user_images_per_day:
+        limits.append(f"{config.limits.user_images_per_day} a day")
+    if limits:
+        lines.append(f"Your limits: {' and '.join(limits)}.")
+    return "\n".join([*lines, *_model_line(model)])
+
+
+def _model_line(model: str) -> list[str]:
+    return [f"This conversation draws with {model}."] if model else []

@@ -1,0 +1,1 @@
+"""Turns: their order, the one pipeline, the exclusive generation step, and recovery after restarts."""

@@ -1,0 +1,85 @@
+"""Who may forget a shared conversation, and forgetting it.
+
+Anyone in a thread may add turns or press Regenerate, but Forget wipes what everyone built, so it
+is for whoever started the conversation, the bot's admins (ADMIN_USERS) and the platform's
+moderators (the adapter says who those are, e.g. Discord's Manage Threads).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from bot.entry.access import AccessPolicy
+from bot.vocabulary import Author, ConversationKey, SettingScope
+from storage.protocol import Store
+
+log = logging.getLogger(__name__)
+
+# A thread-scope setting holding the id of the author of the conversation's first turn. A
+# regeneration of that turn by someone else starts a new branch root, so the root of the
+# history is not proof of who started; this is. Forgetting deletes it with the thread's settings.
+STARTED_BY = "started_by"
+FORGET_REFUSED = (
+    "Only the person who started this conversation or an admin can forget it; "
+    "everyone else can keep going, or mention me in a new message to start their own."
+)
+
+Hold = Callable[[ConversationKey], AbstractAsyncContextManager[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """How many turns were deleted, or why nothing was (``refusal``, one sentence)."""
+
+    deleted: int = 0
+    refusal: str | None = None
+
+
+class Forgetting:
+    """Records who started each conversation and applies the rule for who may forget it."""
+
+    def __init__(self, store: Store, hold: Hold, access: AccessPolicy) -> None:
+        self._store = store
+        self._hold = hold
+        self._access = access
+
+    async def note_first_turn(self, key: ConversationKey, author: Author) -> None:
+        """Called when a turn with no history before it is stored: its author started the
+        conversation, unless someone already did (a regeneration of the first turn)."""
+        if STARTED_BY not in await self._store.settings(key):
+            await self._store.set_setting(SettingScope.for_thread(key), STARTED_BY, author.id)
+
+    async def starter(self, key: ConversationKey) -> str | None:
+        """Who started ``key``; for conversations from before starters were recorded, the author
+        of the first turn of its current branch."""
+        recorded = (await self._store.settings(key)).get(STARTED_BY)
+        if recorded:
+            return recorded
+        history = await self._store.history(key)
+        return history[0].author_id if history else None
+
+    async def may_forget(
+        self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None
+    ) -> bool:
+        """``opener``: who opened the thread on the platform, when the adapter knows it cheaply."""
+        if moderator or self._access.is_admin(key.platform, author.id) or author.id == opener:
+            return True
+        starter = await self.starter(key)
+        return starter is None or starter == author.id
+
+    async def forget(self, key: ConversationKey) -> int:
+        """Delete a conversation's history and images; waits for a turn in flight to finish."""
+        async with self._hold(key):
+            return await self._store.forget(key)
+
+    async def forget_as(
+        self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None
+    ) -> ForgetResult:
+        """Forget ``key`` if ``author`` may; otherwise say who can."""
+        if not await self.may_forget(key, author, moderator=moderator, opener=opener):
+            log.info("forget refused", extra={"conversation": str(key), "author": author.id})
+            return ForgetResult(refusal=FORGET_REFUSED)
+        return ForgetResult(await self.forget(key))

@@ -1,0 +1,441 @@
+"""The exclusive part of a turn: history, photos, the Gemini call, the stored answer and the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+
+from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
+from bot.gemini.capabilities import ModelCapabilities, capabilities_for
+from bot.images.budget import ImageMemory, turn_bytes
+from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
+from bot.text import messages
+from bot.text.reply_actions import image_actions
+from bot.text.settings import EffectiveSettings
+from bot.turns.context_budget import ContextWindow, model_window
+from bot.turns.fence import ALWAYS_HOLDS, TurnFence
+from bot.turns.gate import GenerationGate, QueueFull
+from bot.turns.plan import Refusal, TurnPlan
+from bot.turns.request import TurnRequest
+from bot.vocabulary import (
+    Action,
+    ActionKind,
+    AttachmentUnavailable,
+    Author,
+    ConversationKey,
+    ImagePart,
+    ImageRef,
+    Reply,
+    ReplyPart,
+    ReplySink,
+    TextPart,
+)
+from storage.aftercare import Aftercare
+from storage.content import Blob, ContentRecord, blob_refs, user_record
+from storage.errors import HeadMoved, StoreUnavailable
+from storage.protocol import Store, StoredTurn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A turn that produced a stored answer and was posted: ``reply`` shows ``turn_id`` (the
+    head); ``more`` are posted after it (the other takes of a variations turn, each showing its
+    own turn, and a sentence about takes that did not come back)."""
+
+    reply: Reply
+    # None: made and paid for, but the database stayed away too long to store it.
+    turn_id: int | None
+    more: tuple[Reply, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TakenOver:
+    """Another process announced the turn as cut off (its person was asked to send it again) and
+    the conversation has moved on since: nothing is posted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Gemini did not give a usable answer; ``message`` says why in one sentence."""
+
+    message: str
+
+
+class GenerationStep:
+    """Runs while the turn holds its conversation exclusively: nothing else of that conversation
+    can change the head between reading the history and storing the answer."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        engine: GeminiEngine,
+        gate: GenerationGate,
+        image_limits: ImageLimits,
+        context_max_images: int | None,
+        capabilities: Callable[[], ModelCapabilities],
+        memory: ImageMemory,
+        on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
+        aftercare: Aftercare,
+    ) -> None:
+        self._aftercare = aftercare
+        self._store = store
+        self._engine = engine
+        self._gate = gate
+        self._image_limits = image_limits
+        self._context_max_images = context_max_images
+        self._caps = capabilities
+        self._memory = memory
+        self._on_first_turn = on_first_turn
+
+    async def run(
+        self,
+        request: TurnRequest,
+        plan: TurnPlan,
+        settings: EffectiveSettings,
+        sink: ReplySink,
+        *,
+        late: bool,
+        notes: Sequence[str] = (),
+        fence: TurnFence | None = None,
+    ) -> Answered | Failed | Refusal | TakenOver:
+        """``notes``: sentences said with the answer (what a switch of model reset); ``fence``
+        says whether the turn is still this process's (see ``bot.turns.fence``)."""
+        fence = fence or ALWAYS_HOLDS
+        key = request.key
+        read = await self._history(request, plan)
+        if read is None:
+            return Refusal(messages.UNKNOWN_TURN)
+        head, history = read
+        started = time.monotonic()
+
+        async def queued(position: int) -> None:
+            await sink.notice(messages.queue_position(position))
+
+        # Photos are downloaded and decoded only once the turn holds a generation slot, so a burst
+        # of attachments waits in the queue instead of sitting in memory. The takes of a
+        # variations turn are separate requests sent at once (the API gives one image per
+        # request) within the turn's one slot.
+        # Room in the image memory budget is taken with the slot and kept until the reply is
+        # posted (the photos and the answer's images are in memory until then).
+        held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
+        async with AsyncExitStack() as memory:
+            try:
+                async with self._gate.slot(f"{key.platform}:{request.author.id}", queued):
+                    await memory.enter_async_context(self._memory.turns.reserve(held))
+                    prepared = [await self._load_image(ref) for ref in plan.images]
+                    built = await self._build(plan, history, prepared, settings)
+                    calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
+                    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            except QueueFull as exc:
+                return Refusal(exc.user_message, limited=True)
+            except (ImageRejected, AttachmentUnavailable) as exc:
+                return Refusal(exc.user_message)
+            except Exception:
+                log.exception("generation crashed", extra={"conversation": str(key)})
+                return Failed(messages.FAILED)
+            results = [self._result(request, outcome) for outcome in outcomes]
+            good = [r for r in results if r.ok and r.model_content is not None]
+            for result in results:
+                if not (result.ok and result.model_content is not None):
+                    self._log(request, None, result, started, built.window.dropped_turns)
+            if not good:
+                return Failed(results[0].message or messages.FAILED)
+            # Paid for now. A turn taken over while this process was paused or cut off is still
+            # stored and posted if the conversation has not moved on, with a sentence that
+            # replaces the "send it again" its person was given; otherwise nothing is posted.
+            taken_over = False
+            try:
+                taken_over = not await fence.holds()
+                stored = await self._store_takes(request, history, head, built, good, settings)
+            except HeadMoved:
+                if not taken_over:
+                    raise
+                log.warning("turn taken over; the conversation moved on", extra={"conversation": str(key)})
+                return TakenOver()
+            except StoreUnavailable:
+                log.error("answer not stored: the database stayed away", extra={"conversation": str(key)})
+                unsaved = self._unsaved(plan, good, results, notes)
+                await self._deliver(request, unsaved, sink)
+                return unsaved
+            for turn, result in zip(stored, good, strict=True):
+                self._log(request, turn.id, result, started, built.window.dropped_turns)
+            answered = self._answer(plan, built, stored, good, results, late=late, notes=notes)
+            if taken_over or not await _still_holds(fence):
+                answered = _after_all(answered)
+            await self._deliver(request, answered, sink)
+            return answered
+
+    async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> None:
+        """Post the answer (every take of a variations turn, in order, together: the turn still
+        holds its conversation), remembering which messages show which turn."""
+        key = request.key
+        for reply in (answered.reply, *answered.more):
+            posted = await sink.send(reply)
+            turn_id = reply.turn_id
+            if posted and turn_id is not None:
+                await self._aftercare.now_or_later(
+                    "record the posted messages",
+                    lambda p=list(posted), t=turn_id: self._store.record_posted(
+                        key.platform, key.channel, p, t
+                    ),
+                )
+
+    def _result(self, request: TurnRequest, outcome: GenerationResult | BaseException) -> GenerationResult:
+        if isinstance(outcome, GenerationResult):
+            return outcome
+        log.error(
+            "generation crashed",
+            extra={"conversation": str(request.key), "error": type(outcome).__name__},
+            exc_info=outcome,
+        )
+        return GenerationResult(Outcome.FAILED, messages.FAILED)
+
+    async def _store_takes(
+        self,
+        request: TurnRequest,
+        history: Sequence[StoredTurn],
+        head: int | None,
+        built: _Built,
+        good: list[GenerationResult],
+        settings: EffectiveSettings,
+    ) -> list[StoredTurn]:
+        """Each take is its own turn with the same parent (sibling branches), stored one after
+        another; the head then goes back to take 1."""
+        caps = settings.caps or self._caps()
+        parent = history[-1].id if history else None
+        stored: list[StoredTurn] = []
+        expected = head
+        for result in good:
+            turn = await self._append(request, parent, expected, built, result, caps)
+            stored.append(turn)
+            expected = turn.id
+        if len(stored) > 1:
+            await self._store.move_head(request.key, stored[0].id, expected_head=expected)
+        return stored
+
+    def _answer(
+        self,
+        plan: TurnPlan,
+        built: _Built,
+        stored: list[StoredTurn],
+        good: list[GenerationResult],
+        results: list[GenerationResult],
+        *,
+        late: bool,
+        notes: Sequence[str] = (),
+    ) -> Answered:
+        caps = capabilities_for(built.request.model) if built.request.model else self._caps()
+        takes = len(stored) > 1
+        replies = []
+        for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
+            parts = result.parts
+            if takes:
+                parts = _labelled(messages.take_label(number, len(stored)), parts)
+            if number == 1 and late and plan.from_head:
+                parts = (TextPart(messages.LATE_ARRIVAL), *parts)
+            if number == 1 and notes:  # what a switch of model reset, said with the answer
+                parts = (TextPart(" ".join(notes)), *parts)
+            actions = self._actions(turn.id, result, caps, built.request.image_size, take=takes)
+            replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
+        missing = [r for r in results if not (r.ok and r.model_content is not None)]
+        if missing:
+            reason = missing[0].message or messages.FAILED
+            replies.append(Reply.note(messages.takes_missing(len(missing), len(results), reason)))
+        return Answered(replies[0], stored[0].id, tuple(replies[1:]))
+
+    @staticmethod
+    def _unsaved(
+        plan: TurnPlan, good: list[GenerationResult], results: list[GenerationResult], notes: Sequence[str]
+    ) -> Answered:
+        """The takes as made, not stored: no controls (they would point at no turn), led by a
+        sentence saying the conversation will not build on them."""
+        takes = len(good) > 1
+        replies = []
+        for number, result in enumerate(good, start=1):
+            parts = _labelled(messages.take_label(number, len(good)), result.parts) if takes else result.parts
+            if number == 1:
+                parts = (TextPart(" ".join([*notes, messages.NOT_SAVED])), *parts)
+            replies.append(Reply(parts=parts))
+        missing = len(results) - len(good)
+        if missing:
+            reason = next((r.message for r in results if r.message), None) or messages.FAILED
+            replies.append(Reply.note(messages.takes_missing(missing, len(results), reason)))
+        return Answered(replies[0], None, tuple(replies[1:]))
+
+    async def _head(self, request: TurnRequest) -> int | None:
+        info = await self._store.conversation(request.key)
+        return info.head_turn_id if info is not None else None
+
+    async def _history(
+        self, request: TurnRequest, plan: TurnPlan
+    ) -> tuple[int | None, list[StoredTurn]] | None:
+        """The conversation's head and the history the turn continues (None: the turn it
+        continues was forgotten while it waited)."""
+        if plan.source_turn is not None:
+            source = await self._store.turn(plan.source_turn)
+            if source is None or source.key != request.key:
+                return None
+        if plan.from_head:
+            # The head's branch ends at the head: one read gives both.
+            history = await self._store.history(request.key)
+            return (history[-1].id if history else None), history
+        head = await self._head(request)
+        if plan.base is None:
+            return head, []
+        try:
+            return head, await self._store.history(request.key, plan.base)
+        except ValueError:
+            return None
+
+    async def _load_image(self, ref: ImageRef) -> PreparedImage:
+        try:
+            data = await ref.load()
+        except AttachmentUnavailable:
+            raise
+        except Exception as exc:  # an adapter's download failed in a way it did not translate
+            log.warning(
+                "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
+            )
+            raise AttachmentUnavailable(messages.download_failed(ref.filename)) from exc
+        return await prepare_image_async(data, ref.filename, self._image_limits, self._memory.decodes)
+
+    async def _build(
+        self,
+        plan: TurnPlan,
+        history: Sequence[StoredTurn],
+        prepared: list[PreparedImage],
+        settings: EffectiveSettings,
+    ) -> _Built:
+        caps = settings.caps or self._caps()
+        window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
+        new_blobs = [p.blob for p in prepared]
+        user = _user_content(plan, window, new_blobs)
+        known = {b.sha256: b.data for b in new_blobs}
+        wanted = {h for record in (*window.history, user) for h in blob_refs(record)}
+        known.update(await self._store.load_blobs(wanted - known.keys()))
+        request = GenerationRequest(
+            history=window.history,
+            user=user,
+            blobs=known,
+            aspect_ratio=settings.aspect_ratio,
+            image_size=plan.image_size or settings.image_size,
+            response_mode=settings.response_mode,
+            model=settings.model,
+        )
+        user_refs = set(blob_refs(user))
+        return _Built(request, window, tuple(b for b in new_blobs if b.sha256 in user_refs))
+
+    async def _append(
+        self,
+        request: TurnRequest,
+        parent: int | None,
+        expected_head: int | None,
+        built: _Built,
+        result: GenerationResult,
+        caps: ModelCapabilities,
+    ) -> StoredTurn:
+        usage = replace(
+            result.usage,
+            cost_usd=caps.estimate_cost(result.usage, built.request.image_size),
+        )
+        stored = await self._store.append_turn(
+            request.key,
+            parent,
+            built.request.user,
+            result.model_content or {},
+            [*built.user_blobs, *result.new_blobs],
+            caps.model,
+            usage,
+            request.author.id,
+            expected_head=expected_head,
+        )
+        if parent is None:  # a new conversation: its author started it (see bot.turns.forgetting)
+            await self._aftercare.now_or_later(
+                "note who started the conversation", lambda: self._on_first_turn(request.key, request.author)
+            )
+        return stored
+
+    @staticmethod
+    def _actions(
+        turn_id: int, result: GenerationResult, caps: ModelCapabilities, drawn_at: str | None, *, take: bool
+    ) -> tuple[Action, ...]:
+        if not any(isinstance(p, ImagePart) for p in result.parts):
+            return (Action(ActionKind.FORGET, turn_id),)
+        return image_actions(turn_id, caps, drawn_at, take=take)
+
+    def _log(
+        self,
+        request: TurnRequest,
+        turn_id: int | None,
+        result: GenerationResult,
+        started: float,
+        dropped: int,
+    ) -> None:
+        usage = result.usage
+        log.info(
+            "turn finished",
+            extra={
+                "conversation": str(request.key),
+                "kind": request.kind.value,
+                "turn_id": turn_id,
+                "outcome": result.outcome.value,
+                "latency_ms": round((time.monotonic() - started) * 1000),
+                "attempts": result.attempts,
+                "prompt_tokens": usage.prompt_tokens,
+                "output_tokens": usage.output_tokens,
+                "images": usage.images_generated,
+                "history_turns_dropped": dropped,
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    request: GenerationRequest
+    window: ContextWindow
+    user_blobs: tuple[Blob, ...]
+
+
+def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) -> ContentRecord:
+    """The new user turn: the person's text and photos, or (regenerating) the stored one; either
+    way led by the latest images when the context budget re-seeded the conversation."""
+    if plan.original_user is None:
+        images = [*window.seed_images, *((b.sha256, b.mime_type) for b in new_blobs)]
+        return user_record(plan.text, images)
+    # A turn that was itself seeded (the first after a switch of model) already leads with them.
+    already = set(blob_refs(plan.original_user))
+    seeds = [seed for seed in window.seed_images if seed[0] not in already]
+    if not seeds:
+        return plan.original_user
+    seeded = user_record("", seeds)
+    return {**plan.original_user, "parts": [*seeded["parts"], *plan.original_user["parts"]]}
+
+
+def _after_all(answered: Answered) -> Answered:
+    """The answer of a turn announced as cut off, led by the sentence that takes that back."""
+    first = answered.reply
+    return replace(answered, reply=replace(first, parts=(TextPart(messages.AFTER_ALL), *first.parts)))
+
+
+async def _still_holds(fence: TurnFence) -> bool:
+    """Checked again just before posting; a database gone again by then cannot take the image
+    back from the person, so it is posted as it is."""
+    try:
+        return await fence.holds()
+    except StoreUnavailable:
+        return True
+
+
+def _labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:
+    """A take's parts led by its label, in the same paragraph as the model's first text (one
+    message on platforms that start a message at each text part)."""
+    if parts and isinstance(parts[0], TextPart):
+        return (TextPart(f"{label}\n\n{parts[0].text}"), *parts[1:])
+    return (TextPart(label), *parts)

@@ -1,0 +1,139 @@
+"""The store as the core sees it: every call waits out a database outage (``storage.patience``), and a
+write retried after the connection died mid-call is recognised when it had in fact been written."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from bot.vocabulary import ConversationKey, Usage
+from storage.content import Blob, ContentRecord
+from storage.errors import HeadMoved
+from storage.patience import Patience
+from storage.protocol import Store, StoredTurn
+
+# Calls that wait out an outage. Lifecycle calls (open, close, ping, schema_version) do not: a
+# health check must say "down" at once, and start-up and shutdown have their own limits.
+# Every one of these is harmless to repeat, but for the two writes below that check the head.
+_PATIENT = frozenset(
+    {
+        "conversation",
+        "latest_conversation",
+        "turn",
+        "history",
+        "load_blobs",
+        "record_posted",
+        "turn_for_message",
+        "claim_message",
+        "finish_message",
+        "unfinished_messages",
+        "take_interrupted",
+        "scoped_settings",
+        "settings",
+        "set_setting",
+        "usage_since",
+        "count_images",
+        "cost_since",
+        "forget",
+        "idle_conversations",
+    }
+)
+
+
+class PatientStore:
+    """Wraps a ``Store``; anything beyond the protocol (a backend's extras) passes through."""
+
+    def __init__(self, store: Store, patience: Patience) -> None:
+        self.inner = store
+        self.patience = patience
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in _PATIENT:
+            return attribute
+        patient = self._patient(name, attribute)
+        setattr(self, name, patient)  # built once: later calls find it without __getattr__
+        return patient
+
+    def _patient(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            # The inner store's method is looked up at each call, so replacing it still counts.
+            return await self.patience.call(lambda: getattr(self.inner, name)(*args, **kwargs))
+
+        return call
+
+    async def append_turn(
+        self,
+        key: ConversationKey,
+        parent_id: int | None,
+        user_content: ContentRecord,
+        model_content: ContentRecord,
+        blobs: Iterable[Blob],
+        model: str,
+        usage: Usage,
+        author_id: str,
+        *,
+        expected_head: int | None,
+    ) -> StoredTurn:
+        blobs = list(blobs)
+        tries = 0
+
+        async def append() -> StoredTurn:
+            nonlocal tries
+            tries += 1
+            try:
+                return await self.inner.append_turn(
+                    key,
+                    parent_id,
+                    user_content,
+                    model_content,
+                    blobs,
+                    model,
+                    usage,
+                    author_id,
+                    expected_head=expected_head,
+                )
+            except HeadMoved as moved:
+                # A COMMIT whose answer was lost with the connection: the head is this very turn.
+                if tries > 1:
+                    mine = await self._written_before(
+                        moved, parent_id, user_content, model_content, author_id
+                    )
+                    if mine is not None:
+                        return mine
+                raise
+
+        return await self.patience.call(append)
+
+    async def _written_before(
+        self,
+        moved: HeadMoved,
+        parent_id: int | None,
+        user_content: ContentRecord,
+        model_content: ContentRecord,
+        author_id: str,
+    ) -> StoredTurn | None:
+        if moved.head is None:
+            return None
+        head = await self.inner.turn(moved.head)
+        same = head is not None and (
+            (head.parent_id, head.author_id, head.user_content, head.model_content)
+            == (parent_id, author_id, user_content, model_content)
+        )
+        return head if same else None
+
+    async def move_head(self, key: ConversationKey, turn_id: int, *, expected_head: int | None) -> None:
+        tries = 0
+
+        async def move() -> None:
+            nonlocal tries
+            tries += 1
+            try:
+                await self.inner.move_head(key, turn_id, expected_head=expected_head)
+            except HeadMoved as moved:
+                if not (tries > 1 and moved.head == turn_id):  # else: the first try was written
+                    raise
+
+        await self.patience.call(move)

@@ -1,0 +1,1 @@
+"""Discord: the real discord.py against a fake gateway and REST API."""

@@ -1,0 +1,1 @@
+"""Slack: the real slack-bolt against a fake Web API and Socket Mode."""

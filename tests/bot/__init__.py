@@ -1,0 +1,1 @@
+"""Tests of the conversation core, mirroring bot/."""

@@ -1,0 +1,1 @@
+"""Both stores (SQLite and a real PostgreSQL) and the coordination across processes."""
