@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from bot.composition import Coordination, coordination_for, describe_store, open_store, patience_for
+from bot.composition import (
+    Coordination,
+    build_service,
+    coordination_for,
+    describe_store,
+    open_store,
+    patience_for,
+)
 from bot.config import Config, reveal
 from bot.entry.platform import PlatformAdapter, PlatformError
 from bot.entry.service import ConversationService
@@ -127,14 +134,12 @@ async def _serve(config: Config, console: bool) -> int:
             return 2
         patience, aftercare = patience_for(config), Aftercare()
         coordination = coordination_for(store, config, patience, aftercare)
-        service = ConversationService(
-            config=config,
-            store=store,
-            engine=engine,
-            order=coordination.order,
-            reservations=coordination.reservations,
+        service = build_service(
+            config,
+            store,
+            engine,
+            coordination,
             in_flight=tuned_process(),
-            fence=coordination.fence,
             patience=patience,
             aftercare=aftercare,
         )

@@ -14,6 +14,7 @@ from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.budget import ImageMemory, turn_bytes
 from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
 from bot.text import messages
+from bot.text.conversation_settings import ConversationSettings
 from bot.text.reply_actions import image_actions
 from bot.text.settings import EffectiveSettings
 from bot.turns.context_budget import ContextWindow, model_window
@@ -79,7 +80,7 @@ class GenerationStep:
         gate: GenerationGate,
         image_limits: ImageLimits,
         context_max_images: int | None,
-        capabilities: Callable[[], ModelCapabilities],
+        settings: ConversationSettings,
         memory: ImageMemory,
         on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
         aftercare: Aftercare,
@@ -90,7 +91,7 @@ class GenerationStep:
         self._gate = gate
         self._image_limits = image_limits
         self._context_max_images = context_max_images
-        self._caps = capabilities
+        self._settings = settings
         self._memory = memory
         self._on_first_turn = on_first_turn
 
@@ -231,7 +232,7 @@ class GenerationStep:
         late: bool,
         notes: Sequence[str] = (),
     ) -> Answered:
-        caps = capabilities_for(built.request.model) if built.request.model else self._caps()
+        caps = capabilities_for(built.request.model) if built.request.model else self._settings.capabilities
         takes = len(stored) > 1
         replies = []
         for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
