@@ -11,19 +11,18 @@ from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
 from bot.images.budget import ImageMemory
 from bot.images.checks import ImageLimits
-from bot.limits.quotas import InProcessReservations, LimitPolicy, RateLimiter, Reservations
+from bot.limits.quotas import InProcessReservations, LimitPolicy, RateLimiter
+from bot.ports import Fence, JobLeases, Reservations, TurnOrder
 from bot.text.conversation_settings import ConversationSettings
-from bot.turns.fence import Fence
 from bot.turns.fence import SoleProcess as SoleProcessFence
 from bot.turns.forgetting import Forgetting
 from bot.turns.gate import GenerationGate
 from bot.turns.generation_step import GenerationStep
 from bot.turns.in_flight import InFlight
-from bot.turns.order import InProcessFirst, LocalTurnOrder, TurnOrder
+from bot.turns.order import InProcessFirst, LocalTurnOrder
 from bot.turns.patient_store import PatientStore
 from bot.turns.pipeline import TurnPipeline
 from bot.turns.plan import TurnPlanner
-from bot.turns.retention import JobLeases
 from bot.turns.retention import SoleProcess as SoleProcessJobs
 from bot.vocabulary import Position
 from storage.aftercare import Aftercare

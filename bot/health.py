@@ -10,7 +10,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.entry.platform import PlatformError
+from bot.ports import PlatformError
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from bot.composition import (
     patience_for,
 )
 from bot.config import Config, reveal
-from bot.entry.platform import PlatformAdapter, PlatformError
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
 from bot.gemini.model_check import choose_model, unsupported_default
 from bot.health import Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
+from bot.ports import PlatformAdapter, PlatformError
 from bot.turns.in_flight import InFlight
 from bot.turns.retention import Retention
 from storage.aftercare import Aftercare

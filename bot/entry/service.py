@@ -13,6 +13,7 @@ from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import store_model, validate_model
 from bot.limits.usage_report import usage_report
 from bot.logs import log_context
+from bot.ports import OrderTicket, ReplySink
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.settings import (
@@ -23,19 +24,10 @@ from bot.text.settings import (
 )
 from bot.turns.forgetting import ForgetResult, Forgetting
 from bot.turns.in_flight import InFlight
-from bot.turns.order import OrderTicket
 from bot.turns.pipeline import TurnPipeline, TurnResult, TurnStatus
 from bot.turns.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
 from bot.turns.request import TurnRequest
-from bot.vocabulary import (
-    AttachmentUnavailable,
-    Author,
-    ConversationKey,
-    ReplySink,
-    SettingName,
-    SettingScope,
-    Turn,
-)
+from bot.vocabulary import AttachmentUnavailable, Author, ConversationKey, SettingName, SettingScope, Turn
 from storage.aftercare import Aftercare
 from storage.protocol import Store
 

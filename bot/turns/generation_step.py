@@ -13,12 +13,13 @@ from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcom
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.budget import ImageMemory, turn_bytes
 from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
+from bot.ports import ReplySink, TurnFence
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.reply_actions import image_actions
 from bot.text.settings import EffectiveSettings
 from bot.turns.context_budget import ContextWindow, model_window
-from bot.turns.fence import ALWAYS_HOLDS, TurnFence
+from bot.turns.fence import ALWAYS_HOLDS
 from bot.turns.gate import GenerationGate, QueueFull
 from bot.turns.plan import Refusal, TurnPlan
 from bot.turns.request import TurnRequest
@@ -32,7 +33,6 @@ from bot.vocabulary import (
     ImageRef,
     Reply,
     ReplyPart,
-    ReplySink,
     TextPart,
 )
 from storage.aftercare import Aftercare

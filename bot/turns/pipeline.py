@@ -13,14 +13,13 @@ from enum import StrEnum
 from bot.entry.access import AccessPolicy
 from bot.gemini.model_choice import store_model
 from bot.limits.quotas import RateLimiter
+from bot.ports import Fence, OrderTicket, ReplySink, TurnFence, TurnOrder
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
-from bot.turns.fence import Fence, TurnFence
 from bot.turns.generation_step import Failed, GenerationStep, TakenOver
-from bot.turns.order import OrderTicket, TurnOrder
 from bot.turns.plan import Refusal, TurnPlan, TurnPlanner
 from bot.turns.request import TurnRequest
-from bot.vocabulary import ConversationKey, Reply, ReplySink, SettingName, SettingScope
+from bot.vocabulary import ConversationKey, Reply, SettingName, SettingScope
 from storage.aftercare import Aftercare
 from storage.errors import HeadMoved, StoreUnavailable
 from storage.protocol import Store

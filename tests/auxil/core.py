@@ -11,9 +11,9 @@ import pytest
 
 from bot.composition import build_service
 from bot.config import Config, load_config, reveal
-from bot.entry.platform import PlatformAdapter, PlatformError
 from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
+from bot.ports import PlatformAdapter, PlatformError
 from bot.turns.retention import Retention
 from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 from storage.sqlite_store import SqliteStore
