@@ -122,7 +122,7 @@ def build_service(
     if coordination is None:
         coordination = sole_process(config)
     # Every store call of the core waits out a database outage (see storage.patience).
-    patient: Store = PatientStore(store, patience)  # type: ignore[assignment]
+    patient: Store = PatientStore(store, patience)
     settings = ConversationSettings(patient, config, engine)
     order = coordination.order
     access = AccessPolicy.from_config(config)

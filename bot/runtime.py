@@ -99,6 +99,10 @@ def _log_stream(config: Config, console: bool) -> Iterator[TextIO | None]:
         yield stream
 
 
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
+
+
 async def run(config: Config, *, console: bool) -> int:
     """Run until the adapters finish or SIGTERM/SIGINT; returns the exit code."""
     with _log_stream(config, console) as stream:
@@ -210,7 +214,7 @@ async def _serve_adapters(
     log.info("bot started", extra={"model": config.gemini.model, "adapters": sorted(tasks.values())})
     exit_code = 0
     try:
-        stopper = asyncio.create_task(stop.wait())
+        stopper = asyncio.create_task(_until(stop))
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         for task in done:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
@@ -183,9 +184,7 @@ class GenerationStep:
             if posted and turn_id is not None:
                 await self._aftercare.now_or_later(
                     "record the posted messages",
-                    lambda p=list(posted), t=turn_id: self._store.record_posted(
-                        key.platform, key.channel, p, t
-                    ),
+                    partial(self._store.record_posted, key.platform, key.channel, list(posted), turn_id),
                 )
 
     def _result(self, request: TurnRequest, outcome: GenerationResult | BaseException) -> GenerationResult:
@@ -209,7 +208,7 @@ class GenerationStep:
     ) -> list[StoredTurn]:
         """Each take is its own turn with the same parent (sibling branches), stored one after
         another; the head then goes back to take 1."""
-        caps = settings.caps or self._caps()
+        caps = settings.caps or self._settings.capabilities
         parent = history[-1].id if history else None
         stored: list[StoredTurn] = []
         expected = head
@@ -314,7 +313,7 @@ class GenerationStep:
         prepared: list[PreparedImage],
         settings: EffectiveSettings,
     ) -> _Built:
-        caps = settings.caps or self._caps()
+        caps = settings.caps or self._settings.capabilities
         window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
         new_blobs = [p.blob for p in prepared]
         user = _user_content(plan, window, new_blobs)

@@ -12,7 +12,7 @@ from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import parse_flags
 from bot.text.settings import SettingError, validate_aspect_ratio, validate_image_size
 from bot.turns.request import TurnKind, TurnRequest
-from bot.vocabulary import ConversationKey, SettingName
+from bot.vocabulary import ConversationKey, ImageRef, SettingName
 from storage.content import ContentRecord
 from storage.protocol import Store, StoredTurn
 
@@ -31,7 +31,7 @@ class TurnPlan:
     """What a turn sends, decided before it waits for its conversation's earlier turns."""
 
     text: str = ""
-    images: tuple = ()  # tuple[ImageRef, ...], downloaded only once the turn runs
+    images: tuple[ImageRef, ...] = ()  # downloaded only once the turn runs
     # History ends at the conversation's head, or (from_head False) at ``base`` (None = empty).
     from_head: bool = True
     base: int | None = None
