@@ -128,34 +128,8 @@ def build_service(
     access = AccessPolicy.from_config(config)
     # Forget waits for the conversation's earlier turns, like any turn posted before it.
     forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
-    limits = ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
-    step = GenerationStep(
-        store=patient,
-        engine=engine,
-        gate=GenerationGate(config.limits.max_concurrent_generations, config.limits.max_queued_turns),
-        image_limits=limits,
-        context_max_images=config.limits.context_max_images,
-        settings=settings,
-        memory=ImageMemory.of(config.images.memory_bytes),
-        on_first_turn=forgetting.note_first_turn,
-        aftercare=aftercare,
-    )
-    planner = TurnPlanner(
-        store=patient, settings=settings, image_limits=limits, max_prompt_chars=config.limits.max_prompt_chars
-    )
-    limiter = RateLimiter(
-        LimitPolicy.from_config(config), patient, reservations=coordination.reservations, patience=patience
-    )
-    pipeline = TurnPipeline(
-        store=patient,
-        order=order,
-        access=access,
-        limiter=limiter,
-        planner=planner,
-        step=step,
-        settings=settings,
-        aftercare=aftercare,
-        fence=coordination.fence,
+    pipeline = _pipeline(
+        config, patient, engine, coordination, settings, access, forgetting, patience, aftercare
     )
     return ConversationService(
         config=config,
@@ -167,4 +141,46 @@ def build_service(
         pipeline=pipeline,
         in_flight=in_flight if in_flight is not None else InFlight(),
         aftercare=aftercare,
+    )
+
+
+def _pipeline(
+    config: Config,
+    store: Store,
+    engine: GeminiEngine,
+    coordination: Coordination,
+    settings: ConversationSettings,
+    access: AccessPolicy,
+    forgetting: Forgetting,
+    patience: Patience,
+    aftercare: Aftercare,
+) -> TurnPipeline:
+    limits = ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
+    step = GenerationStep(
+        store=store,
+        engine=engine,
+        gate=GenerationGate(config.limits.max_concurrent_generations, config.limits.max_queued_turns),
+        image_limits=limits,
+        context_max_images=config.limits.context_max_images,
+        settings=settings,
+        memory=ImageMemory.of(config.images.memory_bytes),
+        on_first_turn=forgetting.note_first_turn,
+        aftercare=aftercare,
+    )
+    planner = TurnPlanner(
+        store=store, settings=settings, image_limits=limits, max_prompt_chars=config.limits.max_prompt_chars
+    )
+    limiter = RateLimiter(
+        LimitPolicy.from_config(config), store, reservations=coordination.reservations, patience=patience
+    )
+    return TurnPipeline(
+        store=store,
+        order=coordination.order,
+        access=access,
+        limiter=limiter,
+        planner=planner,
+        step=step,
+        settings=settings,
+        aftercare=aftercare,
+        fence=coordination.fence,
     )

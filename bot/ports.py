@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.vocabulary import ConversationKey, Position, Reply
 
@@ -23,6 +23,9 @@ from storage.protocol import MessageClaims as MessageClaims
 from storage.protocol import SettingsStore as SettingsStore
 from storage.protocol import Store as Store
 from storage.protocol import UsageLedger as UsageLedger
+
+if TYPE_CHECKING:  # the capability table sits in the model's package, which imports the SDK
+    from bot.gemini.capabilities import ModelCapabilities
 
 # Platforms ------------------------------------------------------------------------------------
 
@@ -169,3 +172,24 @@ class JobLeases(Protocol):
     async def acquire(self, job: str, for_s: float) -> bool:
         """True if this process holds ``job`` for the next ``for_s`` seconds (renewable)."""
         ...
+
+
+# The model ---------------------------------------------------------------------------------------
+
+
+class ServedModel(Protocol):
+    """The model the engine serves by default (chosen at start-up) and what it accepts."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def capabilities(self) -> ModelCapabilities: ...
+
+
+class ModelDirectory(Protocol):
+    """What the check asks of the engine."""
+
+    async def model_available(self, model: str) -> bool: ...
+
+    async def image_models(self) -> list[str]: ...

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from bot.config import Config
 from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import allowed_models
+from bot.ports import ServedModel
 from bot.text.settings import EffectiveSettings, resolve
 from bot.vocabulary import ConversationKey
 from storage.protocol import SettingsStore
-
-
-class ServedModel(Protocol):
-    """The model the engine serves by default (chosen at start-up) and what it accepts."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def capabilities(self) -> ModelCapabilities: ...
 
 
 class ConversationSettings:

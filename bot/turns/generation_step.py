@@ -116,33 +116,13 @@ class GenerationStep:
             return Refusal(messages.UNKNOWN_TURN)
         head, history = read
         started = time.monotonic()
-
-        async def queued(position: int) -> None:
-            await sink.notice(messages.queue_position(position))
-
-        # Photos are downloaded and decoded only once the turn holds a generation slot, so a burst
-        # of attachments waits in the queue instead of sitting in memory. The takes of a
-        # variations turn are separate requests sent at once (the API gives one image per
-        # request) within the turn's one slot.
-        # Room in the image memory budget is taken with the slot and kept until the reply is
-        # posted (the photos and the answer's images are in memory until then).
-        held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
+        # Room in the image memory budget is taken with the generation slot and kept until the
+        # reply is posted (the photos and the answer's images are in memory until then).
         async with AsyncExitStack() as memory:
-            try:
-                async with self._gate.slot(f"{key.platform}:{request.author.id}", queued):
-                    await memory.enter_async_context(self._memory.turns.reserve(held))
-                    prepared = [await self._load_image(ref) for ref in plan.images]
-                    built = await self._build(plan, history, prepared, settings)
-                    calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
-                    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-            except QueueFull as exc:
-                return Refusal(exc.user_message, limited=True)
-            except (ImageRejected, AttachmentUnavailable) as exc:
-                return Refusal(exc.user_message)
-            except Exception:
-                log.exception("generation crashed", extra={"conversation": str(key)})
-                return Failed(messages.FAILED)
-            results = [self._result(request, outcome) for outcome in outcomes]
+            generated = await self._generate(request, plan, history, settings, sink, memory)
+            if not isinstance(generated, tuple):
+                return generated
+            built, results = generated
             good = [r for r in results if r.ok and r.model_content is not None]
             for result in results:
                 if not (result.ok and result.model_content is not None):
@@ -173,6 +153,40 @@ class GenerationStep:
                 answered = _after_all(answered)
             await self._deliver(request, answered, sink)
             return answered
+
+    async def _generate(
+        self,
+        request: TurnRequest,
+        plan: TurnPlan,
+        history: list[StoredTurn],
+        settings: EffectiveSettings,
+        sink: ReplySink,
+        memory: AsyncExitStack,
+    ) -> tuple[_Built, list[GenerationResult]] | Failed | Refusal:
+        """Photos are downloaded and decoded only once the turn holds a generation slot, so a
+        burst of attachments waits in the queue instead of sitting in memory. The takes of a
+        variations turn are separate requests sent at once (the API gives one image per request)
+        within the turn's one slot."""
+
+        async def queued(position: int) -> None:
+            await sink.notice(messages.queue_position(position))
+
+        held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
+        try:
+            async with self._gate.slot(f"{request.key.platform}:{request.author.id}", queued):
+                await memory.enter_async_context(self._memory.turns.reserve(held))
+                prepared = [await self._load_image(ref) for ref in plan.images]
+                built = await self._build(plan, history, prepared, settings)
+                calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
+                outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        except QueueFull as exc:
+            return Refusal(exc.user_message, limited=True)
+        except (ImageRejected, AttachmentUnavailable) as exc:
+            return Refusal(exc.user_message)
+        except Exception:
+            log.exception("generation crashed", extra={"conversation": str(request.key)})
+            return Failed(messages.FAILED)
+        return built, [self._result(request, outcome) for outcome in outcomes]
 
     async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> None:
         """Post the answer (every take of a variations turn, in order, together: the turn still
