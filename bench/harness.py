@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bot.composition import coordination_for, open_store, patience_for
+from bot.composition import build_service, coordination_for, open_store, patience_for
 from bot.config import Config, load_config, reveal
 from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
@@ -93,14 +93,12 @@ class Bot:
         patience, aftercare = patience_for(self.config), Aftercare()
         coordination = coordination_for(self.store, self.config, patience, aftercare)
         # Tuned like the running bot (bot.runtime), so memory and timing figures match it.
-        self.service = ConversationService(
-            config=self.config,
-            store=self.store,
-            engine=self.engine,
-            order=coordination.order,
-            reservations=coordination.reservations,
+        self.service = build_service(
+            self.config,
+            self.store,
+            self.engine,
+            coordination,
             in_flight=tuned_process(),
-            fence=coordination.fence,
             patience=patience,
             aftercare=aftercare,
         )

@@ -5,12 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Config, redacted_database_url
-from bot.limits.quotas import InProcessReservations, Reservations
-from bot.turns.fence import Fence
+from bot.entry.access import AccessPolicy
+from bot.entry.routing import Router
+from bot.entry.service import ConversationService
+from bot.gemini import GeminiEngine
+from bot.images.budget import ImageMemory
+from bot.images.checks import ImageLimits
+from bot.limits.quotas import InProcessReservations, LimitPolicy, RateLimiter
+from bot.ports import Fence, JobLeases, Reservations, TurnOrder
+from bot.text.conversation_settings import ConversationSettings
 from bot.turns.fence import SoleProcess as SoleProcessFence
-from bot.turns.order import InProcessFirst, LocalTurnOrder, TurnOrder
-from bot.turns.retention import JobLeases
+from bot.turns.forgetting import Forgetting
+from bot.turns.gate import GenerationGate
+from bot.turns.generation_step import GenerationStep
+from bot.turns.in_flight import InFlight
+from bot.turns.order import InProcessFirst, LocalTurnOrder
+from bot.turns.patient_store import PatientStore
+from bot.turns.pipeline import TurnPipeline
+from bot.turns.plan import TurnPlanner
 from bot.turns.retention import SoleProcess as SoleProcessJobs
+from bot.vocabulary import Position
 from storage.aftercare import Aftercare
 from storage.patience import Patience
 from storage.protocol import Store
@@ -71,6 +85,11 @@ def coordination_for(store: Store, config: Config, patience: Patience, aftercare
             PgFence(store, patience),
             True,
         )
+    return sole_process(config)
+
+
+def sole_process(config: Config) -> Coordination:
+    """Coordination when one process has the store to itself (SQLite)."""
     return Coordination(
         LocalTurnOrder(config.storage.turn_order_settle_s),
         InProcessReservations(),
@@ -84,3 +103,84 @@ def patience_for(config: Config) -> Patience:
     """One process's patience: ``DATABASE_OUTAGE_S``, holding at most ``MAX_QUEUED_TURNS`` calls
     (the bound on turns waiting for Gemini applies to turns waiting for the database too)."""
     return Patience(config.storage.outage_s, max_held=max(config.limits.max_queued_turns, 1))
+
+
+def build_service(
+    config: Config,
+    store: Store,
+    engine: GeminiEngine,
+    coordination: Coordination | None = None,
+    *,
+    in_flight: InFlight | None = None,
+    patience: Patience | None = None,
+    aftercare: Aftercare | None = None,
+) -> ConversationService:
+    """The conversation core, every part built once and handed what it needs (no part calls
+    back into what built it). Without ``coordination``, one process's (SQLite's)."""
+    patience = patience if patience is not None else patience_for(config)
+    aftercare = aftercare if aftercare is not None else Aftercare()
+    if coordination is None:
+        coordination = sole_process(config)
+    # Every store call of the core waits out a database outage (see storage.patience).
+    patient: Store = PatientStore(store, patience)
+    settings = ConversationSettings(patient, config, engine)
+    order = coordination.order
+    access = AccessPolicy.from_config(config)
+    # Forget waits for the conversation's earlier turns, like any turn posted before it.
+    forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
+    pipeline = _pipeline(
+        config, patient, engine, coordination, settings, access, forgetting, patience, aftercare
+    )
+    return ConversationService(
+        config=config,
+        store=patient,
+        settings=settings,
+        access=access,
+        router=Router(patient, order),
+        forgetting=forgetting,
+        pipeline=pipeline,
+        in_flight=in_flight if in_flight is not None else InFlight(),
+        aftercare=aftercare,
+    )
+
+
+def _pipeline(
+    config: Config,
+    store: Store,
+    engine: GeminiEngine,
+    coordination: Coordination,
+    settings: ConversationSettings,
+    access: AccessPolicy,
+    forgetting: Forgetting,
+    patience: Patience,
+    aftercare: Aftercare,
+) -> TurnPipeline:
+    limits = ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
+    step = GenerationStep(
+        store=store,
+        engine=engine,
+        gate=GenerationGate(config.limits.max_concurrent_generations, config.limits.max_queued_turns),
+        image_limits=limits,
+        context_max_images=config.limits.context_max_images,
+        settings=settings,
+        memory=ImageMemory.of(config.images.memory_bytes),
+        on_first_turn=forgetting.note_first_turn,
+        aftercare=aftercare,
+    )
+    planner = TurnPlanner(
+        store=store, settings=settings, image_limits=limits, max_prompt_chars=config.limits.max_prompt_chars
+    )
+    limiter = RateLimiter(
+        LimitPolicy.from_config(config), store, reservations=coordination.reservations, patience=patience
+    )
+    return TurnPipeline(
+        store=store,
+        order=coordination.order,
+        access=access,
+        limiter=limiter,
+        planner=planner,
+        step=step,
+        settings=settings,
+        aftercare=aftercare,
+        fence=coordination.fence,
+    )

@@ -6,11 +6,10 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
 
 from aiohttp import web
 
-from bot.entry.platform import PlatformError
+from bot.ports import Lifecycle, PlatformAdapter, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -20,23 +19,11 @@ CHECK_TIMEOUT_S = 2.0
 DATABASE = "database"
 
 
-class Connected(Protocol):
-    """A platform adapter that can say whether it is connected right now."""
-
-    name: str
-
-    async def connected(self) -> bool: ...
-
-
-class Pingable(Protocol):
-    async def ping(self) -> None: ...
-
-
 class Health:
     """Checks every platform this process serves and its database, all at once, each within a limit."""
 
     def __init__(
-        self, store: Pingable, platforms: Sequence[Connected], timeout_s: float = CHECK_TIMEOUT_S
+        self, store: Lifecycle, platforms: Sequence[PlatformAdapter], timeout_s: float = CHECK_TIMEOUT_S
     ) -> None:
         self._store = store
         self._platforms = list(platforms)

@@ -10,15 +10,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from bot.composition import Coordination, coordination_for, describe_store, open_store, patience_for
+from bot.composition import (
+    Coordination,
+    build_service,
+    coordination_for,
+    describe_store,
+    open_store,
+    patience_for,
+)
 from bot.config import Config, reveal
-from bot.entry.platform import PlatformAdapter, PlatformError
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
 from bot.gemini.model_check import choose_model, unsupported_default
 from bot.health import Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
+from bot.ports import PlatformAdapter, PlatformError
 from bot.turns.in_flight import InFlight
 from bot.turns.retention import Retention
 from storage.aftercare import Aftercare
@@ -92,6 +99,10 @@ def _log_stream(config: Config, console: bool) -> Iterator[TextIO | None]:
         yield stream
 
 
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
+
+
 async def run(config: Config, *, console: bool) -> int:
     """Run until the adapters finish or SIGTERM/SIGINT; returns the exit code."""
     with _log_stream(config, console) as stream:
@@ -127,14 +138,12 @@ async def _serve(config: Config, console: bool) -> int:
             return 2
         patience, aftercare = patience_for(config), Aftercare()
         coordination = coordination_for(store, config, patience, aftercare)
-        service = ConversationService(
-            config=config,
-            store=store,
-            engine=engine,
-            order=coordination.order,
-            reservations=coordination.reservations,
+        service = build_service(
+            config,
+            store,
+            engine,
+            coordination,
             in_flight=tuned_process(),
-            fence=coordination.fence,
             patience=patience,
             aftercare=aftercare,
         )
@@ -205,7 +214,7 @@ async def _serve_adapters(
     log.info("bot started", extra={"model": config.gemini.model, "adapters": sorted(tasks.values())})
     exit_code = 0
     try:
-        stopper = asyncio.create_task(stop.wait())
+        stopper = asyncio.create_task(_until(stop))
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         for task in done:

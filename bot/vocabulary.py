@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from storage.records import DISCORD_EPOCH_MS as DISCORD_EPOCH_MS
 from storage.records import ConversationKey as ConversationKey
@@ -155,20 +153,3 @@ class Reply:
     @classmethod
     def note(cls, message: str) -> Reply:
         return cls(parts=(TextPart(message),))
-
-
-class ReplySink(Protocol):
-    """How the core talks back to the place a turn came from."""
-
-    def working(self) -> AbstractAsyncContextManager[None]:
-        """Show a working indicator (typing, reaction, spinner) while the block runs."""
-        ...
-
-    async def send(self, reply: Reply) -> Sequence[str]:
-        """Post a reply in the conversation, parts in order; returns the ids of the platform
-        messages that show it (the core remembers them, so replying to one continues from it)."""
-        ...
-
-    async def notice(self, text: str) -> None:
-        """Tell the author something short (privately where the platform can)."""
-        ...

@@ -13,8 +13,8 @@ import pytest
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.slack.adapter import SlackAdapter
-from bot.entry.platform import PlatformError
 from bot.health import CHECK_TIMEOUT_S, Health, HealthServer
+from bot.ports import PlatformError
 from storage.postgres_store import PostgresStore
 from tests.adapters.discord.test_discord_process import discord_env
 from tests.adapters.slack.test_slack import slack_env

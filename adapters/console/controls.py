@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from bot.entry.service import ConversationService
+from bot.ports import ReplySink
 from bot.text.flags import MAX_TAKES, MIN_TAKES
 from bot.text.messages import CONSOLE_NO_IMAGE_YET as NO_IMAGE_YET
 from bot.text.settings import SettingError
 from bot.turns.request import VARIATIONS_TAKES, TurnKind, TurnRequest
-from bot.vocabulary import ActionKind, Author, ConversationKey, Reply, ReplySink, SettingName, SettingScope
+from bot.vocabulary import ActionKind, Author, ConversationKey, Reply, SettingName, SettingScope
 
 Command = Callable[[str], Awaitable[bool]]
 

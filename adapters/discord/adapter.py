@@ -19,8 +19,8 @@ from adapters.discord.shards import IdentifyGate, shard_list
 from adapters.discord.sink import NO_MENTIONS
 from adapters.discord.views import DYNAMIC_ITEMS, ControlsClient
 from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
-from bot.entry.platform import PlatformError
 from bot.entry.service import ConversationService
+from bot.ports import PlatformError
 from bot.text.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
 from bot.text.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
 

@@ -25,8 +25,8 @@ from adapters.slack.errors import slack_error_code
 from adapters.slack.files import SlackFiles
 from adapters.slack.handlers import PLATFORM, SlackHandlers
 from bot.config import Config, reveal
-from bot.entry.platform import PlatformError
 from bot.entry.service import ConversationService
+from bot.ports import PlatformError
 from bot.text.messages import SLACK_APP_TOKEN_REJECTED as APP_TOKEN_REJECTED
 from bot.text.messages import SLACK_BOT_TOKEN_REJECTED as BOT_TOKEN_REJECTED
 

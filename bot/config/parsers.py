@@ -31,9 +31,7 @@ def _whole_number(raw: str) -> int:
         raise problem(f"must be a whole number, not {raw!r}.") from None
 
 
-def whole(minimum: int = 0, maximum: int | None = None, times: int = 1, per: int = 1) -> BeforeValidator:
-    """A whole number within bounds, in another unit: ``times`` for MB to bytes, ``per`` for ms to s."""
-
+def _bounded_whole(minimum: int, maximum: int | None, times: int, per: int) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = _whole_number(raw)
         if value < minimum:
@@ -42,15 +40,18 @@ def whole(minimum: int = 0, maximum: int | None = None, times: int = 1, per: int
             raise problem(f"must be between {minimum} and {maximum}, not {value}.")
         return value * times if per == 1 else value * times / per
 
-    return _on_text(parse)
+    return parse
+
+
+def whole(minimum: int = 0, maximum: int | None = None, times: int = 1, per: int = 1) -> BeforeValidator:
+    """A whole number within bounds, in another unit: ``times`` for MB to bytes, ``per`` for ms to s."""
+    return _on_text(_bounded_whole(minimum, maximum, times, per))
 
 
 def whole_or_unlimited(minimum: int = 0) -> BeforeValidator:
     """A whole number, or ``all`` / ``unlimited`` / ``none`` for no bound (None)."""
-    bounded = whole(minimum).func
-    return BeforeValidator(
-        lambda value: None if isinstance(value, str) and value.lower() in UNLIMITED else bounded(value)
-    )
+    bounded = _bounded_whole(minimum, None, 1, 1)
+    return _on_text(lambda raw: None if raw.lower() in UNLIMITED else bounded(raw))
 
 
 def _positive(raw: str, text: str, not_a_number: str) -> float:

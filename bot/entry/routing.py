@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.turns.order import OrderTicket, TurnOrder
+from bot.ports import OrderTicket, TurnOrder
 from bot.vocabulary import ConversationKey, Position, Turn
 from storage.errors import StoreUnavailable
 from storage.protocol import Store

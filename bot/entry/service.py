@@ -6,49 +6,29 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
-from bot.composition import patience_for
 from bot.config import Config
 from bot.entry.access import AccessPolicy
 from bot.entry.routing import Inbound, Router
-from bot.gemini import GeminiEngine
 from bot.gemini.capabilities import ModelCapabilities
-from bot.gemini.model_choice import allowed_models, store_model, validate_model
-from bot.images.budget import ImageMemory
-from bot.images.checks import ImageLimits
-from bot.limits.quotas import LimitPolicy, RateLimiter, Reservations
+from bot.gemini.model_choice import store_model, validate_model
 from bot.limits.usage_report import usage_report
 from bot.logs import log_context
+from bot.ports import OrderTicket, ReplySink
 from bot.text import messages
+from bot.text.conversation_settings import ConversationSettings
 from bot.text.settings import (
     EffectiveSettings,
-    resolve,
     validate_aspect_ratio,
     validate_image_size,
     validate_response_mode,
 )
-from bot.turns.fence import Fence, SoleProcess
 from bot.turns.forgetting import ForgetResult, Forgetting
-from bot.turns.gate import GenerationGate
-from bot.turns.generation_step import GenerationStep
 from bot.turns.in_flight import InFlight
-from bot.turns.order import LocalTurnOrder, OrderTicket, TurnOrder
-from bot.turns.patient_store import PatientStore
 from bot.turns.pipeline import TurnPipeline, TurnResult, TurnStatus
-from bot.turns.plan import TurnPlanner
 from bot.turns.recovery import INTERRUPTED_WINDOW_S, Tell, announce_interrupted
 from bot.turns.request import TurnRequest
-from bot.vocabulary import (
-    AttachmentUnavailable,
-    Author,
-    ConversationKey,
-    Position,
-    ReplySink,
-    SettingName,
-    SettingScope,
-    Turn,
-)
+from bot.vocabulary import AttachmentUnavailable, Author, ConversationKey, SettingName, SettingScope, Turn
 from storage.aftercare import Aftercare
-from storage.patience import Patience
 from storage.protocol import Store
 
 # Names adapters and tests import from here.
@@ -82,69 +62,33 @@ class ConversationService:
         *,
         config: Config,
         store: Store,
-        engine: GeminiEngine,
-        order: TurnOrder | None = None,
-        reservations: Reservations | None = None,
-        in_flight: InFlight | None = None,
-        fence: Fence | None = None,
-        patience: Patience | None = None,
-        aftercare: Aftercare | None = None,
+        settings: ConversationSettings,
+        access: AccessPolicy,
+        router: Router,
+        forgetting: Forgetting,
+        pipeline: TurnPipeline,
+        in_flight: InFlight,
+        aftercare: Aftercare,
     ) -> None:
+        """Built by ``bot.composition.build_service``, the one place that wires the parts."""
         self._config = config
-        self._patience = patience if patience is not None else patience_for(config)
-        self._aftercare = aftercare if aftercare is not None else Aftercare()
-        # Every store call of the core waits out a database outage (see storage.patience).
-        store = PatientStore(store, self._patience)  # type: ignore[assignment]
         self._store = store
-        self._engine = engine
-        # Not ``order or ...``: an idle LocalTurnOrder is empty, so falsy.
-        self._order = order if order is not None else LocalTurnOrder(config.storage.turn_order_settle_s)
-        self._in_flight = in_flight or InFlight()
-        self._access = AccessPolicy.from_config(config)
-        self._router = Router(store, self._order)
-        # Forget waits for the conversation's earlier turns, like any turn posted before it.
-        self._forgetting = Forgetting(store, lambda key: self._order.enter(key, Position.now()), self._access)
-        limits = ImageLimits(
-            max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side
-        )
-        self._pipeline = TurnPipeline(
-            store=store,
-            order=self._order,
-            access=self._access,
-            limiter=RateLimiter(
-                LimitPolicy.from_config(config), store, reservations=reservations, patience=self._patience
-            ),
-            planner=TurnPlanner(
-                store=store,
-                settings=self.effective_settings,
-                allowed_models=self.allowed_models,
-                image_limits=limits,
-                max_prompt_chars=config.limits.max_prompt_chars,
-            ),
-            step=GenerationStep(
-                store=store,
-                engine=engine,
-                gate=GenerationGate(config.limits.max_concurrent_generations, config.limits.max_queued_turns),
-                image_limits=limits,
-                context_max_images=config.limits.context_max_images,
-                capabilities=lambda: self.capabilities,
-                memory=ImageMemory.of(config.images.memory_bytes),
-                on_first_turn=self._forgetting.note_first_turn,
-                aftercare=self._aftercare,
-            ),
-            settings=self.effective_settings,
-            aftercare=self._aftercare,
-            fence=fence or SoleProcess(),
-        )
+        self._settings = settings
+        self._access = access
+        self._router = router
+        self._forgetting = forgetting
+        self._pipeline = pipeline
+        self._in_flight = in_flight
+        self._aftercare = aftercare
 
     @property
     def capabilities(self) -> ModelCapabilities:
-        return self._engine.capabilities
+        return self._settings.capabilities
 
     @property
     def allowed_models(self) -> tuple[str, ...]:
         """Models people may pick per conversation, the default first."""
-        return allowed_models(self._config, self._engine.model)
+        return self._settings.allowed_models
 
     @property
     def store(self) -> Store:
@@ -197,7 +141,7 @@ class ConversationService:
             return await self._pipeline.run(request, sink, ticket)
 
     async def effective_settings(self, key: ConversationKey) -> EffectiveSettings:
-        return resolve(await self._store.settings(key), self._config, self.capabilities, self.allowed_models)
+        return await self._settings.effective(key)
 
     async def change_setting(self, scope: SettingScope, name: SettingName, value: str) -> str:
         """Validate and store a setting; returns a confirmation sentence or raises SettingError.
@@ -244,7 +188,7 @@ class ConversationService:
     async def usage_report(self, key: ConversationKey, author: Author) -> str:
         """What ``author`` made today and this month with estimated cost; admins get totals."""
         admin = self._access.is_admin(key.platform, author.id)
-        model = (await self.effective_settings(key)).model or self._engine.model
+        model = (await self.effective_settings(key)).model or self._settings.default_model
         return await usage_report(self._store, self._config, key, author, admin=admin, model=model)
 
     async def announce_interrupted(

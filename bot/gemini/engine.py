@@ -280,7 +280,7 @@ class GeminiEngine:
     # -- classification ----------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:
         base = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
-        return min(self._backoff_max_s, base + random.uniform(0, base / 2))
+        return float(min(self._backoff_max_s, base + random.uniform(0, base / 2)))
 
     @staticmethod
     def _fail(outcome: Outcome, message: str) -> GenerationResult:

@@ -5,24 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from bot.config import Config
 from bot.gemini import LookupFailure, ModelLookupError
 from bot.gemini.capabilities import PREFERRED_MODELS, ModelCapabilities
+from bot.ports import ModelDirectory
 from bot.text import messages
 
 log = logging.getLogger(__name__)
 
 MSG_KEY_REJECTED = "the Gemini API key was rejected; set a valid GEMINI_API_KEY."
-
-
-class ModelDirectory(Protocol):
-    """What the check asks of the engine."""
-
-    async def model_available(self, model: str) -> bool: ...
-
-    async def image_models(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)

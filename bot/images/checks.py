@@ -196,7 +196,7 @@ def _ensure_plugins() -> None:
         # Pixel buffers in blocks larger than glibc's mmap threshold (bot.images.heap): a decoded photo
         # is then unmapped when freed instead of left in a thread's heap, where each worker
         # thread's arena would otherwise keep its own peak (twice the peak after two bombs).
-        Image.core.set_block_size(_PIXEL_BLOCK_BYTES)
+        Image.core.set_block_size(_PIXEL_BLOCK_BYTES)  # type: ignore[attr-defined]  # Pillow's C core
         _plugins_ready = True
 
 

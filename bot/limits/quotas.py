@@ -7,12 +7,12 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from bot.config import Config
+from bot.ports import Ledger, Reservations, UsageCounts
 from bot.text import messages
 from bot.vocabulary import Author, ConversationKey
 from storage.patience import Patience
@@ -63,50 +63,6 @@ def _duration(seconds: float) -> str:
 
 def _workspace_word(platform: str) -> str:
     return "server" if platform == "discord" else "workspace"
-
-
-class UsageCounts(Protocol):
-    """Recorded usage, as the store's ``UsageLedger`` counts it."""
-
-    async def count_images(
-        self,
-        since: float,
-        *,
-        author_id: str | None = None,
-        platform: str | None = None,
-        workspace: str | None = None,
-        channel: str | None = None,
-    ) -> tuple[int, float | None]: ...
-
-    async def cost_since(self, since: float) -> float: ...
-
-
-class Ledger(UsageCounts, Protocol):
-    """Inside one serialised check: recorded usage, turns admitted and not yet recorded, and
-    admitting one. A check counts through its ledger, so it needs one database connection, not
-    one for the lock and another for the counts (with connections short, the second may never
-    come while others wait for the lock)."""
-
-    async def pending(self, scope: tuple[str, ...]) -> int: ...
-
-    async def reserve(self, scopes: Sequence[tuple[str, ...]]) -> object:
-        """Count an admitted image in every scope, once per time the scope is listed (a turn of
-        N takes lists each scope N times); returns a token for ``release``."""
-        ...
-
-
-class Reservations(Protocol):
-    """Where admitted-but-unrecorded turns are counted: in this process (one process, SQLite)
-    or in the database (several processes, ``storage.pg_coordination``)."""
-
-    def checking(self, usage: UsageCounts) -> AbstractAsyncContextManager[Ledger]:
-        """One check at a time across everything that shares the limits; ``usage`` counts
-        recorded usage where the ledger does not count it itself."""
-        ...
-
-    async def release(self, token: object) -> None:
-        """The turn ended (its usage is recorded, or it made nothing): stop counting it."""
-        ...
 
 
 class InProcessReservations:

@@ -85,7 +85,7 @@ def _model(matches: list[tuple[str, str | None]], allowed: Sequence[str], errors
             continue
         try:
             if value is None:
-                raise SettingError(_missing("--model", allowed[:1] or ("gemini-3.1-flash-image",)))
+                raise SettingError(_missing("--model", tuple(allowed[:1]) or ("gemini-3.1-flash-image",)))
             model = validate_model(value, allowed)
         except SettingError as exc:
             errors.append(exc.user_message)

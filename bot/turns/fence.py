@@ -3,21 +3,8 @@ longer than its lease may find its turn taken over (announced as cut off) by ano
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from bot.ports import TurnFence
 from bot.vocabulary import ConversationKey
-
-
-class TurnFence(Protocol):
-    async def holds(self) -> bool:
-        """True while nobody else has taken this turn over; checked before storing and posting."""
-        ...
-
-
-class Fence(Protocol):
-    def for_turn(self, key: ConversationKey, message_id: str) -> TurnFence:
-        """A fence for a turn whose message was just claimed."""
-        ...
 
 
 class _Always:

@@ -8,16 +8,19 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.budget import ImageMemory, turn_bytes
 from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
+from bot.ports import ReplySink, TurnFence
 from bot.text import messages
+from bot.text.conversation_settings import ConversationSettings
 from bot.text.reply_actions import image_actions
 from bot.text.settings import EffectiveSettings
 from bot.turns.context_budget import ContextWindow, model_window
-from bot.turns.fence import ALWAYS_HOLDS, TurnFence
+from bot.turns.fence import ALWAYS_HOLDS
 from bot.turns.gate import GenerationGate, QueueFull
 from bot.turns.plan import Refusal, TurnPlan
 from bot.turns.request import TurnRequest
@@ -31,7 +34,6 @@ from bot.vocabulary import (
     ImageRef,
     Reply,
     ReplyPart,
-    ReplySink,
     TextPart,
 )
 from storage.aftercare import Aftercare
@@ -79,7 +81,7 @@ class GenerationStep:
         gate: GenerationGate,
         image_limits: ImageLimits,
         context_max_images: int | None,
-        capabilities: Callable[[], ModelCapabilities],
+        settings: ConversationSettings,
         memory: ImageMemory,
         on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
         aftercare: Aftercare,
@@ -90,7 +92,7 @@ class GenerationStep:
         self._gate = gate
         self._image_limits = image_limits
         self._context_max_images = context_max_images
-        self._caps = capabilities
+        self._settings = settings
         self._memory = memory
         self._on_first_turn = on_first_turn
 
@@ -114,33 +116,13 @@ class GenerationStep:
             return Refusal(messages.UNKNOWN_TURN)
         head, history = read
         started = time.monotonic()
-
-        async def queued(position: int) -> None:
-            await sink.notice(messages.queue_position(position))
-
-        # Photos are downloaded and decoded only once the turn holds a generation slot, so a burst
-        # of attachments waits in the queue instead of sitting in memory. The takes of a
-        # variations turn are separate requests sent at once (the API gives one image per
-        # request) within the turn's one slot.
-        # Room in the image memory budget is taken with the slot and kept until the reply is
-        # posted (the photos and the answer's images are in memory until then).
-        held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
+        # Room in the image memory budget is taken with the generation slot and kept until the
+        # reply is posted (the photos and the answer's images are in memory until then).
         async with AsyncExitStack() as memory:
-            try:
-                async with self._gate.slot(f"{key.platform}:{request.author.id}", queued):
-                    await memory.enter_async_context(self._memory.turns.reserve(held))
-                    prepared = [await self._load_image(ref) for ref in plan.images]
-                    built = await self._build(plan, history, prepared, settings)
-                    calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
-                    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-            except QueueFull as exc:
-                return Refusal(exc.user_message, limited=True)
-            except (ImageRejected, AttachmentUnavailable) as exc:
-                return Refusal(exc.user_message)
-            except Exception:
-                log.exception("generation crashed", extra={"conversation": str(key)})
-                return Failed(messages.FAILED)
-            results = [self._result(request, outcome) for outcome in outcomes]
+            generated = await self._generate(request, plan, history, settings, sink, memory)
+            if not isinstance(generated, tuple):
+                return generated
+            built, results = generated
             good = [r for r in results if r.ok and r.model_content is not None]
             for result in results:
                 if not (result.ok and result.model_content is not None):
@@ -172,6 +154,40 @@ class GenerationStep:
             await self._deliver(request, answered, sink)
             return answered
 
+    async def _generate(
+        self,
+        request: TurnRequest,
+        plan: TurnPlan,
+        history: list[StoredTurn],
+        settings: EffectiveSettings,
+        sink: ReplySink,
+        memory: AsyncExitStack,
+    ) -> tuple[_Built, list[GenerationResult]] | Failed | Refusal:
+        """Photos are downloaded and decoded only once the turn holds a generation slot, so a
+        burst of attachments waits in the queue instead of sitting in memory. The takes of a
+        variations turn are separate requests sent at once (the API gives one image per request)
+        within the turn's one slot."""
+
+        async def queued(position: int) -> None:
+            await sink.notice(messages.queue_position(position))
+
+        held = turn_bytes((ref.size for ref in plan.images), self._image_limits.max_bytes)
+        try:
+            async with self._gate.slot(f"{request.key.platform}:{request.author.id}", queued):
+                await memory.enter_async_context(self._memory.turns.reserve(held))
+                prepared = [await self._load_image(ref) for ref in plan.images]
+                built = await self._build(plan, history, prepared, settings)
+                calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
+                outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        except QueueFull as exc:
+            return Refusal(exc.user_message, limited=True)
+        except (ImageRejected, AttachmentUnavailable) as exc:
+            return Refusal(exc.user_message)
+        except Exception:
+            log.exception("generation crashed", extra={"conversation": str(request.key)})
+            return Failed(messages.FAILED)
+        return built, [self._result(request, outcome) for outcome in outcomes]
+
     async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> None:
         """Post the answer (every take of a variations turn, in order, together: the turn still
         holds its conversation), remembering which messages show which turn."""
@@ -182,9 +198,7 @@ class GenerationStep:
             if posted and turn_id is not None:
                 await self._aftercare.now_or_later(
                     "record the posted messages",
-                    lambda p=list(posted), t=turn_id: self._store.record_posted(
-                        key.platform, key.channel, p, t
-                    ),
+                    partial(self._store.record_posted, key.platform, key.channel, list(posted), turn_id),
                 )
 
     def _result(self, request: TurnRequest, outcome: GenerationResult | BaseException) -> GenerationResult:
@@ -208,7 +222,7 @@ class GenerationStep:
     ) -> list[StoredTurn]:
         """Each take is its own turn with the same parent (sibling branches), stored one after
         another; the head then goes back to take 1."""
-        caps = settings.caps or self._caps()
+        caps = settings.caps or self._settings.capabilities
         parent = history[-1].id if history else None
         stored: list[StoredTurn] = []
         expected = head
@@ -231,7 +245,7 @@ class GenerationStep:
         late: bool,
         notes: Sequence[str] = (),
     ) -> Answered:
-        caps = capabilities_for(built.request.model) if built.request.model else self._caps()
+        caps = capabilities_for(built.request.model) if built.request.model else self._settings.capabilities
         takes = len(stored) > 1
         replies = []
         for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
@@ -313,7 +327,7 @@ class GenerationStep:
         prepared: list[PreparedImage],
         settings: EffectiveSettings,
     ) -> _Built:
-        caps = settings.caps or self._caps()
+        caps = settings.caps or self._settings.capabilities
         window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
         new_blobs = [p.blob for p in prepared]
         user = _user_content(plan, window, new_blobs)

@@ -8,10 +8,10 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
 
 from cachetools import TTLCache
 
+from bot.ports import OrderTicket, TurnOrder
 from bot.vocabulary import ConversationKey, Position
 
 # Slack does not promise delivery in posting order (retries, several HTTP replicas, Socket Mode
@@ -23,39 +23,6 @@ DEFAULT_SETTLE_S = 0.25
 # How long a conversation remembers the latest message it answered, to recognise a late arrival.
 _ANSWERED_TTL_S = 3600.0
 _ANSWERED_CAPACITY = 50_000
-
-
-class OrderTicket(Protocol):
-    """One turn's place in its conversation's order, taken on arrival."""
-
-    @property
-    def late(self) -> bool:
-        """True once started if a message posted after this one was already answered."""
-        ...
-
-    def ahead(self) -> int:
-        """How many turns of this conversation run or wait before this one."""
-        ...
-
-    async def __aenter__(self) -> OrderTicket:
-        """Wait for every earlier turn of the conversation, then run exclusively."""
-        ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def leave(self) -> None:
-        """Give up the place without running (duplicate, refused); harmless after running."""
-        ...
-
-
-class TurnOrder(Protocol):
-    """What the pipeline asks: "run this turn of this conversation, in order, exclusively"."""
-
-    def enter(self, key: ConversationKey, position: Position) -> OrderTicket:
-        """Take a place in ``key``'s order now, synchronously, before any other await."""
-        ...
 
 
 @dataclass(eq=False, slots=True)

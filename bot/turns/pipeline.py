@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,14 +13,13 @@ from enum import StrEnum
 from bot.entry.access import AccessPolicy
 from bot.gemini.model_choice import store_model
 from bot.limits.quotas import RateLimiter
+from bot.ports import Fence, OrderTicket, ReplySink, TurnFence, TurnOrder
 from bot.text import messages
-from bot.text.settings import EffectiveSettings
-from bot.turns.fence import Fence, TurnFence
+from bot.text.conversation_settings import ConversationSettings
 from bot.turns.generation_step import Failed, GenerationStep, TakenOver
-from bot.turns.order import OrderTicket, TurnOrder
 from bot.turns.plan import Refusal, TurnPlan, TurnPlanner
 from bot.turns.request import TurnRequest
-from bot.vocabulary import ConversationKey, Reply, ReplySink, SettingName, SettingScope
+from bot.vocabulary import ConversationKey, Reply, SettingName, SettingScope
 from storage.aftercare import Aftercare
 from storage.errors import HeadMoved, StoreUnavailable
 from storage.protocol import Store
@@ -83,7 +82,7 @@ class TurnPipeline:
         limiter: RateLimiter,
         planner: TurnPlanner,
         step: GenerationStep,
-        settings: Callable[[ConversationKey], Awaitable[EffectiveSettings]],
+        settings: ConversationSettings,
         aftercare: Aftercare,
         fence: Fence,
     ) -> None:
@@ -206,7 +205,7 @@ class TurnPipeline:
             log.warning("turn taken over before it started", extra={"conversation": str(request.key)})
             return TurnResult(TurnStatus.TAKEN_OVER)
         notes = await self._apply_settings(request.key, plan)
-        settings = await self._settings(request.key)
+        settings = await self._settings.effective(request.key)
         try:
             outcome = await self._step.run(
                 request, plan, settings, sink, late=ticket.late, notes=notes, fence=fence
@@ -231,7 +230,7 @@ class TurnPipeline:
         notes: list[str] = []
         for name, value in plan.settings:
             if name is SettingName.MODEL:
-                notes += await store_model(self._store, scope, value, lambda: self._settings(key))
+                notes += await store_model(self._store, scope, value, lambda: self._settings.effective(key))
             else:
                 await self._store.set_setting(scope, name.value, value)
         return notes

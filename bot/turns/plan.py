@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.checks import ImageLimits, ImageRejected, check_declared, too_many_images_message
 from bot.text import messages
+from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import parse_flags
-from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
+from bot.text.settings import SettingError, validate_aspect_ratio, validate_image_size
 from bot.turns.request import TurnKind, TurnRequest
-from bot.vocabulary import ConversationKey, SettingName
+from bot.vocabulary import ConversationKey, ImageRef, SettingName
 from storage.content import ContentRecord
 from storage.protocol import Store, StoredTurn
 
@@ -30,7 +31,7 @@ class TurnPlan:
     """What a turn sends, decided before it waits for its conversation's earlier turns."""
 
     text: str = ""
-    images: tuple = ()  # tuple[ImageRef, ...], downloaded only once the turn runs
+    images: tuple[ImageRef, ...] = ()  # downloaded only once the turn runs
     # History ends at the conversation's head, or (from_head False) at ``base`` (None = empty).
     from_head: bool = True
     base: int | None = None
@@ -59,14 +60,12 @@ class TurnPlanner:
         self,
         *,
         store: Store,
-        settings: Callable[[ConversationKey], Awaitable[EffectiveSettings]],
-        allowed_models: Sequence[str],
+        settings: ConversationSettings,
         image_limits: ImageLimits,
         max_prompt_chars: int,
     ) -> None:
         self._store = store
         self._settings = settings
-        self._allowed = tuple(allowed_models)
         self._image_limits = image_limits
         self._max_prompt_chars = max_prompt_chars
         self._planners: dict[TurnKind, Planner] = {
@@ -81,13 +80,13 @@ class TurnPlanner:
         return await self._planners[request.kind](request)
 
     async def _caps(self, key: ConversationKey) -> ModelCapabilities:
-        caps = (await self._settings(key)).caps
+        caps = (await self._settings.effective(key)).caps
         assert caps is not None  # the service's resolver always names the model
         return caps
 
     async def _prompt(self, request: TurnRequest) -> TurnPlan | Refusal:
         caps = await self._caps(request.key)
-        parsed = parse_flags(request.text, caps, self._allowed)
+        parsed = parse_flags(request.text, caps, self._settings.allowed_models)
         if len(parsed.text) > self._max_prompt_chars:
             return Refusal(messages.prompt_too_long(len(parsed.text), self._max_prompt_chars))
         if parsed.refusal:

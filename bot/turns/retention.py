@@ -6,22 +6,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
+from bot.ports import JobLeases
 from bot.vocabulary import ConversationKey
 from storage.protocol import Store
 
 log = logging.getLogger(__name__)
 
 RETENTION_SWEEP_S = 3600.0
-
-
-class JobLeases(Protocol):
-    """Who runs a periodic job now: this process alone, or one of several sharing a database."""
-
-    async def acquire(self, job: str, for_s: float) -> bool:
-        """True if this process holds ``job`` for the next ``for_s`` seconds (renewable)."""
-        ...
 
 
 class SoleProcess:

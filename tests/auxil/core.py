@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.composition import build_service
 from bot.config import Config, load_config, reveal
-from bot.entry.platform import PlatformAdapter, PlatformError
 from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
+from bot.ports import PlatformAdapter, PlatformError
 from bot.turns.retention import Retention
 from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 from storage.sqlite_store import SqliteStore
@@ -82,7 +83,7 @@ class Core:
             max_attempts=self.config.gemini.max_attempts,
             sleep=sleep,
         )
-        self.service = ConversationService(config=self.config, store=self.store, engine=self.engine)
+        self.service = build_service(self.config, self.store, self.engine)
         return self
 
     def retention(self) -> Retention:

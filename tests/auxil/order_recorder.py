@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.turns.order import OrderTicket
+from bot.ports import OrderTicket
 
 
 class Recorder:

@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from bot.composition import coordination_for
+from bot.composition import build_service, coordination_for
 from bot.config import load_config
-from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
 from bot.limits.quotas import LimitPolicy, RateLimiter
 from bot.turns.order import InProcessFirst
@@ -239,9 +238,7 @@ async def test_a_stop_waits_for_bookkeeping_the_coordination_left_in_the_backgro
     care = Aftercare()
     coordination = coordination_for(store, config, Patience(10.0), care)
     engine = GeminiEngine(api_key="k", model="gemini-2.5-flash-image", base_url=fake_gemini.base_url)
-    service = ConversationService(
-        config=config, store=store, engine=engine, order=coordination.order, aftercare=care
-    )
+    service = build_service(config, store, engine, coordination, aftercare=care)
     try:
         assert isinstance(coordination.order, InProcessFirst)
         order = coordination.order.shared

@@ -16,10 +16,10 @@ from PIL import Image
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.sink import UPLOAD_MARGIN
 from bot import gemini as engine
-from bot.entry.platform import PlatformError
 from bot.entry.routing import Inbound, Router
 from bot.entry.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAGE
 from bot.images.checks import too_many_images_message
+from bot.ports import PlatformError
 from bot.text.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
 from bot.text.messages import DISCORD_FORGET_WHERE as FORGET_WHERE
 from bot.text.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED

@@ -7,13 +7,15 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.composition import build_service, sole_process
 from bot.entry.routing import Inbound
-from bot.entry.service import ConversationService, TurnStatus
+from bot.entry.service import TurnStatus
 from bot.turns.order import LocalTurnOrder
 from bot.vocabulary import ConversationKey, Position, Reply, Turn
 from storage.sqlite_store import SqliteStore
@@ -46,12 +48,8 @@ class Entry:
     def __init__(self, core: Core) -> None:
         self.order = LocalTurnOrder(core.config.storage.turn_order_settle_s)
         self.store = SlowLookups(core.store)
-        self.service = ConversationService(
-            config=core.config,
-            store=self.store,  # type: ignore[arg-type]
-            engine=core.engine,
-            order=self.order,
-        )
+        coordination = replace(sole_process(core.config), order=self.order)
+        self.service = build_service(core.config, self.store, core.engine, coordination)  # type: ignore[arg-type]
         self.became_turns: list[str] = []
 
     def message(self, text: str, addressed: bool, replying_to: str | None = None) -> Inbound:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.turns.order import LocalTurnOrder
+from bot.turns.order import InProcessFirst, LocalTurnOrder
 from bot.vocabulary import ConversationKey, Position
 from tests.auxil.order_recorder import Recorder
 
@@ -181,3 +181,60 @@ async def test_a_late_answer_does_not_lower_the_conversations_answered_mark() ->
         assert another.late  # still behind the message answered first
     async with order.enter(KEY, posted(-1)) as same_message_again:
         assert not same_message_again.late  # not after itself
+
+
+class _RefusingOrder:
+    """A shared order whose every ticket fails on entry (its database went away for good)."""
+
+    def __init__(self) -> None:
+        self.left = 0
+
+    def enter(self, key: ConversationKey, position: Position) -> _RefusingOrder:
+        return self
+
+    late = False
+
+    def ahead(self) -> int:
+        return 7  # never consulted: the in-process order counts the turns ahead
+
+    async def __aenter__(self) -> None:
+        raise ConnectionError("the shared order is unreachable")
+
+    async def __aexit__(self, *exc: object) -> None:
+        raise AssertionError("never entered")
+
+    def leave(self) -> None:
+        self.left += 1
+
+
+async def test_in_process_first_runs_own_turns_in_order_then_through_the_shared_order() -> None:
+    local, shared = LocalTurnOrder(settle_s=0.0), LocalTurnOrder(settle_s=0.0)
+    order = InProcessFirst(local, shared)
+    recorder = Recorder()
+    tickets = [(name, order.enter(KEY, posted(t))) for name, t in [("second", -1), ("first", -2)]]
+    assert [t.ahead() for _, t in tickets] == [1, 0]
+    async with asyncio.timeout(5):
+        await asyncio.gather(*(recorder.run(ticket, name) for name, ticket in tickets))
+    assert recorder.ran == ["first", "second"]
+    assert recorder.overlaps == 0
+    assert len(local) == 0 and len(shared) == 0  # both places left
+
+
+async def test_in_process_first_is_late_when_the_shared_order_says_so() -> None:
+    shared = LocalTurnOrder(settle_s=0.0)
+    async with shared.enter(KEY, posted(-1)):  # another process answered a later message
+        pass
+    async with InProcessFirst(LocalTurnOrder(settle_s=0.0), shared).enter(KEY, posted(-2)) as ticket:
+        assert ticket.late
+
+
+async def test_a_turn_the_shared_order_refuses_gives_up_its_local_place() -> None:
+    local, shared = LocalTurnOrder(settle_s=0.0), _RefusingOrder()
+    order = InProcessFirst(local, shared)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        async with order.enter(KEY, posted(-2)):
+            raise AssertionError("never runs")
+    assert shared.left == 1
+    assert len(local) == 0  # the next turn of this process is not stuck behind it
+    async with asyncio.timeout(5), InProcessFirst(local, LocalTurnOrder(0.0)).enter(KEY, posted(-1)):
+        pass

@@ -1,0 +1,38 @@
+"""The settings a conversation's turns get, resolved in one place for every part that asks."""
+
+from __future__ import annotations
+
+from bot.config import Config
+from bot.gemini.capabilities import ModelCapabilities
+from bot.gemini.model_choice import allowed_models
+from bot.ports import ServedModel
+from bot.text.settings import EffectiveSettings, resolve
+from bot.vocabulary import ConversationKey
+from storage.protocol import SettingsStore
+
+
+class ConversationSettings:
+    """Stored settings (thread > channel > global) over the configured defaults, for the model
+    the engine serves; a conversation may pick another of ``allowed_models``."""
+
+    def __init__(self, store: SettingsStore, config: Config, served: ServedModel) -> None:
+        self._store = store
+        self._config = config
+        self._served = served
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        """The default model's."""
+        return self._served.capabilities
+
+    @property
+    def default_model(self) -> str:
+        return self._served.model
+
+    @property
+    def allowed_models(self) -> tuple[str, ...]:
+        """Models people may pick per conversation, the default first."""
+        return allowed_models(self._config, self._served.model)
+
+    async def effective(self, key: ConversationKey) -> EffectiveSettings:
+        return resolve(await self._store.settings(key), self._config, self.capabilities, self.allowed_models)
