@@ -19,6 +19,7 @@ from bot.composition import (
     patience_for,
 )
 from bot.config import Config, reveal
+from bot.entry.platforms import start_adapters
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
 from bot.gemini.model_check import choose_model, unsupported_default
@@ -72,20 +73,6 @@ async def _announce_interrupted_now_and_then(adapters: list[PlatformAdapter], ev
                 continue  # the database is away (storage.patience logs it); next time
             except Exception:
                 log.exception("announcing interrupted turns failed", extra={"adapter": adapter.name})
-
-
-def build_platform_adapters(config: Config, service: ConversationService) -> list[PlatformAdapter]:
-    """One adapter per platform whose credentials are configured (imported only when used)."""
-    adapters: list[PlatformAdapter] = []
-    if config.discord.enabled:
-        from adapters.discord.adapter import DiscordAdapter
-
-        adapters.append(DiscordAdapter(config, service))
-    if config.slack.enabled:
-        from adapters.slack.adapter import SlackAdapter
-
-        adapters.append(SlackAdapter(config, service))
-    return adapters
 
 
 @contextmanager
@@ -185,7 +172,7 @@ async def _serve_health(
 async def _run_until_stopped(
     config: Config, console: bool, service: ConversationService, coordination: Coordination
 ) -> int:
-    adapters = [] if console else build_platform_adapters(config, service)
+    adapters = [] if console else start_adapters(config, service)
     try:
         health = None if console else await _serve_health(config, service, adapters)
     except PlatformError as exc:

@@ -11,10 +11,10 @@ from pydantic import BeforeValidator
 
 from bot.config.database import check_database_url
 from bot.config.problems import line, problem
+from bot.entry.platforms import PLATFORMS
 from bot.gemini.capabilities import normalise_size
 
 UNLIMITED = ("all", "unlimited", "none")
-_ADMIN_PLATFORMS = ("discord", "slack", "console")
 _SHARD_FORM = "use shard numbers such as 0,1 or 0-3"
 
 
@@ -113,9 +113,7 @@ def distinct_names() -> BeforeValidator:
 def admins() -> BeforeValidator:
     def parse(raw: str) -> frozenset[str]:
         entries = frozenset(_items(raw))
-        bad = sorted(
-            e for e in entries if e.partition(":")[0] not in _ADMIN_PLATFORMS or not e.partition(":")[2]
-        )
+        bad = sorted(e for e in entries if e.partition(":")[0] not in PLATFORMS or not e.partition(":")[2])
         if bad:
             raise problem(f"entries must look like discord:123456 or slack:U012ABC, not {', '.join(bad)}.")
         return entries

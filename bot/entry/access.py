@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from cachetools import TTLCache
 
 from bot.config import Config
+from bot.entry.platforms import PLATFORMS
 from bot.vocabulary import Author, ConversationKey
 
 REFUSAL_MESSAGE = (
@@ -65,18 +66,9 @@ class AccessPolicy:
 
     @classmethod
     def from_config(cls, config: Config) -> AccessPolicy:
+        """An allow-list for every platform of the registry, and for no other."""
         return cls(
-            lists={
-                "discord": AllowList(
-                    config.access.discord_guilds,
-                    config.access.discord_channels,
-                    config.access.discord_users,
-                ),
-                "slack": AllowList(
-                    config.access.slack_teams, config.access.slack_channels, config.access.slack_users
-                ),
-                "console": AllowList(),
-            },
+            lists={name: AllowList(*platform.allowed(config)) for name, platform in PLATFORMS.items()},
             admins=config.access.admins,
             silent=config.access.refuse_silently,
         )

@@ -1,7 +1,10 @@
 """Access policy: allow-lists per platform, admins bypass, one polite refusal or silence."""
 
-from bot.config import load_config
+import pytest
+
+from bot.config import ConfigError, load_config
 from bot.entry.access import REFUSAL_MEMORY_S, REFUSAL_MESSAGE, AccessPolicy, AllowList
+from bot.entry.platforms import PLATFORMS, start_adapters
 from bot.vocabulary import Author, ConversationKey
 
 GUILD_CHANNEL = ConversationKey("discord", "g1", "c1", "t1")
@@ -79,7 +82,19 @@ def test_admins_do_not_open_a_platform_without_rules() -> None:
 
 
 def test_the_known_platforms_are_exactly_discord_slack_and_console() -> None:
-    assert set(policy().lists) == {"discord", "slack", "console"}
+    assert set(PLATFORMS) == {"discord", "slack", "console"}
+    assert set(policy().lists) == set(PLATFORMS)  # the allow-lists follow the registry
+
+
+def test_admin_entries_name_a_platform_of_the_registry() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"ADMIN_USERS": "slack:U1,matrix:@a:hs1"})
+    expected = "ADMIN_USERS entries must look like discord:123456 or slack:U012ABC, not matrix:@a:hs1."
+    assert str(caught.value) == expected
+
+
+def test_only_platforms_switched_on_get_an_adapter() -> None:
+    assert start_adapters(load_config({}), service=None) == []  # type: ignore[arg-type]
 
 
 class Clock:
