@@ -57,15 +57,6 @@ def blob_refs(record: ContentRecord) -> Iterator[str]:
             yield inline["blob"]
 
 
-def visible_image_count(record: ContentRecord) -> int:
-    """Images in a record that are not thought images (what the model showed or was shown)."""
-    return sum(
-        1
-        for part in record.get("parts") or ()
-        if part.get("inline_data") and "blob" in part["inline_data"] and not part.get("thought")
-    )
-
-
 def image_count(record: ContentRecord) -> int:
     """All images a record would send to the model."""
     return sum(1 for _ in blob_refs(record))

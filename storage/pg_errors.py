@@ -16,7 +16,8 @@ from storage.errors import StoreUnavailable
 # left this connection on a standby that has become read-only (25006), a deadlock or
 # serialization victim (40xxx). asyncpg raises InterfaceError when a pooled connection was
 # closed under it, and InternalClientError ("cannot switch to state ...; another operation is
-# in progress") for a connection the server dropped mid-operation; the pool discards it.
+# in progress") for a connection the server dropped mid-operation; the pool discards it. A
+# statement cancelled by statement_timeout (57014) is an operator intervention too: try again.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -28,11 +29,6 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ReadOnlySQLTransactionError,
     asyncpg.exceptions.TransactionRollbackError,
 )
-
-
-def is_transient(exc: BaseException) -> bool:
-    # 57014 is also a statement cancelled on purpose (statement_timeout): still "try again".
-    return isinstance(exc, TRANSIENT)
 
 
 @contextlib.contextmanager
