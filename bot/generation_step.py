@@ -37,7 +37,7 @@ from bot.vocabulary import (
     TextPart,
 )
 from storage.errors import HeadMoved, StoreUnavailable
-from storage.protocol import Store, StoredTurn
+from storage.protocol import NewTurn, Store, StoredTurn
 
 log = logging.getLogger(__name__)
 
@@ -345,17 +345,17 @@ class GenerationStep:
             result.usage,
             cost_usd=caps.estimate_cost(result.usage, built.request.image_size),
         )
-        stored = await self._store.append_turn(
-            request.key,
-            parent,
-            built.request.user,
-            result.model_content or {},
-            [*built.user_blobs, *result.new_blobs],
-            caps.model,
-            usage,
-            request.author.id,
-            expected_head=expected_head,
+        turn = NewTurn(
+            key=request.key,
+            parent_id=parent,
+            user_content=built.request.user,
+            model_content=result.model_content or {},
+            model=caps.model,
+            author_id=request.author.id,
+            usage=usage,
+            blobs=(*built.user_blobs, *result.new_blobs),
         )
+        stored = await self._store.append_turn(turn, expected_head=expected_head)
         if parent is None:  # a new conversation: its author started it (see bot.forgetting)
             await self._aftercare.now_or_later(
                 "note who started the conversation", lambda: self._on_first_turn(request.key, request.author)

@@ -22,9 +22,10 @@ from bot.aftercare import Aftercare
 from bot.patience import Patience
 from bot.turn_order import LocalTurnOrder, OrderTicket
 from bot.vocabulary import ConversationKey, Position
-from storage import pg_usage
+from storage import sql_usage
 from storage.pg_errors import translated
 from storage.pg_processes import NOW, ProcessLease, server_up_a_lease
+from storage.pg_session import PgSession
 from storage.postgres_store import PostgresStore
 
 log = logging.getLogger(__name__)
@@ -352,10 +353,10 @@ class _PgLedger:
 
     async def count_images(self, since: float, **who: str | None) -> tuple[int, float | None]:
         """As the store's ``count_images``, on the check's connection."""
-        return await pg_usage.count_images(self._conn, since, **who)
+        return await sql_usage.count_images(PgSession(self._conn), since, **who)
 
     async def cost_since(self, since: float) -> float:
-        return await pg_usage.cost_since(self._conn, since)
+        return await sql_usage.cost_since(PgSession(self._conn), since)
 
     async def pending(self, scope: tuple[str, ...]) -> int:
         # A reservation nobody has renewed for a lease is no live turn's; but right after an
