@@ -25,6 +25,7 @@ from bench.harness import Bot, conversation
 from bot.images.heap import QUIET_S
 from bot.vocabulary import Usage
 from storage.content import Blob, ContentRecord, image_part, user_record
+from storage.protocol import NewTurn
 
 MEMORY_LIMIT_S = 900.0
 
@@ -78,14 +79,16 @@ async def seed(bot: Bot, conversations: int) -> None:
     for n in range(conversations):
         blob = Blob("image/png", small_png(n))
         await bot.store.append_turn(
-            conversation(f"seeded-{n}"),
-            None,
-            user_record(f"seeded prompt {n}", []),
-            model_record(blob, bot.config.gemini.model),
-            [blob],
-            bot.config.gemini.model,
-            usage,
-            f"user-{n % 50}",
+            NewTurn(
+                key=conversation(f"seeded-{n}"),
+                parent_id=None,
+                user_content=user_record(f"seeded prompt {n}", []),
+                model_content=model_record(blob, bot.config.gemini.model),
+                model=bot.config.gemini.model,
+                author_id=f"user-{n % 50}",
+                usage=usage,
+                blobs=(blob,),
+            ),
             expected_head=None,
         )
 

@@ -10,46 +10,14 @@ from pathlib import Path
 import aiosqlite
 import asyncpg
 
-from storage import sqlite_file
+from storage import schema, sqlite_file
 from storage.errors import StoreError
 from storage.migrations import LATEST_VERSION
 from storage.postgres_store import PostgresStore
 
 # Parents before children, so every foreign key holds as rows arrive. Columns are the same
 # on both sides; ids are kept, so buttons and reply-to-an-image keep pointing at their turns.
-TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "conversations",
-        ("id", "platform", "workspace", "channel", "thread", "head_turn_id", "created_at", "updated_at"),
-    ),
-    (
-        "turns",
-        (
-            "id", "conversation_id", "parent_id", "user_content", "model_content", "model", "author_id",
-            "created_at", "prompt_tokens", "output_tokens", "thought_tokens", "total_tokens",
-            "images_generated", "prompt_by_modality", "output_by_modality", "cost_usd",
-        ),
-    ),
-    ("blobs", ("sha256", "mime_type", "size", "data")),
-    ("turn_blobs", ("turn_id", "sha256")),
-    ("settings", ("scope", "name", "value")),
-    (
-        "processed_messages",
-        (
-            "platform", "channel", "message_id", "claimed_at", "workspace", "thread", "finished_at",
-            "claim_token",
-        ),
-    ),
-    ("posted_messages", ("platform", "channel", "message_id", "turn_id")),
-    (
-        "usage_log",
-        (
-            "id", "turn_id", "author_id", "model", "created_at", "prompt_tokens", "output_tokens",
-            "thought_tokens", "total_tokens", "images_generated", "prompt_by_modality",
-            "output_by_modality", "platform", "workspace", "channel", "cost_usd",
-        ),
-    ),
-)  # fmt: skip
+TABLES: tuple[tuple[str, tuple[str, ...]], ...] = tuple((table.name, table.names) for table in schema.TABLES)
 # What a column is read as, where that differs from the column. A claim left unfinished is a
 # turn cut off by the last stop that nobody was told about; unfinished in PostgreSQL, the new
 # deployment would announce it as cut off, so it arrives finished (at the moment it was claimed).
@@ -129,16 +97,18 @@ async def _copy_table(
     order = " ORDER BY id" if "id" in columns else ""
     read = ", ".join(_READ_AS.get((table, column), column) for column in columns)
     async with source.execute(f"SELECT {read} FROM {table}{order}") as cursor:
-        while rows := await cursor.fetchmany(_BATCH):
-            await conn.copy_records_to_table(table, records=[tuple(r) for r in rows], columns=list(columns))
-            copied += len(rows)
+        while records := [tuple(row) for row in await cursor.fetchmany(_BATCH)]:
+            await conn.copy_records_to_table(table, records=records, columns=list(columns))
+            copied += len(records)
     return copied
 
 
 async def _advance_identities(source: aiosqlite.Connection, conn: asyncpg.Connection) -> None:
     """Start each id sequence after every id SQLite ever handed out, including forgotten turns'
     (kept in sqlite_sequence), so no id is used twice."""
-    used = dict(await source.execute_fetchall("SELECT name, seq FROM sqlite_sequence"))
+    used: dict[str, int] = {
+        row[0]: row[1] for row in await source.execute_fetchall("SELECT name, seq FROM sqlite_sequence")
+    }
     for table in _IDENTITIES:
         highest = max(
             int(used.get(table, 0)), int(await conn.fetchval(f"SELECT COALESCE(MAX(id), 0) FROM {table}"))

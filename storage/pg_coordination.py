@@ -18,11 +18,12 @@ from types import TracebackType
 
 import asyncpg
 
-from storage import pg_usage
+from storage import sql_usage
 from storage.aftercare import Aftercare
 from storage.patience import Patience
 from storage.pg_errors import translated
 from storage.pg_processes import NOW, ProcessLease, server_up_a_lease
+from storage.pg_session import PgSession
 from storage.postgres_store import PostgresStore
 from storage.records import ConversationKey, Position
 
@@ -123,7 +124,7 @@ class PgTurnOrder:
     async def _insert_rows(
         self, batch: list[tuple[str, Position, asyncio.Future[int]]]
     ) -> list[asyncpg.Record]:
-        return await self._store.arrivals_pool.fetch(
+        rows: list[asyncpg.Record] = await self._store.arrivals_pool.fetch(
             "INSERT INTO turn_queue (conversation, posted_us, tiebreak, owner) "
             "SELECT c, p, t, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(c, p, t) "
             "RETURNING id, conversation, posted_us, tiebreak",
@@ -132,6 +133,7 @@ class PgTurnOrder:
             [p.tiebreak for _, p, _ in batch],
             self.lease.id,
         )
+        return rows
 
     async def _delete(self, rows: list[int]) -> None:
         with translated():
@@ -341,10 +343,10 @@ class _PgLedger:
 
     async def count_images(self, since: float, **who: str | None) -> tuple[int, float | None]:
         """As the store's ``count_images``, on the check's connection."""
-        return await pg_usage.count_images(self._conn, since, **who)
+        return await sql_usage.count_images(PgSession(self._conn), since, **who)
 
     async def cost_since(self, since: float) -> float:
-        return await pg_usage.cost_since(self._conn, since)
+        return await sql_usage.cost_since(PgSession(self._conn), since)
 
     async def pending(self, scope: tuple[str, ...]) -> int:
         # A reservation nobody has renewed for a lease is no live turn's; but right after an
@@ -388,7 +390,7 @@ class PgJobLeases:
             owner,
             for_s,
         )
-        return got == owner
+        return bool(got == owner)
 
 
 def _scope_text(scope: tuple[str, ...]) -> str:

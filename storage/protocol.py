@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from storage.content import Blob, ContentRecord
 from storage.records import ConversationKey, SettingScope, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class NewTurn:
+    """A turn to store: what the user sent, what the model answered, and the blobs they reference
+    (each stored once by hash; blobs passed but not referenced are never kept)."""
+
+    key: ConversationKey
+    parent_id: int | None
+    user_content: ContentRecord
+    model_content: ContentRecord
+    model: str
+    author_id: str
+    usage: Usage = field(default_factory=Usage)
+    blobs: tuple[Blob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,25 +94,13 @@ class HistoryStore(Protocol):
         """
         ...
 
-    async def append_turn(
-        self,
-        key: ConversationKey,
-        parent_id: int | None,
-        user_content: ContentRecord,
-        model_content: ContentRecord,
-        blobs: Iterable[Blob],
-        model: str,
-        usage: Usage,
-        author_id: str,
-        *,
-        expected_head: int | None,
-    ) -> StoredTurn:
+    async def append_turn(self, turn: NewTurn, *, expected_head: int | None) -> StoredTurn:
         """Atomically store a turn, the blobs it references (each stored once by hash), its
         usage, and move the conversation's head to it (creating the conversation if needed).
 
         ``expected_head`` is the head the turn was computed against (None: no turns yet); if
         the head is another turn now, ``storage.errors.HeadMoved`` is raised and nothing is
-        written. ``parent_id`` is separate: a regenerate branches from an earlier turn. A
+        written. ``turn.parent_id`` is separate: a regenerate branches from an earlier turn. A
         parent of another conversation, or a referenced blob neither passed nor stored, is a
         ValueError (see ``storage.rules``), again writing nothing.
         """

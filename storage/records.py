@@ -80,7 +80,7 @@ class Position:
     posted_us: int
     tiebreak: int = 0
     # Whether an earlier message may still be in transit when this one arrives, so the turn
-    # waits a moment after its posting time for stragglers (see bot.turn_order): true for
+    # waits a moment after its posting time for stragglers (see bot.turns.order): true for
     # platform stamps (Slack retries, replicas and Socket Mode connections deliver in any order;
     # Discord resumes and rolling deploys replay), false for a stamp taken on arrival.
     settle: bool = field(default=False, compare=False)

@@ -8,21 +8,21 @@ from typing import Any
 
 from storage.protocol import ConversationInfo, StoredTurn
 from storage.records import ConversationKey, Usage
+from storage.schema import CONVERSATIONS, TURNS
 
 # Rows are read by column name: sqlite3.Row and asyncpg.Record both allow it.
 Row = Mapping[str, Any]
 
-TURN_COLUMNS = """
-    t.id, t.parent_id, t.user_content, t.model_content, t.model, t.author_id, t.created_at,
-    t.prompt_tokens, t.output_tokens, t.thought_tokens, t.total_tokens, t.images_generated,
-    t.prompt_by_modality, t.output_by_modality, t.cost_usd,
-    c.platform, c.workspace, c.channel, c.thread
-"""
-
-CONVERSATION_COLUMNS = """
-    c.platform, c.workspace, c.channel, c.thread, c.head_turn_id, c.created_at, c.updated_at,
-    (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) AS turn_count
-"""
+_KEY_COLUMNS = "c.platform, c.workspace, c.channel, c.thread"
+# A turn with its conversation's key (turns AS t JOIN conversations AS c).
+TURN_COLUMNS = ", ".join([*(f"t.{name}" for name in TURNS.names if name != "conversation_id"), _KEY_COLUMNS])
+# A conversation with its number of turns (conversations AS c).
+CONVERSATION_COLUMNS = ", ".join(
+    [
+        *(f"c.{name}" for name in CONVERSATIONS.names if name != "id"),
+        "(SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) AS turn_count",
+    ]
+)
 
 
 def key_params(key: ConversationKey) -> tuple[str, str, str, str]:
@@ -60,7 +60,7 @@ def conversation_from_row(row: Row) -> ConversationInfo:
     return ConversationInfo(
         key=ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]),
         head_turn_id=row["head_turn_id"],
-        turn_count=row["turn_count"],
+        turn_count=int(row["turn_count"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

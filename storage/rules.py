@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.content import Blob, ContentRecord, blob_refs
+from storage.content import Blob, blob_refs
 from storage.errors import HeadMoved
-from storage.protocol import StoredTurn
+from storage.protocol import NewTurn, StoredTurn
 from storage.records import ConversationKey, SettingScope, Usage
 
 
@@ -85,32 +85,24 @@ class PreparedTurn:
         )
 
 
-def prepare_turn(
-    key: ConversationKey,
-    parent_id: int | None,
-    user_content: ContentRecord,
-    model_content: ContentRecord,
-    blobs: Iterable[Blob],
-    model: str,
-    usage: Usage,
-    author_id: str,
-) -> PreparedTurn:
+def prepare_turn(turn: NewTurn) -> PreparedTurn:
     """Serialise a turn before any transaction starts (a record that is not plain JSON is a
     TypeError here). No hashing: a Blob hashed its bytes once, when it was made."""
     offered: dict[str, Blob] = {}
-    for blob in blobs:
+    for blob in turn.blobs:
         offered.setdefault(blob.sha256, blob)
+    refs = [*blob_refs(turn.user_content), *blob_refs(turn.model_content)]
     return PreparedTurn(
-        key=key,
-        parent_id=parent_id,
-        user_json=dumps(user_content),
-        model_json=dumps(model_content),
-        model=model,
-        author_id=author_id,
-        usage=usage,
-        prompt_modality=dumps(usage.prompt_by_modality),
-        output_modality=dumps(usage.output_by_modality),
-        refs=tuple(dict.fromkeys([*blob_refs(user_content), *blob_refs(model_content)])),
+        key=turn.key,
+        parent_id=turn.parent_id,
+        user_json=dumps(turn.user_content),
+        model_json=dumps(turn.model_content),
+        model=turn.model,
+        author_id=turn.author_id,
+        usage=turn.usage,
+        prompt_modality=dumps(turn.usage.prompt_by_modality),
+        output_modality=dumps(turn.usage.output_by_modality),
+        refs=tuple(dict.fromkeys(refs)),
         offered=offered,
     )
 

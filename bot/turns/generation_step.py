@@ -17,56 +17,25 @@ from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare
 from bot.ports import ReplySink, TurnFence
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
-from bot.text.reply_actions import image_actions
 from bot.text.settings import EffectiveSettings
+from bot.turns.answers import Answered, Failed, TakenOver, after_all, answer, unsaved
 from bot.turns.context_budget import ContextWindow, model_window
 from bot.turns.fence import ALWAYS_HOLDS
 from bot.turns.gate import GenerationGate, QueueFull
 from bot.turns.plan import Refusal, TurnPlan
 from bot.turns.request import TurnRequest
 from bot.vocabulary import (
-    Action,
-    ActionKind,
     AttachmentUnavailable,
     Author,
     ConversationKey,
-    ImagePart,
     ImageRef,
-    Reply,
-    ReplyPart,
-    TextPart,
 )
 from storage.aftercare import Aftercare
 from storage.content import Blob, ContentRecord, blob_refs, user_record
 from storage.errors import HeadMoved, StoreUnavailable
-from storage.protocol import Store, StoredTurn
+from storage.protocol import NewTurn, Store, StoredTurn
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """A turn that produced a stored answer and was posted: ``reply`` shows ``turn_id`` (the
-    head); ``more`` are posted after it (the other takes of a variations turn, each showing its
-    own turn, and a sentence about takes that did not come back)."""
-
-    reply: Reply
-    # None: made and paid for, but the database stayed away too long to store it.
-    turn_id: int | None
-    more: tuple[Reply, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TakenOver:
-    """Another process announced the turn as cut off (its person was asked to send it again) and
-    the conversation has moved on since: nothing is posted."""
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """Gemini did not give a usable answer; ``message`` says why in one sentence."""
-
-    message: str
 
 
 class GenerationStep:
@@ -143,14 +112,15 @@ class GenerationStep:
                 return TakenOver()
             except StoreUnavailable:
                 log.error("answer not stored: the database stayed away", extra={"conversation": str(key)})
-                unsaved = self._unsaved(plan, good, results, notes)
-                await self._deliver(request, unsaved, sink)
-                return unsaved
+                kept_nowhere = unsaved(plan, good, results, notes)
+                await self._deliver(request, kept_nowhere, sink)
+                return kept_nowhere
             for turn, result in zip(stored, good, strict=True):
                 self._log(request, turn.id, result, started, built.window.dropped_turns)
-            answered = self._answer(plan, built, stored, good, results, late=late, notes=notes)
+            caps, drawn_at = self._drawn_with(built.request), built.request.image_size
+            answered = answer(plan, caps, drawn_at, stored, good, results, late=late, notes=notes)
             if taken_over or not await _still_holds(fence):
-                answered = _after_all(answered)
+                answered = after_all(answered)
             await self._deliver(request, answered, sink)
             return answered
 
@@ -187,6 +157,9 @@ class GenerationStep:
             log.exception("generation crashed", extra={"conversation": str(request.key)})
             return Failed(messages.FAILED)
         return built, [self._result(request, outcome) for outcome in outcomes]
+
+    def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
+        return capabilities_for(request.model) if request.model else self._settings.capabilities
 
     async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> None:
         """Post the answer (every take of a variations turn, in order, together: the turn still
@@ -233,55 +206,6 @@ class GenerationStep:
         if len(stored) > 1:
             await self._store.move_head(request.key, stored[0].id, expected_head=expected)
         return stored
-
-    def _answer(
-        self,
-        plan: TurnPlan,
-        built: _Built,
-        stored: list[StoredTurn],
-        good: list[GenerationResult],
-        results: list[GenerationResult],
-        *,
-        late: bool,
-        notes: Sequence[str] = (),
-    ) -> Answered:
-        caps = capabilities_for(built.request.model) if built.request.model else self._settings.capabilities
-        takes = len(stored) > 1
-        replies = []
-        for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
-            parts = result.parts
-            if takes:
-                parts = _labelled(messages.take_label(number, len(stored)), parts)
-            if number == 1 and late and plan.from_head:
-                parts = (TextPart(messages.LATE_ARRIVAL), *parts)
-            if number == 1 and notes:  # what a switch of model reset, said with the answer
-                parts = (TextPart(" ".join(notes)), *parts)
-            actions = self._actions(turn.id, result, caps, built.request.image_size, take=takes)
-            replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
-        missing = [r for r in results if not (r.ok and r.model_content is not None)]
-        if missing:
-            reason = missing[0].message or messages.FAILED
-            replies.append(Reply.note(messages.takes_missing(len(missing), len(results), reason)))
-        return Answered(replies[0], stored[0].id, tuple(replies[1:]))
-
-    @staticmethod
-    def _unsaved(
-        plan: TurnPlan, good: list[GenerationResult], results: list[GenerationResult], notes: Sequence[str]
-    ) -> Answered:
-        """The takes as made, not stored: no controls (they would point at no turn), led by a
-        sentence saying the conversation will not build on them."""
-        takes = len(good) > 1
-        replies = []
-        for number, result in enumerate(good, start=1):
-            parts = _labelled(messages.take_label(number, len(good)), result.parts) if takes else result.parts
-            if number == 1:
-                parts = (TextPart(" ".join([*notes, messages.NOT_SAVED])), *parts)
-            replies.append(Reply(parts=parts))
-        missing = len(results) - len(good)
-        if missing:
-            reason = next((r.message for r in results if r.message), None) or messages.FAILED
-            replies.append(Reply.note(messages.takes_missing(missing, len(results), reason)))
-        return Answered(replies[0], None, tuple(replies[1:]))
 
     async def _head(self, request: TurnRequest) -> int | None:
         info = await self._store.conversation(request.key)
@@ -359,30 +283,22 @@ class GenerationStep:
             result.usage,
             cost_usd=caps.estimate_cost(result.usage, built.request.image_size),
         )
-        stored = await self._store.append_turn(
-            request.key,
-            parent,
-            built.request.user,
-            result.model_content or {},
-            [*built.user_blobs, *result.new_blobs],
-            caps.model,
-            usage,
-            request.author.id,
-            expected_head=expected_head,
+        turn = NewTurn(
+            key=request.key,
+            parent_id=parent,
+            user_content=built.request.user,
+            model_content=result.model_content or {},
+            model=caps.model,
+            author_id=request.author.id,
+            usage=usage,
+            blobs=(*built.user_blobs, *result.new_blobs),
         )
+        stored = await self._store.append_turn(turn, expected_head=expected_head)
         if parent is None:  # a new conversation: its author started it (see bot.turns.forgetting)
             await self._aftercare.now_or_later(
                 "note who started the conversation", lambda: self._on_first_turn(request.key, request.author)
             )
         return stored
-
-    @staticmethod
-    def _actions(
-        turn_id: int, result: GenerationResult, caps: ModelCapabilities, drawn_at: str | None, *, take: bool
-    ) -> tuple[Action, ...]:
-        if not any(isinstance(p, ImagePart) for p in result.parts):
-            return (Action(ActionKind.FORGET, turn_id),)
-        return image_actions(turn_id, caps, drawn_at, take=take)
 
     def _log(
         self,
@@ -432,12 +348,6 @@ def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) 
     return {**plan.original_user, "parts": [*seeded["parts"], *plan.original_user["parts"]]}
 
 
-def _after_all(answered: Answered) -> Answered:
-    """The answer of a turn announced as cut off, led by the sentence that takes that back."""
-    first = answered.reply
-    return replace(answered, reply=replace(first, parts=(TextPart(messages.AFTER_ALL), *first.parts)))
-
-
 async def _still_holds(fence: TurnFence) -> bool:
     """Checked again just before posting; a database gone again by then cannot take the image
     back from the person, so it is posted as it is."""
@@ -445,11 +355,3 @@ async def _still_holds(fence: TurnFence) -> bool:
         return await fence.holds()
     except StoreUnavailable:
         return True
-
-
-def _labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:
-    """A take's parts led by its label, in the same paragraph as the model's first text (one
-    message on platforms that start a message at each text part)."""
-    if parts and isinstance(parts[0], TextPart):
-        return (TextPart(f"{label}\n\n{parts[0].text}"), *parts[1:])
-    return (TextPart(label), *parts)

@@ -4,14 +4,13 @@ write retried after the connection died mid-call is recognised when it had in fa
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.vocabulary import ConversationKey, Usage
-from storage.content import Blob, ContentRecord
+from bot.vocabulary import ConversationKey
 from storage.errors import HeadMoved
 from storage.patience import Patience
-from storage.protocol import Store, StoredTurn
+from storage.protocol import NewTurn, Store, StoredTurn
 
 # Calls that wait out an outage. Lifecycle calls (open, close, ping, schema_version) do not: a
 # health check must say "down" at once, and start-up and shutdown have their own limits.
@@ -64,63 +63,31 @@ class PatientStore:
 
         return call
 
-    async def append_turn(
-        self,
-        key: ConversationKey,
-        parent_id: int | None,
-        user_content: ContentRecord,
-        model_content: ContentRecord,
-        blobs: Iterable[Blob],
-        model: str,
-        usage: Usage,
-        author_id: str,
-        *,
-        expected_head: int | None,
-    ) -> StoredTurn:
-        blobs = list(blobs)
+    async def append_turn(self, turn: NewTurn, *, expected_head: int | None) -> StoredTurn:
         tries = 0
 
         async def append() -> StoredTurn:
             nonlocal tries
             tries += 1
             try:
-                return await self.inner.append_turn(
-                    key,
-                    parent_id,
-                    user_content,
-                    model_content,
-                    blobs,
-                    model,
-                    usage,
-                    author_id,
-                    expected_head=expected_head,
-                )
+                return await self.inner.append_turn(turn, expected_head=expected_head)
             except HeadMoved as moved:
                 # A COMMIT whose answer was lost with the connection: the head is this very turn.
                 if tries > 1:
-                    mine = await self._written_before(
-                        moved, parent_id, user_content, model_content, author_id
-                    )
+                    mine = await self._written_before(moved, turn)
                     if mine is not None:
                         return mine
                 raise
 
         return await self.patience.call(append)
 
-    async def _written_before(
-        self,
-        moved: HeadMoved,
-        parent_id: int | None,
-        user_content: ContentRecord,
-        model_content: ContentRecord,
-        author_id: str,
-    ) -> StoredTurn | None:
+    async def _written_before(self, moved: HeadMoved, turn: NewTurn) -> StoredTurn | None:
         if moved.head is None:
             return None
         head = await self.inner.turn(moved.head)
         same = head is not None and (
             (head.parent_id, head.author_id, head.user_content, head.model_content)
-            == (parent_id, author_id, user_content, model_content)
+            == (turn.parent_id, turn.author_id, turn.user_content, turn.model_content)
         )
         return head if same else None
 

@@ -16,7 +16,8 @@ from bot.limits.quotas import RateLimiter
 from bot.ports import Fence, OrderTicket, ReplySink, TurnFence, TurnOrder
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
-from bot.turns.generation_step import Failed, GenerationStep, TakenOver
+from bot.turns.answers import Failed, TakenOver
+from bot.turns.generation_step import GenerationStep
 from bot.turns.plan import Refusal, TurnPlan, TurnPlanner
 from bot.turns.request import TurnRequest
 from bot.vocabulary import ConversationKey, Reply, SettingName, SettingScope

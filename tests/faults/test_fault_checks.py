@@ -11,6 +11,7 @@ import pytest
 
 from bot.vocabulary import ConversationKey, Usage
 from storage.content import Blob, image_part, user_record
+from storage.protocol import NewTurn
 from storage.sqlite_store import SqliteStore
 from tests.auxil.image_factory import png
 from tests.faults.harness import database_problems, read_turns
@@ -29,14 +30,16 @@ async def healthy(tmp_path: Path) -> Path:
         blob = Blob("image/png", png(8 + n, 8))
         model = {"role": "model", "parts": [{"text": f"image {n}"}, image_part(blob.sha256, "image/png")]}
         turn = await store.append_turn(
-            KEY,
-            parent,
-            user_record(f"prompt {n}", []),
-            model,
-            [blob],
-            "m",
-            Usage(images_generated=1),
-            "U1",
+            NewTurn(
+                key=KEY,
+                parent_id=parent,
+                user_content=user_record(f"prompt {n}", []),
+                model_content=model,
+                model="m",
+                author_id="U1",
+                usage=Usage(images_generated=1),
+                blobs=(blob,),
+            ),
             expected_head=parent,
         )
         parent = turn.id

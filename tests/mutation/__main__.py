@@ -50,8 +50,8 @@ TESTS: dict[str, tuple[str, ...]] = {
     "storage/pg_fence.py": ("tests/storage/test_pg_outages.py",),
     "storage/sqlite_errors.py": ("tests/storage/test_full_disk.py",),
     "storage/postgres_store.py": ("tests/storage/test_postgres_store.py", "tests/test_postgres_runtime.py"),
-    "storage/pg_turns.py": ("tests/storage/test_postgres_store.py",),
-    "storage/pg_usage.py": ("tests/storage/test_postgres_store.py",),
+    "storage/sql_turns.py": ("tests/storage/test_sqlite_store.py", "tests/storage/test_postgres_store.py"),
+    "storage/sql_usage.py": ("tests/storage/test_sqlite_store.py", "tests/storage/test_postgres_store.py"),
     "storage/pg_processes.py": (
         "tests/storage/test_postgres_store.py",
         "tests/storage/test_pg_coordination.py",

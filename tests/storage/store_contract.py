@@ -13,7 +13,7 @@ import pytest
 from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage.content import Blob, ContentRecord, image_part, user_record
 from storage.errors import HeadMoved, StoreError
-from storage.protocol import Store, StoredTurn
+from storage.protocol import NewTurn, Store, StoredTurn
 
 StoreFactory = Callable[[], Awaitable[Store]]
 
@@ -134,14 +134,16 @@ class ContractBase:
         if isinstance(expected_head, Current):
             expected_head = await current_head(store, key)
         return await store.append_turn(
-            key=key,
-            parent_id=parent_id,
-            user_content=user_content(text, images),
-            model_content=model_record(f"Here you go: {text}", outputs),
-            blobs=list(images) + list(outputs) if blobs is None else blobs,
-            model=model,
-            usage=usage or Usage(),
-            author_id=author,
+            NewTurn(
+                key=key,
+                parent_id=parent_id,
+                user_content=user_content(text, images),
+                model_content=model_record(f"Here you go: {text}", outputs),
+                model=model,
+                author_id=author,
+                usage=usage or Usage(),
+                blobs=tuple(list(images) + list(outputs) if blobs is None else blobs),
+            ),
             expected_head=expected_head,
         )
 
@@ -192,14 +194,16 @@ class LifecycleContract(ContractBase):
         }
         usage = Usage(1, 2, 3, 6, {"TEXT": 1}, {"IMAGE": 2}, 1)
         first = await store.append_turn(
-            key,
-            None,
-            user_content("make it pop", [photo]),
-            exotic,
-            [photo, render],
-            "gemini-3-pro-image",
-            usage,
-            "alice",
+            NewTurn(
+                key=key,
+                parent_id=None,
+                user_content=user_content("make it pop", [photo]),
+                model_content=exotic,
+                model="gemini-3-pro-image",
+                author_id="alice",
+                usage=usage,
+                blobs=(photo, render),
+            ),
             expected_head=None,
         )
         second = await self.add(store, key, first, images=[render], blobs=[])
@@ -397,7 +401,15 @@ class HistoryContract(ContractBase):
         key = make_key()
         record = user_content("original")
         stored = await store.append_turn(
-            key, None, record, model_record("ok"), [], "m", Usage(), "alice", expected_head=None
+            NewTurn(
+                key=key,
+                parent_id=None,
+                user_content=record,
+                model_content=model_record("ok"),
+                model="m",
+                author_id="alice",
+            ),
+            expected_head=None,
         )
         record["parts"][0]["text"] = "mutated"
         assert stored.user_content["parts"][0]["text"] == "original"

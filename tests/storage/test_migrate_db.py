@@ -20,6 +20,7 @@ from bot.vocabulary import SettingScope, Usage
 from storage.copy_to_postgres import TABLES, copy_sqlite_to_postgres
 from storage.errors import StoreError
 from storage.postgres_store import PostgresStore
+from storage.protocol import NewTurn
 from storage.sqlite_store import SqliteStore
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
@@ -61,14 +62,14 @@ async def build_source(path: Path) -> dict[str, Any]:
     )
     clock.now += 10
     t2 = await store.append_turn(
-        KEYS[0],
-        t1.id,
-        user_content("exotic"),
-        EXOTIC,
-        [],
-        "gemini-3-pro-image",
-        Usage(),
-        "bob",
+        NewTurn(
+            key=KEYS[0],
+            parent_id=t1.id,
+            user_content=user_content("exotic"),
+            model_content=EXOTIC,
+            model="gemini-3-pro-image",
+            author_id="bob",
+        ),
         expected_head=t1.id,
     )
     clock.now += 10

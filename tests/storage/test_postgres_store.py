@@ -14,7 +14,7 @@ from storage.errors import HeadMoved, StoreError
 from storage.pg_migrations import PG_LATEST_VERSION
 from storage.pg_processes import ProcessLease
 from storage.postgres_store import PostgresStore
-from storage.protocol import StoredTurn
+from storage.protocol import NewTurn, StoredTurn
 from tests.auxil.pausing_pool import PausingPool
 from tests.auxil.tcp_proxy import FreezableProxy
 from tests.auxil.waiting import settled
@@ -60,7 +60,15 @@ class TestPostgresStore(StoreContract):
         record = model_record("done", signature="CiQB0e2Kb+/x9==")
         record["parts"].append({"text": "nul \u0000 🍌", "zeta": 1, "alpha": {"b": 2, "a": 1}})
         turn = await store.append_turn(
-            make_key(), None, user_content("hi"), record, [], "m", Usage(), "alice", expected_head=None
+            NewTurn(
+                key=make_key(),
+                parent_id=None,
+                user_content=user_content("hi"),
+                model_content=record,
+                model="m",
+                author_id="alice",
+            ),
+            expected_head=None,
         )
         text = await raw.fetchval("SELECT model_content FROM turns WHERE id = $1", turn.id)
         # Key order, escapes and signatures exactly as written: not re-encoded by jsonb.
@@ -88,14 +96,14 @@ class TestPostgresStore(StoreContract):
             await store.history(make_key())
         with pytest.raises(StoreError, match="not open"):
             await store.append_turn(
-                make_key(),
-                None,
-                user_content("x"),
-                model_record("y"),
-                [],
-                "m",
-                Usage(),
-                "a",
+                NewTurn(
+                    key=make_key(),
+                    parent_id=None,
+                    user_content=user_content("x"),
+                    model_content=model_record("y"),
+                    model="m",
+                    author_id="a",
+                ),
                 expected_head=None,
             )
 
@@ -286,14 +294,15 @@ async def test_each_usage_record_names_its_turn(postgres_url: str) -> None:
     await store.open()
     try:
         turn = await store.append_turn(
-            make_key(),
-            None,
-            user_content("hi"),
-            model_record("done"),
-            [],
-            "m",
-            Usage(1, 1),
-            "alice",
+            NewTurn(
+                key=make_key(),
+                parent_id=None,
+                user_content=user_content("hi"),
+                model_content=model_record("done"),
+                model="m",
+                author_id="alice",
+                usage=Usage(1, 1),
+            ),
             expected_head=None,
         )
         # An operator's audit trail: which turn spent what.

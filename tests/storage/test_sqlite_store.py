@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.vocabulary import SettingScope, Usage
+from bot.vocabulary import SettingScope
 from storage.content import Blob
 from storage.errors import StoreError
 from storage.migrations import LATEST_VERSION
+from storage.protocol import NewTurn
 from storage.sqlite_store import SqliteStore
 from tests.storage.store_contract import (
     FakeClock,
@@ -168,14 +169,14 @@ class TestSqliteStore(StoreContract):
         key = make_key()
         with pytest.raises(TypeError):
             await store.append_turn(
-                key,
-                None,
-                {"role": "user", "parts": [{"data": b"raw"}]},
-                {},
-                [],
-                "m",
-                Usage(),
-                "a",
+                NewTurn(
+                    key=key,
+                    parent_id=None,
+                    user_content={"role": "user", "parts": [{"data": b"raw"}]},
+                    model_content={},
+                    model="m",
+                    author_id="a",
+                ),
                 expected_head=None,
             )
         assert await store.conversation(key) is None

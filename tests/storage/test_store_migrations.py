@@ -13,6 +13,7 @@ import storage.sqlite_store
 from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage.errors import StoreError
 from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration
+from storage.protocol import NewTurn
 from storage.sqlite_store import SqliteStore
 from tests.storage.store_contract import make_blob, model_record, user_content
 
@@ -139,7 +140,15 @@ async def test_a_version_1_database_is_upgraded_and_readable(tmp_path: Path) -> 
         assert await store.count_images(0, platform=KEY.platform, channel=KEY.channel) == (1, 100.0)
 
         third = await store.append_turn(
-            KEY, 2, user_content("sign it"), model_record("signed"), [], "m", Usage(), "bob", expected_head=2
+            NewTurn(
+                key=KEY,
+                parent_id=2,
+                user_content=user_content("sign it"),
+                model_content=model_record("signed"),
+                model="m",
+                author_id="bob",
+            ),
+            expected_head=2,
         )
         assert third.id == 3
         assert [t.id for t in await store.history(KEY)] == [1, 2, 3]

@@ -1,1 +1,1 @@
-"""Tests of bot.images."""
+"""Tests of bot.images.checks."""

@@ -1,1 +1,1 @@
-"""Tests of bot.limits."""
+"""Tests of bot.limits.quotas."""

@@ -14,6 +14,7 @@ from bot.config import load_config
 from bot.limits.quotas import HOUR_S, LimitPolicy, RateLimiter, month_start, start_of_day
 from bot.vocabulary import Author, ConversationKey, Usage
 from storage.content import user_record
+from storage.protocol import NewTurn
 from storage.sqlite_store import SqliteStore
 
 # 2026-11-21 18:30:00 UTC: 5 h 30 min before the daily reset.
@@ -51,7 +52,16 @@ async def record(
     info = await store.conversation(key)
     head = info.head_turn_id if info is not None else None
     await store.append_turn(
-        key, None, user_record("x", []), model, [], "m", usage, author, expected_head=head
+        NewTurn(
+            key=key,
+            parent_id=None,
+            user_content=user_record("x", []),
+            model_content=model,
+            model="m",
+            author_id=author,
+            usage=usage,
+        ),
+        expected_head=head,
     )
 
 

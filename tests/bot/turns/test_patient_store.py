@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bot.turns.patient_store import PatientStore
-from bot.vocabulary import Usage
 from storage.errors import HeadMoved, StoreUnavailable
 from storage.patience import Patience
+from storage.protocol import NewTurn
 from storage.sqlite_store import SqliteStore
 from tests.storage.store_contract import make_key, model_record, user_content
 
@@ -52,14 +52,14 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 async def append(store: Any, text: str, parent: int | None, expected: int | None) -> Any:
     return await store.append_turn(
-        KEY,
-        parent,
-        user_content(text),
-        model_record(f"re: {text}"),
-        [],
-        "m",
-        Usage(),
-        "U1",
+        NewTurn(
+            key=KEY,
+            parent_id=parent,
+            user_content=user_content(text),
+            model_content=model_record(f"re: {text}"),
+            model="m",
+            author_id="U1",
+        ),
         expected_head=expected,
     )
 

@@ -1,12 +1,20 @@
-"""The usage ledger's queries on PostgreSQL (sums over usage_log, which outlives forgetting)."""
+"""The usage ledger's queries (sums over usage_log, which outlives forgetting), for both databases."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from storage.records import Usage
+from storage.sql_session import Session
+
+_TOTALS = (
+    "SELECT COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
+    "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
+    "COALESCE(SUM(thought_tokens), 0) AS thought_tokens, "
+    "COALESCE(SUM(total_tokens), 0) AS total_tokens, "
+    "COALESCE(SUM(images_generated), 0) AS images_generated, "
+    "COALESCE(SUM(cost_usd), 0) AS cost_usd "
+)
 
 
 def _usage_filter(since: float, **equal: str | None) -> tuple[str, list[Any]]:
@@ -20,43 +28,37 @@ def _usage_filter(since: float, **equal: str | None) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-async def usage_since(
-    conn: asyncpg.Connection, since: float, *, author_id: str | None, platform: str | None
-) -> Usage:
-    where, params = _usage_filter(since, author_id=author_id, platform=platform)
-    totals = await conn.fetchrow(
-        "SELECT COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
-        "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
-        "COALESCE(SUM(thought_tokens), 0) AS thought_tokens, "
-        "COALESCE(SUM(total_tokens), 0) AS total_tokens, "
-        "COALESCE(SUM(images_generated), 0) AS images_generated, "
-        "COALESCE(SUM(cost_usd), 0) AS cost_usd "
-        f"FROM usage_log AS u WHERE {where}",
+async def _by_modality(session: Session, column: str, where: str, params: list[Any]) -> dict[str, int]:
+    dialect = session.dialect
+    entries = dialect.json_entries.format(column=f"u.{column}")
+    rows = await session.fetch(
+        f"SELECT j.key, SUM({dialect.json_number}) FROM usage_log AS u, {entries} AS j "
+        f"WHERE {where} GROUP BY j.key ORDER BY j.key",
         *params,
     )
-    by_modality: dict[str, dict[str, int]] = {}
-    for column in ("prompt_by_modality", "output_by_modality"):
-        # The maps are stored as text (like the records); cast to sum them by key.
-        rows = await conn.fetch(
-            f"SELECT j.key, SUM(j.value::bigint) FROM usage_log AS u, "
-            f"jsonb_each_text(u.{column}::jsonb) AS j WHERE {where} GROUP BY j.key ORDER BY j.key",
-            *params,
-        )
-        by_modality[column] = {row[0]: int(row[1]) for row in rows}
+    return {row[0]: int(row[1]) for row in rows}
+
+
+async def usage_since(
+    session: Session, since: float, *, author_id: str | None, platform: str | None
+) -> Usage:
+    where, params = _usage_filter(since, author_id=author_id, platform=platform)
+    totals = await session.fetchrow(f"{_TOTALS} FROM usage_log AS u WHERE {where}", *params)
+    assert totals is not None  # an aggregate or an upsert's RETURNING: one row
     return Usage(
         prompt_tokens=int(totals["prompt_tokens"]),
         output_tokens=int(totals["output_tokens"]),
         thought_tokens=int(totals["thought_tokens"]),
         total_tokens=int(totals["total_tokens"]),
-        prompt_by_modality=by_modality["prompt_by_modality"],
-        output_by_modality=by_modality["output_by_modality"],
+        prompt_by_modality=await _by_modality(session, "prompt_by_modality", where, params),
+        output_by_modality=await _by_modality(session, "output_by_modality", where, params),
         images_generated=int(totals["images_generated"]),
         cost_usd=float(totals["cost_usd"]),
     )
 
 
 async def count_images(
-    conn: asyncpg.Connection,
+    session: Session,
     since: float,
     *,
     author_id: str | None = None,
@@ -67,17 +69,18 @@ async def count_images(
     where, params = _usage_filter(
         since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
     )
-    row = await conn.fetchrow(
+    row = await session.fetchrow(
         "SELECT COALESCE(SUM(images_generated), 0), "
         "MIN(CASE WHEN images_generated > 0 THEN created_at END) "
         f"FROM usage_log AS u WHERE {where}",
         *params,
     )
+    assert row is not None  # an aggregate or an upsert's RETURNING: one row
     return int(row[0]), row[1]
 
 
-async def cost_since(conn: asyncpg.Connection, since: float) -> float:
-    total = await conn.fetchval(
+async def cost_since(session: Session, since: float) -> float:
+    total = await session.fetchval(
         "SELECT COALESCE(SUM(cost_usd), 0) FROM usage_log WHERE created_at >= $1", since
     )
     return float(total)

@@ -1,0 +1,58 @@
+"""Running the shared statements on asyncpg: ``$n`` is native, a list is one text array."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from storage.sql_session import VALUES, Dialect, Row
+
+POSTGRES = Dialect(
+    name="postgresql",
+    locks_rows=True,
+    for_update=" FOR UPDATE",
+    for_key_share=" FOR KEY SHARE",
+    # DO UPDATE, not DO NOTHING: it locks an existing row (or, if a forget deleted it meanwhile,
+    # inserts it again), so the blob is there when the turn commits.
+    blob_conflict="DO UPDATE SET size = EXCLUDED.size",
+    # The maps are stored as text (like the records); cast to sum them by key.
+    json_entries="jsonb_each_text({column}::jsonb)",
+    json_number="j.value::bigint",
+)
+
+_ANY = "= ANY($1::text[])"
+
+
+class PgSession:
+    """``storage.sql_session.Session`` on one asyncpg connection."""
+
+    dialect = POSTGRES
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        return list(await self._conn.fetch(sql, *params))
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        return await self._conn.fetchrow(sql, *params)
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        return await self._conn.fetchval(sql, *params)
+
+    async def execute(self, sql: str, *params: Any) -> None:
+        await self._conn.execute(sql, *params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetch_in(self, sql: str, values: Sequence[str]) -> list[Row]:
+        if not values:
+            return []
+        return list(await self._conn.fetch(sql.replace(VALUES, _ANY), list(values)))
+
+    async def execute_in(self, sql: str, values: Sequence[str]) -> None:
+        if values:
+            await self._conn.execute(sql.replace(VALUES, _ANY), list(values))

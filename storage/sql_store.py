@@ -1,0 +1,294 @@
+"""``storage.protocol.Store`` written once over a ``storage.sql_session.Session``; a backend
+(``SqliteStore``, ``PostgresStore``) adds its connections, its lifecycle and what only it does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from storage import sql_turns, sql_usage
+from storage.protocol import ConversationInfo, NewTurn, StoredTurn
+from storage.records import ConversationKey, SettingScope, Usage
+from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
+from storage.rules import SettingsPrecedence, prepare_turn, require_head
+from storage.sql_session import Row, Session
+from storage.sql_turns import KEY_MATCH
+
+Clock = Callable[[], float]
+
+
+def handed_over(platform: str, rows: Sequence[Row]) -> list[tuple[ConversationKey, str]]:
+    """Rows of (workspace, channel, thread, message_id, claimed_at), oldest claim first."""
+    ordered = sorted(rows, key=lambda r: (r[4], r[3]))
+    return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in ordered]
+
+
+class SqlStore(SettingsPrecedence):
+    """Every query of the store protocol. A backend provides three ways to a session: ``_read``
+    (statements that each commit on their own), ``_write`` (one statement that writes) and
+    ``_transaction`` (several statements, committed together or rolled back on any error)."""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._clock = clock
+
+    def _read(self) -> AbstractAsyncContextManager[Session]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractAsyncContextManager[Session]:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractAsyncContextManager[Session]:
+        raise NotImplementedError
+
+    def _claim_extras(self) -> dict[str, Any]:
+        """Columns a backend adds to each claim (PostgreSQL: the claiming process)."""
+        return {}
+
+    async def _after_forget(self) -> None:
+        """What a backend does once a conversation's rows are gone."""
+
+    # -- processed messages -----------------------------------------------------------------
+
+    async def claim_message(
+        self,
+        platform: str,
+        channel: str,
+        message_id: str,
+        key: ConversationKey | None = None,
+        *,
+        token: str | None = None,
+    ) -> bool:
+        now = self._clock()
+        workspace, thread = (key.workspace, key.thread) if key is not None else ("", "")
+        extras = self._claim_extras()
+        names = ", ".join(
+            ["platform, channel, message_id, claimed_at, workspace, thread, finished_at", *extras]
+        )
+        values = ", ".join(f"${n}" for n in range(1, 8 + len(extras)))
+        token_at = 8 + len(extras)
+        async with self._write() as session:
+            # On conflict the no-op update returns the row only when this attempt wrote it.
+            claimed = await session.fetchval(
+                f"INSERT INTO processed_messages ({names}, claim_token) VALUES ({values}, ${token_at}) "
+                "ON CONFLICT (platform, channel, message_id) DO UPDATE SET claim_token = "
+                f"processed_messages.claim_token WHERE processed_messages.claim_token = ${token_at} "
+                "RETURNING 1",
+                *(platform, channel, message_id, now, workspace, thread, None if key else now),
+                *extras.values(),
+                token,
+            )
+        return claimed is not None
+
+    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
+        async with self._write() as session:
+            await session.execute(
+                "UPDATE processed_messages SET finished_at = $1 WHERE platform = $2 AND channel = $3 "
+                "AND message_id = $4 AND finished_at IS NULL",
+                self._clock(),
+                platform,
+                channel,
+                message_id,
+            )
+
+    async def unfinished_messages(
+        self, platform: str, claimed_after: float
+    ) -> list[tuple[ConversationKey, str]]:
+        async with self._read() as session:
+            rows = await session.fetch(
+                "SELECT workspace, channel, thread, message_id FROM processed_messages "
+                "WHERE platform = $1 AND finished_at IS NULL AND claimed_at > $2 "
+                "ORDER BY claimed_at, message_id",
+                platform,
+                claimed_after,
+            )
+        return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in rows]
+
+    # -- conversations and turns ------------------------------------------------------------
+
+    async def conversation(self, key: ConversationKey) -> ConversationInfo | None:
+        async with self._read() as session:
+            row = await session.fetchrow(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c WHERE {KEY_MATCH}", *key_params(key)
+            )
+        return conversation_from_row(row) if row is not None else None
+
+    async def latest_conversation(
+        self, platform: str, workspace: str, channel: str
+    ) -> ConversationInfo | None:
+        async with self._read() as session:
+            row = await session.fetchrow(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c "
+                "WHERE c.platform = $1 AND c.workspace = $2 AND c.channel = $3 "
+                "ORDER BY c.updated_at DESC, c.id DESC LIMIT 1",
+                platform,
+                workspace,
+                channel,
+            )
+        return conversation_from_row(row) if row is not None else None
+
+    async def turn(self, turn_id: int) -> StoredTurn | None:
+        async with self._read() as session:
+            row = await session.fetchrow(
+                f"SELECT {TURN_COLUMNS} FROM turns AS t "
+                "JOIN conversations AS c ON c.id = t.conversation_id WHERE t.id = $1",
+                turn_id,
+            )
+        return turn_from_row(row) if row is not None else None
+
+    async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
+        async with self._read() as session:
+            rows = await session.fetch(
+                f"""
+                WITH RECURSIVE branch (id, depth) AS (
+                    SELECT t.id, 0
+                    FROM conversations AS c JOIN turns AS t ON t.conversation_id = c.id
+                    WHERE {KEY_MATCH} AND t.id = COALESCE(CAST($5 AS BIGINT), c.head_turn_id)
+                    UNION ALL
+                    SELECT t.parent_id, branch.depth + 1
+                    FROM branch JOIN turns AS t ON t.id = branch.id
+                    WHERE t.parent_id IS NOT NULL
+                )
+                SELECT {TURN_COLUMNS}
+                FROM branch
+                JOIN turns AS t ON t.id = branch.id
+                JOIN conversations AS c ON c.id = t.conversation_id
+                ORDER BY branch.depth DESC
+                """,
+                *key_params(key),
+                upto,
+            )
+        turns = [turn_from_row(row) for row in rows]
+        if not turns and upto is not None:
+            raise ValueError(f"Turn {upto} is not part of conversation {key}.")
+        return turns
+
+    async def append_turn(self, turn: NewTurn, *, expected_head: int | None) -> StoredTurn:
+        prepared = prepare_turn(turn)
+        async with self._transaction() as session:
+            now = self._clock()
+            turn_id = await sql_turns.append(session, prepared, expected_head, now)
+        return prepared.stored(turn_id, now)
+
+    async def move_head(self, key: ConversationKey, turn_id: int, *, expected_head: int | None) -> None:
+        async with self._transaction() as session:
+            row = await session.fetchrow(
+                "SELECT c.id, c.head_turn_id FROM conversations AS c "
+                f"WHERE {KEY_MATCH}{session.dialect.for_update}",
+                *key_params(key),
+            )
+            conversation_id, head = (row[0], row[1]) if row is not None else (None, None)
+            require_head(expected_head, head)
+            owner = await sql_turns.conversation_of_turn(session, turn_id)
+            if conversation_id is None or owner != conversation_id:
+                raise ValueError(f"Turn {turn_id} is not part of conversation {key}.")
+            await sql_turns.set_head(session, conversation_id, turn_id, self._clock())
+
+    async def record_posted(
+        self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
+    ) -> None:
+        rows = [(platform, channel, message_id, turn_id) for message_id in message_ids]
+        if not rows:
+            return
+        async with self._transaction() as session:
+            await session.executemany(
+                "INSERT INTO posted_messages (platform, channel, message_id, turn_id) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (platform, channel, message_id) "
+                "DO UPDATE SET turn_id = excluded.turn_id",
+                rows,
+            )
+
+    async def turn_for_message(self, platform: str, channel: str, message_id: str) -> int | None:
+        async with self._read() as session:
+            found = await session.fetchval(
+                "SELECT turn_id FROM posted_messages "
+                "WHERE platform = $1 AND channel = $2 AND message_id = $3",
+                platform,
+                channel,
+                message_id,
+            )
+        return int(found) if found is not None else None
+
+    async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+        async with self._read() as session:
+            rows = await session.fetch_in("SELECT sha256, data FROM blobs WHERE sha256 {values}", wanted)
+        return {row[0]: bytes(row[1]) for row in rows}
+
+    # -- settings -------------------------------------------------------------------------
+
+    async def scoped_settings(self, scopes: Sequence[SettingScope]) -> dict[str, dict[str, str]]:
+        texts = [scope.as_text() for scope in scopes]
+        by_scope: dict[str, dict[str, str]] = {}
+        if not texts:
+            return by_scope
+        async with self._read() as session:
+            rows = await session.fetch_in(
+                "SELECT scope, name, value FROM settings WHERE scope {values}", texts
+            )
+        for row in rows:
+            by_scope.setdefault(row["scope"], {})[row["name"]] = row["value"]
+        return by_scope
+
+    async def set_setting(self, scope: SettingScope, name: str, value: str | None) -> None:
+        async with self._write() as session:
+            if value is None:
+                await session.execute(
+                    "DELETE FROM settings WHERE scope = $1 AND name = $2", scope.as_text(), name
+                )
+            else:
+                await session.execute(
+                    "INSERT INTO settings (scope, name, value) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value",
+                    scope.as_text(),
+                    name,
+                    value,
+                )
+
+    # -- forgetting and retention -----------------------------------------------------------
+
+    async def forget(self, key: ConversationKey) -> int:
+        async with self._transaction() as session:
+            deleted = await sql_turns.forget(session, key)
+        if deleted:
+            await self._after_forget()
+        return deleted
+
+    async def idle_conversations(self, before: float, limit: int = 500) -> list[ConversationKey]:
+        async with self._read() as session:
+            rows = await session.fetch(
+                "SELECT platform, workspace, channel, thread FROM conversations "
+                "WHERE updated_at < $1 ORDER BY updated_at, id LIMIT $2",
+                before,
+                limit,
+            )
+        return [ConversationKey(*row) for row in rows]
+
+    # -- usage ----------------------------------------------------------------------------
+
+    async def usage_since(
+        self, since: float, author_id: str | None = None, platform: str | None = None
+    ) -> Usage:
+        async with self._read() as session:
+            return await sql_usage.usage_since(session, since, author_id=author_id, platform=platform)
+
+    async def count_images(
+        self,
+        since: float,
+        *,
+        author_id: str | None = None,
+        platform: str | None = None,
+        workspace: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[int, float | None]:
+        async with self._read() as session:
+            return await sql_usage.count_images(
+                session, since, author_id=author_id, platform=platform, workspace=workspace, channel=channel
+            )
+
+    async def cost_since(self, since: float) -> float:
+        async with self._read() as session:
+            return await sql_usage.cost_since(session, since)
