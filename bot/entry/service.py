@@ -9,23 +9,18 @@ from dataclasses import replace
 from bot.composition import patience_for
 from bot.config import Config
 from bot.entry.access import AccessPolicy
+from bot.entry.commands import Command, CommandName
+from bot.entry.dialogue import Dialogue
 from bot.entry.routing import Inbound, Router
 from bot.gemini import GeminiEngine
 from bot.gemini.capabilities import ModelCapabilities
-from bot.gemini.model_choice import allowed_models, store_model, validate_model
+from bot.gemini.model_choice import allowed_models
 from bot.images.budget import ImageMemory
 from bot.images.checks import ImageLimits
 from bot.limits.quotas import LimitPolicy, RateLimiter, Reservations
-from bot.limits.usage_report import usage_report
 from bot.logs import log_context
 from bot.text import messages
-from bot.text.settings import (
-    EffectiveSettings,
-    resolve,
-    validate_aspect_ratio,
-    validate_image_size,
-    validate_response_mode,
-)
+from bot.text.settings import EffectiveSettings, resolve
 from bot.turns.fence import Fence, SoleProcess
 from bot.turns.forgetting import ForgetResult, Forgetting
 from bot.turns.gate import GenerationGate
@@ -136,6 +131,15 @@ class ConversationService:
             aftercare=self._aftercare,
             fence=fence or SoleProcess(),
         )
+        self._dialogue = Dialogue(
+            store=store,
+            config=config,
+            access=self._access,
+            forgetting=self._forgetting,
+            settings=self.effective_settings,
+            models=lambda: self.allowed_models,
+            capabilities=lambda: self.capabilities,
+        )
 
     @property
     def capabilities(self) -> ModelCapabilities:
@@ -149,6 +153,11 @@ class ConversationService:
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def dialogue(self) -> Dialogue:
+        """The conversation commands (settings, takes, forget, usage, help), neutral in and out."""
+        return self._dialogue
 
     async def drain(self, grace_s: float) -> bool:
         """Wait up to ``grace_s`` for turns in flight, then their bookkeeping, to finish; True
@@ -200,29 +209,9 @@ class ConversationService:
         return resolve(await self._store.settings(key), self._config, self.capabilities, self.allowed_models)
 
     async def change_setting(self, scope: SettingScope, name: SettingName, value: str) -> str:
-        """Validate and store a setting; returns a confirmation sentence or raises SettingError.
-
-        A ratio or size is checked against the scope's model; a model must be one this bot
-        offers, and settings it cannot use are reset (the sentence says which)."""
-        if name is SettingName.MODEL:
-            model = validate_model(value, self.allowed_models)
-            notes = await store_model(
-                self._store, scope, model, lambda: self.effective_settings(_key_of(scope))
-            )
-            return messages.model_changed(model, scope.level, notes)
-        # The settings a new turn in ``scope`` would get (a channel's: its new conversations').
-        caps = (await self.effective_settings(_key_of(scope))).caps or self.capabilities
-        if name is SettingName.ASPECT_RATIO:
-            cleaned = validate_aspect_ratio(value, caps)
-            label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
-        elif name is SettingName.IMAGE_SIZE:
-            cleaned = validate_image_size(value, caps)
-            label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
-        else:
-            cleaned = validate_response_mode(value).value
-            label = "Replies are now " + ("images only" if cleaned == "image_only" else "text and images")
-        await self._store.set_setting(scope, name.value, cleaned)
-        return messages.setting_changed(label, scope.level)
+        """Validate and store a setting; returns a confirmation sentence or raises SettingError
+        (see ``Dialogue.change``)."""
+        return await self._dialogue.change(scope, name, value)
 
     async def forget(self, key: ConversationKey) -> int:
         """Delete a conversation's history and images, whoever asks (console, retention), in its
@@ -243,9 +232,7 @@ class ConversationService:
 
     async def usage_report(self, key: ConversationKey, author: Author) -> str:
         """What ``author`` made today and this month with estimated cost; admins get totals."""
-        admin = self._access.is_admin(key.platform, author.id)
-        model = (await self.effective_settings(key)).model or self._engine.model
-        return await usage_report(self._store, self._config, key, author, admin=admin, model=model)
+        return (await self._dialogue.run(Command(CommandName.USAGE, key, author))).text
 
     async def announce_interrupted(
         self, platform: str, tell: Tell, window_s: float = INTERRUPTED_WINDOW_S
@@ -253,7 +240,3 @@ class ConversationService:
         """Tell each person of ``platform`` whose turn a crash or a stop cut off (see
         ``bot.turns.recovery``); returns how many were told."""
         return await announce_interrupted(self._store, platform, tell, window_s)
-
-
-def _key_of(scope: SettingScope) -> ConversationKey:
-    return ConversationKey(scope.platform, scope.workspace, scope.channel, scope.thread)

@@ -48,7 +48,10 @@ SETTING_LABELS = {
     SettingName.ASPECT_RATIO: "Aspect ratio",
     SettingName.IMAGE_SIZE: "Image size",
     SettingName.RESPONSE_MODE: "Response mode",
+    SettingName.MODEL: "Model",
 }
+# What a setting's change says, e.g. "Aspect ratio is now 16:9" (the model's is model_changed).
+_MODES = {"image_only": "Replies are now images only", "text_image": "Replies are now text and images"}
 
 _WHERE = {
     ScopeLevel.THREAD: "this conversation",
@@ -73,6 +76,13 @@ def queue_position(position: int) -> str:
 def setting_changed(label: str, level: ScopeLevel) -> str:
     """``label`` is the change itself, e.g. "Aspect ratio is now 16:9"."""
     return f"{label} for {_WHERE[level]}."
+
+
+def now_set(name: SettingName, value: str) -> str:
+    """The change itself, before where it applies: "Aspect ratio is now 16:9"."""
+    if name is SettingName.RESPONSE_MODE:
+        return _MODES[value]
+    return f"{SETTING_LABELS[name]} is now {value}"
 
 
 def settings_only(aspect: str | None, size: str | None, model: str | None = None) -> str:
@@ -104,6 +114,49 @@ def single_size(model: str) -> str:
 def forgotten(turns: int) -> str:
     """The confirmation of a forget that deleted ``turns`` turns (at least one)."""
     return f"Forgot this conversation: {turns} turn{'' if turns == 1 else 's'} and their images are deleted."
+
+
+NEXT_MESSAGE_STARTS = "Your next message starts a new image."
+FORGET_REFUSED = (
+    "Only the person who started this conversation or an admin can forget it; "
+    "everyone else can keep going, or mention me in a new message to start their own."
+)
+
+
+def forget_done(turns: int, next_message_is_turn: bool) -> str:
+    """What a forget says, and how to start again where it was asked."""
+    done = forgotten(turns) if turns else NOTHING_TO_FORGET
+    return f"{done} {NEXT_MESSAGE_STARTS if next_message_is_turn else MENTION_TO_RESTART}"
+
+
+# -- the commands that start a turn on an earlier image ------------------------------------
+
+NO_IMAGE_YET = "Make an image first; this conversation has none yet."
+REDO_WHICH_SIZE = "Say which size: /redo 2K or /redo 4K."
+NO_TAKES = "There are no takes to continue from; make some with /variations or --n 3."
+
+
+def takes_out_of_range(argument: str) -> str:
+    return f"/variations takes 2, 3 or 4 (how many takes to make), not {argument}."
+
+
+def which_take(count: int) -> str:
+    return f"Say which take: /continue 1 to /continue {count}."
+
+
+# The help: each command as typed, and what it does (surfaces list the ones they offer).
+HELP_ENTRIES = {
+    "aspect": ("/aspect [ratio]", "show or set the aspect ratio"),
+    "size": ("/size [size]", "show or set the image size (models that have sizes)"),
+    "model": ("/model [id]", "show or set the model that draws"),
+    "mode": ("/mode [image|text]", "images only, or text and images"),
+    "variations": ("/variations [n]", "make n takes (2-4, default 4) of the latest image at once"),
+    "continue": ("/continue n", "go on from take n of the latest variations"),
+    "redo": ("/redo 2K|4K", "draw the latest image again at a larger size (models with sizes)"),
+    "forget": ("/forget", "delete this conversation's history and images"),
+    "usage": ("/usage", "images made and estimated cost, today and this month"),
+    "help": ("/help", "this help"),
+}
 
 
 def download_failed(name: str, source: str = "") -> str:
