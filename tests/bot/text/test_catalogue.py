@@ -12,8 +12,10 @@ help text). Not counted, because people never read them:
 - the arguments of logging calls (``log.info(...)``, ``logging.warning(...)``...);
 - the message of an exception raised for developers and logs (``raise RuntimeError("...")``);
   an exception that carries a ``user_message`` (``USER_FACING_ERRORS``) is counted like any string;
-- bot/config/, whose problem lines are for the operator at start-up (they have their own list in
-  bot/config/problems.py and are printed before any adapter runs).
+- what only the operator reads, before or instead of any chat: bot/config/ (the start-up
+  problem lines, listed in bot/config/problems.py), the command line (bot/cli.py), the database
+  copier (bot/migrate_db.py) and the start-up model check (bot/gemini/model_check.py). The
+  PlatformError lines adapters raise at start-up fall under the exception rule above.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ CATALOGUES = {
     "adapters/slack/words.py",
 }
 # Start-up problem lines for the operator (see the module docstring).
-OPERATOR_PACKAGES = ("bot/config/",)
+OPERATOR_PACKAGES = ("bot/config/", "bot/cli.py", "bot/migrate_db.py", "bot/gemini/model_check.py")
 # Exceptions whose message is shown to people (each keeps it as ``user_message``).
 USER_FACING_ERRORS = {"SettingError", "ImageRejected", "AttachmentUnavailable", "QueueFull"}
 _LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical", "log"}
