@@ -41,7 +41,7 @@ class ConsoleAdapter:
         self._interactive = self._in.isatty() if interactive is None else interactive
         self._author = Author(id=_user_name(), display_name=_user_name())
         self._key = _new_key()
-        self._commands = ConsoleCommands(service, self._author, self._print)
+        self._commands = ConsoleCommands(service, self._author, self._out)
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")

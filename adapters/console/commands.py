@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import IO
 
 from adapters.console import words
 from bot.entry.commands import Command, CommandName, CommandReply, HelpEntry
@@ -35,10 +36,10 @@ def help_text(entries: tuple[HelpEntry, ...]) -> str:
 class ConsoleCommands:
     """Runs one typed command through the core's dialogue and prints what it answers."""
 
-    def __init__(self, service: ConversationService, author: Author, say: Callable[[str], None]) -> None:
+    def __init__(self, service: ConversationService, author: Author, out: IO[str]) -> None:
         self._service = service
         self._author = author
-        self._say = say
+        self._out = out
         self._seen: list[TakesSeen] = []
 
     def watcher(self) -> Callable[[Reply], None]:
@@ -57,6 +58,10 @@ class ConsoleCommands:
         if reply.turn is not None:
             await self._service.run(reply.turn, sink)
         return not (name is CommandName.FORGET and not reply.refused)
+
+    def _say(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
 
     def show(self, reply: CommandReply) -> None:
         if reply.help:

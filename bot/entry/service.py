@@ -131,9 +131,12 @@ class ConversationService:
             aftercare=self._aftercare,
             fence=fence or SoleProcess(),
         )
-        self._dialogue = Dialogue(
-            store=store,
-            config=config,
+        self._dialogue = self._build_dialogue()
+
+    def _build_dialogue(self) -> Dialogue:
+        return Dialogue(
+            store=self._store,
+            config=self._config,
             access=self._access,
             forgetting=self._forgetting,
             settings=self.effective_settings,
