@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.config import Config, redacted_database_url
 from bot.entry.access import AccessPolicy
+from bot.entry.dialogue import Dialogue
 from bot.entry.routing import Router
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
@@ -141,6 +142,9 @@ def build_service(
         pipeline=pipeline,
         in_flight=in_flight if in_flight is not None else InFlight(),
         aftercare=aftercare,
+        dialogue=Dialogue(
+            store=patient, config=config, access=access, forgetting=forgetting, settings=settings
+        ),
     )
 
 

@@ -13,16 +13,17 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.commands import build_commands
-from adapters.discord.handlers import DiscordHandlers
+from adapters.discord.controls import Controls
+from adapters.discord.conversation import Conversation
 from adapters.discord.permissions import invite_url
+from adapters.discord.settings import SettingsCommands
 from adapters.discord.shards import IdentifyGate, shard_list
 from adapters.discord.sink import NO_MENTIONS
-from adapters.discord.views import DYNAMIC_ITEMS, ControlsClient
+from adapters.discord.surface import Surface
+from adapters.discord.words import BAD_TOKEN, INTENT_REFUSED
 from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
 from bot.entry.service import ConversationService
 from bot.ports import PlatformError
-from bot.text.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
-from bot.text.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def intents_for(config: Config) -> discord.Intents:
     return intents
 
 
-class _Client(ControlsClient, discord.AutoShardedClient):
+class _Client(discord.AutoShardedClient):
     """discord.py's client wired to the adapter: commands, persistent controls, events, and the
     shards this process runs (all of them unless DISCORD_SHARD_IDS says otherwise)."""
 
@@ -61,9 +62,12 @@ class _Client(ControlsClient, discord.AutoShardedClient):
         )
         self.identify_gate = IdentifyGate()
         self.tree = app_commands.CommandTree(self)
-        self.handlers = DiscordHandlers(self, adapter.service, adapter.config)
-        self.tree.error(self.handlers.command_error)
-        self.controls = self.handlers
+        # One feature group each, like discord.py cogs; they share the surface, not each other.
+        self.surface = Surface.build(self, adapter.service, adapter.config)
+        self.controls = Controls(self.surface)
+        self.conversation = Conversation(self.surface, self.controls.kit)
+        self.settings = SettingsCommands(self.surface)
+        self.tree.error(self.settings.command_error)
         self._adapter = adapter
 
     async def setup_hook(self) -> None:
@@ -85,7 +89,7 @@ class _Client(ControlsClient, discord.AutoShardedClient):
         )
 
     async def on_message(self, message: discord.Message) -> None:
-        await self.handlers.on_message(message)
+        await self.conversation.on_message(message)
 
 
 class DiscordAdapter:
@@ -126,7 +130,7 @@ class DiscordAdapter:
             raise
         finally:
             await client.close()
-            await client.handlers.files.close()
+            await client.surface.files.close()
 
     async def _login(self, client: _Client, token: str) -> None:
         try:
@@ -190,15 +194,17 @@ class DiscordAdapter:
 
     async def setup(self, client: _Client) -> None:
         """After login, before the gateway: persistent controls, slash commands, the invite URL."""
-        client.add_dynamic_items(*DYNAMIC_ITEMS)
+        client.add_dynamic_items(*client.controls.items())
         guilds = [discord.Object(id=g) for g in self.config.discord.guild_ids]
         models = self.service.allowed_models
-        for command in build_commands(client.handlers, self.service.capabilities, models):
+        for command in build_commands(
+            client.conversation, client.settings, self.service.capabilities, models
+        ):
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)
         # Once per start, over REST (the gateway is not needed to post).
         try:
-            await client.handlers.announce_interrupted()
+            await client.conversation.announce_interrupted()
         except Exception:
             log.exception("announcing interrupted turns failed")
         application_id = client.application_id
@@ -244,11 +250,11 @@ class DiscordAdapter:
     async def wait_idle(self, limit_s: float) -> bool:
         """Wait up to ``limit_s`` until no event or interaction handler is at work."""
         client = self._client
-        return client is None or await client.handlers.in_flight.wait_idle(limit_s)
+        return client is None or await client.surface.in_flight.wait_idle(limit_s)
 
     async def announce_interrupted(self) -> None:
         if self._client is not None and not self._closed:
-            await self._client.handlers.announce_interrupted()
+            await self._client.conversation.announce_interrupted()
 
     async def close(self) -> None:
         """Stop taking events, let handlers at work post their replies (up to a grace), disconnect."""
@@ -256,7 +262,7 @@ class DiscordAdapter:
         client = self._client
         if client is None:
             return
-        client.handlers.in_flight.closing = True
+        client.surface.in_flight.closing = True
         if not await self.wait_idle(CLOSE_GRACE_S):
             log.warning("discord handlers still running at shutdown")
         await client.close()

@@ -7,8 +7,8 @@ from typing import Any, Protocol
 import discord
 from discord import app_commands
 
+from bot.entry.commands import CommandName
 from bot.gemini.capabilities import ModelCapabilities
-from bot.vocabulary import SettingName
 
 # Discord allows at most 25 choices per option.
 MAX_CHOICES = 25
@@ -36,8 +36,8 @@ def _attachments(*values: object) -> list[discord.Attachment]:
     return [v for v in values if isinstance(v, discord.Attachment)]
 
 
-class CommandHandler(Protocol):
-    """What the slash commands run."""
+class ImagineHandler(Protocol):
+    """What /imagine runs (``adapters.discord.conversation``)."""
 
     async def imagine(
         self,
@@ -47,8 +47,12 @@ class CommandHandler(Protocol):
         images: list[discord.Attachment],
     ) -> None: ...
 
+
+class SettingsHandler(Protocol):
+    """What the conversation commands run (``adapters.discord.settings``)."""
+
     async def setting(
-        self, interaction: discord.Interaction, name: SettingName, value: str | None
+        self, interaction: discord.Interaction, name: CommandName, value: str | None
     ) -> None: ...
 
     async def forget(self, interaction: discord.Interaction) -> None: ...
@@ -63,7 +67,10 @@ def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
 
 
 def build_commands(
-    handler: CommandHandler, caps: ModelCapabilities, models: tuple[str, ...] = ()
+    conversation: ImagineHandler,
+    handler: SettingsHandler,
+    caps: ModelCapabilities,
+    models: tuple[str, ...] = (),
 ) -> list[app_commands.Command[Any, ..., Any]]:
     """The commands for this model: choices are its aspect ratios, /size exists only when it
     has image sizes, and /model when people may pick among ``models``. Built at start-up, never
@@ -88,7 +95,7 @@ def build_commands(
         image3: discord.Attachment | None = None,
     ) -> None:
         images = _attachments(image, image2, image3)
-        await handler.imagine(interaction, _text(prompt), _optional_text(aspect_ratio), images)
+        await conversation.imagine(interaction, _text(prompt), _optional_text(aspect_ratio), images)
 
     @app_commands.command(
         name="aspect", description="Aspect ratio for this thread (or this channel's default outside threads)"
@@ -96,7 +103,7 @@ def build_commands(
     @app_commands.describe(ratio="The new aspect ratio; leave empty to see the current one")
     @app_commands.choices(ratio=ratios)
     async def aspect(interaction: discord.Interaction, ratio: str | None = None) -> None:
-        await handler.setting(interaction, SettingName.ASPECT_RATIO, _optional_text(ratio))
+        await handler.setting(interaction, CommandName.ASPECT, _optional_text(ratio))
 
     @app_commands.command(name="forget", description="Delete this thread's image history from the bot")
     async def forget(interaction: discord.Interaction) -> None:
@@ -118,19 +125,19 @@ def build_commands(
     return commands
 
 
-def _size_command(handler: CommandHandler, caps: ModelCapabilities) -> app_commands.Command[Any, ..., Any]:
+def _size_command(handler: SettingsHandler, caps: ModelCapabilities) -> app_commands.Command[Any, ..., Any]:
     @app_commands.command(
         name="size", description="Image size for this thread (or this channel's default outside threads)"
     )
     @app_commands.describe(size="The new image size; leave empty to see the current one")
     @app_commands.choices(size=_choices(caps.image_sizes))
     async def size(interaction: discord.Interaction, size: str | None = None) -> None:
-        await handler.setting(interaction, SettingName.IMAGE_SIZE, _optional_text(size))
+        await handler.setting(interaction, CommandName.SIZE, _optional_text(size))
 
     return size
 
 
-def _model_command(handler: CommandHandler, models: tuple[str, ...]) -> app_commands.Command[Any, ..., Any]:
+def _model_command(handler: SettingsHandler, models: tuple[str, ...]) -> app_commands.Command[Any, ..., Any]:
     @app_commands.command(
         name="model",
         description="Image model for this thread (or this channel's default outside threads)",
@@ -138,6 +145,6 @@ def _model_command(handler: CommandHandler, models: tuple[str, ...]) -> app_comm
     @app_commands.describe(model="The model to draw with; leave empty to see the current one")
     @app_commands.choices(model=_choices(models))
     async def model(interaction: discord.Interaction, model: str | None = None) -> None:
-        await handler.setting(interaction, SettingName.MODEL, model)
+        await handler.setting(interaction, CommandName.MODEL, model)
 
     return model

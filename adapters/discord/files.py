@@ -7,6 +7,7 @@ import logging
 import aiohttp
 import discord
 
+from adapters.discord.words import grew_in_transit
 from adapters.guarded_download import (
     CHUNK_BYTES,
     TIMEOUT,
@@ -83,9 +84,7 @@ class DiscordFiles:
                 "discord attachment larger than declared",
                 extra={"file": name, "declared": declared, "read_bytes": len(data)},
             )
-            raise AttachmentUnavailable(
-                f"{name} arrived larger than Discord said it was, so I didn't use it; attach it again."
-            )
+            raise AttachmentUnavailable(grew_in_transit(name))
         return data
 
     async def close(self) -> None:

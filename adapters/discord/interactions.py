@@ -12,12 +12,12 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 import discord
 
 from adapters.discord.sink import MAX_CONTENT, NO_MENTIONS
+from adapters.discord.words import RESTARTING
 from bot.text import messages
-from bot.text.messages import DISCORD_RESTARTING as RESTARTING
 from bot.text.messages import FAILED
 from bot.vocabulary import Author
 
-log = logging.getLogger("adapters.discord.handlers")
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
 

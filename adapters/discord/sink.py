@@ -14,9 +14,8 @@ import discord
 from PIL import Image
 
 from adapters.discord.permissions import log_if_forbidden
-from adapters.discord.views import controls_for
-from bot.text.messages import DISCORD_POST_FAILED as POST_FAILED
-from bot.text.messages import DISCORD_UPLOAD_FAILED as UPLOAD_FAILED
+from adapters.discord.views import DRAWING_ONLY, ControlKit, controls_for
+from adapters.discord.words import POST_FAILED, UPLOAD_FAILED
 from bot.vocabulary import ConversationKey, ImagePart, Reply, TextPart
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,9 @@ class ChannelSink:
         limit: int,
         reply_to: discord.Message | None = None,
         private: discord.Webhook | None = None,
+        kit: ControlKit = DRAWING_ONLY,
     ) -> None:
+        self._kit = kit
         self._channel = channel
         self._key = key
         self._budget = max(1024, limit - UPLOAD_MARGIN)
@@ -171,7 +172,7 @@ class ChannelSink:
             return []
         parts = await fit_images(reply.parts, self._budget)
         messages = plan_messages(parts, self._budget)
-        view = controls_for(reply)
+        view = controls_for(reply, self._kit)
         posted: list[discord.Message] = []
         for index, item in enumerate(messages):
             last = index == len(messages) - 1

@@ -4,36 +4,17 @@ model label, as persistent components whose custom ids carry the stored turn id.
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 
-from bot.text.settings import EffectiveSettings
-from bot.turns.request import VARIATIONS_TAKES, TurnKind, TurnRequest
-from bot.vocabulary import Action, ActionKind, Author, ConversationKey, Position
+from bot.vocabulary import Action, ActionKind
 
 VARIATIONS_TEMPLATE = r"nb:var:(?P<turn_id>[0-9]{1,18})"
 CONTINUE_TEMPLATE = r"nb:cont:(?P<turn_id>[0-9]{1,18})"
 REDO_TEMPLATE = r"nb:size:(?P<turn_id>[0-9]{1,18}):(?P<size>[0-9A-Z]{1,4})"
 # A button label holds at most 80 characters.
 _LABEL_MAX = 80
-
-
-class TurnControlHandler(Protocol):
-    """What a click on one of these controls runs (``DiscordHandlers.turn_control``)."""
-
-    async def turn_control(
-        self, interaction: discord.Interaction, kind: TurnKind, turn_id: int, image_size: str | None
-    ) -> None: ...
-
-
-async def _dispatch(
-    interaction: discord.Interaction, kind: TurnKind, turn_id: int, image_size: str | None = None
-) -> None:
-    handler = getattr(interaction.client, "controls", None)
-    run = getattr(handler, "turn_control", None)
-    if run is not None:
-        await run(interaction, kind, turn_id, image_size)
 
 
 def _button(label: str, custom_id: str, row: int, emoji: str | None = None) -> discord.ui.Button[Any]:
@@ -45,6 +26,8 @@ def _button(label: str, custom_id: str, row: int, emoji: str | None = None) -> d
 class VariationsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VARIATIONS_TEMPLATE):
     """Several takes of this turn at once."""
 
+    TEMPLATE = VARIATIONS_TEMPLATE
+
     def __init__(self, turn_id: int) -> None:
         super().__init__(_button("Variations", f"nb:var:{turn_id}", 0, "🎲"))
         self.turn_id = turn_id
@@ -55,12 +38,11 @@ class VariationsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     ) -> VariationsButton:
         return cls(int(match["turn_id"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _dispatch(interaction, TurnKind.VARIATIONS, self.turn_id)
-
 
 class ContinueButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CONTINUE_TEMPLATE):
     """Make this take the conversation's head, so the next message refines it."""
+
+    TEMPLATE = CONTINUE_TEMPLATE
 
     def __init__(self, turn_id: int) -> None:
         button = _button("Continue from this one", f"nb:cont:{turn_id}", 0, "➡️")
@@ -74,12 +56,11 @@ class ContinueButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CO
     ) -> ContinueButton:
         return cls(int(match["turn_id"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _dispatch(interaction, TurnKind.CONTINUE, self.turn_id)
-
 
 class RedoSizeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REDO_TEMPLATE):
     """The model draws this turn again at a larger size (not a pixel upscaler)."""
+
+    TEMPLATE = REDO_TEMPLATE
 
     def __init__(self, turn_id: int, size: str) -> None:
         super().__init__(_button(f"Redo at {size}", f"nb:size:{turn_id}:{size}", 2))
@@ -92,21 +73,21 @@ class RedoSizeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RE
     ) -> RedoSizeButton:
         return cls(int(match["turn_id"]), match["size"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _dispatch(interaction, TurnKind.REDO_SIZE, self.turn_id, self.size)
 
-
-VARIATION_ITEMS = (VariationsButton, ContinueButton, RedoSizeButton)
-
-
-def variation_items(action: Action) -> list[discord.ui.Item[Any]]:
-    """The components for one of these actions (none for an action they do not render)."""
+def variation_items(
+    action: Action,
+    variations: type[VariationsButton] = VariationsButton,
+    continue_: type[ContinueButton] = ContinueButton,
+    redo: type[RedoSizeButton] = RedoSizeButton,
+) -> list[discord.ui.Item[Any]]:
+    """The components for one of these actions (none for an action they do not render), drawn
+    with the given classes."""
     if action.kind is ActionKind.VARIATIONS:
-        return [VariationsButton(action.turn_id)]
+        return [variations(action.turn_id)]
     if action.kind is ActionKind.CONTINUE:
-        return [ContinueButton(action.turn_id)]
+        return [continue_(action.turn_id)]
     if action.kind is ActionKind.REDO_SIZE:
-        return [RedoSizeButton(action.turn_id, size) for size in action.choices]
+        return [redo(action.turn_id, size) for size in action.choices]
     if action.kind is ActionKind.MODEL and action.choices:
         return [_model_label(action)]
     return []
@@ -121,29 +102,3 @@ def _model_label(action: Action) -> discord.ui.Button[Any]:
         disabled=True,
         row=2,
     )
-
-
-def control_request(
-    kind: TurnKind,
-    key: ConversationKey,
-    turn_id: int,
-    author: Author,
-    interaction_id: int,
-    image_size: str | None,
-) -> TurnRequest:
-    """The turn a click runs: claimed once by the interaction's id, placed by its snowflake."""
-    return TurnRequest.on_turn(
-        kind,
-        key,
-        turn_id,
-        author,
-        str(interaction_id),
-        takes=VARIATIONS_TAKES if kind is TurnKind.VARIATIONS else 1,
-        image_size=image_size,
-        position=Position.from_snowflake(interaction_id),
-    )
-
-
-def describe_model(settings: EffectiveSettings, allowed: tuple[str, ...], where: str) -> str:
-    """What ``/model`` with no value says."""
-    return f"Model for {where}: {settings.model}. Change it with /model (choices: {', '.join(allowed)})."

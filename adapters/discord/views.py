@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
 import discord
 
-from adapters.discord.variations import VARIATION_ITEMS, variation_items
+from adapters.discord.variations import ContinueButton, RedoSizeButton, VariationsButton, variation_items
+from adapters.discord.words import ASPECT_PLACEHOLDER
 from bot.ids import parse_id
 from bot.vocabulary import ActionKind, Reply
 
@@ -21,28 +22,10 @@ ASPECT_TEMPLATE = r"nb:ar:(?P<turn_id>.*)"
 MAX_OPTIONS = 25
 
 
-class ControlHandler(Protocol):
-    """What a click on a reply control runs."""
-
-    async def regenerate(
-        self, interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None
-    ) -> None: ...
-
-
-class ControlsClient(discord.Client):
-    """A discord.py client that knows who handles clicks on the bot's reply controls."""
-
-    controls: ControlHandler | None = None
-
-
-async def _dispatch(interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None) -> None:
-    client = interaction.client
-    if isinstance(client, ControlsClient) and client.controls is not None:
-        await client.controls.regenerate(interaction, turn_id, aspect_ratio)
-
-
 class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REGENERATE_TEMPLATE):
-    """Same prompt, new image."""
+    """Same prompt, new image (``adapters.discord.controls`` binds what a click runs)."""
+
+    TEMPLATE = REGENERATE_TEMPLATE
 
     def __init__(self, turn_id: int | str) -> None:
         super().__init__(
@@ -62,18 +45,17 @@ class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     ) -> RegenerateButton:
         return cls(match["turn_id"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await _dispatch(interaction, self.turn_id, None)
-
 
 class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=ASPECT_TEMPLATE):
     """Regenerate at the chosen aspect ratio (which becomes the conversation's ratio)."""
+
+    TEMPLATE = ASPECT_TEMPLATE
 
     def __init__(self, turn_id: int | str, ratios: tuple[str, ...]) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"nb:ar:{turn_id}",
-                placeholder="Regenerate at another aspect ratio…",
+                placeholder=ASPECT_PLACEHOLDER,
                 options=[discord.SelectOption(label=r, value=r) for r in ratios[:MAX_OPTIONS]],
                 min_values=1,
                 max_values=1,
@@ -90,15 +72,24 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
         ratios = tuple(o.value for o in item.options) if isinstance(item, discord.ui.Select) else ()
         return cls(match["turn_id"], ratios)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        values = self.item.values
-        await _dispatch(interaction, self.turn_id, values[0] if values else None)
+
+class ControlKit(NamedTuple):
+    """The component classes a reply is drawn with: discord.py registers the class of each
+    component it sends as the one that answers its clicks, so replies are drawn with the classes
+    bound to the adapter's controls (``adapters.discord.controls``)."""
+
+    regenerate: type[RegenerateButton] = RegenerateButton
+    aspect: type[AspectRatioSelect] = AspectRatioSelect
+    variations: type[VariationsButton] = VariationsButton
+    continue_: type[ContinueButton] = ContinueButton
+    redo: type[RedoSizeButton] = RedoSizeButton
 
 
-DYNAMIC_ITEMS = (RegenerateButton, AspectRatioSelect, *VARIATION_ITEMS)
+# Unbound: draws the components, answers no clicks.
+DRAWING_ONLY = ControlKit()
 
 
-def controls_for(reply: Reply) -> discord.ui.View | None:
+def controls_for(reply: Reply, kit: ControlKit = DRAWING_ONLY) -> discord.ui.View | None:
     """The components for a reply's actions, or None when it has none worth showing.
 
     Forget is left to ``/forget``: a one-click button that deletes a shared thread's history
@@ -107,11 +98,11 @@ def controls_for(reply: Reply) -> discord.ui.View | None:
     items: list[discord.ui.Item[Any]] = []
     for action in reply.actions:
         if action.kind is ActionKind.REGENERATE:
-            items.append(RegenerateButton(action.turn_id))
+            items.append(kit.regenerate(action.turn_id))
         elif action.kind is ActionKind.ASPECT_RATIO and action.choices:
-            items.append(AspectRatioSelect(action.turn_id, action.choices))
+            items.append(kit.aspect(action.turn_id, action.choices))
         else:
-            items += variation_items(action)
+            items += variation_items(action, kit.variations, kit.continue_, kit.redo)
     if not items:
         return None
     view = discord.ui.View(timeout=None)

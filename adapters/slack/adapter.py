@@ -24,11 +24,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.errors import slack_error_code
 from adapters.slack.files import SlackFiles
 from adapters.slack.handlers import PLATFORM, SlackHandlers
+from adapters.slack.words import APP_TOKEN_REJECTED, BOT_TOKEN_REJECTED
 from bot.config import Config, reveal
 from bot.entry.service import ConversationService
 from bot.ports import PlatformError
-from bot.text.messages import SLACK_APP_TOKEN_REJECTED as APP_TOKEN_REJECTED
-from bot.text.messages import SLACK_BOT_TOKEN_REJECTED as BOT_TOKEN_REJECTED
 
 log = logging.getLogger(__name__)
 

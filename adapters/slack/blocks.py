@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.slack import words
 from bot.ids import parse_id
 from bot.text import messages
 from bot.vocabulary import Action, ActionKind, SettingName
@@ -64,10 +65,8 @@ def controls_block(actions: Sequence[Action]) -> Block | None:
                     "style": "danger",
                     "value": str(action.turn_id),
                     "confirm": {
-                        "title": _plain("Forget this thread?"),
-                        "text": _plain(
-                            "The bot deletes this thread's image history. The messages stay in Slack."
-                        ),
+                        "title": _plain(words.FORGET_CONFIRM_TITLE),
+                        "text": _plain(words.FORGET_CONFIRM_TEXT),
                         "confirm": _plain("Forget"),
                         "deny": _plain("Cancel"),
                     },

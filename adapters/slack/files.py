@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.guarded_download import DownloadFailed, Failure, Redirects, fetch, host_allowed
+from adapters.slack import words
 from adapters.slack.errors import slack_error_code
 from bot.entry.service import AttachmentUnavailable
 from bot.text import messages
@@ -89,9 +90,7 @@ class SlackFiles:
         if mode == "tombstone" or resolved.get("is_deleted"):
             raise AttachmentUnavailable(_deleted_message(name))
         if mode == "hidden_by_limit":
-            raise AttachmentUnavailable(
-                f"{name} is hidden by this workspace's plan limits, so I can't read it; attach it again."
-            )
+            raise AttachmentUnavailable(words.hidden_by_plan(name))
         url = resolved.get("url_private_download") or resolved.get("url_private")
         if not url or mode == "external" or resolved.get("is_external"):
             raise AttachmentUnavailable(_external(name))
@@ -116,14 +115,9 @@ class SlackFiles:
                 raise AttachmentUnavailable(_deleted_message(name)) from exc
             # A Slack Connect file object has no name until files.info answers.
             shown = name if file.get("name") or file.get("title") else "the attached file"
-            raise AttachmentUnavailable(
-                f"Slack wouldn't let me read {shown} (it may be shared from another organization); "
-                "download it and attach it here again."
-            ) from exc
+            raise AttachmentUnavailable(words.shared_from_elsewhere(shown)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AttachmentUnavailable(
-                f"I couldn't reach Slack to fetch {_mid(name)}; attach it again."
-            ) from exc
+            raise AttachmentUnavailable(words.unreachable(_mid(name))) from exc
         info = response.get("file")
         if not isinstance(info, Mapping):
             raise AttachmentUnavailable(_not_found(_mid(name)))
@@ -165,7 +159,7 @@ def _external(name: str) -> str:
 
 
 def _not_found(name: str) -> str:
-    return f"I couldn't find {name} on Slack; attach it again."
+    return words.not_found(name)
 
 
 def _mid(name: str) -> str:
@@ -174,11 +168,8 @@ def _mid(name: str) -> str:
 
 
 def _deleted_message(name: str) -> str:
-    return f"{name} is no longer on Slack (it was deleted); attach it again."
+    return words.deleted(name)
 
 
 def _sign_in_message(name: str) -> str:
-    return (
-        f"{name} could not be downloaded from Slack (got a sign-in page instead of the file); "
-        "check the app has the files:read scope and try again."
-    )
+    return words.sign_in_page(name)

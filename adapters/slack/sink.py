@@ -16,10 +16,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.blocks import controls_block, section_block
 from adapters.slack.errors import slack_error_code
 from adapters.slack.text import SECTION_LIMIT, chunks, escape
-from bot.text.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
-from bot.text.messages import SLACK_POST_FAILED as POST_FAILED_MESSAGE
-from bot.text.messages import SLACK_UPLOAD_FAILED as UPLOAD_FAILED_MESSAGE
-from bot.text.messages import SLACK_UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
+from adapters.slack.words import CONTROLS_FALLBACK
+from adapters.slack.words import POST_FAILED as POST_FAILED_MESSAGE
+from adapters.slack.words import UPLOAD_FAILED as UPLOAD_FAILED_MESSAGE
+from adapters.slack.words import UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
 from bot.vocabulary import ImagePart, Reply, ReplyPart, TextPart
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,10 @@ from cachetools import TTLCache
 
 from bot.config import Config
 from bot.entry.platforms import PLATFORMS
+from bot.text import messages
 from bot.vocabulary import Author, ConversationKey
 
-REFUSAL_MESSAGE = (
-    "Sorry, this bot isn't enabled for you here; ask whoever runs it to add you or this channel."
-)
+REFUSAL_MESSAGE = messages.NOT_ENABLED
 # A refused person is told again in that channel after this long (they may have been added
 # since, or forgotten); within it, they are not told on every message.
 REFUSAL_MEMORY_S = 3600.0

@@ -8,20 +8,15 @@ from dataclasses import replace
 
 from bot.config import Config
 from bot.entry.access import AccessPolicy
+from bot.entry.commands import Command, CommandName
+from bot.entry.dialogue import Dialogue
 from bot.entry.routing import Inbound, Router
 from bot.gemini.capabilities import ModelCapabilities
-from bot.gemini.model_choice import store_model, validate_model
-from bot.limits.usage_report import usage_report
 from bot.logs import log_context
 from bot.ports import OrderTicket, ReplySink
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
-from bot.text.settings import (
-    EffectiveSettings,
-    validate_aspect_ratio,
-    validate_image_size,
-    validate_response_mode,
-)
+from bot.text.settings import EffectiveSettings
 from bot.turns.forgetting import ForgetResult, Forgetting
 from bot.turns.in_flight import InFlight
 from bot.turns.pipeline import TurnPipeline, TurnResult, TurnStatus
@@ -69,6 +64,7 @@ class ConversationService:
         pipeline: TurnPipeline,
         in_flight: InFlight,
         aftercare: Aftercare,
+        dialogue: Dialogue,
     ) -> None:
         """Built by ``bot.composition.build_service``, the one place that wires the parts."""
         self._config = config
@@ -80,6 +76,7 @@ class ConversationService:
         self._pipeline = pipeline
         self._in_flight = in_flight
         self._aftercare = aftercare
+        self._dialogue = dialogue
 
     @property
     def capabilities(self) -> ModelCapabilities:
@@ -93,6 +90,11 @@ class ConversationService:
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def dialogue(self) -> Dialogue:
+        """The conversation commands (settings, takes, forget, usage, help), neutral in and out."""
+        return self._dialogue
 
     async def drain(self, grace_s: float) -> bool:
         """Wait up to ``grace_s`` for turns in flight, then their bookkeeping, to finish; True
@@ -144,29 +146,9 @@ class ConversationService:
         return await self._settings.effective(key)
 
     async def change_setting(self, scope: SettingScope, name: SettingName, value: str) -> str:
-        """Validate and store a setting; returns a confirmation sentence or raises SettingError.
-
-        A ratio or size is checked against the scope's model; a model must be one this bot
-        offers, and settings it cannot use are reset (the sentence says which)."""
-        if name is SettingName.MODEL:
-            model = validate_model(value, self.allowed_models)
-            notes = await store_model(
-                self._store, scope, model, lambda: self.effective_settings(_key_of(scope))
-            )
-            return messages.model_changed(model, scope.level, notes)
-        # The settings a new turn in ``scope`` would get (a channel's: its new conversations').
-        caps = (await self.effective_settings(_key_of(scope))).caps or self.capabilities
-        if name is SettingName.ASPECT_RATIO:
-            cleaned = validate_aspect_ratio(value, caps)
-            label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
-        elif name is SettingName.IMAGE_SIZE:
-            cleaned = validate_image_size(value, caps)
-            label = f"{messages.SETTING_LABELS[name]} is now {cleaned}"
-        else:
-            cleaned = validate_response_mode(value).value
-            label = "Replies are now " + ("images only" if cleaned == "image_only" else "text and images")
-        await self._store.set_setting(scope, name.value, cleaned)
-        return messages.setting_changed(label, scope.level)
+        """Validate and store a setting; returns a confirmation sentence or raises SettingError
+        (see ``Dialogue.change``)."""
+        return await self._dialogue.change(scope, name, value)
 
     async def forget(self, key: ConversationKey) -> int:
         """Delete a conversation's history and images, whoever asks (console, retention), in its
@@ -187,9 +169,7 @@ class ConversationService:
 
     async def usage_report(self, key: ConversationKey, author: Author) -> str:
         """What ``author`` made today and this month with estimated cost; admins get totals."""
-        admin = self._access.is_admin(key.platform, author.id)
-        model = (await self.effective_settings(key)).model or self._settings.default_model
-        return await usage_report(self._store, self._config, key, author, admin=admin, model=model)
+        return (await self._dialogue.run(Command(CommandName.USAGE, key, author))).text
 
     async def announce_interrupted(
         self, platform: str, tell: Tell, window_s: float = INTERRUPTED_WINDOW_S
@@ -197,7 +177,3 @@ class ConversationService:
         """Tell each person of ``platform`` whose turn a crash or a stop cut off (see
         ``bot.turns.recovery``); returns how many were told."""
         return await announce_interrupted(self._store, platform, tell, window_s)
-
-
-def _key_of(scope: SettingScope) -> ConversationKey:
-    return ConversationKey(scope.platform, scope.workspace, scope.channel, scope.thread)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.config import Config
 from bot.gemini.capabilities import PREFERRED_MODELS, ModelCapabilities
+from bot.text import messages
 from bot.text.settings import EffectiveSettings, SettingError
 from bot.vocabulary import SettingName, SettingScope
 from storage.protocol import SettingsStore
@@ -23,7 +24,7 @@ def validate_model(value: str, allowed: Sequence[str]) -> str:
         if model.lower() == wanted.lower():
             return model
     shown = value.strip() or "(nothing)"
-    raise SettingError(f"{shown} is not a model this bot offers; use one of {', '.join(allowed)}.")
+    raise SettingError(messages.bad_model(shown, allowed))
 
 
 def unsupported_notes(before: EffectiveSettings, after: EffectiveSettings) -> list[str]:
@@ -34,14 +35,14 @@ def unsupported_notes(before: EffectiveSettings, after: EffectiveSettings) -> li
     notes = []
     if before.aspect_ratio and before.aspect_ratio not in caps.aspect_ratios:
         now = after.aspect_ratio or "the model's default"
-        notes.append(f"{caps.model} has no {before.aspect_ratio} aspect ratio, so it is back to {now}.")
+        notes.append(messages.ratio_reset(caps.model, before.aspect_ratio, now))
     if before.image_size and before.image_size not in caps.image_sizes:
         if not caps.supports_sizes():
             size = before.image_size
-            notes.append(f"{caps.model} makes images at a single size, so the {size} size is reset.")
+            notes.append(messages.size_dropped(caps.model, size))
         else:
             now = after.image_size or "the model's default"
-            notes.append(f"{caps.model} has no {before.image_size} size, so it is back to {now}.")
+            notes.append(messages.size_reset(caps.model, before.image_size, now))
     return notes
 
 

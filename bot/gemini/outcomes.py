@@ -1,10 +1,31 @@
 """What a generation request is and how it can end, each ending with one plain sentence."""
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The sentences the engine and its callers name from here, re-exported from the catalogue.
+from bot.text.messages import IMAGE_BLOCKED as IMAGE_BLOCKED
+from bot.text.messages import MSG_BLOCKLIST as MSG_BLOCKLIST
+from bot.text.messages import MSG_EMPTY as MSG_EMPTY
+from bot.text.messages import MSG_FAILED as MSG_FAILED
+from bot.text.messages import MSG_IMAGE_PROHIBITED as MSG_IMAGE_PROHIBITED
+from bot.text.messages import MSG_IMAGE_SAFETY as MSG_IMAGE_SAFETY
+from bot.text.messages import MSG_INVALID_KEY as MSG_INVALID_KEY
+from bot.text.messages import MSG_MALFORMED as MSG_MALFORMED
+from bot.text.messages import MSG_NO_IMAGE as MSG_NO_IMAGE
+from bot.text.messages import MSG_PROMPT_BLOCKED as MSG_PROMPT_BLOCKED
+from bot.text.messages import MSG_QUOTA_EXHAUSTED as MSG_QUOTA_EXHAUSTED
+from bot.text.messages import MSG_RECITATION as MSG_RECITATION
+from bot.text.messages import MSG_REJECTED as MSG_REJECTED
+from bot.text.messages import MSG_SPII as MSG_SPII
+from bot.text.messages import MSG_TIMEOUT as MSG_TIMEOUT
+from bot.text.messages import MSG_UNAVAILABLE as MSG_UNAVAILABLE
+from bot.text.messages import PROMPT_BLOCKED as PROMPT_BLOCKED
+from bot.text.messages import rate_limited_message as rate_limited_message
+from bot.text.messages import rejected_message as rejected_message
+from bot.text.messages import stopped_message as stopped_message
+from bot.text.messages import unknown_model_message as unknown_model_message
 from bot.vocabulary import ReplyPart, ResponseMode, Usage
 from storage.content import Blob, ContentRecord
 
@@ -59,75 +80,5 @@ class GenerationResult:
         return self.outcome in (Outcome.IMAGE, Outcome.TEXT_ONLY)
 
 
-# ---------------------------------------------------------------------------------------------
-# User-facing messages: one plain sentence each, saying what happened and what to do.
-
-MSG_INVALID_KEY = "The bot's Gemini API key was rejected; the operator needs to set a valid GEMINI_API_KEY."
-MSG_QUOTA_EXHAUSTED = (
-    "Today's Gemini image quota for this bot is used up; it resets at midnight Pacific time."
-)
-MSG_TIMEOUT = "Gemini took too long to answer; please try again in a moment."
-MSG_UNAVAILABLE = "Gemini is unavailable right now; please try again in a few minutes."
-MSG_MALFORMED = "Gemini sent an answer the bot could not read; please try again."
-MSG_FAILED = "Something went wrong while talking to Gemini; please try again."
-MSG_EMPTY = "Gemini returned an empty answer; please try again."
-MSG_NO_IMAGE = "Gemini did not produce an image this time; try again or rephrase the prompt."
-MSG_REJECTED = "Gemini rejected this request; try changing the prompt or the attached images."
-
-PROMPT_BLOCKED = {
-    "SAFETY": "Gemini blocked this prompt for safety reasons; try rephrasing it.",
-    "PROHIBITED_CONTENT": ("Gemini blocked this prompt as prohibited content; try a different request."),
-    "BLOCKLIST": "Gemini blocked this prompt because it contains blocked terms; try rephrasing it.",
-    "IMAGE_SAFETY": ("Gemini blocked the attached images for safety reasons; try different images."),
-}
-MSG_PROMPT_BLOCKED = "Gemini blocked this prompt; try rephrasing it."
-
-MSG_IMAGE_SAFETY = "Gemini withheld the image for safety reasons; try rephrasing the prompt."
-MSG_IMAGE_PROHIBITED = (
-    "Gemini withheld the image because it would be prohibited content; try a different request."
-)
-MSG_BLOCKLIST = "Gemini withheld the answer because it contained blocked terms; try rephrasing the prompt."
-MSG_SPII = (
-    "Gemini withheld the answer because it could reveal sensitive personal information; "
-    "try a different request."
-)
-MSG_RECITATION = (
-    "Gemini withheld the image because it was too close to existing copyrighted work; "
-    "try a more original prompt."
-)
-IMAGE_BLOCKED = {
-    "IMAGE_SAFETY": MSG_IMAGE_SAFETY,
-    "SAFETY": MSG_IMAGE_SAFETY,
-    "IMAGE_PROHIBITED_CONTENT": MSG_IMAGE_PROHIBITED,
-    "PROHIBITED_CONTENT": MSG_IMAGE_PROHIBITED,
-    "BLOCKLIST": MSG_BLOCKLIST,
-    "SPII": MSG_SPII,
-    "IMAGE_RECITATION": MSG_RECITATION,
-    "RECITATION": MSG_RECITATION,
-}
 # Finish reasons that mean "done normally": the visible parts decide the outcome.
 NORMAL_FINISH = {None, "STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"}
-
-
-def stopped_message(reason: str) -> str:
-    return f"Gemini stopped without an image ({reason}); try rephrasing."
-
-
-def rate_limited_message(seconds: float | None) -> str:
-    if seconds is None:
-        return "Gemini is rate-limiting this bot; try again in about a minute."
-    n = max(1, math.ceil(seconds))
-    return f"Gemini is rate-limiting this bot; try again in about {n} second{'s' * (n != 1)}."
-
-
-def unknown_model_message(model: str) -> str:
-    return (
-        f"Gemini does not offer the model {model!r}; the operator needs to set GEMINI_MODEL "
-        "to an available image model."
-    )
-
-
-def rejected_message(reason: str | None) -> str:
-    if not reason:
-        return MSG_REJECTED
-    return f"Gemini rejected this request ({reason}); try changing the prompt or the attached images."

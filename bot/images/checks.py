@@ -17,6 +17,7 @@ from PIL import ExifTags, Image, ImageFile
 from bot.images.budget import ImageBudget
 from bot.images.heap import MMAP_THRESHOLD_BYTES
 from bot.images.modes import drop_opaque_alpha, normalise_mode, same_colour_space, upright
+from bot.text import messages
 from storage.content import Blob
 
 log = logging.getLogger(__name__)
@@ -120,33 +121,33 @@ def _human_pixels(n: int) -> str:
 
 
 def _empty(filename: str) -> ImageRejected:
-    return ImageRejected(f"{_display_name(filename)} is empty (0 bytes); attach the image again.", "empty")
+    return ImageRejected(messages.empty_file(_display_name(filename)), "empty")
 
 
 def _too_large(filename: str, limits: ImageLimits) -> ImageRejected:
     return ImageRejected(
-        f"{_display_name(filename)} is larger than {_human_bytes(limits.max_bytes)}; attach a smaller image.",
+        messages.file_too_large(_display_name(filename), _human_bytes(limits.max_bytes)),
         "too_large",
     )
 
 
 def _not_image(filename: str) -> ImageRejected:
     return ImageRejected(
-        f"{_display_name(filename)} is not an image; attach a PNG, JPEG, WebP or HEIC photo.",
+        messages.not_an_image(_display_name(filename)),
         "not_image",
     )
 
 
 def _drawing(filename: str, kind: str, export: str) -> ImageRejected:
     return ImageRejected(
-        f"{_display_name(filename)} is {kind}, not a photo; export {export} as PNG and attach that.",
+        messages.a_drawing(_display_name(filename), kind, export),
         "drawing",
     )
 
 
 def _damaged(filename: str) -> ImageRejected:
     return ImageRejected(
-        f"{_display_name(filename)} could not be read (the file is damaged or incomplete); attach it again.",
+        messages.damaged_file(_display_name(filename)),
         "damaged",
     )
 
@@ -154,15 +155,14 @@ def _damaged(filename: str) -> ImageRejected:
 def _too_many_pixels(filename: str, size: tuple[int, int] | None, limits: ImageLimits) -> ImageRejected:
     dims = f" ({size[0]}×{size[1]} pixels)" if size else ""
     return ImageRejected(
-        f"{_display_name(filename)} is too large to process{dims}; "
-        f"attach an image under {_human_pixels(limits.max_pixels)}.",
+        messages.too_many_pixels(_display_name(filename), dims, _human_pixels(limits.max_pixels)),
         "too_many_pixels",
     )
 
 
 def too_many_images_message(count: int, limit: int, model: str) -> str:
     """What to tell a user who attached more images than ``model`` takes in one turn."""
-    return f"You attached {count} images; {model} takes at most {limit} per turn. Attach fewer and try again."
+    return messages.too_many_images(count, limit, model)
 
 
 # --- checks ---------------------------------------------------------------------------------

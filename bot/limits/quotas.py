@@ -165,10 +165,7 @@ class RateLimiter:
         if policy.daily_spend_usd is not None:
             spent = await ledger.cost_since(day)
             if spent >= policy.daily_spend_usd:
-                return (
-                    f"The bot has reached today's spending cap of ${policy.daily_spend_usd:.2f}; "
-                    f"{_until_midnight(now)}."
-                )
+                return messages.spend_cap_reached(policy.daily_spend_usd, _until_midnight(now))
         if admin:
             return None
         if policy.user_per_hour:
@@ -177,10 +174,7 @@ class RateLimiter:
             )
             if count + await ledger.pending(user_scope) + images > policy.user_per_hour:
                 wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
-                return (
-                    f"You've made {messages.images(policy.user_per_hour)} in the last hour, the limit "
-                    f"for each person; you can make more in about {_duration(wait)}."
-                )
+                return messages.hourly_limit(policy.user_per_hour, _duration(wait))
         # The daily caps: (limit, who counts, in-flight scope, how to say it was reached).
         daily = (
             (

@@ -7,15 +7,14 @@ import time
 from bot.config import Config
 from bot.gemini.prices import PRICE_LIST_DATE
 from bot.limits.quotas import month_start, start_of_day
-from bot.text.messages import images
+from bot.text import messages
 from bot.vocabulary import Author, ConversationKey, Usage
 from storage.protocol import Store
 
 
 def _line(who: str, day: Usage, month: Usage) -> str:
-    return (
-        f"{who}: {images(day.images_generated)} today (about ${day.cost_usd:.2f}), "
-        f"{images(month.images_generated)} this month (about ${month.cost_usd:.2f})."
+    return messages.usage_line(
+        who, day.images_generated, day.cost_usd, month.images_generated, month.cost_usd
     )
 
 
@@ -31,10 +30,10 @@ async def usage_report(
         everyone = [await store.usage_since(t) for t in (day, month)]
         lines.append(_line("Everyone", *everyone))
         if config.limits.daily_spend_cap_usd is not None:
-            lines.append(f"Daily spending cap: ${config.limits.daily_spend_cap_usd:.2f}.")
-        lines.append(f"Costs are estimated from Gemini's paid-tier list prices of {PRICE_LIST_DATE}.")
+            lines.append(messages.spend_cap(config.limits.daily_spend_cap_usd))
+        lines.append(messages.prices_of(PRICE_LIST_DATE))
         lines += _model_line(model)
-        lines.append("You are an admin, so per-person limits don't apply to you.")
+        lines.append(messages.ADMIN_NO_LIMITS)
         return "\n".join(lines)
     limits = []
     if config.limits.user_images_per_hour:
@@ -42,9 +41,9 @@ async def usage_report(
     if config.limits.user_images_per_day:
         limits.append(f"{config.limits.user_images_per_day} a day")
     if limits:
-        lines.append(f"Your limits: {' and '.join(limits)}.")
+        lines.append(messages.your_limits(limits))
     return "\n".join([*lines, *_model_line(model)])
 
 
 def _model_line(model: str) -> list[str]:
-    return [f"This conversation draws with {model}."] if model else []
+    return [messages.draws_with(model)] if model else []

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.gemini.model_choice import validate_model
+from bot.text import messages
 from bot.text.settings import SettingError, validate_aspect_ratio, validate_image_size
 
 # How many takes ``--n`` may ask for at once (the API gives one image per request).
@@ -122,8 +123,8 @@ def _takes(value: str | None) -> int:
     if value is not None and value.isdigit() and MIN_TAKES <= int(value) <= MAX_TAKES:
         return int(value)
     shown = f"--n {value}" if value is not None else "--n"
-    raise SettingError(f"{shown} can't be used; ask for 2, 3 or 4 takes at once, for example --n 3.")
+    raise SettingError(messages.bad_takes(shown))
 
 
 def _missing(flag: str, example: tuple[str, ...]) -> str:
-    return f"{flag} needs a value, for example {flag} {example[0]}."
+    return messages.flag_needs_value(flag, example[0])

@@ -1,7 +1,8 @@
-"""Every sentence the core says to people, in one place (adapters only format it for their platform)."""
+"""Every sentence the core says to people, in one place (each platform's own: adapters/*/words.py)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from bot.vocabulary import ScopeLevel, SettingName
@@ -48,7 +49,10 @@ SETTING_LABELS = {
     SettingName.ASPECT_RATIO: "Aspect ratio",
     SettingName.IMAGE_SIZE: "Image size",
     SettingName.RESPONSE_MODE: "Response mode",
+    SettingName.MODEL: "Model",
 }
+# What a setting's change says, e.g. "Aspect ratio is now 16:9" (the model's is model_changed).
+_MODES = {"image_only": "Replies are now images only", "text_image": "Replies are now text and images"}
 
 _WHERE = {
     ScopeLevel.THREAD: "this conversation",
@@ -73,6 +77,13 @@ def queue_position(position: int) -> str:
 def setting_changed(label: str, level: ScopeLevel) -> str:
     """``label`` is the change itself, e.g. "Aspect ratio is now 16:9"."""
     return f"{label} for {_WHERE[level]}."
+
+
+def now_set(name: SettingName, value: str) -> str:
+    """The change itself, before where it applies: "Aspect ratio is now 16:9"."""
+    if name is SettingName.RESPONSE_MODE:
+        return _MODES[value]
+    return f"{SETTING_LABELS[name]} is now {value}"
 
 
 def settings_only(aspect: str | None, size: str | None, model: str | None = None) -> str:
@@ -104,6 +115,49 @@ def single_size(model: str) -> str:
 def forgotten(turns: int) -> str:
     """The confirmation of a forget that deleted ``turns`` turns (at least one)."""
     return f"Forgot this conversation: {turns} turn{'' if turns == 1 else 's'} and their images are deleted."
+
+
+NEXT_MESSAGE_STARTS = "Your next message starts a new image."
+FORGET_REFUSED = (
+    "Only the person who started this conversation or an admin can forget it; "
+    "everyone else can keep going, or mention me in a new message to start their own."
+)
+
+
+def forget_done(turns: int, next_message_is_turn: bool) -> str:
+    """What a forget says, and how to start again where it was asked."""
+    done = forgotten(turns) if turns else NOTHING_TO_FORGET
+    return f"{done} {NEXT_MESSAGE_STARTS if next_message_is_turn else MENTION_TO_RESTART}"
+
+
+# -- the commands that start a turn on an earlier image ------------------------------------
+
+NO_IMAGE_YET = "Make an image first; this conversation has none yet."
+REDO_WHICH_SIZE = "Say which size: /redo 2K or /redo 4K."
+NO_TAKES = "There are no takes to continue from; make some with /variations or --n 3."
+
+
+def takes_out_of_range(argument: str) -> str:
+    return f"/variations takes 2, 3 or 4 (how many takes to make), not {argument}."
+
+
+def which_take(count: int) -> str:
+    return f"Say which take: /continue 1 to /continue {count}."
+
+
+# The help: each command as typed, and what it does (surfaces list the ones they offer).
+HELP_ENTRIES = {
+    "aspect": ("/aspect [ratio]", "show or set the aspect ratio"),
+    "size": ("/size [size]", "show or set the image size (models that have sizes)"),
+    "model": ("/model [id]", "show or set the model that draws"),
+    "mode": ("/mode [image|text]", "images only, or text and images"),
+    "variations": ("/variations [n]", "make n takes (2-4, default 4) of the latest image at once"),
+    "continue": ("/continue n", "go on from take n of the latest variations"),
+    "redo": ("/redo 2K|4K", "draw the latest image again at a larger size (models with sizes)"),
+    "forget": ("/forget", "delete this conversation's history and images"),
+    "usage": ("/usage", "images made and estimated cost, today and this month"),
+    "help": ("/help", "this help"),
+}
 
 
 def download_failed(name: str, source: str = "") -> str:
@@ -148,96 +202,188 @@ def model_changed(model: str, level: ScopeLevel, notes: list[str]) -> str:
     return " ".join([setting_changed(f"The model is now {model}", level), *notes])
 
 
-# -- what each platform's adapter says in its own words (adapters import these) -----------
+# -- what Gemini answered, in plain words: what happened and what to do ---------------------
 
-CONSOLE_NEW_CONVERSATION = "New conversation. Describe the image you want."
-
-CONSOLE_NO_IMAGE_YET = "! Make an image first; this conversation has none yet."
-
-CONSOLE_CONTROLS_HELP = """\
-  --model id / --n 3    draw with another model / make 2-4 takes at once, inline
-  /model [id]           show or set this conversation's model
-  /variations [n]       make n takes (2-4, default 4) of the latest image at once
-  /continue n           go on from take n of the latest variations
-  /redo 2K|4K           draw the latest image again at a larger size (models with sizes)"""
-
-DISCORD_INTENT_REFUSED = (
-    "Discord refused the message-content intent; enable it in the Developer Portal "
-    "(Bot > Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false."
+MSG_INVALID_KEY = "The bot's Gemini API key was rejected; the operator needs to set a valid GEMINI_API_KEY."
+MSG_QUOTA_EXHAUSTED = (
+    "Today's Gemini image quota for this bot is used up; it resets at midnight Pacific time."
 )
+MSG_TIMEOUT = "Gemini took too long to answer; please try again in a moment."
+MSG_UNAVAILABLE = "Gemini is unavailable right now; please try again in a few minutes."
+MSG_MALFORMED = "Gemini sent an answer the bot could not read; please try again."
+MSG_FAILED = "Something went wrong while talking to Gemini; please try again."
+MSG_EMPTY = "Gemini returned an empty answer; please try again."
+MSG_NO_IMAGE = "Gemini did not produce an image this time; try again or rephrase the prompt."
+MSG_REJECTED = "Gemini rejected this request; try changing the prompt or the attached images."
 
-DISCORD_BAD_TOKEN = "Discord rejected DISCORD_TOKEN; copy the bot token again from the Developer Portal."
+PROMPT_BLOCKED = {
+    "SAFETY": "Gemini blocked this prompt for safety reasons; try rephrasing it.",
+    "PROHIBITED_CONTENT": ("Gemini blocked this prompt as prohibited content; try a different request."),
+    "BLOCKLIST": "Gemini blocked this prompt because it contains blocked terms; try rephrasing it.",
+    "IMAGE_SAFETY": ("Gemini blocked the attached images for safety reasons; try different images."),
+}
+MSG_PROMPT_BLOCKED = "Gemini blocked this prompt; try rephrasing it."
 
-DISCORD_UPLOAD_FAILED = "I made the image but Discord would not take the upload; please try again."
-
-DISCORD_POST_FAILED = "Discord wouldn't let me post my reply in this thread just now; please try again."
-
-DISCORD_HELP = """\
-**Make an image**: mention me with a prompt, e.g. `@{name} a red bicycle at dawn, watercolor`, \
-or use `/imagine`. I answer in a thread.
-**Refine it**: {refine}
-**Edit photos**: attach images to any message (up to {max_images} per turn).
-**Go back**: reply to one of my earlier images to continue from that one.
-**Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
-or pick a ratio under an image. Ratios: {ratios}.
-**Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
-(or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
-draws an image again larger. `/model` or `--model` changes the model.
-**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
-**Usage**: `/usage` shows the images you made and their estimated cost."""
-
-DISCORD_FORGET_WHERE = (
-    "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
+MSG_IMAGE_SAFETY = "Gemini withheld the image for safety reasons; try rephrasing the prompt."
+MSG_IMAGE_PROHIBITED = (
+    "Gemini withheld the image because it would be prohibited content; try a different request."
 )
-
-DISCORD_MALFORMED_COMMAND = (
-    "I couldn't read that command's options; type / and pick the command from the list again."
+MSG_BLOCKLIST = "Gemini withheld the answer because it contained blocked terms; try rephrasing the prompt."
+MSG_SPII = (
+    "Gemini withheld the answer because it could reveal sensitive personal information; "
+    "try a different request."
 )
-
-DISCORD_RESTARTING = "I'm restarting; try again in a minute."
-
-DISCORD_UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
-
-DISCORD_THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
-
-DISCORD_THREAD_FORBIDDEN = (
-    "I can't start a thread here; ask a server admin to give me the Create Public Threads and "
-    "Send Messages in Threads permissions in this channel."
+MSG_RECITATION = (
+    "Gemini withheld the image because it was too close to existing copyrighted work; "
+    "try a more original prompt."
 )
+IMAGE_BLOCKED = {
+    "IMAGE_SAFETY": MSG_IMAGE_SAFETY,
+    "SAFETY": MSG_IMAGE_SAFETY,
+    "IMAGE_PROHIBITED_CONTENT": MSG_IMAGE_PROHIBITED,
+    "PROHIBITED_CONTENT": MSG_IMAGE_PROHIBITED,
+    "BLOCKLIST": MSG_BLOCKLIST,
+    "SPII": MSG_SPII,
+    "IMAGE_RECITATION": MSG_RECITATION,
+    "RECITATION": MSG_RECITATION,
+}
 
-SLACK_APP_TOKEN_REJECTED = (
-    "Slack rejected SLACK_APP_TOKEN; create an app-level token with the connections:write scope "
-    "(Basic Information > App-Level Tokens) and copy it again."
-)
 
-SLACK_BOT_TOKEN_REJECTED = (
-    "Slack rejected SLACK_BOT_TOKEN; reinstall the app and copy the Bot User OAuth Token again."
-)
+def stopped_message(reason: str) -> str:
+    return f"Gemini stopped without an image ({reason}); try rephrasing."
 
-SLACK_CONTROLS_FALLBACK = "Regenerate, pick another aspect ratio, or forget this thread."
 
-SLACK_SIZE_HINT = "Inside a thread, add --size 2K to a message."
+def rate_limited_message(seconds: float | None) -> str:
+    if seconds is None:
+        return "Gemini is rate-limiting this bot; try again in about a minute."
+    n = max(1, math.ceil(seconds))
+    return f"Gemini is rate-limiting this bot; try again in about {n} second{'s' * (n != 1)}."
 
-SLACK_THREAD_HINT = "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
 
-SLACK_FORGET_COMMAND_REPLY = (
-    "Slash commands can't run inside threads, so to clear one use the Forget thread button on my "
-    "reply in that thread; its image history is then deleted."
-)
+def unknown_model_message(model: str) -> str:
+    return (
+        f"Gemini does not offer the model {model!r}; the operator needs to set GEMINI_MODEL "
+        "to an available image model."
+    )
 
-# Slack kept refusing to post a reply (after the client's retries): say so privately, if it can.
-SLACK_POST_FAILED = (
-    "Slack wouldn't let me post my reply in this thread just now; please send your message again."
-)
 
-# Slack still answered 429 after the client's retries (each waited the Retry-After Slack asked).
-SLACK_UPLOAD_RATE_LIMITED = (
-    "I made the image but Slack is limiting how fast I can upload right now; press Regenerate in a minute."
-)
+def rejected_message(reason: str | None) -> str:
+    if not reason:
+        return MSG_REJECTED
+    return f"Gemini rejected this request ({reason}); try changing the prompt or the attached images."
 
-SLACK_UPLOAD_FAILED = (
-    "I made the image but Slack refused the upload; ask a workspace admin to check the app has "
-    "the files:write scope, then press Regenerate."
-)
 
-SLACK_MODEL_HINT = "Inside a thread, add --model and a model id to a message."
+# -- people's input: attachments, flags and settings they typed ----------------------------
+
+
+def empty_file(name: str) -> str:
+    return f"{name} is empty (0 bytes); attach the image again."
+
+
+def file_too_large(name: str, limit: str) -> str:
+    return f"{name} is larger than {limit}; attach a smaller image."
+
+
+def not_an_image(name: str) -> str:
+    return f"{name} is not an image; attach a PNG, JPEG, WebP or HEIC photo."
+
+
+def a_drawing(name: str, kind: str, export: str) -> str:
+    return f"{name} is {kind}, not a photo; export {export} as PNG and attach that."
+
+
+def damaged_file(name: str) -> str:
+    return f"{name} could not be read (the file is damaged or incomplete); attach it again."
+
+
+def too_many_pixels(name: str, dims: str, limit: str) -> str:
+    """``dims`` is " (W×H pixels)" when known, else empty."""
+    return f"{name} is too large to process{dims}; attach an image under {limit}."
+
+
+def too_many_images(count: int, limit: int, model: str) -> str:
+    return f"You attached {count} images; {model} takes at most {limit} per turn. Attach fewer and try again."
+
+
+def bad_takes(shown: str) -> str:
+    return f"{shown} can't be used; ask for 2, 3 or 4 takes at once, for example --n 3."
+
+
+def flag_needs_value(flag: str, example: str) -> str:
+    return f"{flag} needs a value, for example {flag} {example}."
+
+
+def bad_aspect_ratio(shown: str, model: str, choices: Sequence[str]) -> str:
+    return f"{shown} is not an aspect ratio {model} supports; use one of {', '.join(choices)}."
+
+
+def bad_image_size(shown: str, model: str, choices: Sequence[str]) -> str:
+    return f"{shown} is not an image size {model} supports; use one of {', '.join(choices)}."
+
+
+def bad_response_mode(shown: str) -> str:
+    return f"{shown} is not a response mode; use image or text+image."
+
+
+def bad_model(shown: str, allowed: Sequence[str]) -> str:
+    return f"{shown} is not a model this bot offers; use one of {', '.join(allowed)}."
+
+
+def ratio_reset(model: str, ratio: str, now: str) -> str:
+    return f"{model} has no {ratio} aspect ratio, so it is back to {now}."
+
+
+def size_dropped(model: str, size: str) -> str:
+    return f"{model} makes images at a single size, so the {size} size is reset."
+
+
+def size_reset(model: str, size: str, now: str) -> str:
+    return f"{model} has no {size} size, so it is back to {now}."
+
+
+# -- access and limits ---------------------------------------------------------------------
+
+NOT_ENABLED = "Sorry, this bot isn't enabled for you here; ask whoever runs it to add you or this channel."
+
+
+def spend_cap_reached(cap_usd: float, until: str) -> str:
+    return f"The bot has reached today's spending cap of ${cap_usd:.2f}; {until}."
+
+
+def hourly_limit(limit: int, wait: str) -> str:
+    return (
+        f"You've made {images(limit)} in the last hour, the limit for each person; "
+        f"you can make more in about {wait}."
+    )
+
+
+def very_busy(queued: int) -> str:
+    return f"The bot is very busy right now ({images(queued)} waiting); please try again in a few minutes."
+
+
+# -- /usage ----------------------------------------------------------------------------------
+
+ADMIN_NO_LIMITS = "You are an admin, so per-person limits don't apply to you."
+
+
+def usage_line(who: str, day_images: int, day_usd: float, month_images: int, month_usd: float) -> str:
+    return (
+        f"{who}: {images(day_images)} today (about ${day_usd:.2f}), "
+        f"{images(month_images)} this month (about ${month_usd:.2f})."
+    )
+
+
+def spend_cap(cap_usd: float) -> str:
+    return f"Daily spending cap: ${cap_usd:.2f}."
+
+
+def prices_of(date: str) -> str:
+    return f"Costs are estimated from Gemini's paid-tier list prices of {date}."
+
+
+def your_limits(limits: Sequence[str]) -> str:
+    return f"Your limits: {' and '.join(limits)}."
+
+
+def draws_with(model: str) -> str:
+    return f"This conversation draws with {model}."

@@ -54,10 +54,7 @@ def validate_aspect_ratio(value: str, caps: ModelCapabilities) -> str:
     cleaned = _RATIO_SEPARATORS.sub(":", value.strip())
     if cleaned in caps.aspect_ratios:
         return cleaned
-    raise SettingError(
-        f"{excerpt(value)} is not an aspect ratio {caps.model} supports; "
-        f"use one of {', '.join(caps.aspect_ratios)}."
-    )
+    raise SettingError(messages.bad_aspect_ratio(excerpt(value), caps.model, caps.aspect_ratios))
 
 
 def validate_image_size(value: str, caps: ModelCapabilities) -> str:
@@ -67,10 +64,7 @@ def validate_image_size(value: str, caps: ModelCapabilities) -> str:
     cleaned = normalise_size(value)
     if cleaned in caps.image_sizes:
         return cleaned
-    raise SettingError(
-        f"{excerpt(value)} is not an image size {caps.model} supports; "
-        f"use one of {', '.join(caps.image_sizes)}."
-    )
+    raise SettingError(messages.bad_image_size(excerpt(value), caps.model, caps.image_sizes))
 
 
 def validate_response_mode(value: str) -> ResponseMode:
@@ -80,7 +74,7 @@ def validate_response_mode(value: str) -> ResponseMode:
         return ResponseMode.IMAGE_ONLY
     if cleaned in ("text_image", "text_and_image", "text", "both", "image_text"):
         return ResponseMode.TEXT_AND_IMAGE
-    raise SettingError(f"{excerpt(value)} is not a response mode; use image or text+image.")
+    raise SettingError(messages.bad_response_mode(excerpt(value)))
 
 
 def resolve(

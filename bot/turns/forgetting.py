@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from bot.entry.access import AccessPolicy
+from bot.text.messages import FORGET_REFUSED
 from bot.vocabulary import Author, ConversationKey, SettingScope
 from storage.protocol import Store
 
@@ -22,10 +23,6 @@ log = logging.getLogger(__name__)
 # regeneration of that turn by someone else starts a new branch root, so the root of the
 # history is not proof of who started; this is. Forgetting deletes it with the thread's settings.
 STARTED_BY = "started_by"
-FORGET_REFUSED = (
-    "Only the person who started this conversation or an admin can forget it; "
-    "everyone else can keep going, or mention me in a new message to start their own."
-)
 
 Hold = Callable[[ConversationKey], AbstractAsyncContextManager[object]]
 

@@ -53,10 +53,7 @@ class GenerationGate:
             self._in_flight += 1
         else:
             if self.queued >= self._max_queued:
-                raise QueueFull(
-                    f"The bot is very busy right now ({messages.images(self.queued)} waiting); "
-                    "please try again in a few minutes."
-                )
+                raise QueueFull(messages.very_busy(self.queued))
             position = self.position_for(user)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting.setdefault(user, deque()).append(waiter)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.slack import words as slack_words
 from adapters.slack.sink import WORKING_REACTION
 from bot.text import messages
 from tests.auxil.fake_gemini import FakeGemini, RecordedRequest, generated_images
@@ -217,7 +218,7 @@ class AnswerBook:
                 for owner, how in self._image_owners(message, made, by_prompt, thread, strays):
                     answers[owner].append(Answer("image", text, mark.ts, how, after_all))
                 continue
-            if text == messages.SLACK_CONTROLS_FALLBACK:
+            if text == slack_words.CONTROLS_FALLBACK:
                 continue  # the controls under an image: part of that answer
             if text == messages.AFTER_ALL:
                 leads[thread] = mark  # leads the image that follows it

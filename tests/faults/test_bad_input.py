@@ -17,7 +17,7 @@ import pytest_asyncio
 from PIL import Image
 from slack_sdk.signature import SignatureVerifier
 
-from bot.text.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
+from adapters.slack.words import CONTROLS_FALLBACK
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil.fake_discord import FakeDiscord, FakeFile, FakeInteraction, FakeMessage, pings_nobody

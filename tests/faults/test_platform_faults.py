@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from adapters.slack.text import escape
+from adapters.slack.words import CONTROLS_FALLBACK
+from adapters.slack.words import UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
 from bot import gemini as g
-from bot.text.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
-from bot.text.messages import SLACK_UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini

@@ -183,7 +183,7 @@ async def test_forget_with_nothing_saved_says_so(fake_gemini: FakeGemini, tmp_pa
     out = await run_piped(fake_gemini, tmp_path, ["/forget"])
     assert (
         "There was nothing to forget here; this conversation has no saved images. "
-        "Describe a new image to start again."
+        "Your next message starts a new image."
     ) in out.splitlines()
     assert fake_gemini.requests == []
 
@@ -193,8 +193,8 @@ async def test_new_and_forget(fake_gemini: FakeGemini, tmp_path: Path) -> None:
         fake_gemini, tmp_path, ["a fox", "/new", "a hen", "a hen on a roof", "/forget", "a duck"]
     )
     assert (
-        "Forgot this conversation: 2 turns and their images are deleted. Describe a new image to start again."
-        in out
+        "Forgot this conversation: 2 turns and their images are deleted. "
+        "Your next message starts a new image." in out
     )
     assert [len(r.contents) for r in fake_gemini.requests] == [1, 1, 3, 1]
     again = await run_piped(fake_gemini, tmp_path, ["a duck in the rain"])

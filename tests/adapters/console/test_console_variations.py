@@ -34,7 +34,10 @@ async def test_console_takes_continue_redo_and_model(fake_gemini: FakeGemini, tm
     ]
     out = await run_piped(fake, tmp_path, lines, {"GEMINI_MODEL": FLASH, "USER_IMAGES_PER_HOUR": "8"})
     said = out.splitlines()
-    assert f"Model: {FLASH}. Choices: {FLASH}, {PRO}, {OLD}." in said
+    assert (
+        f"Model for this conversation: {FLASH}. Change it with /model (choices: {FLASH}, {PRO}, {OLD})."
+        in said
+    )
     # Three takes at once, printed together in order, each saved as its own image.
     assert len({str(r.contents) for r in fake.requests[:3]}) == 1
     labels = [i for i, line in enumerate(said) if line.startswith("Take ")]

@@ -15,15 +15,12 @@ from PIL import Image
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.sink import UPLOAD_MARGIN
+from adapters.discord.words import BAD_TOKEN, FORGET_WHERE, INTENT_REFUSED, THREAD_FORBIDDEN
 from bot import gemini as engine
 from bot.entry.routing import Inbound, Router
 from bot.entry.service import EMPTY_PROMPT_MESSAGE, INTERRUPTED_MESSAGE, QUEUED_MESSAGE
 from bot.images.checks import too_many_images_message
 from bot.ports import PlatformError
-from bot.text.messages import DISCORD_BAD_TOKEN as BAD_TOKEN
-from bot.text.messages import DISCORD_FORGET_WHERE as FORGET_WHERE
-from bot.text.messages import DISCORD_INTENT_REFUSED as INTENT_REFUSED
-from bot.text.messages import DISCORD_THREAD_FORBIDDEN as THREAD_FORBIDDEN
 from bot.turns.order import LocalTurnOrder
 from bot.vocabulary import Author, ConversationKey, Position, Turn
 from tests.auxil import fake_gemini as fg

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
+from adapters.discord.words import MALFORMED_COMMAND, POST_FAILED
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
-from bot.text.messages import DISCORD_MALFORMED_COMMAND as MALFORMED_COMMAND
-from bot.text.messages import DISCORD_POST_FAILED as POST_FAILED
 from bot.turns.forgetting import FORGET_REFUSED
 from tests.adapters.discord.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage

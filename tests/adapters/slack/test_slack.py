@@ -16,9 +16,9 @@ import pytest
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.sink import WORKING_REACTION
 from adapters.slack.text import escape
+from adapters.slack.words import CONTROLS_FALLBACK
 from bot.entry.access import REFUSAL_MESSAGE
 from bot.entry.service import INTERRUPTED_MESSAGE, queue_position_message
-from bot.text.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
 from bot.vocabulary import ConversationKey
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs

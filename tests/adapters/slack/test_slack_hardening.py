@@ -14,8 +14,8 @@ import pytest
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.text import escape
+from adapters.slack.words import POST_FAILED as POST_FAILED_MESSAGE
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
-from bot.text.messages import SLACK_POST_FAILED as POST_FAILED_MESSAGE
 from bot.turns.forgetting import FORGET_REFUSED
 from tests.adapters.slack.test_slack import CHANNEL, Bot, _bot, controls, slack_env, thread_key
 from tests.auxil import fake_gemini as fg

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.text.messages import SLACK_CONTROLS_FALLBACK as CONTROLS_FALLBACK
+from adapters.slack.words import CONTROLS_FALLBACK
 from tests.auxil import fake_slack as fs
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack, SlackSender

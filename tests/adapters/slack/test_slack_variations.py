@@ -107,7 +107,8 @@ async def test_model_command_sets_the_channel_default_and_the_button_names_it(
     status, text = await bot.command("/model", "")
     assert (status, text) == (
         200,
-        f"Images in new conversations in this channel are drawn with {FLASH} (choices: {choices}). {hint}",
+        f"Model for new conversations in this channel: {FLASH}. Change it with /model (choices: {choices}). "
+        f"{hint}",
     )
     _, text = await bot.command("/model", "gemini-9-ultra")
     assert text == f"gemini-9-ultra is not a model this bot offers; use one of {choices}."
@@ -120,7 +121,10 @@ async def test_model_command_sets_the_channel_default_and_the_button_names_it(
     assert "nb_redo_4K" not in controls(buttons)
     await click(bot, buttons, "nb_model")
     told = await bot.slack.wait_for(lambda: [m for m in bot.slack.ephemerals if m["user"] == fs.ALICE])
-    assert told[0]["text"] == f"Images in this thread are drawn with {OLD} (choices: {choices}). {hint}"
+    assert told[0]["text"] == (
+        f"Model for this conversation: {OLD}. "
+        f"Change it with --model and a model id in a message (choices: {choices})."
+    )
     await bot.say(f"a comet --model {PRO}", thread_ts=message["ts"])
     await bot.replies(message["ts"], 4)
     assert fake_gemini.requests[1].model == PRO

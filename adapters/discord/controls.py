@@ -1,0 +1,122 @@
+"""Clicks on the controls under an image (Regenerate, another ratio, Variations, Continue, Redo at a
+size): each a turn of the core, posted in the conversation's thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from adapters.discord import words
+from adapters.discord.interactions import answer_privately, author_of, interaction_guard
+from adapters.discord.sink import ChannelSink, upload_limit
+from adapters.discord.surface import Surface
+from adapters.discord.variations import ContinueButton, RedoSizeButton, VariationsButton
+from adapters.discord.views import AspectRatioSelect, ControlKit, RegenerateButton
+from bot.entry.commands import Command, CommandName
+from bot.entry.service import UNKNOWN_TURN_MESSAGE
+from bot.turns.request import TurnRequest
+from bot.vocabulary import Position
+
+log = logging.getLogger(__name__)
+
+
+class Controls:
+    """What a click on a reply control runs."""
+
+    def __init__(self, surface: Surface) -> None:
+        self._s = surface
+        self.in_flight = surface.in_flight
+        self.kit = self._bound_kit()
+
+    @interaction_guard
+    async def regenerate(
+        self, interaction: discord.Interaction, turn_id: int | None, aspect_ratio: str | None
+    ) -> None:
+        if turn_id is None:  # a custom id we did not write (a modified client)
+            log.warning("a control without a valid turn id", extra={"interaction_id": interaction.id})
+            await answer_privately(interaction, UNKNOWN_TURN_MESSAGE)
+            return
+        # Acknowledge the click at once (no visible change); the new image is posted in the thread.
+        await interaction.response.defer()
+        place = await self._s.places.of_interaction(interaction)
+        if place is None:
+            await answer_privately(interaction, words.UNKNOWN_PLACE)
+            return
+        request = TurnRequest.regenerate(
+            place.key,
+            turn_id,
+            author_of(interaction.user),
+            request_id=str(interaction.id),
+            position=Position.from_snowflake(interaction.id),
+            aspect_ratio=aspect_ratio,
+        )
+        await self._s.service.run(request, self._sink(interaction, place))
+
+    @interaction_guard
+    async def on_turn(
+        self, interaction: discord.Interaction, name: CommandName, turn_id: int, image_size: str | None
+    ) -> None:
+        """Variations, Continue from this one, Redo at a size: the core's command on that image."""
+        await interaction.response.defer()
+        place = await self._s.places.of_interaction(interaction)
+        if place is None:
+            await answer_privately(interaction, words.UNKNOWN_PLACE)
+            return
+        command = Command(
+            name,
+            place.key,
+            author_of(interaction.user),
+            image_size or "",
+            turn_id=turn_id,
+            request_id=str(interaction.id),
+            position=Position.from_snowflake(interaction.id),
+        )
+        reply = await self._s.service.dialogue.run(command)
+        if reply.turn is None:
+            await answer_privately(interaction, reply.text)
+            return
+        await self._s.service.run(reply.turn, self._sink(interaction, place))
+
+    def _sink(self, interaction: discord.Interaction, place: Any) -> ChannelSink:
+        channel = self._s.channel(interaction, place)
+        return ChannelSink(
+            channel=channel,
+            key=place.key,
+            limit=upload_limit(channel),
+            private=interaction.followup,
+            kit=self.kit,
+        )
+
+    def items(self) -> tuple[type[discord.ui.DynamicItem[Any]], ...]:
+        """The persistent components to register at start-up."""
+        return tuple(self.kit)
+
+    def _bound_kit(self) -> ControlKit:
+        """The components bound to these controls (discord.py builds one per click from its
+        custom id, so a click reaches this object without going through the client)."""
+        controls = self
+
+        class Regenerate(RegenerateButton, template=RegenerateButton.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await controls.regenerate(interaction, self.turn_id, None)
+
+        class AspectRatio(AspectRatioSelect, template=AspectRatioSelect.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                values = self.item.values
+                await controls.regenerate(interaction, self.turn_id, values[0] if values else None)
+
+        class Variations(VariationsButton, template=VariationsButton.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await controls.on_turn(interaction, CommandName.VARIATIONS, self.turn_id, None)
+
+        class Continue(ContinueButton, template=ContinueButton.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await controls.on_turn(interaction, CommandName.CONTINUE, self.turn_id, None)
+
+        class RedoSize(RedoSizeButton, template=RedoSizeButton.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await controls.on_turn(interaction, CommandName.REDO, self.turn_id, self.size)
+
+        return ControlKit(Regenerate, AspectRatio, Variations, Continue, RedoSize)

@@ -1,0 +1,64 @@
+"""Discord's own words: what only the Discord adapter says (the core's are in bot/text/messages.py)."""
+
+from __future__ import annotations
+
+INTENT_REFUSED = (
+    "Discord refused the message-content intent; enable it in the Developer Portal "
+    "(Bot > Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false."
+)
+
+BAD_TOKEN = "Discord rejected DISCORD_TOKEN; copy the bot token again from the Developer Portal."
+
+UPLOAD_FAILED = "I made the image but Discord would not take the upload; please try again."
+
+POST_FAILED = "Discord wouldn't let me post my reply in this thread just now; please try again."
+
+HELP = """\
+**Make an image**: mention me with a prompt, e.g. `@{name} a red bicycle at dawn, watercolor`, \
+or use `/imagine`. I answer in a thread.
+**Refine it**: {refine}
+**Edit photos**: attach images to any message (up to {max_images} per turn).
+**Go back**: reply to one of my earlier images to continue from that one.
+**Shape and size**: add `--ar 16:9`{size_flag} to a prompt, use `/aspect`{size_command}, \
+or pick a ratio under an image. Ratios: {ratios}.
+**Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
+(or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
+draws an image again larger. `/model` or `--model` changes the model.
+**Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
+**Usage**: `/usage` shows the images you made and their estimated cost.
+**Commands**:
+{commands}"""
+
+REFINE_BY_TALKING = "just keep talking in the thread, e.g. `make the sky warmer`."
+
+
+def refine_by_mention(name: str) -> str:
+    return f"mention me again in the thread, e.g. `@{name} make the sky warmer`."
+
+
+FORGET_WHERE = (
+    "Use /forget inside one of my image threads (or in a DM with me); it deletes that conversation."
+)
+
+MALFORMED_COMMAND = "I couldn't read that command's options; type / and pick the command from the list again."
+
+RESTARTING = "I'm restarting; try again in a minute."
+
+UNKNOWN_PLACE = "I couldn't tell which channel this is; please try again in a moment."
+
+THREAD_FAILED = "Discord wouldn't let me start a thread for this; please try again in a moment."
+
+THREAD_FORBIDDEN = (
+    "I can't start a thread here; ask a server admin to give me the Create Public Threads and "
+    "Send Messages in Threads permissions in this channel."
+)
+
+ASPECT_PLACEHOLDER = "Regenerate at another aspect ratio…"
+
+
+def command_gone(name: str) -> str:
+    return f"/{name} is not one of my commands any more; type / to see the current ones."
+
+
+def grew_in_transit(name: str) -> str:
+    return f"{name} arrived larger than Discord said it was, so I didn't use it; attach it again."
