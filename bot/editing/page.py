@@ -47,8 +47,6 @@ def editor_page(token: str, max_instruction_chars: int) -> web.Response:
         "failed": messages.EDIT_SEND_FAILED,
         "nothing": messages.EDIT_NOTHING_PAINTED,
         "no-text": messages.EDIT_NO_INSTRUCTION,
-        "waiting": messages.EDIT_WAITING,
-        "ready": messages.EDIT_READY,
     }
     data = " ".join(f'data-{name}="{escape(text)}"' for name, text in says.items())
     t = escape(token)

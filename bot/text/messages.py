@@ -58,6 +58,7 @@ EDIT_NOTHING_PAINTED = "Paint over the part of the image to change first."
 EDIT_NO_INSTRUCTION = "Say what should change in the painted region first."
 EDIT_SENDING = "Sending your edit…"
 EDIT_SEND_FAILED = "Your edit didn't reach me; check your connection and press Submit again."
+# For RegionEdits.progress (the wiring slice): while the edit runs, and once its reply is posted.
 EDIT_WAITING = "Working on it; the result will appear here and in the conversation."
 EDIT_READY = "Here is the result; it is in the conversation too."
 EDIT_LABELS = {

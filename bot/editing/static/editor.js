@@ -166,7 +166,8 @@
     } catch {
       return setTimeout(() => watch(address), POLL_MS);
     }
-    say(answer.message);
+    // While it is pending the page keeps saying where to look.
+    if (answer.state !== "pending") say(answer.message);
     if (answer.state === "done" && answer.image) {
       resultImage.src = answer.image;
       result.hidden = false;
