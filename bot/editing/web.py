@@ -18,6 +18,7 @@ from bot.editing.page import SECURITY_HEADERS, editor_page, plain_page
 from bot.editing.records import EditState, RegionEdit
 from bot.editing.tokens import EditLinks, LinkRefused
 from bot.images.canvas import binary_mask, painted_share
+from bot.images.checks import ensure_plugins
 from bot.ports import RegionEdits
 from bot.text import messages
 
@@ -27,7 +28,8 @@ EDIT_PATH = "/edit"
 # A painted mask is a PNG of mostly flat areas (tens of kilobytes); the cap leaves room for a
 # 4096-pixel canvas of scribbles and refuses anything like 10 MB with 413.
 MAX_EDIT_BODY = 8 * 1024 * 1024
-MAX_MASK_PIXELS = 8192 * 8192
+# Masks are painted at the image's own size: 4K at 16:9 is 5504 x 3072 (17 million pixels).
+MAX_MASK_PIXELS = 24_000_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK = 64 * 1024
 _STATIC = {
@@ -112,11 +114,14 @@ class EditorSite:
         original = await self._edits.original(grant)
         if original is None:
             raise EditRefused(404, messages.EDIT_IMAGE_GONE)
+        if original.mime_type not in _SHOWN_TYPES:  # HEIC and the like: browsers can't show them
+            return _image_response(await asyncio.to_thread(_as_png, original.data), "image/png")
         return _image_response(original.data, original.mime_type)
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self._max_body:
             raise EditRefused(413, messages.EDIT_TOO_LARGE)
+        await self._links.check(request.match_info["token"])  # a bad link is refused before its body is read
         fields = await self._read_form(request)
         instruction = fields.get("instruction", b"").decode("utf-8", "replace").strip()
         if not instruction:
@@ -175,6 +180,18 @@ class EditorSite:
 def _image_response(data: bytes, mime_type: str) -> web.Response:
     shown = mime_type if mime_type in _SHOWN_TYPES else "application/octet-stream"
     return web.Response(body=data, content_type=shown)
+
+
+def _as_png(data: bytes) -> bytes:
+    """An image browsers cannot show, as PNG (off the event loop)."""
+    ensure_plugins()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            out = io.BytesIO()
+            image.save(out, "PNG")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise EditRefused(404, messages.EDIT_IMAGE_GONE) from None
+    return out.getvalue()
 
 
 def _check_mask(data: bytes) -> None:

@@ -45,11 +45,12 @@ class FakeEdits:
     """The port the wiring slice connects to the turn pipeline: records every submitted edit."""
 
     image: bytes = field(default_factory=picture)
+    mime_type: str = "image/png"
     submitted: list[RegionEdit] = field(default_factory=list)
     results: dict[str, bytes] = field(default_factory=dict)
 
     async def original(self, grant: EditGrant) -> EditImage | None:
-        return EditImage(self.image, "image/png") if grant.key == KEY else None
+        return EditImage(self.image, self.mime_type) if grant.key == KEY else None
 
     async def submit(self, edit: RegionEdit) -> str:
         self.submitted.append(edit)

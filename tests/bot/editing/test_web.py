@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from bot.editing.page import CONTENT_SECURITY_POLICY
 from bot.text import messages
+from tests.auxil import image_factory
 from tests.auxil.editor import KEY, WHERE, Editor, serving_editor
 
 GUARDS = {
@@ -187,3 +188,13 @@ async def test_the_result_is_only_for_a_link_that_was_used(
 async def test_healthz_is_still_served_beside_the_editor(editor: Editor, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{editor.base_url}/healthz") as health:
         assert health.status == 200
+
+
+async def test_an_image_browsers_cannot_show_is_served_as_png(
+    editor: Editor, http: aiohttp.ClientSession
+) -> None:
+    editor.edits.image, editor.edits.mime_type = image_factory.heic(64, 48), "image/heic"
+    async with http.get(f"{await editor.link()}/image") as image:
+        assert image.status == 200 and image.content_type == "image/png"
+        with Image.open(io.BytesIO(await image.read())) as shown:
+            assert shown.format == "PNG" and shown.size == (64, 48)
