@@ -87,17 +87,23 @@ def _retrieved(check: asyncio.Future[bool]) -> None:
 
 
 class HealthServer:
-    """A tiny HTTP server for /healthz alone, for processes that serve nothing else on PORT."""
+    """A tiny HTTP server for /healthz, for processes that serve no Slack events on PORT; ``routes``
+    add more to it (the region editor's, ``bot.editing.web.EditorSite.install``, with PUBLIC_URL)."""
 
-    def __init__(self, health: Health, port: int) -> None:
+    def __init__(
+        self, health: Health, port: int, routes: Sequence[Callable[[web.Application], None]] = ()
+    ) -> None:
         self._health = health
         self._port = port
+        self._routes = tuple(routes)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get(HEALTH_PATH, self._health.handle)
+        for install in self._routes:
+            install(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:

@@ -21,10 +21,12 @@ from storage.protocol import Lifecycle as Lifecycle
 from storage.protocol import Maintenance as Maintenance
 from storage.protocol import MessageClaims as MessageClaims
 from storage.protocol import SettingsStore as SettingsStore
+from storage.protocol import SignedLinks as SignedLinks
 from storage.protocol import Store as Store
 from storage.protocol import UsageLedger as UsageLedger
 
 if TYPE_CHECKING:  # the capability table sits in the model's package, which imports the SDK
+    from bot.editing.records import EditGrant, EditImage, EditProgress, RegionEdit
     from bot.gemini.capabilities import ModelCapabilities
 
 # Platforms ------------------------------------------------------------------------------------
@@ -193,3 +195,25 @@ class ModelDirectory(Protocol):
     async def model_available(self, model: str) -> bool: ...
 
     async def image_models(self) -> list[str]: ...
+
+
+# The region editor ---------------------------------------------------------------------------
+
+
+class RegionEdits(Protocol):
+    """What the editor's web routes (``bot.editing.web``) ask of the core, for a valid link's
+    grant: the image to paint on, taking the edit as a turn, and how that turn is going."""
+
+    async def original(self, grant: EditGrant) -> EditImage | None:
+        """The image the link's turn shows (``bot.editing.originals.turn_image`` reads it from
+        the store), or None when it is gone (forgotten)."""
+        ...
+
+    async def submit(self, edit: RegionEdit) -> str:
+        """Start the edit as a turn of the grant's conversation (in order, counted like any
+        other) and return where its reply will appear, as a phrase: "in the thread #art"."""
+        ...
+
+    async def progress(self, grant: EditGrant) -> EditProgress:
+        """How the edit submitted with this grant's link is going (its result once done)."""
+        ...

@@ -18,6 +18,31 @@ class Migration:
     statements: tuple[str, ...]
 
 
+# The same on both databases (storage.pg_migrations applies them too): a named secret made once
+# and shared by every process, and each used link until it expires (then it is purged).
+SIGNED_LINKS: tuple[str, ...] = (
+    """
+    CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        value {bytes} NOT NULL,
+        created_at {real} NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE used_links (
+        link_id TEXT PRIMARY KEY,
+        expires_at {real} NOT NULL
+    )
+    """,
+    "CREATE INDEX used_links_by_expiry ON used_links (expires_at)",
+)
+
+
+def spelled(statements: tuple[str, ...], *, bytes_type: str, real_type: str) -> tuple[str, ...]:
+    """Statements shared by both databases, with each one's column types."""
+    return tuple(s.format(bytes=bytes_type, real=real_type) for s in statements)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -206,6 +231,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             # attempt's (taken), not as a second copy of the message (a duplicate).
             "ALTER TABLE processed_messages ADD COLUMN claim_token TEXT",
         ),
+    ),
+    Migration(
+        version=7,
+        description="the key that signs editor links, and the links already used",
+        statements=spelled(SIGNED_LINKS, bytes_type="BLOB", real_type="REAL"),
     ),
 )
 

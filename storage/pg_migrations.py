@@ -7,7 +7,7 @@ import logging
 import asyncpg
 
 from storage.errors import StoreError
-from storage.migrations import Migration
+from storage.migrations import SIGNED_LINKS, Migration, spelled
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,11 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE limit_reservations ADD COLUMN seen_at DOUBLE PRECISION NOT NULL "
             "DEFAULT extract(epoch from clock_timestamp())",
         ),
+    ),
+    Migration(
+        version=4,
+        description="the key that signs editor links, and the links already used",
+        statements=spelled(SIGNED_LINKS, bytes_type="BYTEA", real_type="DOUBLE PRECISION"),
     ),
 )
 

@@ -234,7 +234,28 @@ class Maintenance(Protocol):
         ...
 
 
-class Store(Lifecycle, HistoryStore, MessageClaims, SettingsStore, UsageLedger, Maintenance, Protocol):
+class SignedLinks(Protocol):
+    """What signed, single-use links (the region editor's) need from the database that every
+    process of a deployment shares: one signing key, and which links were already used."""
+
+    async def secret(self, name: str) -> bytes:
+        """The secret called ``name`` (32 random bytes), made on first use: every process, even
+        several asking at once, gets the same one, ever after."""
+        ...
+
+    async def use_link(self, link_id: str, expires_at: float) -> bool:
+        """Mark a link used; True the first time, False ever after (across processes) until
+        ``expires_at`` has passed and the record is purged. Purges expired records."""
+        ...
+
+    async def link_used(self, link_id: str) -> bool:
+        """Whether ``use_link`` took this link already (and its record has not been purged)."""
+        ...
+
+
+class Store(
+    Lifecycle, HistoryStore, MessageClaims, SettingsStore, UsageLedger, Maintenance, SignedLinks, Protocol
+):
     """Every role together: what the bot is given.
 
     Every method is safe to call concurrently from one event loop. ``append_turn`` is atomic:

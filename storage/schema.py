@@ -113,5 +113,11 @@ TABLES: tuple[Table, ...] = (
     USAGE_LOG,
 )
 
+# Kept by each database for itself and never copied by ``migrate-db``: the key that signs editor
+# links (a new deployment makes its own) and the links already used (they expire within minutes).
+SECRETS = Table("secrets", (("name", TEXT), ("value", BYTES), ("created_at", REAL)))
+USED_LINKS = Table("used_links", (("link_id", TEXT), ("expires_at", REAL)))
+OWN_TABLES: tuple[Table, ...] = (SECRETS, USED_LINKS)
+
 # Columns only PostgreSQL has, for coordinating several processes (storage.pg_processes).
 POSTGRES_ONLY: dict[str, tuple[tuple[str, str], ...]] = {"processed_messages": (("owner", TEXT),)}

@@ -13,6 +13,7 @@ from storage.protocol import ConversationInfo, NewTurn, StoredTurn
 from storage.records import ConversationKey, SettingScope, Usage
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import SettingsPrecedence, prepare_turn, require_head
+from storage.sql_links import SignedLinkQueries
 from storage.sql_session import Row, Session
 from storage.sql_turns import KEY_MATCH
 
@@ -25,7 +26,7 @@ def handed_over(platform: str, rows: Sequence[Row]) -> list[tuple[ConversationKe
     return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in ordered]
 
 
-class SqlStore(SettingsPrecedence):
+class SqlStore(SettingsPrecedence, SignedLinkQueries):
     """Every query of the store protocol. A backend provides three ways to a session: ``_read``
     (statements that each commit on their own), ``_write`` (one statement that writes) and
     ``_transaction`` (several statements, committed together or rolled back on any error)."""

@@ -126,9 +126,15 @@ class StorageSettings(SettingsGroup):
 
 
 class HttpSettings(SettingsGroup):
-    """The HTTP listener (Slack HTTP mode, health)."""
+    """The HTTP listener (Slack HTTP mode, health, the region editor) and where people reach it."""
 
     port: Annotated[int, p.whole(minimum=0, maximum=65535)] = setting("PORT", 3000)
+    # Unset: no region editor. Links are {public_url}/edit/<token>.
+    public_url: Annotated[str | None, p.public_url()] = setting("PUBLIC_URL", None)
+
+    def editor_link(self, token: str) -> str | None:
+        """The editor's address for a link token, or None when PUBLIC_URL is unset."""
+        return f"{self.public_url}/edit/{token}" if self.public_url else None
 
 
 class ConsoleSettings(SettingsGroup):

@@ -96,6 +96,20 @@ def http_url() -> BeforeValidator:
     return _on_text(parse)
 
 
+def public_url() -> BeforeValidator:
+    """Where people reach the HTTP listener: http(s), a host, perhaps a path, no trailing slash."""
+
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise problem(f"must be an http(s) URL such as https://bot.example.com, not {raw!r}.")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise problem(f"must be a plain address without ?query, #fragment or user, not {raw!r}.")
+        return raw.rstrip("/")
+
+    return _on_text(parse)
+
+
 def _items(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 

@@ -181,7 +181,7 @@ def check_declared(filename: str, size: int | None, limits: ImageLimits) -> None
         raise _too_large(filename, limits)
 
 
-def _ensure_plugins() -> None:
+def ensure_plugins() -> None:
     """Load Pillow's plugins and register the HEIF opener, once per process (thread-safe)."""
     global _plugins_ready
     if _plugins_ready:
@@ -208,7 +208,7 @@ def _identify(data: bytes) -> tuple[ImageFile.ImageFile | None, bool]:
     Returns the image (or ``None``) and whether some format recognised the signature but
     could not parse the header (a damaged file rather than a foreign one).
     """
-    _ensure_plugins()
+    ensure_plugins()
     prefix = data[:16]
     damaged = False
     for fmt in tuple(Image.ID):

@@ -997,7 +997,49 @@ class MaintenanceContract(ContractBase):
         assert await store.idle_conversations(START) == []
 
 
+class SignedLinksContract(ContractBase):
+    """The key that signs editor links, and links used once across every process."""
+
+    async def test_a_secret_is_made_once_and_kept(self, store: Store, open_store: StoreFactory) -> None:
+        first = await store.secret("editor")
+        assert len(first) == 32
+        assert await store.secret("editor") == first
+        assert await store.secret("other") != first
+        await store.close()
+        assert await (await open_store()).secret("editor") == first
+
+    async def test_stores_asking_at_once_share_one_secret(self, open_store: StoreFactory) -> None:
+        stores = [await open_store() for _ in range(2)] if self.shares_across_stores else [await open_store()]
+        got = await asyncio.gather(*(s.secret("editor") for s in stores for _ in range(4)))
+        assert len(set(got)) == 1
+
+    async def test_a_link_is_used_once(self, store: Store, open_store: StoreFactory) -> None:
+        assert not await store.link_used("abc")
+        assert await store.use_link("abc", START + 900)
+        assert await store.link_used("abc")
+        assert not await store.use_link("abc", START + 900)
+        assert await store.use_link("abd", START + 900)
+        if self.shares_across_stores:
+            other = await open_store()
+            assert not await other.use_link("abc", START + 900)
+
+    async def test_concurrent_uses_of_one_link_grant_exactly_one(self, store: Store) -> None:
+        results = await asyncio.gather(*(store.use_link("xyz", START + 900) for _ in range(8)))
+        assert sorted(results) == [False] * 7 + [True]
+
+    async def test_expired_records_are_purged(self, store: Store, clock: FakeClock) -> None:
+        await store.use_link("old", START + 900)
+        clock.now = START + 901
+        await store.use_link("new", START + 1800)
+        assert not await store.link_used("old")
+        assert await store.link_used("new")
+
+    # Whether two stores may be open on one database at once (SQLite: one process per file).
+    shares_across_stores = True
+
+
 class StoreContract(
+    SignedLinksContract,
     LifecycleContract,
     ClaimsContract,
     HistoryContract,

@@ -37,7 +37,9 @@ async def test_a_fresh_and_an_upgraded_sqlite_file_have_the_described_tables(tmp
         store = SqliteStore(path)
         await store.open()
         await store.close()
-        assert sqlite_columns(path) == {t.name: expected("sqlite", t) for t in schema.TABLES}
+        assert sqlite_columns(path) == {
+            t.name: expected("sqlite", t) for t in schema.TABLES + schema.OWN_TABLES
+        }
 
 
 async def test_postgresql_has_the_described_tables_and_its_coordination_besides(postgres_url: str) -> None:
@@ -61,6 +63,6 @@ async def test_postgresql_has_the_described_tables_and_its_coordination_besides(
         for name, columns in found.items()
         if name not in _COORDINATION | {"schema_migrations"}
     }
-    assert shared == {t.name: expected("postgresql", t) for t in schema.TABLES}
+    assert shared == {t.name: expected("postgresql", t) for t in schema.TABLES + schema.OWN_TABLES}
     for name, columns in extra.items():
         assert set(columns) <= set(found[name])

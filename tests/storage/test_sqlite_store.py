@@ -59,6 +59,9 @@ def mode(path: Path) -> int:
 
 
 class TestSqliteStore(StoreContract):
+    # One open store per file (one process): sharing across processes is PostgreSQL's to show.
+    shares_across_stores = False
+
     @pytest.fixture
     def store_factory(self, db_path: Path, clock: FakeClock) -> StoreFactory:
         async def factory() -> SqliteStore:

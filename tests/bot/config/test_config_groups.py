@@ -235,6 +235,19 @@ def test_each_bad_shard_setting_is_one_clear_line(env: dict[str, str], line: str
         ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL must be an http(s) URL, not 'slack.com'."),
         ({"DISCORD_API_URL": "ftp://x"}, "DISCORD_API_URL must be an http(s) URL, not 'ftp://x'."),
         (
+            {"PUBLIC_URL": "bot.example.com"},
+            "PUBLIC_URL must be an http(s) URL such as https://bot.example.com, not 'bot.example.com'.",
+        ),
+        (
+            {"PUBLIC_URL": "wss://bot.example.com"},
+            "PUBLIC_URL must be an http(s) URL such as https://bot.example.com, not 'wss://bot.example.com'.",
+        ),
+        (
+            {"PUBLIC_URL": "https://bot.example.com/?a=1"},
+            "PUBLIC_URL must be a plain address without ?query, #fragment or user, "
+            "not 'https://bot.example.com/?a=1'.",
+        ),
+        (
             {"DEFAULT_IMAGE_SIZE": "3k"},
             "DEFAULT_IMAGE_SIZE '3K' is not supported by gemini-3.1-flash-image; use one of 512, 1K, 2K, 4K.",
         ),
@@ -260,3 +273,21 @@ def test_pydantics_own_errors_also_become_one_line_naming_the_variable() -> None
     with pytest.raises(ValidationError) as caught:
         HttpSettings(PORT=[80])  # not a string from the environment, nor a number
     assert lines_of(caught.value) == ["PORT is not valid: Input should be a valid integer."]
+
+
+@pytest.mark.parametrize(
+    ("value", "link"),
+    [
+        ("https://bot.example.com", "https://bot.example.com/edit/abc.def"),
+        ("https://bot.example.com/", "https://bot.example.com/edit/abc.def"),
+        ("http://10.0.0.5:3000/nano//", "http://10.0.0.5:3000/nano/edit/abc.def"),
+    ],
+)
+def test_public_url_makes_editor_links_without_doubled_slashes(value: str, link: str) -> None:
+    assert load_config({"PUBLIC_URL": value}).http.editor_link("abc.def") == link
+
+
+def test_without_public_url_there_is_no_editor() -> None:
+    http = load_config({}).http
+    assert http.public_url is None
+    assert http.editor_link("abc.def") is None

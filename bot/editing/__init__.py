@@ -1,0 +1,1 @@
+"""The region editor: signed single-use links, the web page people paint on, and its routes."""
