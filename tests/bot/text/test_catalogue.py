@@ -42,11 +42,14 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\x00")
 _STARTS = re.compile(r"^(?:!+ +)?(?:[A-Z]|[^\x00-\x7f]|\x00 +[a-z]|/[a-z]+ [a-z])")
 _ENDS = re.compile(r"[.!?…][\"')\]*`]*$")
 _INNER_SENTENCE = re.compile(r"[a-z][.!?;] +[A-Z][a-z]")
+_TAG = re.compile(r"<[^>]*>")
 
 
 def reads_like_a_sentence(text: str) -> bool:
     """Whether ``text`` (placeholders as ``_PLACEHOLDER``) is something a person reads."""
     shown = text.strip()
+    if shown.startswith("<"):
+        shown = "\n".join(part.strip() for part in _TAG.split(shown) if part.strip())
     if len(_WORD.findall(shown)) < 3 or " " not in shown:
         return False
     lines = [line for line in shown.splitlines() if len(_WORD.findall(line)) >= 3]
@@ -176,3 +179,8 @@ def test_what_reads_like_a_sentence() -> None:
     assert not reads_like_a_sentence("nb:regen:{turn_id}")
     assert not reads_like_a_sentence("image/png")
     assert not reads_like_a_sentence("a lowercase fragment that ends.")
+    assert reads_like_a_sentence('<main class="x"><p>Your edit is on its way. Look in the thread.</p></main>')
+    template = '<html lang="en"><head><meta charset="utf-8">\n<title>\x00</title></head>\n<body><h1>\x00</h1>'
+    assert not reads_like_a_sentence(
+        template + '\n<button type="button" id="undo">\x00</button></body></html>'
+    )
