@@ -997,6 +997,9 @@ class MaintenanceContract(ContractBase):
         assert await store.idle_conversations(START) == []
 
 
+from tests.storage.store_contract_one_call import OneCallContract  # noqa: E402  # it builds on ContractBase
+
+
 class StoreContract(
     LifecycleContract,
     ClaimsContract,
@@ -1004,5 +1007,6 @@ class StoreContract(
     SettingsContract,
     UsageContract,
     MaintenanceContract,
+    OneCallContract,
 ):
     """Every role's contract: what a complete ``Store`` backend passes."""
