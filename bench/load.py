@@ -56,8 +56,8 @@ def deliveries(threads: int, messages: int, posted_us: int, rng: random.Random) 
 
 async def deliver_all(bot: Bot, items: Sequence[Delivery]) -> dict[str, int]:
     """Deliver every message at once (as a platform does under load); counts of each outcome."""
-    assert bot.entry.service is not None
-    service = bot.entry.service
+    assert bot.service is not None
+    service = bot.service
 
     async def one(d: Delivery) -> str:
         key = conversation(f"order-{d.thread}")
@@ -91,8 +91,8 @@ class LaneLog:
 async def run_lanes(bot: Bot, lanes: int, until: float, name: str) -> LaneLog:
     """``lanes`` conversations, each sending its next message as soon as the last is answered,
     until the wall clock reaches ``until``."""
-    assert bot.entry.service is not None
-    service = bot.entry.service
+    assert bot.service is not None
+    service = bot.service
     answered: list[float] = []
     failed = 0
 
