@@ -169,8 +169,11 @@ class RateLimiter:
                 f"The bot has reached today's spending cap of ${policy.daily_spend_usd:.2f}; "
                 f"{_until_midnight(now)}."
             )
+        pending: dict[tuple[str, ...], int] = {}  # the hourly and daily limits share a scope
         for (limit, _, scope, reached), count in zip(limits, counted[len(spend) :], strict=True):
-            if count.images + await ledger.pending(scope) + images > limit:
+            if scope not in pending:
+                pending[scope] = await ledger.pending(scope)
+            if count.images + pending[scope] + images > limit:
                 return reached(count)
         return None
 
