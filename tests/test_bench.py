@@ -43,8 +43,8 @@ ROWS = [
     "startup",
 ]
 TARGETED = {
-    "overhead_sqlite": 1.5,
-    "overhead_pg": 1.8,
+    "overhead_sqlite": 1.3,
+    "overhead_pg": 1.4,
     "order_sqlite": 0.0,
     "order_pg": 0.0,
     "concurrency_ratio": 1.25,
