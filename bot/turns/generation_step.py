@@ -18,9 +18,11 @@ from bot.ports import ReplySink, TurnFence
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.settings import EffectiveSettings
+from bot.turns import framing
 from bot.turns.answers import Answered, Failed, TakenOver, after_all, answer, unsaved
 from bot.turns.context_budget import ContextWindow, model_window
 from bot.turns.fence import ALWAYS_HOLDS
+from bot.turns.framing import Framed, FrameJob
 from bot.turns.gate import GenerationGate, QueueFull
 from bot.turns.plan import Refusal, TurnPlan
 from bot.turns.request import TurnRequest
@@ -29,6 +31,7 @@ from bot.vocabulary import (
     Author,
     ConversationKey,
     ImageRef,
+    SettingScope,
 )
 from storage.aftercare import Aftercare
 from storage.content import Blob, ContentRecord, blob_refs, user_record
@@ -36,6 +39,9 @@ from storage.errors import HeadMoved, StoreUnavailable
 from storage.protocol import NewTurn, Store, StoredTurn
 
 log = logging.getLogger(__name__)
+# The pixels a zoom, pan or region edit works on at once: the original, the canvases and the
+# answer at up to 4096 px a side in RGBA, a few copies.
+_FRAME_PIXELS_BYTES = 4096 * 4096 * 4 * 4
 
 
 class GenerationStep:
@@ -54,7 +60,10 @@ class GenerationStep:
         memory: ImageMemory,
         on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
         aftercare: Aftercare,
+        editable: bool = False,
     ) -> None:
+        """``editable``: the region editor is served (PUBLIC_URL), so images get Edit region."""
+        self._answer = partial(answer, editable=editable)
         self._aftercare = aftercare
         self._store = store
         self._engine = engine
@@ -118,7 +127,7 @@ class GenerationStep:
             for turn, result in zip(stored, good, strict=True):
                 self._log(request, turn.id, result, started, built.window.dropped_turns)
             caps, drawn_at = self._drawn_with(built.request), built.request.image_size
-            answered = answer(plan, caps, drawn_at, stored, good, results, late=late, notes=notes)
+            answered = self._answer(plan, caps, drawn_at, stored, good, results, late=late, notes=notes)
             if taken_over or not await _still_holds(fence):
                 answered = after_all(answered)
             await self._deliver(request, answered, sink)
@@ -146,9 +155,12 @@ class GenerationStep:
             async with self._gate.slot(f"{request.key.platform}:{request.author.id}", queued):
                 await memory.enter_async_context(self._memory.turns.reserve(held))
                 prepared = [await self._load_image(ref) for ref in plan.images]
-                built = await self._build(plan, history, prepared, settings)
+                framed = await self._framed(plan, settings, memory)
+                built = await self._build(plan, history, prepared, settings, framed)
                 calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
                 outcomes = await asyncio.gather(*calls, return_exceptions=True)
+                if framed is not None:
+                    outcomes = [await self._composited(o, framed) for o in outcomes]
         except QueueFull as exc:
             return Refusal(exc.user_message, limited=True)
         except (ImageRejected, AttachmentUnavailable) as exc:
@@ -157,6 +169,43 @@ class GenerationStep:
             log.exception("generation crashed", extra={"conversation": str(request.key)})
             return Failed(messages.FAILED)
         return built, [self._result(request, outcome) for outcome in outcomes]
+
+    async def _framed(
+        self, plan: TurnPlan, settings: EffectiveSettings, memory: AsyncExitStack
+    ) -> Framed | None:
+        """A zoom, pan or region edit's canvases, made from the stored original in a thread,
+        within the image memory budget (the original held until the reply, its pixels while
+        they are worked on)."""
+        if plan.frame is None:
+            return None
+        data = await framing.source_image(self._store, plan.frame.image_turn)
+        if data is None:
+            raise AttachmentUnavailable(messages.UNKNOWN_TURN)
+        await memory.enter_async_context(self._memory.turns.reserve(turn_bytes([len(data)], len(data))))
+        caps = settings.caps or self._settings.capabilities
+        async with self._memory.decodes.reserve(_FRAME_PIXELS_BYTES):
+            return await asyncio.to_thread(framing.framed, plan.frame, data, caps.aspect_ratios)
+
+    async def _remember_frame(
+        self, request: TurnRequest, frame: FrameJob | None, stored: list[StoredTurn]
+    ) -> None:
+        """How a framed turn was framed, kept with its thread so Regenerate frames it again."""
+        if frame is None:
+            return
+        scope, spec = SettingScope.for_thread(request.key), frame.frame.spec
+        for turn in stored:
+            await self._aftercare.now_or_later(
+                "remember the framing",
+                partial(self._store.set_setting, scope, framing.setting_name(turn.id), spec),
+            )
+
+    async def _composited(
+        self, outcome: GenerationResult | BaseException, framed: Framed
+    ) -> GenerationResult | BaseException:
+        if not isinstance(outcome, GenerationResult):
+            return outcome
+        async with self._memory.decodes.reserve(_FRAME_PIXELS_BYTES):
+            return await asyncio.to_thread(framing.composited, outcome, framed)
 
     def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
         return capabilities_for(request.model) if request.model else self._settings.capabilities
@@ -205,6 +254,7 @@ class GenerationStep:
             expected = turn.id
         if len(stored) > 1:
             await self._store.move_head(request.key, stored[0].id, expected_head=expected)
+        await self._remember_frame(request, built.frame, stored)
         return stored
 
     async def _head(self, request: TurnRequest) -> int | None:
@@ -250,10 +300,11 @@ class GenerationStep:
         history: Sequence[StoredTurn],
         prepared: list[PreparedImage],
         settings: EffectiveSettings,
+        framed: Framed | None = None,
     ) -> _Built:
         caps = settings.caps or self._settings.capabilities
         window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
-        new_blobs = [p.blob for p in prepared]
+        new_blobs = [p.blob for p in prepared] + list(framed.blobs if framed is not None else ())
         user = _user_content(plan, window, new_blobs)
         known = {b.sha256: b.data for b in new_blobs}
         wanted = {h for record in (*window.history, user) for h in blob_refs(record)}
@@ -262,13 +313,13 @@ class GenerationStep:
             history=window.history,
             user=user,
             blobs=known,
-            aspect_ratio=settings.aspect_ratio,
+            aspect_ratio=framed.aspect_ratio if framed is not None else settings.aspect_ratio,
             image_size=plan.image_size or settings.image_size,
             response_mode=settings.response_mode,
             model=settings.model,
         )
         user_refs = set(blob_refs(user))
-        return _Built(request, window, tuple(b for b in new_blobs if b.sha256 in user_refs))
+        return _Built(request, window, tuple(b for b in new_blobs if b.sha256 in user_refs), plan.frame)
 
     async def _append(
         self,
@@ -331,6 +382,7 @@ class _Built:
     request: GenerationRequest
     window: ContextWindow
     user_blobs: tuple[Blob, ...]
+    frame: FrameJob | None = None
 
 
 def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) -> ContentRecord:
