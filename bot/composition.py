@@ -13,7 +13,8 @@ from bot.gemini import GeminiEngine
 from bot.images.budget import ImageMemory
 from bot.images.checks import ImageLimits
 from bot.limits.quotas import InProcessReservations, LimitPolicy, RateLimiter
-from bot.ports import Fence, JobLeases, Reservations, TurnOrder
+from bot.observing.null import NOBODY
+from bot.ports import Fence, JobLeases, Observer, Reservations, TurnOrder
 from bot.text.conversation_settings import ConversationSettings
 from bot.turns.fence import SoleProcess as SoleProcessFence
 from bot.turns.forgetting import Forgetting
@@ -115,23 +116,27 @@ def build_service(
     in_flight: InFlight | None = None,
     patience: Patience | None = None,
     aftercare: Aftercare | None = None,
+    observer: Observer = NOBODY,
 ) -> ConversationService:
     """The conversation core, every part built once and handed what it needs (no part calls
-    back into what built it). Without ``coordination``, one process's (SQLite's)."""
+    back into what built it). Without ``coordination``, one process's (SQLite's). ``observer``
+    (``bot.observing.metrics.Metrics`` in a process) is told what every part does."""
     patience = patience if patience is not None else patience_for(config)
     aftercare = aftercare if aftercare is not None else Aftercare()
     if coordination is None:
         coordination = sole_process(config)
     # Every store call of the core waits out a database outage (see storage.patience).
-    patient: Store = PatientStore(store, patience)
+    patient: Store = PatientStore(store, patience, on_round_trip=observer.store_round_trip)
     settings = ConversationSettings(patient, config, engine)
     order = coordination.order
     access = AccessPolicy.from_config(config)
     # Forget waits for the conversation's earlier turns, like any turn posted before it.
     forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
     pipeline = _pipeline(
-        config, patient, engine, coordination, settings, access, forgetting, patience, aftercare
+        config, patient, engine, coordination, settings, access, forgetting, patience, aftercare, observer
     )
+    in_flight = in_flight if in_flight is not None else InFlight()
+    observer.sample("turns_in_flight", lambda: int(in_flight))
     return ConversationService(
         config=config,
         store=patient,
@@ -140,11 +145,12 @@ def build_service(
         router=Router(patient, order),
         forgetting=forgetting,
         pipeline=pipeline,
-        in_flight=in_flight if in_flight is not None else InFlight(),
+        in_flight=in_flight,
         aftercare=aftercare,
         dialogue=Dialogue(
             store=patient, config=config, access=access, forgetting=forgetting, settings=settings
         ),
+        observer=observer,
     )
 
 
@@ -158,16 +164,22 @@ def _pipeline(
     forgetting: Forgetting,
     patience: Patience,
     aftercare: Aftercare,
+    observer: Observer,
 ) -> TurnPipeline:
     limits = ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
+    gate = GenerationGate(
+        config.limits.max_concurrent_generations, config.limits.max_queued_turns, observer.queue_waited
+    )
+    memory = ImageMemory.of(config.images.memory_bytes)
+    _sample_load(observer, gate, memory)
     step = GenerationStep(
         store=store,
         engine=engine,
-        gate=GenerationGate(config.limits.max_concurrent_generations, config.limits.max_queued_turns),
+        gate=gate,
         image_limits=limits,
         context_max_images=config.limits.context_max_images,
         settings=settings,
-        memory=ImageMemory.of(config.images.memory_bytes),
+        memory=memory,
         on_first_turn=forgetting.note_first_turn,
         aftercare=aftercare,
     )
@@ -188,3 +200,13 @@ def _pipeline(
         aftercare=aftercare,
         fence=coordination.fence,
     )
+
+
+def _sample_load(observer: Observer, gate: GenerationGate, memory: ImageMemory) -> None:
+    """The gauges read at each scrape: generation slots and the queue, the image memory budget."""
+    observer.sample("generations_in_flight", lambda: gate.in_flight)
+    observer.sample("generations_waiting", lambda: gate.queued)
+    observer.sample("image_memory_turns", lambda: memory.turns.in_use)
+    observer.sample("image_memory_decodes", lambda: memory.decodes.in_use)
+    observer.sample("image_memory_turns_capacity", lambda: memory.turns.capacity)
+    observer.sample("image_memory_decodes_capacity", lambda: memory.decodes.capacity)

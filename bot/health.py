@@ -1,11 +1,12 @@
-"""GET /healthz: 200 when this process is connected to its platforms and its database, else 503."""
+"""GET /healthz: 200 while the process is alive. GET /readyz: 200 when it is ready for work (its
+platforms connected, its database answering, its model checked), else 503 naming what is not."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -14,20 +15,30 @@ from bot.ports import Lifecycle, PlatformAdapter, PlatformError
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A load balancer gives a check a few seconds; a part that has not answered by then is down.
 CHECK_TIMEOUT_S = 2.0
 DATABASE = "database"
+MODEL = "model"
 
 
 class Health:
-    """Checks every platform this process serves and its database, all at once, each within a limit."""
+    """Checks every platform this process serves and its database, all at once, each within a
+    limit, and whether the model check passed (``model_checked``; no such part when None)."""
 
     def __init__(
-        self, store: Lifecycle, platforms: Sequence[PlatformAdapter], timeout_s: float = CHECK_TIMEOUT_S
+        self,
+        store: Lifecycle,
+        platforms: Sequence[PlatformAdapter],
+        timeout_s: float = CHECK_TIMEOUT_S,
+        model_checked: Callable[[], bool] | None = None,
     ) -> None:
         self._store = store
         self._platforms = list(platforms)
         self._timeout_s = timeout_s
+        self._model_checked = model_checked
         # Checks given up on that have not ended yet, by part: while one lingers (holding a
         # pooled connection, say), that part is down and no second check is started beside it,
         # however often a load balancer asks.
@@ -57,10 +68,15 @@ class Health:
             return False
         return check.result()
 
+    async def _model_up(self) -> bool:
+        return self._model_checked is not None and self._model_checked()
+
     async def check(self) -> dict[str, bool]:
-        """Each part's name and whether it is up: the platforms by name, then ``database``."""
+        """Each part's name and whether it is up: the platforms by name, ``database``, ``model``."""
         starts: dict[str, Callable[[], Awaitable[bool]]] = {p.name: p.connected for p in self._platforms}
         starts[DATABASE] = self._database_up
+        if self._model_checked is not None:
+            starts[MODEL] = self._model_up
         parts = {name: self._start(name, start) for name, start in starts.items()}
         results = await asyncio.gather(*(self._within_limit(n, c) for n, c in parts.items()))
         return dict(zip(parts, results, strict=True))
@@ -73,7 +89,17 @@ class Health:
         self._lingering.pop(name, None)
         return asyncio.ensure_future(start())
 
+    def routes(self) -> dict[str, Handler]:
+        """``/healthz`` (alive) and ``/readyz`` (ready), for whichever server listens on PORT."""
+        return {HEALTH_PATH: self.alive, READY_PATH: self.handle}
+
+    async def alive(self, _request: web.Request) -> web.Response:
+        """Liveness: answering at all is the proof (the event loop runs); nothing else is asked,
+        so a database or platform outage never gets a live process restarted."""
+        return web.json_response({"ok": True})
+
     async def handle(self, _request: web.Request) -> web.Response:
+        """Readiness: 200 with every part up, else 503 naming the parts that are down."""
         parts = await self.check()
         down = [name for name, up in parts.items() if not up]
         body = {"ok": not down, "down": down, "parts": {n: "up" if up else "down" for n, up in parts.items()}}
@@ -87,22 +113,29 @@ def _retrieved(check: asyncio.Future[bool]) -> None:
 
 
 class HealthServer:
-    """A tiny HTTP server for /healthz, for processes that serve no Slack events on PORT; ``routes``
-    add more to it (the region editor's, ``bot.editing.web.EditorSite.install``, with PUBLIC_URL)."""
+    """A tiny HTTP server for /healthz, /readyz and ``extra`` routes (/metrics), for processes
+    that serve no Slack events on PORT; ``routes`` install more on it (the region editor's,
+    ``bot.editing.web.EditorSite.install``, with PUBLIC_URL)."""
 
     def __init__(
-        self, health: Health, port: int, routes: Sequence[Callable[[web.Application], None]] = ()
+        self,
+        health: Health,
+        port: int,
+        extra: Mapping[str, Handler] | None = None,
+        routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         self._health = health
         self._port = port
-        self._routes = tuple(routes)
+        self._routes = {**health.routes(), **(extra or {})}
+        self._installs = tuple(routes)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get(HEALTH_PATH, self._health.handle)
-        for install in self._routes:
+        for path, handler in self._routes.items():
+            app.router.add_get(path, handler)
+        for install in self._installs:
             install(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -116,7 +149,7 @@ class HealthServer:
             ) from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        log.info("health check listening", extra={"port": self.port, "path": HEALTH_PATH})
+        log.info("health check listening", extra={"port": self.port, "paths": sorted(self._routes)})
 
     async def close(self) -> None:
         runner, self._runner = self._runner, None

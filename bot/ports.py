@@ -4,12 +4,12 @@ Adapters and ``storage/`` implement them; the composition root (``bot.compositio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from bot.vocabulary import ConversationKey, Position, Reply
+from bot.vocabulary import ConversationKey, ModelCall, Position, Reply
 
 # Image references: an adapter hands over each attachment as an ``ImageRef`` whose ``load`` fetches
 # its bytes through the platform, only when a turn runs (see ``adapters/guarded_download.py``).
@@ -216,4 +216,47 @@ class RegionEdits(Protocol):
 
     async def progress(self, grant: EditGrant) -> EditProgress:
         """How the edit submitted with this grant's link is going (its result once done)."""
+        ...
+
+
+# Observing: what operators see (``bot.observing``) ------------------------------------------------
+
+
+class TurnWatch(Protocol):
+    """One turn as the observer follows it, from arrival to its answer."""
+
+    def ended(self, status: str) -> None:
+        """How the pipeline ended it (``bot.turns.pipeline.TurnStatus``); a turn left without
+        this was cut off (cancelled) or crashed."""
+        ...
+
+
+class Observer(Protocol):
+    """Told what the core does, for operators' metrics (and later traces). Every value it is
+    given is one of a few known words or a number: never a person, a prompt or a conversation."""
+
+    def turn(self, platform: str, kind: str) -> AbstractContextManager[TurnWatch]:
+        """Follow one turn while the block runs; what happens inside is counted as its."""
+        ...
+
+    def model_called(self, call: ModelCall) -> None:
+        """A ``generate`` ended (its retries included)."""
+        ...
+
+    def queue_waited(self, seconds: float) -> None:
+        """A turn got its generation slot after waiting this long (0 when one was free)."""
+        ...
+
+    def store_round_trip(self, operation: str, seconds: float) -> None:
+        """One call of the store's ``operation`` took this long (each try of a patient call)."""
+        ...
+
+    def download_failed(self, platform: str, reason: str) -> None: ...
+
+    def platform_error(self, platform: str, method: str) -> None:
+        """A platform API call (``chat.postMessage``, ``POST /channels/{channel_id}/messages``) failed."""
+        ...
+
+    def sample(self, gauge: str, read: Callable[[], float]) -> None:
+        """Read ``gauge`` (one of ``bot.observing.GAUGES``) from ``read`` whenever metrics are scraped."""
         ...

@@ -23,9 +23,10 @@ from bot.entry.platforms import start_adapters
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
 from bot.gemini.model_check import choose_model, unsupported_default
-from bot.health import Health, HealthServer
+from bot.health import METRICS_PATH, Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
+from bot.observing.metrics import Metrics
 from bot.ports import PlatformAdapter, PlatformError
 from bot.turns.in_flight import InFlight
 from bot.turns.retention import Retention
@@ -104,12 +105,14 @@ async def _serve(config: Config, console: bool) -> int:
     except (StoreError, OSError) as exc:
         print(f"error: cannot open the database at {describe_store(config)}: {exc}", file=sys.stderr)
         return 1
+    metrics = Metrics()  # this process's, served at /metrics
     engine = GeminiEngine(
         api_key=reveal(config.gemini.api_key),
         model=config.gemini.model,
         base_url=config.gemini.base_url,
         timeout_s=config.gemini.timeout_s,
         max_attempts=config.gemini.max_attempts,
+        observer=metrics,
     )
     try:
         # Before any adapter starts: a model the key cannot use would fail every turn.
@@ -133,8 +136,9 @@ async def _serve(config: Config, console: bool) -> int:
             in_flight=tuned_process(),
             patience=patience,
             aftercare=aftercare,
+            observer=metrics,
         )
-        return await _run_until_stopped(config, console, service, coordination)
+        return await _run_until_stopped(config, console, service, coordination, metrics)
     finally:
         await engine.aclose()
         await store.close()
@@ -154,27 +158,30 @@ def _start_adapters(
 
 
 async def _serve_health(
-    config: Config, service: ConversationService, adapters: list[PlatformAdapter]
+    config: Config, service: ConversationService, adapters: list[PlatformAdapter], metrics: Metrics
 ) -> HealthServer | None:
-    """/healthz on PORT: on the Slack events server when there is one (one server per port),
-    else on a small server of its own."""
-    health = Health(service.store, adapters)
+    """/healthz, /readyz and /metrics on PORT: on the Slack events server when there is one (one
+    server per port), else on a small server of its own. The model was checked before this."""
+    health = Health(service.store, adapters, model_checked=lambda: bool(config.gemini.model))
+    for adapter in adapters:
+        if hasattr(adapter, "observer"):  # adapters that count their failed API calls
+            adapter.observer = metrics
     serving = [a for a in adapters if getattr(a, "serves_http", False)]
     for adapter in serving:
-        adapter.health_handler = health.handle  # type: ignore[attr-defined]
+        adapter.http_routes = {**health.routes(), METRICS_PATH: metrics.handle}  # type: ignore[attr-defined]
     if serving:
         return None
-    server = HealthServer(health, config.http.port)
+    server = HealthServer(health, config.http.port, {METRICS_PATH: metrics.handle})
     await server.start()
     return server
 
 
 async def _run_until_stopped(
-    config: Config, console: bool, service: ConversationService, coordination: Coordination
+    config: Config, console: bool, service: ConversationService, coordination: Coordination, metrics: Metrics
 ) -> int:
     adapters = [] if console else start_adapters(config, service)
     try:
-        health = None if console else await _serve_health(config, service, adapters)
+        health = None if console else await _serve_health(config, service, adapters, metrics)
     except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

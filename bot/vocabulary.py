@@ -53,11 +53,14 @@ class ImageRef:
 
 
 class AttachmentUnavailable(Exception):
-    """Raised by an adapter's ``ImageRef.load`` when a file cannot be downloaded."""
+    """Raised by an adapter's ``ImageRef.load`` when a file cannot be downloaded. ``reason`` is
+    a short fixed word for operators' metrics (``status``, ``unreachable``, ``deleted``...),
+    never the file's name."""
 
-    def __init__(self, user_message: str) -> None:
+    def __init__(self, user_message: str, *, reason: str = "unavailable") -> None:
         super().__init__(user_message)
         self.user_message = user_message
+        self.reason = reason
 
 
 class Trigger(StrEnum):
@@ -156,3 +159,23 @@ class Reply:
     @classmethod
     def note(cls, message: str) -> Reply:
         return cls(parts=(TextPart(message),))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One generation as operators count it (see ``bot.observing``): bounded values only.
+
+    ``model`` is a known model id or ``other``; ``outcome`` how the call ended; tokens by type
+    as billed (output image tokens estimated from the size when the answer has no breakdown);
+    ``cost_usd`` the estimate from the price table; ``image_size`` the size it was drawn at."""
+
+    model: str
+    outcome: str
+    seconds: float
+    input_tokens: int = 0
+    output_image_tokens: int = 0
+    output_text_tokens: int = 0
+    thinking_tokens: int = 0
+    cost_usd: float = 0.0
+    images: int = 0
+    image_size: str = "1K"

@@ -1,5 +1,6 @@
-"""GET /healthz: 200 while the process is connected to its platforms and database, else 503
-naming the part that is down; on the Slack events server or on a small server of its own."""
+"""GET /readyz: 200 while the process is connected to its platforms and database, else 503
+naming the part that is down; GET /healthz: 200 while the process is alive, whatever is down.
+Both on the Slack events server or on a small server of its own."""
 
 from __future__ import annotations
 
@@ -28,19 +29,23 @@ from tests.auxil.tcp_proxy import FreezableProxy
 UP = {"ok": True, "down": []}
 
 
-async def get_health(port: int) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+async def get_ready(port: int, path: str = "/readyz") -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as resp:
         return resp.status, await resp.json()
 
 
-async def health_becomes(port: int, status: int, limit_s: float = 15.0) -> dict[str, Any]:
-    """The body of the first answer with ``status``, asking every 50 ms."""
+async def get_alive(port: int) -> tuple[int, dict[str, Any]]:
+    return await get_ready(port, "/healthz")
+
+
+async def ready_becomes(port: int, status: int, limit_s: float = 15.0) -> dict[str, Any]:
+    """The body of the first /readyz answer with ``status``, asking every 50 ms."""
     for _ in range(int(limit_s / 0.05)):
-        got, body = await get_health(port)
+        got, body = await get_ready(port)
         if got == status:
             return body
         await asyncio.sleep(0.05)
-    raise AssertionError(f"/healthz never answered {status}")
+    raise AssertionError(f"/readyz never answered {status}")
 
 
 async def test_discord_is_healthy_while_connected_and_named_once_the_gateway_is_gone(
@@ -58,11 +63,12 @@ async def test_discord_is_healthy_while_connected_and_named_once_the_gateway_is_
     assert server.port
     task = asyncio.create_task(adapter.run())
     try:
-        body = await health_becomes(server.port, 200)
+        body = await ready_becomes(server.port, 200)
         assert body == {**UP, "parts": {"discord": "up", "database": "up"}}
         await fake.close()  # the gateway and the API go away; discord.py keeps trying
-        body = await health_becomes(server.port, 503)
+        body = await ready_becomes(server.port, 503)
         assert body == {"ok": False, "down": ["discord"], "parts": {"discord": "down", "database": "up"}}
+        assert await get_alive(server.port) == (200, {"ok": True})  # alive all the same
     finally:
         await adapter.close()
         await asyncio.wait_for(task, 15)
@@ -82,10 +88,10 @@ async def test_socket_mode_is_named_once_its_socket_is_closed(
     assert server.port
     task = asyncio.create_task(adapter.run())
     try:
-        body = await health_becomes(server.port, 200)
+        body = await ready_becomes(server.port, 200)
         assert body == {**UP, "parts": {"slack": "up", "database": "up"}}
         await slack.close()  # the socket closes and no new one can be opened
-        body = await health_becomes(server.port, 503)
+        body = await ready_becomes(server.port, 503)
         assert body == {"ok": False, "down": ["slack"], "parts": {"slack": "down", "database": "up"}}
     finally:
         await adapter.close()
@@ -100,16 +106,17 @@ async def test_http_mode_serves_the_process_health_on_its_events_server(
     core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=slack_env(slack)).start()
     adapter = SlackAdapter(core.config, core.service)
     assert adapter.serves_http
-    adapter.health_handler = Health(core.store, [adapter]).handle
+    adapter.http_routes = Health(core.store, [adapter]).routes()
     task = asyncio.create_task(adapter.run())
     try:
         await asyncio.wait_for(adapter.ready.wait(), 15)
         assert adapter.http_port
-        status, body = await get_health(adapter.http_port)
+        status, body = await get_ready(adapter.http_port)
         assert (status, body) == (200, {**UP, "parts": {"slack": "up", "database": "up"}})
         await core.store.close()
-        status, body = await get_health(adapter.http_port)
+        status, body = await get_ready(adapter.http_port)
         assert (status, body["down"]) == (503, ["database"])
+        assert await get_alive(adapter.http_port) == (200, {"ok": True})
     finally:
         await adapter.close()
         await asyncio.wait_for(task, 15)
@@ -123,9 +130,9 @@ async def test_postgres_is_named_when_the_store_cannot_answer(postgres_url: str)
     await server.start()
     assert server.port
     try:
-        assert await get_health(server.port) == (200, {**UP, "parts": {"database": "up"}})
+        assert await get_ready(server.port) == (200, {**UP, "parts": {"database": "up"}})
         await store.close()
-        assert await get_health(server.port) == (
+        assert await get_ready(server.port) == (
             503,
             {"ok": False, "down": ["database"], "parts": {"database": "down"}},
         )
@@ -222,20 +229,20 @@ async def test_a_database_that_stops_answering_is_named_within_the_limit_and_bac
     await server.start()
     assert server.port
     try:
-        assert await get_health(server.port) == (200, {**UP, "parts": {"database": "up"}})
+        assert await get_ready(server.port) == (200, {**UP, "parts": {"database": "up"}})
         proxy.freeze()  # a network partition: connections stay open, nothing answers
         loop = asyncio.get_running_loop()
         started = loop.time()
-        assert await get_health(server.port) == (
+        assert await get_ready(server.port) == (
             503,
             {"ok": False, "down": ["database"], "parts": {"database": "down"}},
         )
         assert loop.time() - started < CHECK_TIMEOUT_S + 1.5
         for _ in range(3):  # a load balancer keeps asking
-            assert (await get_health(server.port))[0] == 503
+            assert (await get_ready(server.port))[0] == 503
         assert store.pool.get_size() - store.pool.get_idle_size() <= 1  # one stuck ping at most
         proxy.thaw()
-        assert await health_becomes(server.port, 200) == {**UP, "parts": {"database": "up"}}
+        assert await ready_becomes(server.port, 200) == {**UP, "parts": {"database": "up"}}
     finally:
         proxy.thaw()
         await server.close()

@@ -84,7 +84,7 @@ class DiscordFiles:
                 "discord attachment larger than declared",
                 extra={"file": name, "declared": declared, "read_bytes": len(data)},
             )
-            raise AttachmentUnavailable(grew_in_transit(name))
+            raise AttachmentUnavailable(grew_in_transit(name), reason="grew_in_transit")
         return data
 
     async def close(self) -> None:
@@ -96,7 +96,7 @@ class DiscordFiles:
 def _unavailable(exc: DownloadFailed, name: str) -> AttachmentUnavailable:
     if exc.failure is Failure.OFF_HOST:
         log.warning("discord attachment on a foreign host refused", extra={"file": name})
-        return AttachmentUnavailable(messages.stored_elsewhere(name, "Discord"))
+        return AttachmentUnavailable(messages.stored_elsewhere(name, "Discord"), reason="off_host")
     if exc.failure is not Failure.REDIRECTS:
         log.warning("discord attachment download failed", extra={"file": name, **exc.log_fields})
-    return AttachmentUnavailable(messages.download_failed(name, "Discord"))
+    return AttachmentUnavailable(messages.download_failed(name, "Discord"), reason=exc.failure.name.lower())

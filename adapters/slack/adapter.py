@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -27,7 +29,8 @@ from adapters.slack.handlers import PLATFORM, SlackHandlers
 from adapters.slack.words import APP_TOKEN_REJECTED, BOT_TOKEN_REJECTED
 from bot.config import Config, reveal
 from bot.entry.service import ConversationService
-from bot.ports import PlatformError
+from bot.observing.null import NOBODY
+from bot.ports import Observer, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,11 @@ class SlackAdapter:
         self._handlers: SlackHandlers | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
-        # The process's /healthz, served on the events server in HTTP mode (one server per port).
-        self.health_handler: Handler | None = None
+        # The process's /healthz, /readyz and /metrics, served on the events server in HTTP mode
+        # (one server per port); set by the runtime.
+        self.http_routes: dict[str, Handler] = {}
+        # Told of each failed Web API call, by method; set by the runtime.
+        self.observer: Observer = NOBODY
 
     @property
     def socket_mode(self) -> bool:
@@ -80,7 +86,7 @@ class SlackAdapter:
 
     @property
     def serves_http(self) -> bool:
-        """HTTP mode listens on PORT; /healthz then belongs on that server."""
+        """HTTP mode listens on PORT; /healthz, /readyz and /metrics then belong on that server."""
         return not self.socket_mode
 
     async def connected(self) -> bool:
@@ -98,17 +104,12 @@ class SlackAdapter:
             timeout=aiohttp.ClientTimeout(total=120), cookie_jar=aiohttp.DummyCookieJar()
         )
         try:
-            self._client = AsyncWebClient(
+            self._client = _CountingWebClient(
+                lambda method: self.observer.platform_error(PLATFORM, method),
                 token=reveal(self._config.slack.bot_token),
                 base_url=api_url,
                 session=self._session,
-                retry_handlers=[
-                    AsyncConnectionErrorRetryHandler(),
-                    AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-                    # A 500/503 (from Slack or a proxy in front of it) is retried once, after a
-                    # short backoff; then the sink says what failed.
-                    AsyncServerErrorRetryHandler(),
-                ],
+                retry_handlers=_retry_handlers(),
             )
             team_id, bot_user_id = await self._authenticate(api_url)
             files = SlackFiles(
@@ -216,7 +217,8 @@ class SlackAdapter:
     async def _start_http(self, app: AsyncApp) -> None:
         web_app = app.web_app(path=EVENTS_PATH, port=self._config.http.port)
         web_app.middlewares.append(_refuse_unreadable(reveal(self._config.slack.signing_secret)))
-        web_app.router.add_get("/healthz", self.health_handler or self._healthz)
+        for path, handler in {"/healthz": self._healthz, **self.http_routes}.items():
+            web_app.router.add_get(path, handler)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         # All IPv4 interfaces, like Bolt's own server (host=None would bind IPv4 and IPv6 to
@@ -314,3 +316,29 @@ def _bolt_logger() -> logging.Logger:
     if not any(isinstance(f, _ClientWinsNotice) for f in logger.filters):
         logger.addFilter(_ClientWinsNotice())
     return logger
+
+
+def _retry_handlers() -> list[AsyncConnectionErrorRetryHandler]:
+    return [
+        AsyncConnectionErrorRetryHandler(),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        # A 500/503 (from Slack or a proxy in front of it) is retried once, after a short
+        # backoff; then the sink says what failed.
+        AsyncServerErrorRetryHandler(),
+    ]
+
+
+class _CountingWebClient(AsyncWebClient):
+    """The Web API client, telling ``failed`` the method of each call that ends in an error
+    (after the retry handlers had their turn)."""
+
+    def __init__(self, failed: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._failed = failed
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        try:
+            return await super().api_call(api_method, **kwargs)
+        except Exception:
+            self._failed(api_method)
+            raise

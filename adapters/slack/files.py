@@ -88,12 +88,12 @@ class SlackFiles:
         name = display_name(resolved)  # a Slack Connect file has its name only in files.info
         mode = resolved.get("mode")
         if mode == "tombstone" or resolved.get("is_deleted"):
-            raise AttachmentUnavailable(_deleted_message(name))
+            raise AttachmentUnavailable(_deleted_message(name), reason="deleted")
         if mode == "hidden_by_limit":
-            raise AttachmentUnavailable(words.hidden_by_plan(name))
+            raise AttachmentUnavailable(words.hidden_by_plan(name), reason="hidden_by_plan")
         url = resolved.get("url_private_download") or resolved.get("url_private")
         if not url or mode == "external" or resolved.get("is_external"):
-            raise AttachmentUnavailable(_external(name))
+            raise AttachmentUnavailable(_external(name), reason="external")
         return await self._download(str(url), name)
 
     async def _resolve(self, file: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -105,22 +105,22 @@ class SlackFiles:
             return file
         file_id = file.get("id")
         if not file_id:
-            raise AttachmentUnavailable(_not_found(_mid(name)))
+            raise AttachmentUnavailable(_not_found(_mid(name)), reason="not_found")
         try:
             response = await self._client.files_info(file=str(file_id))
         except SlackApiError as exc:
             error = slack_error_code(exc)
             log.warning("files.info failed", extra={"file_id": file_id, "slack_error": error})
             if error == "file_deleted":
-                raise AttachmentUnavailable(_deleted_message(name)) from exc
+                raise AttachmentUnavailable(_deleted_message(name), reason="deleted") from exc
             # A Slack Connect file object has no name until files.info answers.
             shown = name if file.get("name") or file.get("title") else "the attached file"
-            raise AttachmentUnavailable(words.shared_from_elsewhere(shown)) from exc
+            raise AttachmentUnavailable(words.shared_from_elsewhere(shown), reason="files_info") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AttachmentUnavailable(words.unreachable(_mid(name))) from exc
+            raise AttachmentUnavailable(words.unreachable(_mid(name)), reason="unreachable") from exc
         info = response.get("file")
         if not isinstance(info, Mapping):
-            raise AttachmentUnavailable(_not_found(_mid(name)))
+            raise AttachmentUnavailable(_not_found(_mid(name)), reason="not_found")
         return info
 
     async def _download(self, url: str, name: str) -> bytes:
@@ -136,10 +136,10 @@ class SlackFiles:
                 headers={"Authorization": f"Bearer {self._token}"},
             )
         except DownloadFailed as exc:
-            raise AttachmentUnavailable(_refusal(exc, name)) from exc
+            raise AttachmentUnavailable(_refusal(exc, name), reason=_reason(exc)) from exc
         # A failed authorisation is not an error status: Slack answers 200 with its sign-in page.
         if _looks_like_html(fetched.content_type, fetched.data[:64]):
-            raise AttachmentUnavailable(_sign_in_message(name))
+            raise AttachmentUnavailable(_sign_in_message(name), reason="sign_in_page")
         return fetched.data
 
 
@@ -173,3 +173,8 @@ def _deleted_message(name: str) -> str:
 
 def _sign_in_message(name: str) -> str:
     return words.sign_in_page(name)
+
+
+def _reason(exc: DownloadFailed) -> str:
+    """The failure as the metrics' reason: ``off_host``, ``status``, ``redirects``, ``unreachable``."""
+    return exc.failure.name.lower()

@@ -13,7 +13,8 @@ from bot.entry.dialogue import Dialogue
 from bot.entry.routing import Inbound, Router
 from bot.gemini.capabilities import ModelCapabilities
 from bot.logs import log_context
-from bot.ports import OrderTicket, ReplySink
+from bot.observing.null import NOBODY
+from bot.ports import Observer, OrderTicket, ReplySink
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.settings import EffectiveSettings
@@ -65,8 +66,10 @@ class ConversationService:
         in_flight: InFlight,
         aftercare: Aftercare,
         dialogue: Dialogue,
+        observer: Observer = NOBODY,
     ) -> None:
-        """Built by ``bot.composition.build_service``, the one place that wires the parts."""
+        """Built by ``bot.composition.build_service``, the one place that wires the parts;
+        ``observer`` follows each turn for operators' metrics."""
         self._config = config
         self._store = store
         self._settings = settings
@@ -77,6 +80,7 @@ class ConversationService:
         self._in_flight = in_flight
         self._aftercare = aftercare
         self._dialogue = dialogue
+        self._observer = observer
 
     @property
     def capabilities(self) -> ModelCapabilities:
@@ -139,8 +143,11 @@ class ConversationService:
         with (
             self._in_flight.track(),
             log_context(conversation=str(request.key), message_id=request.request_id),
+            self._observer.turn(request.key.platform, request.kind.value) as watch,
         ):
-            return await self._pipeline.run(request, sink, ticket)
+            result = await self._pipeline.run(request, sink, ticket)
+            watch.ended(result.status.value)
+            return result
 
     async def effective_settings(self, key: ConversationKey) -> EffectiveSettings:
         return await self._settings.effective(key)

@@ -16,6 +16,7 @@ from google.genai import errors, types
 
 # The engine's log lines keep the name they have always had.
 from bot.gemini.api_errors import error_reasons, is_daily_quota, retry_delay_s
+from bot.gemini.calls import model_call
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.gemini.lookups import LOOKUP_TIMEOUT_S, LookupFailure, ModelLookupError, generates, model_id
 from bot.gemini.outcomes import (
@@ -40,6 +41,8 @@ from bot.gemini.outcomes import (
     unknown_model_message,
 )
 from bot.gemini.records import content_to_record, enum_name, record_to_content, usage_from, visible_parts
+from bot.observing.null import NOBODY
+from bot.ports import Observer
 from bot.vocabulary import ImagePart, ResponseMode
 
 logger = logging.getLogger("bot.gemini")
@@ -123,8 +126,10 @@ class GeminiEngine:
         backoff_max_s: float = 20.0,
         max_retry_delay_s: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: Observer = NOBODY,
     ) -> None:
         self.model = model
+        self._observer = observer
         self.capabilities: ModelCapabilities = capabilities_for(model)
         self.use_model(model)
         self._api_key = api_key
@@ -219,11 +224,16 @@ class GeminiEngine:
         return types.GenerateContentConfig(response_modalities=modalities, image_config=image_config)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        """Generate one answer. API, network and timeout failures come back as results.
+        """Generate one answer. API, network and timeout failures come back as results; each is
+        told to the observer. Raises :class:`RecordError` (before any call) when a record
+        references a blob that ``request.blobs`` lacks or does not validate as SDK ``Content``."""
+        started = time.monotonic()
+        result = await self._generate(request)
+        caps = capabilities_for(request.model) if request.model else self.capabilities
+        self._observer.model_called(model_call(caps, request.image_size, result, time.monotonic() - started))
+        return result
 
-        Raises :class:`RecordError` (before any call) when a record references a blob that
-        ``request.blobs`` lacks or does not validate as SDK ``Content``.
-        """
+    async def _generate(self, request: GenerationRequest) -> GenerationResult:
         contents = [record_to_content(r, request.blobs) for r in (*request.history, request.user)]
         model = request.model or self.model
         caps = capabilities_for(model) if request.model else self.capabilities

@@ -52,13 +52,21 @@ PRICES: Mapping[str, ModelPrices] = MappingProxyType(
 UNKNOWN_MODEL_PRICES = PRICES["gemini-3-pro-image"]
 
 
-def estimate_cost(prices: ModelPrices, usage: Usage, image_size: str | None) -> float:
-    """Estimated US dollars for one turn, from its ``usage_metadata`` by modality.
+@dataclass(frozen=True, slots=True)
+class TokenSplit:
+    """A turn's tokens by what they are billed as."""
 
-    Input: text and image prompt tokens. Output: image tokens, then text and thinking tokens.
-    When the answer carries no output breakdown by modality, each generated image is counted
-    at the tokens-per-image of the requested size and the rest of the output as text.
-    """
+    input_text: int
+    input_image: int
+    output_image: int
+    output_text: int
+    thinking: int
+
+
+def split_tokens(prices: ModelPrices, usage: Usage, image_size: str | None) -> TokenSplit:
+    """Input: text and image prompt tokens. Output: image tokens, then text, then thinking. When
+    the answer carries no output breakdown by modality, each generated image is counted at the
+    tokens-per-image of the requested size and the rest of the output as text."""
     prompt_image = usage.prompt_by_modality.get("IMAGE", 0)
     prompt_text = max(0, usage.prompt_tokens - prompt_image)
     if usage.output_by_modality:
@@ -67,10 +75,17 @@ def estimate_cost(prices: ModelPrices, usage: Usage, image_size: str | None) -> 
     else:
         out_image = usage.images_generated * prices.image_tokens(image_size)
         out_text = max(0, usage.output_tokens - out_image)
+    return TokenSplit(prompt_text, prompt_image, out_image, out_text, usage.thought_tokens)
+
+
+def estimate_cost(prices: ModelPrices, usage: Usage, image_size: str | None) -> float:
+    """Estimated US dollars for one turn, from its ``usage_metadata`` by modality (see
+    ``split_tokens``); text and thinking output are billed alike."""
+    tokens = split_tokens(prices, usage, image_size)
     dollars_per_million = (
-        prompt_text * prices.input_text
-        + prompt_image * prices.input_image
-        + out_image * prices.output_image
-        + (out_text + usage.thought_tokens) * prices.output_text
+        tokens.input_text * prices.input_text
+        + tokens.input_image * prices.input_image
+        + tokens.output_image * prices.output_image
+        + (tokens.output_text + tokens.thinking) * prices.output_text
     )
     return dollars_per_million / 1e6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,13 +23,17 @@ class GenerationGate:
     """At most ``max_in_flight`` holders at once; waiters are served round-robin by user, so one
     person queueing twenty images cannot starve everybody else, and FIFO within each user."""
 
-    def __init__(self, max_in_flight: int, max_queued: int) -> None:
+    def __init__(
+        self, max_in_flight: int, max_queued: int, on_waited: Callable[[float], None] | None = None
+    ) -> None:
+        """``on_waited`` is told how long each holder waited for its slot (0 when one was free)."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self._capacity = max_in_flight
         self._max_queued = max_queued
         self._in_flight = 0
         self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._on_waited = on_waited
 
     @property
     def in_flight(self) -> int:
@@ -49,6 +54,7 @@ class GenerationGate:
         self, user: str, on_queued: Callable[[int], Awaitable[None]] | None = None
     ) -> AsyncIterator[None]:
         """Hold one in-flight slot; waits (telling ``on_queued`` the position) when all are busy."""
+        asked = time.monotonic()
         if self._in_flight < self._capacity and not self._waiting:
             self._in_flight += 1
         else:
@@ -68,6 +74,8 @@ class GenerationGate:
                 else:
                     self._forget(user, waiter)
                 raise
+        if self._on_waited is not None:
+            self._on_waited(time.monotonic() - asked)
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcom
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.budget import ImageMemory, turn_bytes
 from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
+from bot.observing import watch
 from bot.ports import ReplySink, TurnFence
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
@@ -285,9 +286,11 @@ class GenerationStep:
     async def _load_image(self, ref: ImageRef) -> PreparedImage:
         try:
             data = await ref.load()
-        except AttachmentUnavailable:
+        except AttachmentUnavailable as exc:
+            watch.download_failed(exc.reason)
             raise
         except Exception as exc:  # an adapter's download failed in a way it did not translate
+            watch.download_failed("error")
             log.warning(
                 "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
             )

@@ -4,13 +4,16 @@ write retried after the connection died mid-call is recognised when it had in fa
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.vocabulary import ConversationKey
 from storage.errors import HeadMoved
 from storage.patience import Patience
 from storage.protocol import NewTurn, Store, StoredTurn
+
+T = TypeVar("T")
 
 # Calls that wait out an outage. Lifecycle calls (open, close, ping, schema_version) do not: a
 # health check must say "down" at once, and start-up and shutdown have their own limits.
@@ -43,9 +46,22 @@ _PATIENT = frozenset(
 class PatientStore:
     """Wraps a ``Store``; anything beyond the protocol (a backend's extras) passes through."""
 
-    def __init__(self, store: Store, patience: Patience) -> None:
+    def __init__(
+        self, store: Store, patience: Patience, on_round_trip: Callable[[str, float], None] | None = None
+    ) -> None:
+        """``on_round_trip`` is told how long each try of each call took, by the call's name."""
         self.inner = store
         self.patience = patience
+        self._on_round_trip = on_round_trip
+
+    async def _timed(self, name: str, call: Awaitable[T]) -> T:
+        if self._on_round_trip is None:
+            return await call
+        started = time.monotonic()
+        try:
+            return await call
+        finally:
+            self._on_round_trip(name, time.monotonic() - started)
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
@@ -59,7 +75,9 @@ class PatientStore:
         @functools.wraps(method)
         async def call(*args: Any, **kwargs: Any) -> Any:
             # The inner store's method is looked up at each call, so replacing it still counts.
-            return await self.patience.call(lambda: getattr(self.inner, name)(*args, **kwargs))
+            return await self.patience.call(
+                lambda: self._timed(name, getattr(self.inner, name)(*args, **kwargs))
+            )
 
         return call
 
@@ -70,7 +88,9 @@ class PatientStore:
             nonlocal tries
             tries += 1
             try:
-                return await self.inner.append_turn(turn, expected_head=expected_head)
+                return await self._timed(
+                    "append_turn", self.inner.append_turn(turn, expected_head=expected_head)
+                )
             except HeadMoved as moved:
                 # A COMMIT whose answer was lost with the connection: the head is this very turn.
                 if tries > 1:
@@ -98,7 +118,9 @@ class PatientStore:
             nonlocal tries
             tries += 1
             try:
-                await self.inner.move_head(key, turn_id, expected_head=expected_head)
+                await self._timed(
+                    "move_head", self.inner.move_head(key, turn_id, expected_head=expected_head)
+                )
             except HeadMoved as moved:
                 if not (tries > 1 and moved.head == turn_id):  # else: the first try was written
                     raise

@@ -297,7 +297,7 @@ class Deployment:
         return [r.prompt for r in self.gemini.requests if r.status is None]
 
     async def health(self, index: int) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.replicas[index].health_port}/healthz"
+        url = f"http://127.0.0.1:{self.replicas[index].health_port}/readyz"
         async with (
             aiohttp.ClientSession() as session,
             session.get(url, timeout=aiohttp.ClientTimeout(10)) as resp,
@@ -305,7 +305,7 @@ class Deployment:
             return dict(await resp.json())
 
     async def database_up_everywhere(self, limit_s: float = 20.0) -> list[str]:
-        """Each replica whose /healthz does not say the database is up within ``limit_s``."""
+        """Each replica whose /readyz does not say the database is up within ``limit_s``."""
 
         async def up(index: int) -> bool:
             try:
@@ -317,7 +317,7 @@ class Deployment:
         down = []
         for index, replica in enumerate(self.replicas):
             if not await settled(lambda i=index: up(i), limit_s):
-                down.append(f"{replica.name}'s /healthz never said the database is up again")
+                down.append(f"{replica.name}'s /readyz never said the database is up again")
         return down
 
     def log_count(self, fragment: str) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """`python -m bot` on Discord while its PostgreSQL restarts: messages sent meanwhile are held and
-answered once, in order, and /healthz says the database is down until it is back."""
+answered once, in order, and /readyz says the database is down until it is back."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.pg_leftovers import settled_leftovers
 from tests.auxil.postgres import PostgresServer
 from tests.auxil.process import BotProcess
-from tests.test_health import get_health, health_becomes
+from tests.test_health import get_ready, ready_becomes
 
 SENTENCES = (
     messages.FAILED,
@@ -44,7 +44,7 @@ async def test_discord_messages_sent_while_postgres_restarts_are_answered_once_i
             await fake.wait_until(lambda: fake.bot_messages(first.id))  # the thread's id is the message's
 
             await asyncio.to_thread(restartable_postgres.stop_for_now)
-            assert (await health_becomes(port, 503))["parts"]["database"] == "down"
+            assert (await ready_becomes(port, 503))["parts"]["database"] == "down"
             await fake.post(first.id, "now as a watercolor")
             await fake.post(first.id, "add a black cat")
             other = await fake.post(fake.general_id, f"{fake.mention()} a blue whale")
@@ -54,7 +54,7 @@ async def test_discord_messages_sent_while_postgres_restarts_are_answered_once_i
 
             replies = await fake.wait_until(lambda: _at_least(_images(fake, first.id), 3), 60)
             [whale] = await fake.wait_until(lambda: fake.bot_messages(other.id), 30)
-            assert (await get_health(port))[0] == 200
+            assert (await get_ready(port))[0] == 200
             code = await bot.stop()
         finally:
             bot.ensure_dead()

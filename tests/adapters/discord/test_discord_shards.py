@@ -20,7 +20,7 @@ from tests.auxil.core import Core, refusal
 from tests.auxil.fake_discord import DEFERRED_UPDATE, FakeDiscord, FakeGuild, FakeMessage, shard_of
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import BotProcess
-from tests.test_health import get_health
+from tests.test_health import get_ready
 
 # Parsing DISCORD_SHARD_COUNT / DISCORD_SHARD_IDS is tested with the other settings in
 # tests/bot/config/test_config_groups.py.
@@ -236,8 +236,8 @@ async def test_two_bot_processes_on_one_postgres_each_run_one_shard_and_report_h
                 listening = await process.wait_for_log("health check listening")
                 assert listening["port"] == ports[shard]
             for port in ports:
-                status, body = await get_health(port)
-                assert (status, body["parts"]) == (200, {"discord": "up", "database": "up"})
+                status, body = await get_ready(port)
+                assert (status, body["parts"]) == (200, {"discord": "up", "database": "up", "model": "up"})
             await mention_and_reply(fake, zero.general_id, "a red fox")
             await mention_and_reply(fake, one.general_id, "a blue whale")
             # Each guild's messages reached only the process running its shard.

@@ -121,17 +121,23 @@ async def test_turns_in_one_conversation_are_serial_and_queued_turns_say_so(core
 
 
 async def test_different_conversations_run_concurrently(core: Core) -> None:
-    core.fake.latency_s = 0.3
     keys = [ConversationKey("console", "local", "terminal", f"t{i}") for i in range(20)]
     in_flight = 0
     peak = 0
+    all_in = asyncio.Event()
     original = core.engine.generate
 
     async def counting(request):  # type: ignore[no-untyped-def]
+        # Each call waits until all 20 are in flight: if the core ran them one after another,
+        # the first would wait alone and the wait would time out, whatever the machine's load.
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
+        if in_flight == len(keys):
+            all_in.set()
         try:
+            async with asyncio.timeout(20):
+                await all_in.wait()
             return await original(request)
         finally:
             in_flight -= 1
