@@ -107,9 +107,9 @@ class ConsoleAdapter:
 
         await self._service.announce_interrupted(PLATFORM, tell)
 
-    def thread_sinks(self) -> tuple[str, Callable[[ConversationKey], ConsoleSink | None]]:
+    def thread_sinks(self) -> tuple[str, Callable[[ConversationKey, str], ConsoleSink | None]]:
         """Where a region edit of this chat's images is printed (the chat it was made in)."""
-        return PLATFORM, lambda key: self._sink() if key == self._key else None
+        return PLATFORM, lambda key, _person: self._sink() if key == self._key else None
 
     def _sink(self) -> ConsoleSink:
         folder = self._output_dir / self._key.thread

@@ -62,3 +62,15 @@ def command_gone(name: str) -> str:
 
 def grew_in_transit(name: str) -> str:
     return f"{name} arrived larger than Discord said it was, so I didn't use it; attach it again."
+
+
+# The zoom, pan and region editor buttons under an image: (label, emoji) by (what, argument).
+FRAME_LABELS = {
+    ("zoom", "1.5"): ("Zoom out 1.5x", "🔍"),
+    ("zoom", "2"): ("Zoom out 2x", "🔍"),
+    ("edit", ""): ("Edit region", "🖌️"),
+    ("pan", "left"): ("Pan left", "⬅️"),
+    ("pan", "right"): ("Pan right", "➡️"),
+    ("pan", "up"): ("Pan up", "⬆️"),
+    ("pan", "down"): ("Pan down", "⬇️"),
+}

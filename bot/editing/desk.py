@@ -19,8 +19,9 @@ from bot.vocabulary import Author, ConversationKey, Position, Reply
 
 log = logging.getLogger(__name__)
 
-# A platform's sink for posting into one of its conversations' threads (None: it cannot).
-ThreadSinks = Callable[[ConversationKey], ReplySink | None]
+# A platform's sink for posting into one of its conversations' threads, its notices going to
+# the given person (None: it cannot).
+ThreadSinks = Callable[[ConversationKey, str], ReplySink | None]
 RunTurn = Callable[[TurnRequest, ReplySink], Awaitable[object]]
 # Progress kept for the pages polling this process (the oldest forgotten first).
 KEEP_PROGRESS = 512
@@ -46,7 +47,7 @@ class RegionDesk:
     async def submit(self, edit: RegionEdit) -> str:
         grant = edit.grant
         sinks = self._sinks.get(grant.key.platform)
-        sink = sinks(grant.key) if sinks is not None else None
+        sink = sinks(grant.key, grant.person) if sinks is not None else None
         if sink is None:
             self._note(grant.link_id, EditProgress(EditState.FAILED, messages.FAILED))
             return messages.EDIT_IN_THE_CONVERSATION

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageDraw
@@ -15,6 +16,7 @@ from bot.images import canvas
 from bot.text import messages
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import ActionKind, ConversationKey, Position, Reply
+from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
 from tests.auxil.sinks import RecordingSink
 
@@ -172,3 +174,55 @@ async def test_zoom_of_another_conversations_turn_changes_nothing(core: Core) ->
     await core.service.run(request, sink)
     assert [r.text for r in sink.replies] == [messages.UNKNOWN_TURN]
     assert len(core.fake.requests) == 1
+
+
+async def test_zoom_of_a_reply_without_an_image_is_refused(core: Core) -> None:
+    core.fake.enqueue(fg.text_only())
+    result, _ = await core.say("describe a harbour")
+    assert result.turn_id is not None
+    sink = await _command(core, CommandName.ZOOM, "2", turn_id=result.turn_id)
+    assert [r.text for r in sink.replies] == [messages.NO_IMAGE_TO_FRAME]
+    assert len(core.fake.requests) == 1
+
+
+async def test_a_region_edit_without_an_instruction_or_of_a_forgotten_image_is_refused(core: Core) -> None:
+    turn_id, _ = await _original(core)
+    for text, source, said in (
+        ("", turn_id, messages.EDIT_NO_INSTRUCTION),
+        ("a hat", 999, messages.UNKNOWN_TURN),
+    ):
+        sink = RecordingSink()
+        request = TurnRequest(
+            kind=TurnKind.REGION_EDIT,
+            key=KEY,
+            request_id=uuid.uuid4().hex,
+            author=ALICE,
+            position=Position.now(),
+            text=text,
+            source_turn=source,
+            mask_png=b"",
+        )
+        await core.service.run(request, sink)
+        assert [r.text for r in sink.replies] == [said]
+    assert len(core.fake.requests) == 1
+
+
+async def test_edit_with_public_url_answers_with_a_personal_link(
+    fake_gemini: fg.FakeGemini, tmp_path: Path
+) -> None:
+    core = await Core(
+        fake_gemini, tmp_path / "bot.sqlite3", env={"PUBLIC_URL": "https://bot.example.com"}
+    ).start()
+    try:
+        turn_id, _ = await _original(core)
+        reply = await core.service.dialogue.run(Command(CommandName.EDIT, KEY, ALICE))
+        assert reply.turn is None and not reply.refused
+        prefix = messages.EDITOR_LINK.format(url="https://bot.example.com/edit/")
+        assert reply.text.startswith(prefix)
+        assert core.editor is not None
+        grant = await core.editor.links.check(reply.text[len(prefix) :], person=ALICE.id)
+        assert (grant.key, grant.turn_id) == (KEY, turn_id)
+        actions = (await core.say("a second one"))[1].replies[-1].actions
+        assert ActionKind.EDIT in {a.kind for a in actions}
+    finally:
+        await core.stop()
