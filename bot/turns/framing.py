@@ -22,6 +22,20 @@ ZOOM, PAN, REGION = "zoom", "pan", "region"
 SETTING_PREFIX = "frame."
 _ZOOMS = {"1.5": "1.5", "1.5x": "1.5", "2": "2", "2x": "2", "2.0": "2"}
 _PANS = tuple(p.value for p in canvas.Pan)
+# Copies of a canvas's pixels alive at once while it is built or composited (RGBA, 4 bytes each):
+# the canvas, the base, the mask, the model's image scaled, the result.
+_COPIES = 5
+
+
+def work_bytes(size: tuple[int, int], grow: float = 1.0) -> int:
+    """Memory the canvases of an image of ``size`` take, grown ``grow`` times in area."""
+    return int(size[0] * size[1] * grow * 4 * _COPIES)
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """An image's size from its header, without decoding it."""
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.size
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,9 +40,6 @@ from storage.errors import HeadMoved, StoreUnavailable
 from storage.protocol import NewTurn, Store, StoredTurn
 
 log = logging.getLogger(__name__)
-# The pixels a zoom, pan or region edit works on at once: the original, the canvases and the
-# answer at up to 4096 px a side in RGBA, a few copies.
-_FRAME_PIXELS_BYTES = 4096 * 4096 * 4 * 4
 
 
 class GenerationStep:
@@ -184,7 +181,8 @@ class GenerationStep:
             raise AttachmentUnavailable(messages.UNKNOWN_TURN)
         await memory.enter_async_context(self._memory.turns.reserve(turn_bytes([len(data)], len(data))))
         caps = settings.caps or self._settings.capabilities
-        async with self._memory.decodes.reserve(_FRAME_PIXELS_BYTES):
+        # Zoomed out 2x, the canvas has 4 times the original's pixels.
+        async with self._memory.decodes.reserve(framing.work_bytes(framing.image_size(data), 4.0)):
             return await asyncio.to_thread(framing.framed, plan.frame, data, caps.aspect_ratios)
 
     async def _remember_frame(
@@ -205,7 +203,7 @@ class GenerationStep:
     ) -> GenerationResult | BaseException:
         if not isinstance(outcome, GenerationResult):
             return outcome
-        async with self._memory.decodes.reserve(_FRAME_PIXELS_BYTES):
+        async with self._memory.decodes.reserve(framing.work_bytes(framed.base.size)):
             return await asyncio.to_thread(framing.composited, outcome, framed)
 
     def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
