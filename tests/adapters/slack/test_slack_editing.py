@@ -170,6 +170,9 @@ async def test_edit_region_from_a_button_click_through_the_browser_to_the_thread
         ),
     )
     assert width == original.width
+    await asyncio.to_thread(browser.execute_script, "document.getElementById('result').scrollIntoView()")
+    await asyncio.to_thread(browser.save_screenshot, str(tmp_path / "result.png"))
+    assert (tmp_path / "result.png").stat().st_size > 2_000
     # The link was used once: opening it again is refused, and no turn runs.
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 403
