@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -161,14 +161,22 @@ def _start_adapters(
         from adapters.console.adapter import ConsoleAdapter
 
         chat = ConsoleAdapter(service, config.console.output_dir)
-        adapters = [chat]  # type: ignore[list-item]
+        _post_edits_from(editor, [chat])
         tasks[asyncio.create_task(chat.run())] = "console"
     else:
+        _post_edits_from(editor, adapters)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
-    for adapter in adapters:  # region edits are posted in the thread of the image they edit
-        if editor is not None and hasattr(adapter, "thread_sinks"):
-            editor.desk.serve(*adapter.thread_sinks())
     return tasks
+
+
+def _post_edits_from(editor: Editor | None, adapters: Sequence[object]) -> None:
+    """Region edits are posted in the thread of the image they edit, by its platform's adapter."""
+    if editor is None:
+        return
+    for adapter in adapters:
+        sinks = getattr(adapter, "thread_sinks", None)
+        if sinks is not None:
+            editor.desk.serve(*sinks())
 
 
 async def _serve_health(
