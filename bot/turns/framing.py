@@ -120,6 +120,19 @@ async def source_image(store: Store, turn_id: int) -> bytes | None:
     return (await store.load_blobs([found[0]])).get(found[0])
 
 
+def looks_framed(user_content: ContentRecord) -> bool:
+    """Whether a stored turn's request reads like one this module wrote (its text one of the
+    instructions above): only then is the store asked how it was framed, so Regenerate on any
+    other turn costs no extra round trip."""
+    texts = [str(p["text"]) for p in user_content.get("parts") or () if isinstance(p.get("text"), str)]
+    starts = (
+        messages.ZOOM_INSTRUCTION,
+        *(messages.PAN_INSTRUCTION.format(side=s) for s in messages.PAN_SIDES.values()),
+    )
+    region = messages.REGION_INSTRUCTION.partition("{")[0]
+    return any(t in starts or t.startswith(region) for t in texts)
+
+
 def stored_mask(user_content: ContentRecord) -> str | None:
     """The blob of a stored region edit's mask: the second image it sent."""
     refs = list(blob_refs(user_content))

@@ -152,6 +152,8 @@ class TurnPlanner:
 
     async def _framed_again(self, key: ConversationKey, original: StoredTurn, again: TurnPlan) -> TurnPlan:
         """A zoom, pan or region edit drawn again is framed again, over the same original."""
+        if original.parent_id is None or not framing.looks_framed(original.user_content):
+            return again
         spec = (await self._store.settings(key)).get(framing.setting_name(original.id))
         frame = Frame.parse(spec) if spec else None
         if frame is None or original.parent_id is None:

@@ -226,3 +226,24 @@ async def test_edit_with_public_url_answers_with_a_personal_link(
         assert ActionKind.EDIT in {a.kind for a in actions}
     finally:
         await core.stop()
+
+
+def test_only_requests_this_bot_framed_look_framed() -> None:
+    from bot.turns import framing
+    from storage.content import user_record
+
+    framed = [
+        framing.instruction(framing.Frame("zoom", "2")),
+        framing.instruction(framing.Frame("pan", "up")),
+        framing.instruction(framing.Frame("region"), "a blue hat"),
+    ]
+    assert all(framing.looks_framed(user_record(text, [])) for text in framed)
+    assert not framing.looks_framed(user_record("zoom out please, leave the picture as it is", []))
+    assert [framing.Frame.parse(s) for s in ("zoom:1.5", "zoom:3", "pan:up", "pan:x", "region", "nope")] == [
+        framing.Frame("zoom", "1.5"),
+        None,
+        framing.Frame("pan", "up"),
+        None,
+        framing.Frame("region"),
+        None,
+    ]
