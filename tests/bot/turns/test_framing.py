@@ -14,8 +14,10 @@ from bot.entry.commands import Command, CommandName
 from bot.entry.service import TurnStatus
 from bot.images import canvas
 from bot.text import messages
+from bot.turns import framing
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import ActionKind, ConversationKey, Position, Reply
+from storage.content import user_record
 from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
 from tests.auxil.sinks import RecordingSink
@@ -229,9 +231,6 @@ async def test_edit_with_public_url_answers_with_a_personal_link(
 
 
 def test_only_requests_this_bot_framed_look_framed() -> None:
-    from bot.turns import framing
-    from storage.content import user_record
-
     framed = [
         framing.instruction(framing.Frame("zoom", "2")),
         framing.instruction(framing.Frame("pan", "up")),
