@@ -111,7 +111,7 @@ async def _overhead(plan: Plan, work: Path, postgres: PostgresServer, report: Re
         "turns and bare calls alternate, so both see the same machine."
     )
     report.series["overhead_ms"] = list(sqlite.samples_ms)
-    for key, name, result, target in (("sqlite", "SQLite", sqlite, 1.5), ("pg", "PostgreSQL", pg, 1.8)):
+    for key, name, result, target in (("sqlite", "SQLite", sqlite, 1.3), ("pg", "PostgreSQL", pg, 1.4)):
         report.add(
             Row(
                 f"overhead_{key}",

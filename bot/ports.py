@@ -23,6 +23,7 @@ from storage.protocol import MessageClaims as MessageClaims
 from storage.protocol import SettingsStore as SettingsStore
 from storage.protocol import SignedLinks as SignedLinks
 from storage.protocol import Store as Store
+from storage.protocol import UsageCount, UsageQuery
 from storage.protocol import UsageLedger as UsageLedger
 
 if TYPE_CHECKING:  # the capability table sits in the model's package, which imports the SDK
@@ -127,17 +128,9 @@ class TurnFence(Protocol):
 class UsageCounts(Protocol):
     """Recorded usage, as the store's ``UsageLedger`` counts it."""
 
-    async def count_images(
-        self,
-        since: float,
-        *,
-        author_id: str | None = None,
-        platform: str | None = None,
-        workspace: str | None = None,
-        channel: str | None = None,
-    ) -> tuple[int, float | None]: ...
-
-    async def cost_since(self, since: float) -> float: ...
+    async def usage_counts(self, queries: Sequence[UsageQuery]) -> list[UsageCount]:
+        """Every query's count at once (one query, however many limits a check compares)."""
+        ...
 
 
 class Ledger(UsageCounts, Protocol):

@@ -25,6 +25,7 @@ from storage.pg_errors import translated
 from storage.pg_processes import NOW, ProcessLease, server_up_a_lease
 from storage.pg_session import PgSession
 from storage.postgres_store import PostgresStore
+from storage.protocol import UsageCount, UsageQuery
 from storage.records import ConversationKey, Position
 
 log = logging.getLogger(__name__)
@@ -341,12 +342,9 @@ class _PgLedger:
         self._lease = lease
         self.reserved: list[int] = []
 
-    async def count_images(self, since: float, **who: str | None) -> tuple[int, float | None]:
-        """As the store's ``count_images``, on the check's connection."""
-        return await sql_usage.count_images(PgSession(self._conn), since, **who)
-
-    async def cost_since(self, since: float) -> float:
-        return await sql_usage.cost_since(PgSession(self._conn), since)
+    async def usage_counts(self, queries: Sequence[UsageQuery]) -> list[UsageCount]:
+        """As the store's ``usage_counts``, on the check's connection."""
+        return await sql_usage.usage_counts(PgSession(self._conn), queries)
 
     async def pending(self, scope: tuple[str, ...]) -> int:
         # A reservation nobody has renewed for a lease is no live turn's; but right after an

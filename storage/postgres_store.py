@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 IDLE_CONNECTION_S = 30.0
 
 
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """A pooled connection's reset: nothing beyond what asyncpg always does (roll back an open
+    transaction, drop listener callbacks). Its default reset query (unlock advisory locks, close
+    cursors, UNLISTEN, RESET ALL) is a round trip at every release, several per turn, for
+    session state the bot never leaves behind: its locks are transaction-scoped, its cursors
+    live inside transactions, and it neither listens nor sets session variables."""
+
+
 class PostgresStore(SqlStore):
     """``storage.protocol.Store`` on a PostgreSQL database (``postgresql://`` or ``postgres://``).
 
@@ -87,13 +95,14 @@ class PostgresStore(SqlStore):
                 min_size=1,
                 max_size=self._max_connections,
                 max_inactive_connection_lifetime=IDLE_CONNECTION_S,
+                reset=keep_session,
             )
         except (OSError, asyncpg.PostgresError, ValueError) as exc:
             raise StoreError(f"Could not connect to PostgreSQL: {exc}") from exc
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, PG_MIGRATIONS)
-            arrivals = await asyncpg.create_pool(self.url, min_size=1, max_size=1)
+            arrivals = await asyncpg.create_pool(self.url, min_size=1, max_size=1, reset=keep_session)
         except BaseException:
             await pool.close()
             raise

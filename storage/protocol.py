@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +53,55 @@ class ConversationInfo:
     turn_count: int
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What claiming an arriving message found, read in the same call as the claim."""
+
+    # False only for a claim made ``known_only`` in a conversation with no turns: nothing claimed.
+    known: bool
+    # False when the message was already claimed by another attempt (a redelivery, a duplicate).
+    claimed: bool
+    # The turn the message in ``shown_by`` shows, if it is one of this conversation's.
+    shown_turn: int | None = None
+    # The conversation's effective settings (as ``settings(key)``).
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+# Which stored images a turn needs, given the conversation's settings and the branch it continues.
+BlobChoice = Callable[[Mapping[str, str], Sequence["StoredTurn"]], Iterable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """Everything a turn reads once it holds its conversation, read in one call."""
+
+    head: int | None
+    settings: Mapping[str, str]
+    history: list[StoredTurn]
+    blobs: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """Recorded usage since ``since`` of the turns matching the filters (None: any)."""
+
+    since: float
+    author_id: str | None = None
+    platform: str | None = None
+    workspace: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCount:
+    """What a ``UsageQuery`` counted: images, when the oldest turn that made one was recorded
+    (None if there is none), and their estimated US dollars."""
+
+    images: int = 0
+    oldest: float | None = None
+    cost_usd: float = 0.0
 
 
 class Lifecycle(Protocol):
@@ -130,6 +179,23 @@ class HistoryStore(Protocol):
         """The turn whose reply a platform message shows, or None."""
         ...
 
+    async def turn_context(
+        self,
+        key: ConversationKey,
+        *,
+        upto: int | None = None,
+        branch: bool = True,
+        blobs: BlobChoice | None = None,
+    ) -> TurnContext:
+        """The conversation's head, effective settings and history, and the blobs ``blobs``
+        picks from those (unknown hashes absent), in one call.
+
+        The history is the branch ending at ``upto`` (default: the head), as ``history``;
+        with ``branch`` False it is empty. ``upto`` must belong to ``key`` or ValueError is
+        raised. ``blobs`` runs inside the call, so it must not block or touch the store.
+        """
+        ...
+
 
 class MessageClaims(Protocol):
     """One generation per platform message, and finding turns a crash cut off."""
@@ -153,8 +219,29 @@ class MessageClaims(Protocol):
         """
         ...
 
-    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
-        """Mark a claimed message's turn as finished (answered, refused or failed)."""
+    async def claim_turn(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        *,
+        token: str,
+        known_only: bool = False,
+        shown_by: str | None = None,
+    ) -> Claim:
+        """``claim_message(key.platform, key.channel, message_id, key, token=token)`` and the
+        conversation's effective settings, in one call.
+
+        With ``known_only`` the message is claimed only if the conversation has turns (a
+        message that is a turn only there). ``shown_by``: a message of the key's channel whose
+        turn is wanted too (``turn_for_message``, when that turn is this conversation's).
+        """
+        ...
+
+    async def finish_message(
+        self, platform: str, channel: str, message_id: str, posted: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        """Mark a claimed message's turn as finished (answered, refused or failed) and, in the
+        same transaction, record ``posted`` (message id, turn id) as ``record_posted`` does."""
         ...
 
     async def unfinished_messages(
@@ -218,6 +305,10 @@ class UsageLedger(Protocol):
 
     async def cost_since(self, since: float) -> float:
         """Estimated US dollars spent since ``since``, across everything."""
+        ...
+
+    async def usage_counts(self, queries: Sequence[UsageQuery]) -> list[UsageCount]:
+        """What each query counts (as ``count_images`` and ``cost_since``), in one query."""
         ...
 
 

@@ -8,11 +8,20 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from storage import sql_turns, sql_usage
-from storage.protocol import ConversationInfo, NewTurn, StoredTurn
+from storage import sql_reads, sql_turns, sql_usage
+from storage.protocol import (
+    BlobChoice,
+    Claim,
+    ConversationInfo,
+    NewTurn,
+    StoredTurn,
+    TurnContext,
+    UsageCount,
+    UsageQuery,
+)
 from storage.records import ConversationKey, SettingScope, Usage
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
-from storage.rules import SettingsPrecedence, prepare_turn, require_head
+from storage.rules import SettingsPrecedence, effective_settings, prepare_turn, require_head, setting_scopes
 from storage.sql_links import SignedLinkQueries
 from storage.sql_session import Row, Session
 from storage.sql_turns import KEY_MATCH
@@ -61,6 +70,18 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
         *,
         token: str | None = None,
     ) -> bool:
+        async with self._write() as session:
+            return await self._claim(session, platform, channel, message_id, key, token)
+
+    async def _claim(
+        self,
+        session: Session,
+        platform: str,
+        channel: str,
+        message_id: str,
+        key: ConversationKey | None,
+        token: str | None,
+    ) -> bool:
         now = self._clock()
         workspace, thread = (key.workspace, key.thread) if key is not None else ("", "")
         extras = self._claim_extras()
@@ -69,21 +90,43 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
         )
         values = ", ".join(f"${n}" for n in range(1, 8 + len(extras)))
         token_at = 8 + len(extras)
-        async with self._write() as session:
-            # On conflict the no-op update returns the row only when this attempt wrote it.
-            claimed = await session.fetchval(
-                f"INSERT INTO processed_messages ({names}, claim_token) VALUES ({values}, ${token_at}) "
-                "ON CONFLICT (platform, channel, message_id) DO UPDATE SET claim_token = "
-                f"processed_messages.claim_token WHERE processed_messages.claim_token = ${token_at} "
-                "RETURNING 1",
-                *(platform, channel, message_id, now, workspace, thread, None if key else now),
-                *extras.values(),
-                token,
-            )
+        # On conflict the no-op update returns the row only when this attempt wrote it.
+        claimed = await session.fetchval(
+            f"INSERT INTO processed_messages ({names}, claim_token) VALUES ({values}, ${token_at}) "
+            "ON CONFLICT (platform, channel, message_id) DO UPDATE SET claim_token = "
+            f"processed_messages.claim_token WHERE processed_messages.claim_token = ${token_at} "
+            "RETURNING 1",
+            *(platform, channel, message_id, now, workspace, thread, None if key else now),
+            *extras.values(),
+            token,
+        )
         return claimed is not None
 
-    async def finish_message(self, platform: str, channel: str, message_id: str) -> None:
+    async def claim_turn(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        *,
+        token: str,
+        known_only: bool = False,
+        shown_by: str | None = None,
+    ) -> Claim:
         async with self._write() as session:
+            known, shown = True, None
+            if known_only or shown_by is not None:
+                known, shown = await sql_reads.known_and_shown(session, key, shown_by)
+            if known_only and not known:
+                return Claim(known=False, claimed=False)
+            claimed = await self._claim(session, key.platform, key.channel, message_id, key, token)
+            settings = await self._settings_of(session, key)
+        return Claim(known=known, claimed=claimed, shown_turn=shown, settings=settings)
+
+    async def finish_message(
+        self, platform: str, channel: str, message_id: str, posted: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        async with self._transaction() if posted else self._write() as session:
+            if posted:
+                await sql_turns.record_posted(session, platform, channel, posted)
             await session.execute(
                 "UPDATE processed_messages SET finished_at = $1 WHERE platform = $2 AND channel = $3 "
                 "AND message_id = $4 AND finished_at IS NULL",
@@ -140,30 +183,26 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
 
     async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
         async with self._read() as session:
-            rows = await session.fetch(
-                f"""
-                WITH RECURSIVE branch (id, depth) AS (
-                    SELECT t.id, 0
-                    FROM conversations AS c JOIN turns AS t ON t.conversation_id = c.id
-                    WHERE {KEY_MATCH} AND t.id = COALESCE(CAST($5 AS BIGINT), c.head_turn_id)
-                    UNION ALL
-                    SELECT t.parent_id, branch.depth + 1
-                    FROM branch JOIN turns AS t ON t.id = branch.id
-                    WHERE t.parent_id IS NOT NULL
-                )
-                SELECT {TURN_COLUMNS}
-                FROM branch
-                JOIN turns AS t ON t.id = branch.id
-                JOIN conversations AS c ON c.id = t.conversation_id
-                ORDER BY branch.depth DESC
-                """,
-                *key_params(key),
-                upto,
-            )
-        turns = [turn_from_row(row) for row in rows]
-        if not turns and upto is not None:
-            raise ValueError(f"Turn {upto} is not part of conversation {key}.")
+            turns, _ = await sql_reads.branch(session, key, upto)
         return turns
+
+    async def turn_context(
+        self,
+        key: ConversationKey,
+        *,
+        upto: int | None = None,
+        branch: bool = True,
+        blobs: BlobChoice | None = None,
+    ) -> TurnContext:
+        async with self._read() as session:
+            settings = await self._settings_of(session, key)
+            if branch:
+                history, head = await sql_reads.branch(session, key, upto)
+            else:
+                history, head = [], await sql_reads.head(session, key)
+            wanted = list(dict.fromkeys(blobs(settings, history))) if blobs is not None else []
+            loaded = await sql_reads.load_blobs(session, wanted)
+        return TurnContext(head=head, settings=settings, history=history, blobs=loaded)
 
     async def append_turn(self, turn: NewTurn, *, expected_head: int | None) -> StoredTurn:
         prepared = prepare_turn(turn)
@@ -189,16 +228,11 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
     async def record_posted(
         self, platform: str, channel: str, message_ids: Iterable[str], turn_id: int
     ) -> None:
-        rows = [(platform, channel, message_id, turn_id) for message_id in message_ids]
-        if not rows:
+        posted = [(message_id, turn_id) for message_id in message_ids]
+        if not posted:
             return
         async with self._transaction() as session:
-            await session.executemany(
-                "INSERT INTO posted_messages (platform, channel, message_id, turn_id) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (platform, channel, message_id) "
-                "DO UPDATE SET turn_id = excluded.turn_id",
-                rows,
-            )
+            await sql_turns.record_posted(session, platform, channel, posted)
 
     async def turn_for_message(self, platform: str, channel: str, message_id: str) -> int | None:
         async with self._read() as session:
@@ -216,23 +250,18 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
         if not wanted:
             return {}
         async with self._read() as session:
-            rows = await session.fetch_in("SELECT sha256, data FROM blobs WHERE sha256 {values}", wanted)
-        return {row[0]: bytes(row[1]) for row in rows}
+            return await sql_reads.load_blobs(session, wanted)
 
     # -- settings -------------------------------------------------------------------------
 
     async def scoped_settings(self, scopes: Sequence[SettingScope]) -> dict[str, dict[str, str]]:
-        texts = [scope.as_text() for scope in scopes]
-        by_scope: dict[str, dict[str, str]] = {}
-        if not texts:
-            return by_scope
+        if not scopes:
+            return {}
         async with self._read() as session:
-            rows = await session.fetch_in(
-                "SELECT scope, name, value FROM settings WHERE scope {values}", texts
-            )
-        for row in rows:
-            by_scope.setdefault(row["scope"], {})[row["name"]] = row["value"]
-        return by_scope
+            return await sql_reads.scoped_settings(session, scopes)
+
+    async def _settings_of(self, session: Session, key: ConversationKey) -> dict[str, str]:
+        return effective_settings(key, await sql_reads.scoped_settings(session, setting_scopes(key)))
 
     async def set_setting(self, scope: SettingScope, name: str, value: str | None) -> None:
         async with self._write() as session:
@@ -293,3 +322,9 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
     async def cost_since(self, since: float) -> float:
         async with self._read() as session:
             return await sql_usage.cost_since(session, since)
+
+    async def usage_counts(self, queries: Sequence[UsageQuery]) -> list[UsageCount]:
+        if not queries:
+            return []
+        async with self._read() as session:
+            return await sql_usage.usage_counts(session, queries)

@@ -115,6 +115,18 @@ async def set_head(session: Session, conversation_id: int, turn_id: int, now: fl
     )
 
 
+async def record_posted(
+    session: Session, platform: str, channel: str, posted: Sequence[tuple[str, int]]
+) -> None:
+    """Which platform messages show which turn: (message id, turn id) pairs."""
+    await session.executemany(
+        "INSERT INTO posted_messages (platform, channel, message_id, turn_id) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (platform, channel, message_id) "
+        "DO UPDATE SET turn_id = excluded.turn_id",
+        [(platform, channel, message_id, turn_id) for message_id, turn_id in posted],
+    )
+
+
 async def forget(session: Session, key: ConversationKey) -> int:
     """Delete a conversation, its thread settings and every blob no other turn references;
     returns the turns deleted."""

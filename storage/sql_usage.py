@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from storage.protocol import UsageCount, UsageQuery
 from storage.records import Usage
 from storage.sql_session import Session
 
@@ -17,10 +19,14 @@ _TOTALS = (
 )
 
 
-def _usage_filter(since: float, **equal: str | None) -> tuple[str, list[Any]]:
-    """A WHERE clause over usage_log (alias u) for a time window and optional exact matches."""
-    clauses = ["u.created_at >= $1"]
-    params: list[Any] = [since]
+def _usage_filter(
+    since: float, params: list[Any] | None = None, **equal: str | None
+) -> tuple[str, list[Any]]:
+    """A WHERE clause over usage_log (alias u) for a time window and optional exact matches;
+    its parameters are appended to ``params`` (numbered after those already there)."""
+    params = [] if params is None else params
+    params.append(since)
+    clauses = [f"u.created_at >= ${len(params)}"]
     for column, value in equal.items():
         if value is not None:
             params.append(value)
@@ -84,3 +90,33 @@ async def cost_since(session: Session, since: float) -> float:
         "SELECT COALESCE(SUM(cost_usd), 0) FROM usage_log WHERE created_at >= $1", since
     )
     return float(total)
+
+
+async def usage_counts(session: Session, queries: Sequence[UsageQuery]) -> list[UsageCount]:
+    """Each query's images, oldest image turn and cost, as columns of one aggregate over the rows
+    any of them matches."""
+    if not queries:
+        return []
+    params: list[Any] = []
+    columns: list[str] = []
+    matches: list[str] = []
+    for q in queries:
+        match, _ = _usage_filter(
+            q.since,
+            params,
+            author_id=q.author_id,
+            platform=q.platform,
+            workspace=q.workspace,
+            channel=q.channel,
+        )
+        matches.append(f"({match})")
+        columns += [
+            f"COALESCE(SUM(CASE WHEN {match} THEN u.images_generated END), 0)",
+            f"MIN(CASE WHEN {match} AND u.images_generated > 0 THEN u.created_at END)",
+            f"COALESCE(SUM(CASE WHEN {match} THEN u.cost_usd END), 0)",
+        ]
+    row = await session.fetchrow(
+        f"SELECT {', '.join(columns)} FROM usage_log AS u WHERE {' OR '.join(matches)}", *params
+    )
+    assert row is not None  # an aggregate: one row
+    return [UsageCount(int(row[3 * i]), row[3 * i + 1], float(row[3 * i + 2])) for i in range(len(queries))]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 
 from bot.ports import OrderTicket, TurnOrder
-from bot.vocabulary import ConversationKey, Position, Turn
+from bot.turns.request import TurnRequest
+from bot.vocabulary import Position, Turn
 from storage.errors import StoreUnavailable
-from storage.protocol import Store
+from storage.protocol import Claim, Store
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,20 @@ class Inbound:
 class Decision:
     """What the message is to the bot. ``ticket`` is its place in the conversation's order,
     taken on arrival: the service runs the turn with it, or leaves it (it is already left when
-    the message is not a turn)."""
+    the message is not a turn). ``claim``: the message's claim, when the look at the store that
+    decided made it in the same call."""
 
     ticket: OrderTicket
     is_turn: bool
     continue_from: int | None = None
+    claim: Claim | None = None
+
+    def applied_to(self, request: TurnRequest) -> TurnRequest:
+        """The turn's request with what the decision found."""
+        if self.continue_from is None and self.claim is None:
+            return request
+        shown = self.continue_from if self.continue_from is not None else request.continue_from
+        return replace(request, continue_from=shown, claim=self.claim)
 
 
 class Router:
@@ -42,15 +53,24 @@ class Router:
         self._order = order
 
     async def consider(self, inbound: Inbound, position: Position) -> Decision:
-        """``position``: the message's place in its conversation's order, fixed by the caller."""
+        """``position``: the message's place in its conversation's order, fixed by the caller.
+
+        A mention needs no look at the store. A plain message is a turn only in a conversation
+        with turns, and a reply continues from the turn the replied-to message shows: that look
+        claims the message too when it is a turn (one call; the pipeline then claims nothing)."""
         key = inbound.turn.key
         # Before any await: later messages of the conversation cannot overtake this one.
         ticket = self._order.enter(key, position)
+        if inbound.addressed and inbound.replying_to is None:
+            return Decision(ticket, True)
         try:
-            is_turn = inbound.addressed or await self._store.conversation(key) is not None
-            continue_from = None
-            if is_turn and inbound.replying_to is not None:
-                continue_from = await self._turn_shown_by(key, inbound.replying_to)
+            claim = await self._store.claim_turn(
+                key,
+                inbound.turn.message_id,
+                token=uuid.uuid4().hex,
+                known_only=not inbound.addressed,
+                shown_by=inbound.replying_to,
+            )
         except StoreUnavailable:
             # The store waited out DATABASE_OUTAGE_S. A message to the bot is still a turn (its
             # claim, which cannot wait any longer, says so in one sentence); a plain reply in
@@ -66,14 +86,7 @@ class Router:
         except BaseException:
             ticket.leave()
             raise
-        if not is_turn:
+        if not (inbound.addressed or claim.known):
             ticket.leave()
-        return Decision(ticket, is_turn, continue_from)
-
-    async def _turn_shown_by(self, key: ConversationKey, message_id: str) -> int | None:
-        """The turn a message of the bot shows, if it is one of this conversation's."""
-        turn_id = await self._store.turn_for_message(key.platform, key.channel, message_id)
-        if turn_id is None:
-            return None
-        turn = await self._store.turn(turn_id)
-        return turn_id if turn is not None and turn.key == key else None
+            return Decision(ticket, False)
+        return Decision(ticket, True, claim.shown_turn, claim)

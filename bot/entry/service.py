@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 
 from bot.config import Config
 from bot.entry.access import AccessPolicy
@@ -124,9 +123,7 @@ class ConversationService:
                 return None
             if on_turn is not None:
                 on_turn()
-            if decision.continue_from is not None:
-                request = replace(request, continue_from=decision.continue_from)
-            return await self._run(request, sink, decision.ticket)
+            return await self._run(decision.applied_to(request), sink, decision.ticket)
         finally:
             decision.ticket.leave()
 

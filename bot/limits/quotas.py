@@ -16,7 +16,7 @@ from bot.ports import Ledger, Reservations, UsageCounts
 from bot.text import messages
 from bot.vocabulary import Author, ConversationKey
 from storage.patience import Patience
-from storage.protocol import Store
+from storage.protocol import Store, UsageCount, UsageQuery
 
 HOUR_S = 3600.0
 
@@ -88,8 +88,7 @@ class InProcessReservations:
 class _InProcessLedger:
     def __init__(self, pending: Counter[tuple[str, ...]], usage: UsageCounts) -> None:
         self._pending = pending
-        self.count_images = usage.count_images
-        self.cost_since = usage.cost_since
+        self.usage_counts = usage.usage_counts
 
     async def pending(self, scope: tuple[str, ...]) -> int:
         return self._pending[scope]
@@ -155,55 +154,70 @@ class RateLimiter:
     async def _refusal(
         self, key: ConversationKey, author: Author, *, admin: bool, ledger: Ledger, images: int = 1
     ) -> str | None:
-        """None when the turn may run; otherwise one sentence naming the limit and its reset."""
+        """None when the turn may run; otherwise one sentence naming the limit and its reset.
+        Every limit's recorded usage is counted in one query, then compared in order."""
         policy = self._policy
         now = self._clock()
         day = start_of_day(now)
-        user_scope, channel_scope, workspace_scope = self._scopes(key, author)
         # The spend cap counts recorded turns only, so turns in flight when it is reached can
         # overshoot it by at most MAX_CONCURRENT_GENERATIONS images.
-        if policy.daily_spend_usd is not None:
-            spent = await ledger.cost_since(day)
-            if spent >= policy.daily_spend_usd:
-                return messages.spend_cap_reached(policy.daily_spend_usd, _until_midnight(now))
-        if admin:
-            return None
-        if policy.user_per_hour:
-            count, oldest = await ledger.count_images(
-                now - HOUR_S, author_id=author.id, platform=key.platform
-            )
-            if count + await ledger.pending(user_scope) + images > policy.user_per_hour:
-                wait = (oldest + HOUR_S - now) if oldest is not None else HOUR_S
-                return messages.hourly_limit(policy.user_per_hour, _duration(wait))
-        # The daily caps: (limit, who counts, in-flight scope, how to say it was reached).
-        daily = (
+        spend = (UsageQuery(day),) if policy.daily_spend_usd is not None else ()
+        limits = () if admin else self._limits(key, author, now, day)
+        counted = await ledger.usage_counts([*spend, *(query for _, query, _, _ in limits)])
+        if policy.daily_spend_usd is not None and counted[0].cost_usd >= policy.daily_spend_usd:
+            return messages.spend_cap_reached(policy.daily_spend_usd, _until_midnight(now))
+        pending: dict[tuple[str, ...], int] = {}  # the hourly and daily limits share a scope
+        for (limit, _, scope, reached), count in zip(limits, counted[len(spend) :], strict=True):
+            if scope not in pending:
+                pending[scope] = await ledger.pending(scope)
+            if count.images + pending[scope] + images > limit:
+                return reached(count)
+        return None
+
+    def _limits(
+        self, key: ConversationKey, author: Author, now: float, day: float
+    ) -> list[tuple[int, UsageQuery, tuple[str, ...], Callable[[UsageCount], str]]]:
+        """The limits that are on: (limit, what counts, in-flight scope, how to say it was reached)."""
+        policy = self._policy
+        user_scope, channel_scope, workspace_scope = self._scopes(key, author)
+        midnight = _until_midnight(now)
+
+        def hourly(count: UsageCount) -> str:
+            wait = (count.oldest + HOUR_S - now) if count.oldest is not None else HOUR_S
+            return messages.hourly_limit(policy.user_per_hour, _duration(wait))
+
+        def daily(sentence: str) -> Callable[[UsageCount], str]:
+            return lambda _count: f"{sentence}; {midnight}."
+
+        where = _workspace_word(key.platform)
+        per_day, per_workspace = (
+            messages.images(policy.user_per_day),
+            messages.images(policy.workspace_per_day),
+        )
+        limits = [
+            (policy.user_per_hour, UsageQuery(now - HOUR_S, author.id, key.platform), user_scope, hourly),
             (
                 policy.user_per_day,
-                {"author_id": author.id, "platform": key.platform},
+                UsageQuery(day, author.id, key.platform),
                 user_scope,
-                f"You've made {messages.images(policy.user_per_day)} today, the daily limit for each person",
+                daily(f"You've made {per_day} today, the daily limit for each person"),
             ),
             (
                 policy.channel_per_day,
-                {"platform": key.platform, "workspace": key.workspace, "channel": key.channel},
+                UsageQuery(day, platform=key.platform, workspace=key.workspace, channel=key.channel),
                 channel_scope,
-                f"This channel has made {messages.images(policy.channel_per_day)} today, its daily limit",
+                daily(
+                    f"This channel has made {messages.images(policy.channel_per_day)} today, its daily limit"
+                ),
             ),
             (
                 policy.workspace_per_day,
-                {"platform": key.platform, "workspace": key.workspace},
+                UsageQuery(day, platform=key.platform, workspace=key.workspace),
                 workspace_scope,
-                f"This {_workspace_word(key.platform)} has made {messages.images(policy.workspace_per_day)} "
-                "today, its daily limit",
+                daily(f"This {where} has made {per_workspace} today, its daily limit"),
             ),
-        )
-        for limit, who, scope, reached in daily:
-            if not limit:
-                continue
-            count, _ = await ledger.count_images(day, **who)
-            if count + await ledger.pending(scope) + images > limit:
-                return f"{reached}; {_until_midnight(now)}."
-        return None
+        ]
+        return [limit for limit in limits if limit[0]]
 
 
 def month_start(now: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.config import Config
 from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import allowed_models
@@ -35,4 +37,8 @@ class ConversationSettings:
         return allowed_models(self._config, self._served.model)
 
     async def effective(self, key: ConversationKey) -> EffectiveSettings:
-        return resolve(await self._store.settings(key), self._config, self.capabilities, self.allowed_models)
+        return self.resolved(await self._store.settings(key))
+
+    def resolved(self, stored: Mapping[str, str]) -> EffectiveSettings:
+        """Settings the store already returned (effective, as ``settings(key)``), resolved."""
+        return resolve(stored, self._config, self.capabilities, self.allowed_models)

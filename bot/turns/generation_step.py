@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import partial
@@ -76,7 +76,6 @@ class GenerationStep:
         self,
         request: TurnRequest,
         plan: TurnPlan,
-        settings: EffectiveSettings,
         sink: ReplySink,
         *,
         late: bool,
@@ -84,21 +83,20 @@ class GenerationStep:
         fence: TurnFence | None = None,
     ) -> Answered | Failed | Refusal | TakenOver:
         """``notes``: sentences said with the answer (what a switch of model reset); ``fence``
-        says whether the turn is still this process's (see ``bot.turns.fence``)."""
+        says whether the turn is still this process's (see ``bot.turns.fence``). The settings
+        are read here, with the history, so a setting an earlier turn of the conversation
+        stored while this one waited applies."""
         fence = fence or ALWAYS_HOLDS
         key = request.key
-        read = await self._history(request, plan)
-        if read is None:
-            return Refusal(messages.UNKNOWN_TURN)
-        head, history = read
         started = time.monotonic()
         # Room in the image memory budget is taken with the generation slot and kept until the
         # reply is posted (the photos and the answer's images are in memory until then).
         async with AsyncExitStack() as memory:
-            generated = await self._generate(request, plan, history, settings, sink, memory)
+            generated = await self._generate(request, plan, sink, memory)
             if not isinstance(generated, tuple):
                 return generated
             built, results = generated
+            head, history, settings = built.head, built.history, built.settings
             good = [r for r in results if r.ok and r.model_content is not None]
             for result in results:
                 if not (result.ok and result.model_content is not None):
@@ -120,7 +118,7 @@ class GenerationStep:
             except StoreUnavailable:
                 log.error("answer not stored: the database stayed away", extra={"conversation": str(key)})
                 kept_nowhere = unsaved(plan, good, results, notes)
-                await self._deliver(request, kept_nowhere, sink)
+                await self._deliver(kept_nowhere, sink)
                 return kept_nowhere
             for turn, result in zip(stored, good, strict=True):
                 self._log(request, turn.id, result, started, built.window.dropped_turns)
@@ -128,22 +126,16 @@ class GenerationStep:
             answered = self._answer(plan, caps, drawn_at, stored, good, results, late=late, notes=notes)
             if taken_over or not await _still_holds(fence):
                 answered = after_all(answered)
-            await self._deliver(request, answered, sink)
+            await self._deliver(answered, sink)
             return answered
 
     async def _generate(
-        self,
-        request: TurnRequest,
-        plan: TurnPlan,
-        history: list[StoredTurn],
-        settings: EffectiveSettings,
-        sink: ReplySink,
-        memory: AsyncExitStack,
+        self, request: TurnRequest, plan: TurnPlan, sink: ReplySink, memory: AsyncExitStack
     ) -> tuple[_Built, list[GenerationResult]] | Failed | Refusal:
-        """Photos are downloaded and decoded only once the turn holds a generation slot, so a
-        burst of attachments waits in the queue instead of sitting in memory. The takes of a
-        variations turn are separate requests sent at once (the API gives one image per request)
-        within the turn's one slot."""
+        """The turn's photos and its reads (head, settings, history and the images it re-sends:
+        one store call) wait for a generation slot, so a burst of turns waits in the queue
+        instead of sitting in memory. The takes of a variations turn are separate requests sent at once
+        (the API gives one image per request) within the turn's one slot."""
 
         async def queued(position: int) -> None:
             await sink.notice(messages.queue_position(position))
@@ -153,8 +145,11 @@ class GenerationStep:
             async with self._gate.slot(f"{request.key.platform}:{request.author.id}", queued):
                 await memory.enter_async_context(self._memory.turns.reserve(held))
                 prepared = [await self._load_image(ref) for ref in plan.images]
-                framed = await self._framed(plan, settings, memory)
-                built = await self._build(plan, history, prepared, settings, framed)
+                read = await self._read(request, plan)
+                if read is None:
+                    return Refusal(messages.UNKNOWN_TURN)
+                framed = await self._framed(plan, read, memory)
+                built = self._build(plan, read, prepared, framed)
                 calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
                 outcomes = await asyncio.gather(*calls, return_exceptions=True)
                 if framed is not None:
@@ -163,23 +158,27 @@ class GenerationStep:
             return Refusal(exc.user_message, limited=True)
         except (ImageRejected, AttachmentUnavailable) as exc:
             return Refusal(exc.user_message)
+        except StoreUnavailable:
+            raise  # the pipeline says so in its own sentence
         except Exception:
             log.exception("generation crashed", extra={"conversation": str(request.key)})
             return Failed(messages.FAILED)
         return built, [self._result(request, outcome) for outcome in outcomes]
 
-    async def _framed(
-        self, plan: TurnPlan, settings: EffectiveSettings, memory: AsyncExitStack
-    ) -> Framed | None:
-        """A zoom, pan or region edit's canvases, made from the stored original in a thread,
-        within the image memory budget (the original held until the reply, its pixels while
-        they are worked on)."""
+    async def _framed(self, plan: TurnPlan, read: _Read, memory: AsyncExitStack) -> Framed | None:
+        """A zoom, pan or region edit's canvases, made from the original in a thread, within the
+        image memory budget (the original held until the reply, its pixels while they are worked
+        on). The original is the image the turn continues from, so the turn's read has brought
+        it already, unless the context budget left it out."""
         if plan.frame is None:
             return None
-        data = await framing.source_image(self._store, plan.frame.image_turn)
+        data = _image_of(read, plan.frame.image_turn) or await framing.source_image(
+            self._store, plan.frame.image_turn
+        )
         if data is None:
             raise AttachmentUnavailable(messages.UNKNOWN_TURN)
         await memory.enter_async_context(self._memory.turns.reserve(turn_bytes([len(data)], len(data))))
+        settings = read.settings
         caps = settings.caps or self._settings.capabilities
         # Zoomed out 2x, the canvas has 4 times the original's pixels.
         async with self._memory.decodes.reserve(framing.work_bytes(framing.image_size(data), 4.0)):
@@ -209,18 +208,12 @@ class GenerationStep:
     def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
         return capabilities_for(request.model) if request.model else self._settings.capabilities
 
-    async def _deliver(self, request: TurnRequest, answered: Answered, sink: ReplySink) -> None:
+    async def _deliver(self, answered: Answered, sink: ReplySink) -> None:
         """Post the answer (every take of a variations turn, in order, together: the turn still
-        holds its conversation), remembering which messages show which turn."""
-        key = request.key
+        holds its conversation). Which messages show which turn is recorded with the turn's
+        finished claim (``bot.turns.pipeline``: the sink it is given remembers them)."""
         for reply in (answered.reply, *answered.more):
-            posted = await sink.send(reply)
-            turn_id = reply.turn_id
-            if posted and turn_id is not None:
-                await self._aftercare.now_or_later(
-                    "record the posted messages",
-                    partial(self._store.record_posted, key.platform, key.channel, list(posted), turn_id),
-                )
+            await sink.send(reply)
 
     def _result(self, request: TurnRequest, outcome: GenerationResult | BaseException) -> GenerationResult:
         if isinstance(outcome, GenerationResult):
@@ -256,30 +249,36 @@ class GenerationStep:
         await self._remember_frame(request, built.frame, stored)
         return stored
 
-    async def _head(self, request: TurnRequest) -> int | None:
-        info = await self._store.conversation(request.key)
-        return info.head_turn_id if info is not None else None
-
-    async def _history(
-        self, request: TurnRequest, plan: TurnPlan
-    ) -> tuple[int | None, list[StoredTurn]] | None:
-        """The conversation's head and the history the turn continues (None: the turn it
-        continues was forgotten while it waited)."""
+    async def _read(self, request: TurnRequest, plan: TurnPlan) -> _Read | None:
+        """The conversation's head, settings and the history the turn continues, with the images
+        its request re-sends (None: the turn it continues was forgotten while it waited)."""
         if plan.source_turn is not None:
             source = await self._store.turn(plan.source_turn)
             if source is None or source.key != request.key:
                 return None
-        if plan.from_head:
-            # The head's branch ends at the head: one read gives both.
-            history = await self._store.history(request.key)
-            return (history[-1].id if history else None), history
-        head = await self._head(request)
-        if plan.base is None:
-            return head, []
+        chosen: list[tuple[EffectiveSettings, ContextWindow]] = []
+
+        def needed(stored: Mapping[str, str], history: Sequence[StoredTurn]) -> set[str]:
+            settings = self._settings.resolved(stored)
+            caps = settings.caps or self._settings.capabilities
+            window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
+            chosen.append((settings, window))  # a retried read appends again: the last is its own
+            return {
+                h for record in (*window.history, _user_content(plan, window, [])) for h in blob_refs(record)
+            }
+
         try:
-            return head, await self._store.history(request.key, plan.base)
+            # From the head, the head's branch ends at the head: one read gives both.
+            context = await self._store.turn_context(
+                request.key,
+                upto=None if plan.from_head else plan.base,
+                branch=plan.from_head or plan.base is not None,
+                blobs=needed,
+            )
         except ValueError:
             return None
+        settings, window = chosen[-1]
+        return _Read(context.head, context.history, settings, window, context.blobs)
 
     async def _load_image(self, ref: ImageRef) -> PreparedImage:
         try:
@@ -295,32 +294,26 @@ class GenerationStep:
             raise AttachmentUnavailable(messages.download_failed(ref.filename)) from exc
         return await prepare_image_async(data, ref.filename, self._image_limits, self._memory.decodes)
 
-    async def _build(
-        self,
-        plan: TurnPlan,
-        history: Sequence[StoredTurn],
-        prepared: list[PreparedImage],
-        settings: EffectiveSettings,
-        framed: Framed | None = None,
+    def _build(
+        self, plan: TurnPlan, read: _Read, prepared: list[PreparedImage], framed: Framed | None = None
     ) -> _Built:
-        caps = settings.caps or self._settings.capabilities
-        window = model_window(history, settings.model, self._context_max_images, caps.max_input_images)
+        settings, window = read.settings, read.window
         new_blobs = [p.blob for p in prepared] + list(framed.blobs if framed is not None else ())
         user = _user_content(plan, window, new_blobs)
-        known = {b.sha256: b.data for b in new_blobs}
+        known = {**read.blobs, **{b.sha256: b.data for b in new_blobs}}
         wanted = {h for record in (*window.history, user) for h in blob_refs(record)}
-        known.update(await self._store.load_blobs(wanted - known.keys()))
         request = GenerationRequest(
             history=window.history,
             user=user,
-            blobs=known,
+            blobs={h: known[h] for h in wanted if h in known},
             aspect_ratio=framed.aspect_ratio if framed is not None else settings.aspect_ratio,
             image_size=plan.image_size or settings.image_size,
             response_mode=settings.response_mode,
             model=settings.model,
         )
         user_refs = set(blob_refs(user))
-        return _Built(request, window, tuple(b for b in new_blobs if b.sha256 in user_refs), plan.frame)
+        user_blobs = tuple(b for b in new_blobs if b.sha256 in user_refs)
+        return _Built(request, window, user_blobs, read.head, read.history, settings, plan.frame)
 
     async def _append(
         self,
@@ -379,11 +372,30 @@ class GenerationStep:
 
 
 @dataclass(frozen=True, slots=True)
+class _Read:
+    head: int | None
+    history: list[StoredTurn]
+    settings: EffectiveSettings
+    window: ContextWindow
+    blobs: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class _Built:
     request: GenerationRequest
     window: ContextWindow
     user_blobs: tuple[Blob, ...]
+    head: int | None
+    history: list[StoredTurn]
+    settings: EffectiveSettings
     frame: FrameJob | None = None
+
+
+def _image_of(read: _Read, turn_id: int) -> bytes | None:
+    """The image of ``turn_id`` when the turn's read brought it (its branch, within the window)."""
+    turn = next((t for t in reversed(read.history) if t.id == turn_id), None)
+    found = framing.first_image(turn) if turn is not None else None
+    return read.blobs.get(found[0]) if found is not None else None
 
 
 def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) -> ContentRecord:

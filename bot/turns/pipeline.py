@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from bot.entry.access import AccessPolicy
 from bot.gemini.model_choice import store_model
@@ -16,6 +17,7 @@ from bot.limits.quotas import RateLimiter
 from bot.ports import Fence, OrderTicket, ReplySink, TurnFence, TurnOrder
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
+from bot.text.settings import EffectiveSettings
 from bot.turns.answers import Failed, TakenOver
 from bot.turns.generation_step import GenerationStep
 from bot.turns.plan import Refusal, TurnPlan, TurnPlanner
@@ -52,11 +54,13 @@ class TurnResult:
 
 
 class _Answering:
-    """The turn's sink, remembering whether the person has had their answer."""
+    """The turn's sink, remembering whether the person has had their answer, and which posted
+    messages show which stored turn (recorded with the finished claim, in one transaction)."""
 
     def __init__(self, sink: ReplySink) -> None:
         self._sink = sink
         self.said = False
+        self.posted: list[tuple[str, int]] = []
 
     def working(self) -> AbstractAsyncContextManager[None]:
         return self._sink.working()
@@ -64,6 +68,8 @@ class _Answering:
     async def send(self, reply: Reply) -> Sequence[str]:
         posted = await self._sink.send(reply)
         self.said = True
+        if reply.turn_id is not None:
+            self.posted += [(message_id, reply.turn_id) for message_id in posted]
         return posted
 
     async def notice(self, text: str) -> None:
@@ -110,8 +116,9 @@ class TurnPipeline:
         answer = _Answering(sink)
         try:
             try:
-                claimed = await self._store.claim_message(
-                    key.platform, key.channel, request.request_id, key, token=uuid.uuid4().hex
+                # Claimed on arrival when deciding it was a turn took a look at the store anyway.
+                claim = request.claim or await self._store.claim_turn(
+                    key, request.request_id, token=uuid.uuid4().hex
                 )
             except StoreUnavailable:
                 log.warning(
@@ -121,12 +128,14 @@ class TurnPipeline:
                 if request.echo:  # the message's other delivery says it
                     return TurnResult(TurnStatus.FAILED)
                 return await self._reject(answer, Refusal(messages.STORAGE_UNREACHABLE), TurnStatus.FAILED)
-            if not claimed:
+            if not claim.claimed:
                 log.info("duplicate turn ignored", extra={"conversation": str(key)})
                 return TurnResult(TurnStatus.DUPLICATE)
             fence = self._fence.for_turn(key, request.request_id)
+            settings = self._settings.resolved(claim.settings)
             try:
-                return await self._finishing(request, self._claimed(request, ticket, answer, fence))
+                work = self._claimed(request, settings, ticket, answer, fence)
+                return await self._finishing(request, answer, work)
             except Exception as exc:  # the database or a bug: the person still gets one sentence
                 unreachable = isinstance(exc, StoreUnavailable)
                 log.error("turn crashed", extra={"conversation": str(key)}, exc_info=not unreachable)
@@ -137,11 +146,14 @@ class TurnPipeline:
         finally:
             ticket.leave()
 
-    async def _finishing(self, request: TurnRequest, work: Awaitable[TurnResult]) -> TurnResult:
-        """Mark a claimed turn finished however it ends, except when it is cut off (cancelled at
-        shutdown, or the process dies): then it stays unfinished and is announced after the
-        restart (see ``bot.turns.recovery``). With the database away, the mark waits in the
-        background (``storage.aftercare``)."""
+    async def _finishing(
+        self, request: TurnRequest, answer: _Answering, work: Awaitable[TurnResult]
+    ) -> TurnResult:
+        """Mark a claimed turn finished however it ends, recording which messages show its
+        stored turns in the same transaction, except when it is cut off (cancelled at shutdown,
+        or the process dies): then it stays unfinished and is announced after the restart (see
+        ``bot.turns.recovery``). With the database away, the mark waits in the background
+        (``storage.aftercare``)."""
         key = request.key
         try:
             return await work
@@ -150,12 +162,32 @@ class TurnPipeline:
             if task is None or not task.cancelling():
                 await self._aftercare.now_or_later(
                     "finish the claim",
-                    lambda: self._store.finish_message(key.platform, key.channel, request.request_id),
+                    partial(
+                        self._store.finish_message,
+                        key.platform,
+                        key.channel,
+                        request.request_id,
+                        answer.posted,
+                    ),
                 )
+            elif answer.posted:  # cut off after posting: replying to what was posted still works
+                for turn_id in dict.fromkeys(turn for _, turn in answer.posted):
+                    ids = [message for message, turn in answer.posted if turn == turn_id]
+                    self._aftercare.soon(
+                        "record the posted messages",
+                        partial(self._store.record_posted, key.platform, key.channel, ids, turn_id),
+                    )
 
     async def _claimed(
-        self, request: TurnRequest, ticket: OrderTicket, sink: ReplySink, fence: TurnFence
+        self,
+        request: TurnRequest,
+        settings: EffectiveSettings,
+        ticket: OrderTicket,
+        sink: ReplySink,
+        fence: TurnFence,
     ) -> TurnResult:
+        """``settings``: the conversation's as the claim read them, for the plan; the turn reads
+        them again once it holds the conversation (an earlier turn's flags may change them)."""
         key, author = request.key, request.author
         decision = self._access.check(key, author)
         if not decision.allowed:
@@ -163,7 +195,7 @@ class TurnPipeline:
             if decision.message:
                 await sink.notice(decision.message)
             return TurnResult(TurnStatus.REFUSED)
-        plan = await self._planner.plan(request)
+        plan = await self._planner.plan(request, settings)
         if isinstance(plan, Refusal):
             return await self._reject(sink, plan)
         if plan.note is not None:
@@ -206,11 +238,8 @@ class TurnPipeline:
             log.warning("turn taken over before it started", extra={"conversation": str(request.key)})
             return TurnResult(TurnStatus.TAKEN_OVER)
         notes = await self._apply_settings(request.key, plan)
-        settings = await self._settings.effective(request.key)
         try:
-            outcome = await self._step.run(
-                request, plan, settings, sink, late=ticket.late, notes=notes, fence=fence
-            )
+            outcome = await self._step.run(request, plan, sink, late=ticket.late, notes=notes, fence=fence)
         except HeadMoved:
             # Only another process can move the head while this one holds the conversation; the
             # answer is not stored, so the history stays linear.

@@ -10,11 +10,11 @@ from bot.images.checks import ImageLimits, ImageRejected, check_declared, too_ma
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import parse_flags
-from bot.text.settings import SettingError, validate_aspect_ratio, validate_image_size
+from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
 from bot.turns import framing
 from bot.turns.framing import Frame, FrameJob
 from bot.turns.request import TurnKind, TurnRequest
-from bot.vocabulary import ConversationKey, ImageRef, SettingName
+from bot.vocabulary import ImageRef, SettingName
 from storage.content import ContentRecord
 from storage.protocol import Store, StoredTurn
 
@@ -54,7 +54,8 @@ class TurnPlan:
     frame: FrameJob | None = None
 
 
-Planner = Callable[[TurnRequest], Awaitable[TurnPlan | Refusal]]
+# A kind's planner gets the conversation's settings as its claim read them.
+Planner = Callable[[TurnRequest, EffectiveSettings], Awaitable[TurnPlan | Refusal]]
 
 
 class TurnPlanner:
@@ -82,16 +83,17 @@ class TurnPlanner:
             TurnKind.REGION_EDIT: self._frame,
         }
 
-    async def plan(self, request: TurnRequest) -> TurnPlan | Refusal:
-        return await self._planners[request.kind](request)
+    async def plan(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
+        return await self._planners[request.kind](request, settings)
 
-    async def _caps(self, key: ConversationKey) -> ModelCapabilities:
-        caps = (await self._settings.effective(key)).caps
+    @staticmethod
+    def _caps(settings: EffectiveSettings) -> ModelCapabilities:
+        caps = settings.caps
         assert caps is not None  # the service's resolver always names the model
         return caps
 
-    async def _prompt(self, request: TurnRequest) -> TurnPlan | Refusal:
-        caps = await self._caps(request.key)
+    async def _prompt(self, request: TurnRequest, current: EffectiveSettings) -> TurnPlan | Refusal:
+        caps = self._caps(current)
         parsed = parse_flags(request.text, caps, self._settings.allowed_models)
         if len(parsed.text) > self._max_prompt_chars:
             return Refusal(messages.prompt_too_long(len(parsed.text), self._max_prompt_chars))
@@ -128,14 +130,14 @@ class TurnPlanner:
             takes=parsed.takes,
         )
 
-    async def _regenerate(self, request: TurnRequest) -> TurnPlan | Refusal:
-        settings: tuple[tuple[SettingName, str], ...] = ()
+    async def _regenerate(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
+        chosen: tuple[tuple[SettingName, str], ...] = ()
         if request.aspect_ratio is not None:
             try:
-                ratio = validate_aspect_ratio(request.aspect_ratio, await self._caps(request.key))
+                ratio = validate_aspect_ratio(request.aspect_ratio, self._caps(settings))
             except SettingError as exc:
                 return Refusal(exc.user_message)
-            settings = ((SettingName.ASPECT_RATIO, ratio),)
+            chosen = ((SettingName.ASPECT_RATIO, ratio),)
         # Ownership before any side effect: a control carrying another conversation's turn
         # changes nothing (the ratio is stored only once the turn runs).
         original = await self._source(request)
@@ -146,15 +148,15 @@ class TurnPlanner:
             base=original.parent_id,
             original_user=original.user_content,
             source_turn=original.id,
-            settings=settings,
+            settings=chosen,
         )
-        return await self._framed_again(request.key, original, again)
+        return await self._framed_again(request, original, again)
 
-    async def _framed_again(self, key: ConversationKey, original: StoredTurn, again: TurnPlan) -> TurnPlan:
+    async def _framed_again(self, request: TurnRequest, original: StoredTurn, again: TurnPlan) -> TurnPlan:
         """A zoom, pan or region edit drawn again is framed again, over the same original."""
         if original.parent_id is None or not framing.looks_framed(original.user_content):
             return again
-        spec = (await self._store.settings(key)).get(framing.setting_name(original.id))
+        spec = (await self._store.settings(request.key)).get(framing.setting_name(original.id))
         frame = Frame.parse(spec) if spec else None
         if frame is None or original.parent_id is None:
             return again
@@ -166,7 +168,7 @@ class TurnPlanner:
                 return again
         return replace(again, settings=(), frame=FrameJob(frame, original.parent_id, mask))
 
-    async def _frame(self, request: TurnRequest) -> TurnPlan | Refusal:
+    async def _frame(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
         """Zoom out, pan or a region edit of a stored turn's image, continuing from that turn."""
         frame = Frame.parse(request.frame or "") if request.kind is TurnKind.FRAME else Frame(framing.REGION)
         if frame is None:
@@ -209,17 +211,17 @@ class TurnPlanner:
             image_size=image_size,
         )
 
-    async def _variations(self, request: TurnRequest) -> TurnPlan | Refusal:
+    async def _variations(self, request: TurnRequest, _settings: EffectiveSettings) -> TurnPlan | Refusal:
         return await self._again(request, takes=max(1, request.takes))
 
-    async def _redo_size(self, request: TurnRequest) -> TurnPlan | Refusal:
+    async def _redo_size(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
         try:
-            size = validate_image_size(request.image_size or "", await self._caps(request.key))
+            size = validate_image_size(request.image_size or "", self._caps(settings))
         except SettingError as exc:
             return Refusal(exc.user_message)
         return await self._again(request, image_size=size)
 
-    async def _continue(self, request: TurnRequest) -> TurnPlan | Refusal:
+    async def _continue(self, request: TurnRequest, _settings: EffectiveSettings) -> TurnPlan | Refusal:
         original = await self._source(request)
         if original is None:
             return Refusal(messages.UNKNOWN_TURN)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.vocabulary import Author, ConversationKey, ImageRef, Position, Turn
+from storage.protocol import Claim
 
 
 class TurnKind(StrEnum):
@@ -53,6 +54,9 @@ class TurnRequest:
     mask_png: bytes = b""
     # Another delivery of the same message speaks for it when the database cannot be reached.
     echo: bool = False
+    # Already claimed on arrival, where deciding that it is a turn looked at the store anyway
+    # (bot.entry.routing); None: the pipeline claims it.
+    claim: Claim | None = None
 
     @classmethod
     def prompt(cls, turn: Turn) -> TurnRequest:

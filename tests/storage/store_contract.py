@@ -1038,6 +1038,9 @@ class SignedLinksContract(ContractBase):
     shares_across_stores = True
 
 
+from tests.storage.store_contract_one_call import OneCallContract  # noqa: E402  # it builds on ContractBase
+
+
 class StoreContract(
     SignedLinksContract,
     LifecycleContract,
@@ -1046,5 +1049,6 @@ class StoreContract(
     SettingsContract,
     UsageContract,
     MaintenanceContract,
+    OneCallContract,
 ):
     """Every role's contract: what a complete ``Store`` backend passes."""

@@ -516,10 +516,10 @@ async def test_a_turn_that_crashes_on_the_database_still_gets_one_sentence(
 ) -> None:
     await core.say("a boat")
 
-    async def gone(_key: ConversationKey, _upto: int | None = None) -> None:
+    async def gone(_key: ConversationKey, **_reading: object) -> None:
         raise OSError("the database went away")
 
-    monkeypatch.setattr(core.store, "history", gone)
+    monkeypatch.setattr(core.store, "turn_context", gone)  # the turn's read once it holds its conversation
     result, sink = await core.say("a bigger boat", message_id="crashes")
     assert result.status is TurnStatus.FAILED
     assert [r.text for r in sink.replies] == [FAILED_MESSAGE] and sink.last.is_error
