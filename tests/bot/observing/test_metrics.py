@@ -115,7 +115,8 @@ async def test_scripted_turns_show_exactly_in_the_metrics(fake_gemini: FakeGemin
     assert value(got, "nanobanana_download_failures_total", platform="console", reason="status") == 1
     assert value(got, "nanobanana_queue_wait_seconds_count") == 3  # each turn that reached the gate
     assert value(got, "nanobanana_database_round_trip_seconds_count", operation="append_turn") == 1
-    assert value(got, "nanobanana_database_round_trip_seconds_count", operation="claim_message") == 4
+    # Each message is claimed once, with its settings, in one call (claim_turn).
+    assert value(got, "nanobanana_database_round_trip_seconds_count", operation="claim_turn") == 4
     assert value(got, "nanobanana_turns_in_flight") == 0
     assert value(got, "nanobanana_generations_in_flight") == 0
     assert value(got, "nanobanana_image_memory_in_use_bytes", pool="turns") == 0
