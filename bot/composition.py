@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Config, redacted_database_url
+from bot.editing.desk import RegionDesk
+from bot.editing.tokens import EditLinks
+from bot.editing.web import EditorSite
 from bot.entry.access import AccessPolicy
-from bot.entry.dialogue import Dialogue
+from bot.entry.dialogue import Dialogue, EditorLink
 from bot.entry.routing import Router
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
@@ -26,7 +29,7 @@ from bot.turns.patient_store import PatientStore
 from bot.turns.pipeline import TurnPipeline
 from bot.turns.plan import TurnPlanner
 from bot.turns.retention import SoleProcess as SoleProcessJobs
-from bot.vocabulary import Position
+from bot.vocabulary import ConversationKey, Position
 from storage.aftercare import Aftercare
 from storage.patience import Patience
 from storage.protocol import Store
@@ -117,8 +120,11 @@ def build_service(
     patience: Patience | None = None,
     aftercare: Aftercare | None = None,
     observer: Observer = NOBODY,
+    links: EditLinks | None = None,
 ) -> ConversationService:
-    """The conversation core, every part built once and handed what it needs (no part calls
+    """``links``: the region editor's (see ``build_editor``), when PUBLIC_URL is set.
+
+    The conversation core, every part built once and handed what it needs (no part calls
     back into what built it). Without ``coordination``, one process's (SQLite's). ``observer``
     (``bot.observing.metrics.Metrics`` in a process) is told what every part does."""
     patience = patience if patience is not None else patience_for(config)
@@ -148,10 +154,49 @@ def build_service(
         in_flight=in_flight,
         aftercare=aftercare,
         dialogue=Dialogue(
-            store=patient, config=config, access=access, forgetting=forgetting, settings=settings
+            store=patient,
+            config=config,
+            access=access,
+            forgetting=forgetting,
+            settings=settings,
+            editor_link=_editor_link(config, links),
         ),
         observer=observer,
     )
+
+
+def _editor_link(config: Config, links: EditLinks | None) -> EditorLink | None:
+    """A person's new editor link to a turn's image, with PUBLIC_URL."""
+    if links is None or not config.http.public_url:
+        return None
+
+    async def link(key: ConversationKey, turn_id: int, person: str) -> str | None:
+        return config.http.editor_link(await links.issue(key, turn_id, person))
+
+    return link
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """The region editor: its links (for the service's Edit region), the core's side of it
+    (adapters tell ``desk`` how to post into their threads) and its routes on PORT."""
+
+    links: EditLinks
+    desk: RegionDesk
+    site: EditorSite
+
+
+def editor_links(config: Config, store: Store) -> EditLinks | None:
+    """The editor's links when PUBLIC_URL is set (then the service offers Edit region)."""
+    return EditLinks(store) if config.http.public_url else None
+
+
+def build_editor(config: Config, service: ConversationService, links: EditLinks | None) -> Editor | None:
+    """The editor around a built service: edits run as its turns."""
+    if links is None:
+        return None
+    desk = RegionDesk(service.store, service.run)
+    return Editor(links, desk, EditorSite(links, desk, max_instruction_chars=config.limits.max_prompt_chars))
 
 
 def _pipeline(
@@ -182,6 +227,7 @@ def _pipeline(
         memory=memory,
         on_first_turn=forgetting.note_first_turn,
         aftercare=aftercare,
+        editable=bool(config.http.public_url),
     )
     planner = TurnPlanner(
         store=store, settings=settings, image_limits=limits, max_prompt_chars=config.limits.max_prompt_chars

@@ -6,15 +6,18 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
 from bot.composition import (
     Coordination,
+    Editor,
+    build_editor,
     build_service,
     coordination_for,
     describe_store,
+    editor_links,
     open_store,
     patience_for,
 )
@@ -137,31 +140,56 @@ async def _serve(config: Config, console: bool) -> int:
             patience=patience,
             aftercare=aftercare,
             observer=metrics,
+            links=(links := editor_links(config, store)),
         )
-        return await _run_until_stopped(config, console, service, coordination, metrics)
+        editor = build_editor(config, service, links)
+        return await _run_until_stopped(config, console, service, coordination, metrics, editor)
     finally:
         await engine.aclose()
         await store.close()
 
 
 def _start_adapters(
-    config: Config, console: bool, service: ConversationService, adapters: list[PlatformAdapter]
+    config: Config,
+    console: bool,
+    service: ConversationService,
+    adapters: list[PlatformAdapter],
+    editor: Editor | None = None,
 ) -> dict[asyncio.Task[None], str]:
     tasks: dict[asyncio.Task[None], str] = {}
     if console:
         from adapters.console.adapter import ConsoleAdapter
 
-        tasks[asyncio.create_task(ConsoleAdapter(service, config.console.output_dir).run())] = "console"
+        chat = ConsoleAdapter(service, config.console.output_dir)
+        _post_edits_from(editor, [chat])
+        tasks[asyncio.create_task(chat.run())] = "console"
     else:
+        _post_edits_from(editor, adapters)
         tasks.update({asyncio.create_task(a.run()): a.name for a in adapters})
     return tasks
 
 
+def _post_edits_from(editor: Editor | None, adapters: Sequence[object]) -> None:
+    """Region edits are posted in the thread of the image they edit, by its platform's adapter."""
+    if editor is None:
+        return
+    for adapter in adapters:
+        sinks = getattr(adapter, "thread_sinks", None)
+        if sinks is not None:
+            editor.desk.serve(*sinks())
+
+
 async def _serve_health(
-    config: Config, service: ConversationService, adapters: list[PlatformAdapter], metrics: Metrics
+    config: Config,
+    service: ConversationService,
+    adapters: list[PlatformAdapter],
+    metrics: Metrics,
+    editor: Editor | None = None,
 ) -> HealthServer | None:
     """/healthz, /readyz and /metrics on PORT: on the Slack events server when there is one (one
-    server per port), else on a small server of its own. The model was checked before this."""
+    server per port), else on a small server of its own. The model was checked before this.
+    With PUBLIC_URL, the region editor's routes are served there too."""
+    installs = [editor.site.install] if editor is not None else []
     health = Health(service.store, adapters, model_checked=lambda: bool(config.gemini.model))
     for adapter in adapters:
         if hasattr(adapter, "observer"):  # adapters that count their failed API calls
@@ -169,24 +197,32 @@ async def _serve_health(
     serving = [a for a in adapters if getattr(a, "serves_http", False)]
     for adapter in serving:
         adapter.http_routes = {**health.routes(), METRICS_PATH: metrics.handle}  # type: ignore[attr-defined]
+        adapter.http_installs = installs  # type: ignore[attr-defined]
     if serving:
         return None
-    server = HealthServer(health, config.http.port, {METRICS_PATH: metrics.handle})
+    server = HealthServer(health, config.http.port, {METRICS_PATH: metrics.handle}, routes=installs)
     await server.start()
     return server
 
 
 async def _run_until_stopped(
-    config: Config, console: bool, service: ConversationService, coordination: Coordination, metrics: Metrics
+    config: Config,
+    console: bool,
+    service: ConversationService,
+    coordination: Coordination,
+    metrics: Metrics,
+    editor: Editor | None = None,
 ) -> int:
     adapters = [] if console else start_adapters(config, service)
     try:
-        health = None if console else await _serve_health(config, service, adapters, metrics)
+        # The console serves PORT only for the region editor.
+        served = not console or editor is not None
+        health = await _serve_health(config, service, adapters, metrics, editor) if served else None
     except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        return await _serve_adapters(config, console, service, adapters, coordination)
+        return await _serve_adapters(config, console, service, adapters, coordination, editor)
     finally:
         if health is not None:
             await health.close()
@@ -198,8 +234,9 @@ async def _serve_adapters(
     service: ConversationService,
     adapters: list[PlatformAdapter],
     coordination: Coordination,
+    editor: Editor | None = None,
 ) -> int:
-    tasks = _start_adapters(config, console, service, adapters)
+    tasks = _start_adapters(config, console, service, adapters, editor)
     background = _background_jobs(config, service, coordination, adapters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

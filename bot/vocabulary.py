@@ -121,6 +121,9 @@ class ActionKind(StrEnum):
     REDO_SIZE = "redo_size"  # draw the turn again at a larger size (choices: the sizes offered)
     CONTINUE = "continue"  # make this take the conversation's head
     MODEL = "model"  # names the model that drew the reply (choices: its id)
+    ZOOM = "zoom"  # zoom out of the image (choices: the factors, "1.5" and "2")
+    PAN = "pan"  # extend the image on one side (choices: left, right, up, down)
+    EDIT = "edit"  # a private link to the region editor (only with PUBLIC_URL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import getpass
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -105,6 +106,10 @@ class ConsoleAdapter:
             told.append(message_id)
 
         await self._service.announce_interrupted(PLATFORM, tell)
+
+    def thread_sinks(self) -> tuple[str, Callable[[ConversationKey, str], ConsoleSink | None]]:
+        """Where a region edit of this chat's images is printed (the chat it was made in)."""
+        return PLATFORM, lambda key, _person: self._sink() if key == self._key else None
 
     def _sink(self) -> ConsoleSink:
         folder = self._output_dir / self._key.thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -16,14 +17,16 @@ from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
 from adapters.discord.permissions import invite_url
+from adapters.discord.places import PLATFORM
 from adapters.discord.settings import SettingsCommands
 from adapters.discord.shards import IdentifyGate, shard_list
-from adapters.discord.sink import NO_MENTIONS
+from adapters.discord.sink import NO_MENTIONS, ChannelSink, upload_limit
 from adapters.discord.surface import Surface
 from adapters.discord.words import BAD_TOKEN, INTENT_REFUSED
 from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
 from bot.entry.service import ConversationService
-from bot.ports import PlatformError
+from bot.ports import PlatformError, ReplySink
+from bot.vocabulary import ConversationKey
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +254,20 @@ class DiscordAdapter:
         """Wait up to ``limit_s`` until no event or interaction handler is at work."""
         client = self._client
         return client is None or await client.surface.in_flight.wait_idle(limit_s)
+
+    def thread_sinks(self) -> tuple[str, Callable[[ConversationKey, str], ReplySink | None]]:
+        """Where a region edit of a Discord conversation is posted: its thread (or DM)."""
+        return PLATFORM, self._thread_sink
+
+    def _thread_sink(self, key: ConversationKey, _person: str) -> ReplySink | None:
+        client = self._client
+        if client is None or not key.thread.isdigit():
+            return None
+        guild = int(key.workspace) if key.workspace.isdigit() else None
+        thread = int(key.thread)
+        channel = client.get_channel(thread) or client.get_partial_messageable(thread, guild_id=guild)
+        assert isinstance(channel, discord.abc.Messageable)
+        return ChannelSink(channel=channel, key=key, limit=upload_limit(channel), kit=client.controls.kit)
 
     async def announce_interrupted(self) -> None:
         if self._client is not None and not self._closed:

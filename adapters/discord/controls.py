@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from adapters.discord import words
+from adapters.discord.framing import FrameButton
 from adapters.discord.interactions import answer_privately, author_of, interaction_guard
 from adapters.discord.sink import ChannelSink, upload_limit
 from adapters.discord.surface import Surface
@@ -20,6 +21,8 @@ from bot.turns.request import TurnRequest
 from bot.vocabulary import Position
 
 log = logging.getLogger(__name__)
+# Zoom out and Pan run a turn in the thread; Edit region answers the clicker alone with a link.
+_FRAME_COMMANDS = {"zoom": CommandName.ZOOM, "pan": CommandName.PAN, "edit": CommandName.EDIT}
 
 
 class Controls:
@@ -58,7 +61,8 @@ class Controls:
     async def on_turn(
         self, interaction: discord.Interaction, name: CommandName, turn_id: int, image_size: str | None
     ) -> None:
-        """Variations, Continue from this one, Redo at a size: the core's command on that image."""
+        """Variations, Continue from this one, Redo at a size, Zoom out, Pan, Edit region: the
+        core's command on that image (``image_size``: the command's argument)."""
         await interaction.response.defer()
         place = await self._s.places.of_interaction(interaction)
         if place is None:
@@ -119,4 +123,8 @@ class Controls:
             async def callback(self, interaction: discord.Interaction) -> None:
                 await controls.on_turn(interaction, CommandName.REDO, self.turn_id, self.size)
 
-        return ControlKit(Regenerate, AspectRatio, Variations, Continue, RedoSize)
+        class Frame(FrameButton, template=FrameButton.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await controls.on_turn(interaction, _FRAME_COMMANDS[self.op], self.turn_id, self.arg)
+
+        return ControlKit(Regenerate, AspectRatio, Variations, Continue, RedoSize, Frame)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import discord
 
+from adapters.discord.framing import FrameButton, frame_items
 from adapters.discord.variations import ContinueButton, RedoSizeButton, VariationsButton, variation_items
 from adapters.discord.words import ASPECT_PLACEHOLDER
 from bot.ids import parse_id
@@ -83,6 +84,7 @@ class ControlKit(NamedTuple):
     variations: type[VariationsButton] = VariationsButton
     continue_: type[ContinueButton] = ContinueButton
     redo: type[RedoSizeButton] = RedoSizeButton
+    frame: type[FrameButton] = FrameButton
 
 
 # Unbound: draws the components, answers no clicks.
@@ -103,6 +105,7 @@ def controls_for(reply: Reply, kit: ControlKit = DRAWING_ONLY) -> discord.ui.Vie
             items.append(kit.aspect(action.turn_id, action.choices))
         else:
             items += variation_items(action, kit.variations, kit.continue_, kit.redo)
+            items += frame_items(action, kit.frame)
     if not items:
         return None
     view = discord.ui.View(timeout=None)

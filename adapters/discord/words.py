@@ -23,7 +23,9 @@ or use `/imagine`. I answer in a thread.
 or pick a ratio under an image. Ratios: {ratios}.
 **Buttons**: 🔁 Regenerate makes a new take on the same prompt; 🎲 Variations makes 4 at once \
 (or add `--n 3` to a prompt), and Continue from this one picks the take to refine. Redo at 2K/4K \
-draws an image again larger. `/model` or `--model` changes the model.
+draws an image again larger. `/model` or `--model` changes the model. 🔍 Zoom out and Pan show more \
+of the scene around an image, which stays exactly as it was; 🖌️ Edit region (when the bot has a \
+public address) sends you a private link to paint over the part to change.
 **Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
 **Usage**: `/usage` shows the images you made and their estimated cost.
 **Commands**:
@@ -62,3 +64,15 @@ def command_gone(name: str) -> str:
 
 def grew_in_transit(name: str) -> str:
     return f"{name} arrived larger than Discord said it was, so I didn't use it; attach it again."
+
+
+# The zoom, pan and region editor buttons under an image: (label, emoji) by (what, argument).
+FRAME_LABELS = {
+    ("zoom", "1.5"): ("Zoom out 1.5x", "🔍"),
+    ("zoom", "2"): ("Zoom out 2x", "🔍"),
+    ("edit", ""): ("Edit region", "🖌️"),
+    ("pan", "left"): ("Pan left", "⬅️"),
+    ("pan", "right"): ("Pan right", "➡️"),
+    ("pan", "up"): ("Pan up", "⬆️"),
+    ("pan", "down"): ("Pan down", "⬇️"),
+}

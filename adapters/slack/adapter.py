@@ -30,7 +30,8 @@ from adapters.slack.words import APP_TOKEN_REJECTED, BOT_TOKEN_REJECTED
 from bot.config import Config, reveal
 from bot.entry.service import ConversationService
 from bot.observing.null import NOBODY
-from bot.ports import Observer, PlatformError
+from bot.ports import Observer, PlatformError, ReplySink
+from bot.vocabulary import ConversationKey
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,18 @@ class SlackAdapter:
         # The process's /healthz, /readyz and /metrics, served on the events server in HTTP mode
         # (one server per port); set by the runtime.
         self.http_routes: dict[str, Handler] = {}
+        # Routes installed whole on that server: the region editor's, with PUBLIC_URL.
+        self.http_installs: list[Callable[[web.Application], None]] = []
         # Told of each failed Web API call, by method; set by the runtime.
         self.observer: Observer = NOBODY
+
+    def thread_sinks(self) -> tuple[str, Callable[[ConversationKey, str], ReplySink | None]]:
+        """Where a region edit of a Slack conversation is posted: its thread."""
+
+        def sink(key: ConversationKey, person: str) -> ReplySink | None:
+            return self._handlers.thread_sink(key, person) if self._handlers is not None else None
+
+        return PLATFORM, sink
 
     @property
     def socket_mode(self) -> bool:
@@ -219,6 +230,8 @@ class SlackAdapter:
         web_app.middlewares.append(_refuse_unreadable(reveal(self._config.slack.signing_secret)))
         for path, handler in {"/healthz": self._healthz, **self.http_routes}.items():
             web_app.router.add_get(path, handler)
+        for install in self.http_installs:
+            install(web_app)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         # All IPv4 interfaces, like Bolt's own server (host=None would bind IPv4 and IPv6 to

@@ -18,6 +18,9 @@ CONTINUE_ACTION = "nb_continue"
 MODEL_ACTION = "nb_model"
 # One action id per size: action ids must be unique within a block.
 REDO_ACTION_PREFIX = "nb_redo_"
+# Zoom out, Pan, Edit region: nb_frame_zoom_1.5, nb_frame_pan_left, nb_frame_edit_.
+FRAME_ACTION_PREFIX = "nb_frame_"
+_FRAMES = {ActionKind.ZOOM: "zoom", ActionKind.PAN: "pan", ActionKind.EDIT: "edit"}
 # A button's text holds at most 75 characters.
 _TEXT_MAX = 75
 # static_select takes at most 100 options; option values at most 150 characters.
@@ -103,7 +106,18 @@ def variation_elements(action: Action) -> list[dict[str, Any]]:
         return [_button(f"{REDO_ACTION_PREFIX}{s}", f"Redo at {s}", f"{turn}|{s}") for s in action.choices]
     if action.kind is ActionKind.MODEL and action.choices:
         return [_button(MODEL_ACTION, action.choices[0], turn)]
-    return []
+    return frame_elements(action)
+
+
+def frame_elements(action: Action) -> list[dict[str, Any]]:
+    """Zoom out 1.5x and 2x, Pan to each side, Edit region (value: ``"turn|argument"``)."""
+    op = _FRAMES.get(action.kind)
+    if op is None:
+        return []
+    return [
+        _button(f"{FRAME_ACTION_PREFIX}{op}_{arg}", words.FRAME_LABELS[(op, arg)], f"{action.turn_id}|{arg}")
+        for arg in (action.choices or ("",))
+    ]
 
 
 def section_block(mrkdwn: str) -> Block:

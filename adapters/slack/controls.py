@@ -17,6 +17,7 @@ from adapters.slack.blocks import (
     ASPECT_ACTION,
     CONTINUE_ACTION,
     FORGET_ACTION,
+    FRAME_ACTION_PREFIX,
     MODEL_ACTION,
     REDO_ACTION_PREFIX,
     REGENERATE_ACTION,
@@ -36,6 +37,9 @@ from bot.vocabulary import Author, ConversationKey, Position
 log = logging.getLogger(__name__)
 
 REDO_ACTIONS = re.compile(REDO_ACTION_PREFIX + r"[0-9A-Z]{1,4}")
+FRAME_ACTIONS = re.compile(FRAME_ACTION_PREFIX + r"(zoom|pan|edit)_[a-z0-9.]{0,5}")
+# Zoom out and Pan run a turn in the thread; Edit region answers the clicker alone with a link.
+_FRAME_COMMANDS = {"zoom": CommandName.ZOOM, "pan": CommandName.PAN, "edit": CommandName.EDIT}
 _SLACK_ERRORS = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
 
@@ -64,6 +68,7 @@ class Controls:
         app.action(CONTINUE_ACTION)(self._on_continue)
         app.action(REDO_ACTIONS)(self._on_redo)
         app.action(MODEL_ACTION)(self._on_model_button)
+        app.action(FRAME_ACTIONS)(self._on_frame)
 
     # -- Regenerate and another ratio ------------------------------------------------------------
     async def _on_regenerate(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -110,6 +115,11 @@ class Controls:
     async def _on_redo(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         await self._on_turn(CommandName.REDO, body, action)
+
+    async def _on_frame(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        op = str(action.get("action_id", ""))[len(FRAME_ACTION_PREFIX) :].partition("_")[0]
+        await self._on_turn(_FRAME_COMMANDS[op], body, action)
 
     async def _on_turn(self, name: CommandName, body: Mapping[str, Any], action: Mapping[str, Any]) -> None:
         with self._s.listening():

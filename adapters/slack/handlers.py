@@ -13,8 +13,10 @@ from adapters.slack.controls import Controls
 from adapters.slack.conversation import Conversation
 from adapters.slack.files import SlackFiles
 from adapters.slack.settings import COMMANDS, SlashCommands
+from adapters.slack.sink import SlackSink
 from adapters.slack.surface import ACTION_PREFIX, PLATFORM, Surface
 from bot.entry.service import ConversationService
+from bot.vocabulary import ConversationKey
 
 __all__ = ["ACTIONS", "ACTION_PREFIX", "COMMANDS", "EVENT_TYPES", "PLATFORM", "SlackHandlers"]
 
@@ -56,3 +58,7 @@ class SlackHandlers:
 
     async def announce_interrupted(self) -> None:
         await self._conversation.announce_interrupted()
+
+    def thread_sink(self, key: ConversationKey, person: str) -> SlackSink:
+        """Where a region edit is posted: the thread of the image it edits (notices to ``person``)."""
+        return self._surface.sink(key, person, react_ts=None)

@@ -70,3 +70,15 @@ def sign_in_page(name: str) -> str:
         f"{name} could not be downloaded from Slack (got a sign-in page instead of the file); "
         "check the app has the files:read scope and try again."
     )
+
+
+# The zoom, pan and region editor buttons under an image, by (what, argument).
+FRAME_LABELS = {
+    ("zoom", "1.5"): "Zoom out 1.5x",
+    ("zoom", "2"): "Zoom out 2x",
+    ("edit", ""): "Edit region",
+    ("pan", "left"): "Pan left",
+    ("pan", "right"): "Pan right",
+    ("pan", "up"): "Pan up",
+    ("pan", "down"): "Pan down",
+}

@@ -22,6 +22,9 @@ class CommandName(StrEnum):
     REDO = "redo"
     FORGET = "forget"
     USAGE = "usage"
+    ZOOM = "zoom"
+    PAN = "pan"
+    EDIT = "edit"
     HELP = "help"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from bot.config import Config
 from bot.entry.access import AccessPolicy
@@ -21,12 +22,15 @@ from bot.text.settings import (
     validate_image_size,
     validate_response_mode,
 )
+from bot.turns import framing
 from bot.turns.forgetting import Forgetting
 from bot.turns.request import VARIATIONS_TAKES, TurnKind, TurnRequest
 from bot.vocabulary import ConversationKey, Position, ResponseMode, ScopeLevel, SettingName, SettingScope
 from storage.protocol import Store
 
 Acknowledge = Callable[[], Awaitable[None]]
+# The region editor's address for a person's new link to a turn's image (None: no editor).
+EditorLink = Callable[[ConversationKey, int, str], Awaitable[str | None]]
 
 _SETTINGS = {
     CommandName.ASPECT: SettingName.ASPECT_RATIO,
@@ -63,7 +67,9 @@ class Dialogue:
         access: AccessPolicy,
         forgetting: Forgetting,
         settings: ConversationSettings,
+        editor_link: EditorLink | None = None,
     ) -> None:
+        self._editor_link = editor_link
         self._store = store
         self._config = config
         self._access = access
@@ -81,6 +87,10 @@ class Dialogue:
             return await self._forget(command, acknowledge)
         if command.name is CommandName.USAGE:
             return CommandReply(await self._usage(command))
+        if command.name in (CommandName.ZOOM, CommandName.PAN):
+            return await self._frame(command)
+        if command.name is CommandName.EDIT:
+            return await self._edit(command)
         return CommandReply(help=self._help(command))
 
     def title(self, prompt: str) -> str:
@@ -144,6 +154,32 @@ class Dialogue:
             source = info.head_turn_id
         return CommandReply(turn=_request(command, kind, source, takes, size))
 
+    async def _frame(self, command: Command) -> CommandReply:
+        """Zoom out or pan the image a control sits on, or the conversation's latest."""
+        zooming = command.name is CommandName.ZOOM
+        frame = (framing.zoom if zooming else framing.pan)(command.argument)
+        if frame is None:
+            return _refused(messages.ZOOM_WHICH if zooming else messages.PAN_WHICH)
+        source = command.turn_id if command.turn_id is not None else await self._head(command.key)
+        if source is None:
+            return _refused(messages.NO_IMAGE_YET)
+        request = _request(command, TurnKind.FRAME, source, 1, None)
+        return CommandReply(turn=replace(request, frame=frame.spec))
+
+    async def _edit(self, command: Command) -> CommandReply:
+        """The person's own link to the region editor, answered to them alone."""
+        if self._editor_link is None:
+            return _refused(messages.EDITOR_OFF)
+        source = command.turn_id if command.turn_id is not None else await self._head(command.key)
+        if source is None:
+            return _refused(messages.NO_IMAGE_YET)
+        url = await self._editor_link(command.key, source, command.author.id)
+        return CommandReply(messages.EDITOR_LINK.format(url=url)) if url else _refused(messages.EDITOR_OFF)
+
+    async def _head(self, key: ConversationKey) -> int | None:
+        info = await self._store.conversation(key)
+        return info.head_turn_id if info is not None else None
+
     async def _forget(self, command: Command, acknowledge: Acknowledge | None) -> CommandReply:
         allowed = await self._forgetting.may_forget(
             command.key, command.author, moderator=command.moderator, opener=command.opener
@@ -168,6 +204,8 @@ class Dialogue:
         hidden = {CommandName.SIZE} if not caps.supports_sizes() else set()
         if len(self._settings.allowed_models) < 2:
             hidden.add(CommandName.MODEL)
+        if self._editor_link is None:
+            hidden.add(CommandName.EDIT)
         return tuple(HelpEntry(*messages.HELP_ENTRIES[name]) for name in offered if name not in hidden)
 
 

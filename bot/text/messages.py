@@ -78,6 +78,21 @@ EDIT_LABELS = {
 }
 
 
+# Zoom out, pan and region edits (bot/turns/framing.py): what the model is told, and refusals.
+_KEEP = "in the same style and light, and keep the existing picture exactly as it is."
+ZOOM_INSTRUCTION = f"Extend the scene into the grey border (white in the second image), {_KEEP}"
+PAN_INSTRUCTION = "Extend the scene into the grey area on its {side} (white in the second image), " + _KEEP
+PAN_SIDES = {"left": "left", "right": "right", "up": "top", "down": "bottom"}
+_REGION = "Change only the region white in the second image (outlined in magenta in the third; "
+REGION_INSTRUCTION = _REGION + "draw no outline): {instruction}. Keep everything else exactly as it is."
+ZOOM_WHICH = "Zoom out by 1.5 or 2, for example: /zoom 2"
+PAN_WHICH = "Pan left, right, up or down, for example: /pan left"
+NO_IMAGE_TO_FRAME = "That reply has no image to zoom, pan or edit; use the controls under an image."
+EDITOR_OFF = "The region editor is not set up on this bot (its PUBLIC_URL is not set)."
+EDIT_IN_THE_CONVERSATION = "in the conversation"
+EDITOR_LINK = "Your link to edit this image (only for you, valid 15 minutes, usable once): {url}"
+
+
 def edit_on_its_way(where: str) -> str:
     """The page's answer to a submitted edit; ``where`` names the place, "in the thread #art"."""
     return f"Your edit is on its way; the result will appear {where}, and here when it is ready."
@@ -194,6 +209,9 @@ HELP_ENTRIES = {
     "redo": ("/redo 2K|4K", "draw the latest image again at a larger size (models with sizes)"),
     "forget": ("/forget", "delete this conversation's history and images"),
     "usage": ("/usage", "images made and estimated cost, today and this month"),
+    "zoom": ("/zoom 1.5|2", "zoom out of the latest image: more of the scene around it"),
+    "pan": ("/pan left|right|up|down", "extend the latest image on one side"),
+    "edit": ("/edit", "a private link to paint over part of the latest image and change it"),
     "help": ("/help", "this help"),
 }
 

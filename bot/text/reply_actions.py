@@ -8,6 +8,8 @@ from bot.vocabulary import Action, ActionKind
 # Sizes in increasing order; "Redo larger" offers the ones above the size a turn was drawn at.
 SIZE_ORDER: tuple[str, ...] = ("512", "1K", "2K", "4K")
 LARGER_SIZES: tuple[str, ...] = ("2K", "4K")
+ZOOM_CHOICES: tuple[str, ...] = ("1.5", "2")
+PAN_CHOICES: tuple[str, ...] = ("left", "right", "up", "down")
 
 
 def larger_sizes(caps: ModelCapabilities, drawn_at: str | None) -> tuple[str, ...]:
@@ -19,11 +21,16 @@ def larger_sizes(caps: ModelCapabilities, drawn_at: str | None) -> tuple[str, ..
 
 
 def image_actions(
-    turn_id: int, caps: ModelCapabilities, drawn_at: str | None, *, take: bool = False
+    turn_id: int,
+    caps: ModelCapabilities,
+    drawn_at: str | None,
+    *,
+    take: bool = False,
+    editable: bool = False,
 ) -> tuple[Action, ...]:
     """Every image gets Regenerate, Variations, another ratio, a larger size where there is one,
-    the name of the model that drew it, and Forget; a take of a variations turn also gets
-    Continue from this one."""
+    the name of the model that drew it, Zoom out, Pan, Edit region (``editable``: the editor is
+    served) and Forget; a take of a variations turn also gets Continue from this one."""
     actions = [Action(ActionKind.CONTINUE, turn_id)] if take else []
     actions += [
         Action(ActionKind.REGENERATE, turn_id),
@@ -34,5 +41,9 @@ def image_actions(
     if sizes:
         actions.append(Action(ActionKind.REDO_SIZE, turn_id, sizes))
     actions.append(Action(ActionKind.MODEL, turn_id, (caps.model,)))
+    actions.append(Action(ActionKind.ZOOM, turn_id, ZOOM_CHOICES))
+    actions.append(Action(ActionKind.PAN, turn_id, PAN_CHOICES))
+    if editable:
+        actions.append(Action(ActionKind.EDIT, turn_id))
     actions.append(Action(ActionKind.FORGET, turn_id))
     return tuple(actions)

@@ -49,6 +49,7 @@ def answer(
     *,
     late: bool,
     notes: Sequence[str] = (),
+    editable: bool = False,
 ) -> Answered:
     takes = len(stored) > 1
     replies = []
@@ -60,7 +61,7 @@ def answer(
             parts = (TextPart(messages.LATE_ARRIVAL), *parts)
         if number == 1 and notes:  # what a switch of model reset, said with the answer
             parts = (TextPart(" ".join(notes)), *parts)
-        actions = _actions(turn.id, result, caps, drawn_at, take=takes)
+        actions = _actions(turn.id, result, caps, drawn_at, take=takes, editable=editable)
         replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
     missing = [r for r in results if not (r.ok and r.model_content is not None)]
     if missing:
@@ -89,11 +90,17 @@ def unsaved(
 
 
 def _actions(
-    turn_id: int, result: GenerationResult, caps: ModelCapabilities, drawn_at: str | None, *, take: bool
+    turn_id: int,
+    result: GenerationResult,
+    caps: ModelCapabilities,
+    drawn_at: str | None,
+    *,
+    take: bool,
+    editable: bool = False,
 ) -> tuple[Action, ...]:
     if not any(isinstance(p, ImagePart) for p in result.parts):
         return (Action(ActionKind.FORGET, turn_id),)
-    return image_actions(turn_id, caps, drawn_at, take=take)
+    return image_actions(turn_id, caps, drawn_at, take=take, editable=editable)
 
 
 def after_all(answered: Answered) -> Answered:

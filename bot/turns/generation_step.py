@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
@@ -18,9 +19,11 @@ from bot.ports import ReplySink, TurnFence
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.settings import EffectiveSettings
+from bot.turns import framing
 from bot.turns.answers import Answered, Failed, TakenOver, after_all, answer, unsaved
 from bot.turns.context_budget import ContextWindow, model_window
 from bot.turns.fence import ALWAYS_HOLDS
+from bot.turns.framing import Framed, FrameJob
 from bot.turns.gate import GenerationGate, QueueFull
 from bot.turns.plan import Refusal, TurnPlan
 from bot.turns.request import TurnRequest
@@ -29,6 +32,7 @@ from bot.vocabulary import (
     Author,
     ConversationKey,
     ImageRef,
+    SettingScope,
 )
 from storage.aftercare import Aftercare
 from storage.content import Blob, ContentRecord, blob_refs, user_record
@@ -54,7 +58,10 @@ class GenerationStep:
         memory: ImageMemory,
         on_first_turn: Callable[[ConversationKey, Author], Awaitable[None]],
         aftercare: Aftercare,
+        editable: bool = False,
     ) -> None:
+        """``editable``: the region editor is served (PUBLIC_URL), so images get Edit region."""
+        self._answer = partial(answer, editable=editable)
         self._aftercare = aftercare
         self._store = store
         self._engine = engine
@@ -116,7 +123,7 @@ class GenerationStep:
             for turn, result in zip(stored, good, strict=True):
                 self._log(request, turn.id, result, started, built.window.dropped_turns)
             caps, drawn_at = self._drawn_with(built.request), built.request.image_size
-            answered = answer(plan, caps, drawn_at, stored, good, results, late=late, notes=notes)
+            answered = self._answer(plan, caps, drawn_at, stored, good, results, late=late, notes=notes)
             if taken_over or not await _still_holds(fence):
                 answered = after_all(answered)
             await self._deliver(answered, sink)
@@ -141,9 +148,12 @@ class GenerationStep:
                 read = await self._read(request, plan)
                 if read is None:
                     return Refusal(messages.UNKNOWN_TURN)
-                built = self._build(plan, read, prepared)
+                framed = await self._framed(plan, read, memory)
+                built = self._build(plan, read, prepared, framed)
                 calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
                 outcomes = await asyncio.gather(*calls, return_exceptions=True)
+                if framed is not None:
+                    outcomes = [await self._composited(o, framed) for o in outcomes]
         except QueueFull as exc:
             return Refusal(exc.user_message, limited=True)
         except (ImageRejected, AttachmentUnavailable) as exc:
@@ -154,6 +164,46 @@ class GenerationStep:
             log.exception("generation crashed", extra={"conversation": str(request.key)})
             return Failed(messages.FAILED)
         return built, [self._result(request, outcome) for outcome in outcomes]
+
+    async def _framed(self, plan: TurnPlan, read: _Read, memory: AsyncExitStack) -> Framed | None:
+        """A zoom, pan or region edit's canvases, made from the original in a thread, within the
+        image memory budget (the original held until the reply, its pixels while they are worked
+        on). The original is the image the turn continues from, so the turn's read has brought
+        it already, unless the context budget left it out."""
+        if plan.frame is None:
+            return None
+        data = _image_of(read, plan.frame.image_turn) or await framing.source_image(
+            self._store, plan.frame.image_turn
+        )
+        if data is None:
+            raise AttachmentUnavailable(messages.UNKNOWN_TURN)
+        await memory.enter_async_context(self._memory.turns.reserve(turn_bytes([len(data)], len(data))))
+        settings = read.settings
+        caps = settings.caps or self._settings.capabilities
+        # Zoomed out 2x, the canvas has 4 times the original's pixels.
+        async with self._memory.decodes.reserve(framing.work_bytes(framing.image_size(data), 4.0)):
+            return await asyncio.to_thread(framing.framed, plan.frame, data, caps.aspect_ratios)
+
+    async def _remember_frame(
+        self, request: TurnRequest, frame: FrameJob | None, stored: list[StoredTurn]
+    ) -> None:
+        """How a framed turn was framed, kept with its thread so Regenerate frames it again."""
+        if frame is None:
+            return
+        scope, spec = SettingScope.for_thread(request.key), frame.frame.spec
+        for turn in stored:
+            await self._aftercare.now_or_later(
+                "remember the framing",
+                partial(self._store.set_setting, scope, framing.setting_name(turn.id), spec),
+            )
+
+    async def _composited(
+        self, outcome: GenerationResult | BaseException, framed: Framed
+    ) -> GenerationResult | BaseException:
+        if not isinstance(outcome, GenerationResult):
+            return outcome
+        async with self._memory.decodes.reserve(framing.work_bytes(framed.base.size)):
+            return await asyncio.to_thread(framing.composited, outcome, framed)
 
     def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
         return capabilities_for(request.model) if request.model else self._settings.capabilities
@@ -196,6 +246,7 @@ class GenerationStep:
             expected = turn.id
         if len(stored) > 1:
             await self._store.move_head(request.key, stored[0].id, expected_head=expected)
+        await self._remember_frame(request, built.frame, stored)
         return stored
 
     async def _read(self, request: TurnRequest, plan: TurnPlan) -> _Read | None:
@@ -243,9 +294,11 @@ class GenerationStep:
             raise AttachmentUnavailable(messages.download_failed(ref.filename)) from exc
         return await prepare_image_async(data, ref.filename, self._image_limits, self._memory.decodes)
 
-    def _build(self, plan: TurnPlan, read: _Read, prepared: list[PreparedImage]) -> _Built:
+    def _build(
+        self, plan: TurnPlan, read: _Read, prepared: list[PreparedImage], framed: Framed | None = None
+    ) -> _Built:
         settings, window = read.settings, read.window
-        new_blobs = [p.blob for p in prepared]
+        new_blobs = [p.blob for p in prepared] + list(framed.blobs if framed is not None else ())
         user = _user_content(plan, window, new_blobs)
         known = {**read.blobs, **{b.sha256: b.data for b in new_blobs}}
         wanted = {h for record in (*window.history, user) for h in blob_refs(record)}
@@ -253,14 +306,14 @@ class GenerationStep:
             history=window.history,
             user=user,
             blobs={h: known[h] for h in wanted if h in known},
-            aspect_ratio=settings.aspect_ratio,
+            aspect_ratio=framed.aspect_ratio if framed is not None else settings.aspect_ratio,
             image_size=plan.image_size or settings.image_size,
             response_mode=settings.response_mode,
             model=settings.model,
         )
         user_refs = set(blob_refs(user))
         user_blobs = tuple(b for b in new_blobs if b.sha256 in user_refs)
-        return _Built(request, window, user_blobs, read.head, read.history, settings)
+        return _Built(request, window, user_blobs, read.head, read.history, settings, plan.frame)
 
     async def _append(
         self,
@@ -335,6 +388,14 @@ class _Built:
     head: int | None
     history: list[StoredTurn]
     settings: EffectiveSettings
+    frame: FrameJob | None = None
+
+
+def _image_of(read: _Read, turn_id: int) -> bytes | None:
+    """The image of ``turn_id`` when the turn's read brought it (its branch, within the window)."""
+    turn = next((t for t in reversed(read.history) if t.id == turn_id), None)
+    found = framing.first_image(turn) if turn is not None else None
+    return read.blobs.get(found[0]) if found is not None else None
 
 
 def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) -> ContentRecord:

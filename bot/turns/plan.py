@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.checks import ImageLimits, ImageRejected, check_declared, too_many_images_message
@@ -11,6 +11,8 @@ from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import parse_flags
 from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
+from bot.turns import framing
+from bot.turns.framing import Frame, FrameJob
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import ImageRef, SettingName
 from storage.content import ContentRecord
@@ -48,6 +50,8 @@ class TurnPlan:
     # turn only (Redo at 4K) that leaves the conversation's size setting alone.
     takes: int = 1
     image_size: str | None = None
+    # Zoom out, pan or a region edit of a stored image: the answer is composited over it.
+    frame: FrameJob | None = None
 
 
 # A kind's planner gets the conversation's settings as its claim read them.
@@ -75,6 +79,8 @@ class TurnPlanner:
             TurnKind.VARIATIONS: self._variations,
             TurnKind.REDO_SIZE: self._redo_size,
             TurnKind.CONTINUE: self._continue,
+            TurnKind.FRAME: self._frame,
+            TurnKind.REGION_EDIT: self._frame,
         }
 
     async def plan(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
@@ -137,12 +143,51 @@ class TurnPlanner:
         original = await self._source(request)
         if original is None:
             return Refusal(messages.UNKNOWN_TURN)
-        return TurnPlan(
+        again = TurnPlan(
             from_head=False,
             base=original.parent_id,
             original_user=original.user_content,
             source_turn=original.id,
             settings=chosen,
+        )
+        return await self._framed_again(request, original, again)
+
+    async def _framed_again(self, request: TurnRequest, original: StoredTurn, again: TurnPlan) -> TurnPlan:
+        """A zoom, pan or region edit drawn again is framed again, over the same original."""
+        if original.parent_id is None or not framing.looks_framed(original.user_content):
+            return again
+        spec = (await self._store.settings(request.key)).get(framing.setting_name(original.id))
+        frame = Frame.parse(spec) if spec else None
+        if frame is None or original.parent_id is None:
+            return again
+        mask = b""
+        if frame.op == framing.REGION:
+            blob = framing.stored_mask(original.user_content)
+            mask = (await self._store.load_blobs([blob])).get(blob, b"") if blob else b""
+            if not mask:
+                return again
+        return replace(again, settings=(), frame=FrameJob(frame, original.parent_id, mask))
+
+    async def _frame(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
+        """Zoom out, pan or a region edit of a stored turn's image, continuing from that turn."""
+        frame = Frame.parse(request.frame or "") if request.kind is TurnKind.FRAME else Frame(framing.REGION)
+        if frame is None:
+            return Refusal(messages.ZOOM_WHICH)
+        if frame.op == framing.REGION and not request.text.strip():
+            return Refusal(messages.EDIT_NO_INSTRUCTION)
+        if len(request.text) > self._max_prompt_chars:
+            return Refusal(messages.prompt_too_long(len(request.text), self._max_prompt_chars))
+        original = await self._source(request)
+        if original is None:
+            return Refusal(messages.UNKNOWN_TURN)
+        if framing.first_image(original) is None:
+            return Refusal(messages.NO_IMAGE_TO_FRAME)
+        return TurnPlan(
+            text=framing.instruction(frame, request.text.strip()),
+            from_head=False,
+            base=original.id,
+            source_turn=original.id,
+            frame=FrameJob(frame, original.id, request.mask_png),
         )
 
     async def _source(self, request: TurnRequest) -> StoredTurn | None:

@@ -17,6 +17,8 @@ class TurnKind(StrEnum):
     VARIATIONS = "variations"  # several takes of a stored turn at once, stored as siblings
     REDO_SIZE = "redo_size"  # draw a stored turn again at a larger size, for that turn only
     CONTINUE = "continue"  # make one take of a variations turn the conversation's head
+    FRAME = "frame"  # zoom out of or pan a stored turn's image (bot.turns.framing)
+    REGION_EDIT = "region_edit"  # change a painted region of a stored turn's image
 
 
 # How many takes the Variations control asks for.
@@ -46,6 +48,10 @@ class TurnRequest:
     # VARIATIONS: how many takes; REDO_SIZE: the size drawn at.
     takes: int = 1
     image_size: str | None = None
+    # FRAME: "zoom:1.5", "pan:left"... (bot.turns.framing.Frame.spec); REGION_EDIT: the painted
+    # mask as PNG (the instruction is ``text``).
+    frame: str | None = None
+    mask_png: bytes = b""
     # Another delivery of the same message speaks for it when the database cannot be reached.
     echo: bool = False
     # Already claimed on arrival, where deciding that it is a turn looked at the store anyway
@@ -98,8 +104,10 @@ class TurnRequest:
         takes: int = 1,
         image_size: str | None = None,
         position: Position | None = None,
+        frame: str | None = None,
     ) -> TurnRequest:
-        """A control clicked on a stored turn's reply (Variations, a larger size, Continue)."""
+        """A control clicked on a stored turn's reply (Variations, a larger size, Continue, Zoom
+        out, Pan)."""
         return cls(
             kind=kind,
             key=key,
@@ -109,4 +117,5 @@ class TurnRequest:
             source_turn=turn_id,
             takes=takes,
             image_size=image_size,
+            frame=frame,
         )

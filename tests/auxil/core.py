@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.composition import build_service
+from bot.composition import Editor, build_editor, build_service, editor_links
 from bot.config import Config, load_config, reveal
 from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
@@ -66,6 +66,7 @@ class Core:
         self.store: SqliteStore
         self.engine: GeminiEngine
         self.service: ConversationService
+        self.editor: Editor | None = None
         self.sleeps: list[float] = []
 
     async def start(self) -> Core:
@@ -83,7 +84,10 @@ class Core:
             max_attempts=self.config.gemini.max_attempts,
             sleep=sleep,
         )
-        self.service = build_service(self.config, self.store, self.engine)
+        # With PUBLIC_URL, the region editor as the runtime builds it (links, desk, routes).
+        links = editor_links(self.config, self.store)
+        self.service = build_service(self.config, self.store, self.engine, links=links)
+        self.editor = build_editor(self.config, self.service, links)
         return self
 
     def retention(self) -> Retention:

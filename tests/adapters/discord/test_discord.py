@@ -167,7 +167,18 @@ async def test_mention_opens_a_thread_named_from_the_prompt_and_answers_there(bo
     assert gemini.requests[0].aspect_ratio == "16:9"
     # Typing showed in the thread before the reply landed.
     assert fake.position(("typing", thread_id)) < fake.position(("message", thread_id, reply.id))
-    assert reply.custom_ids() == ["nb:regen:1", "nb:var:1", "nb:ar:1", "nb:model:1"]
+    assert reply.custom_ids() == [
+        "nb:regen:1",
+        "nb:var:1",
+        "nb:ar:1",
+        "nb:model:1",
+        "nb:frame:zoom:1.5:1",
+        "nb:frame:zoom:2:1",
+        "nb:frame:pan:left:1",
+        "nb:frame:pan:right:1",
+        "nb:frame:pan:up:1",
+        "nb:frame:pan:down:1",
+    ]
     select = reply.component("nb:ar:1")
     assert select is not None
     assert [o["value"] for o in select["options"]] == list(bot.core.service.capabilities.aspect_ratios)
@@ -211,7 +222,18 @@ async def test_every_later_message_in_the_thread_is_the_next_turn(bot: Bot) -> N
     assert gemini.requests[1].prompt == "make the sky warmer"
     assert len(gemini.requests[1].contents) == 3  # first prompt, first answer, the refinement
     assert second.reference_id == refine.id
-    assert second.custom_ids() == ["nb:regen:2", "nb:var:2", "nb:ar:2", "nb:model:2"]
+    assert second.custom_ids() == [
+        "nb:regen:2",
+        "nb:var:2",
+        "nb:ar:2",
+        "nb:model:2",
+        "nb:frame:zoom:1.5:2",
+        "nb:frame:zoom:2:2",
+        "nb:frame:pan:left:2",
+        "nb:frame:pan:right:2",
+        "nb:frame:pan:up:2",
+        "nb:frame:pan:down:2",
+    ]
 
 
 async def test_a_mention_in_someone_elses_thread_makes_it_a_conversation(bot: Bot) -> None:
@@ -366,7 +388,18 @@ async def test_replying_to_an_earlier_image_continues_from_that_image(bot: Bot) 
     assert request.prompt == "make it green instead"
     assert len(request.contents) == 3
     assert request.contents[0]["parts"][0]["text"] == "a red bicycle"
-    assert third.custom_ids() == ["nb:regen:3", "nb:var:3", "nb:ar:3", "nb:model:3"]
+    assert third.custom_ids() == [
+        "nb:regen:3",
+        "nb:var:3",
+        "nb:ar:3",
+        "nb:model:3",
+        "nb:frame:zoom:1.5:3",
+        "nb:frame:zoom:2:3",
+        "nb:frame:pan:left:3",
+        "nb:frame:pan:right:3",
+        "nb:frame:pan:up:3",
+        "nb:frame:pan:down:3",
+    ]
 
 
 # -- 4. DMs ----------------------------------------------------------------------------------------
@@ -377,7 +410,18 @@ async def test_in_a_dm_every_message_is_a_turn_of_one_conversation(bot: Bot) -> 
     dm = fake.dm_channel()
     await fake.post(dm, "a cat in a teacup")
     [first] = await bot.replies(dm)
-    assert first.files and first.custom_ids() == ["nb:regen:1", "nb:var:1", "nb:ar:1", "nb:model:1"]
+    assert first.files and first.custom_ids() == [
+        "nb:regen:1",
+        "nb:var:1",
+        "nb:ar:1",
+        "nb:model:1",
+        "nb:frame:zoom:1.5:1",
+        "nb:frame:zoom:2:1",
+        "nb:frame:pan:left:1",
+        "nb:frame:pan:right:1",
+        "nb:frame:pan:up:1",
+        "nb:frame:pan:down:1",
+    ]
     await fake.post(dm, "make it orange")
     await bot.replies(dm, 2)
     assert [r.prompt for r in gemini.requests] == ["a cat in a teacup", "make it orange"]
@@ -479,7 +523,18 @@ async def test_imagine_in_a_dm_answers_in_the_dm(bot: Bot) -> None:
     echo, answer = await bot.replies(dm, 2)
     assert fake.interactions[command.token].callbacks == [DEFERRED_CHANNEL_MESSAGE]
     assert echo.content == f"<@{fake.alice['id']}>: a cat in a teacup"
-    assert answer.files and answer.custom_ids() == ["nb:regen:1", "nb:var:1", "nb:ar:1", "nb:model:1"]
+    assert answer.files and answer.custom_ids() == [
+        "nb:regen:1",
+        "nb:var:1",
+        "nb:ar:1",
+        "nb:model:1",
+        "nb:frame:zoom:1.5:1",
+        "nb:frame:zoom:2:1",
+        "nb:frame:pan:left:1",
+        "nb:frame:pan:right:1",
+        "nb:frame:pan:up:1",
+        "nb:frame:pan:down:1",
+    ]
     assert fake.threads() == []
 
 
@@ -560,7 +615,18 @@ async def test_regenerate_makes_a_new_image_from_the_same_prompt(bot: Bot) -> No
     assert fake.interactions[click.token].callbacks == [DEFERRED_UPDATE]
     assert gemini.requests[1].prompt == "a red bicycle"
     assert len(gemini.requests[1].contents) == 1  # same starting point as the first image
-    assert second.files and second.custom_ids() == ["nb:regen:2", "nb:var:2", "nb:ar:2", "nb:model:2"]
+    assert second.files and second.custom_ids() == [
+        "nb:regen:2",
+        "nb:var:2",
+        "nb:ar:2",
+        "nb:model:2",
+        "nb:frame:zoom:1.5:2",
+        "nb:frame:zoom:2:2",
+        "nb:frame:pan:left:2",
+        "nb:frame:pan:right:2",
+        "nb:frame:pan:up:2",
+        "nb:frame:pan:down:2",
+    ]
 
 
 async def test_the_ratio_select_regenerates_at_the_chosen_ratio(bot: Bot) -> None:
@@ -609,7 +675,18 @@ async def test_after_a_restart_threads_continue_and_old_buttons_work(
         await fake.click(first, "nb:regen:1")
         third = (await bot.replies(thread_id, 3))[2]
         assert fake_gemini.requests[2].prompt == "a red bicycle"
-        assert third.custom_ids() == ["nb:regen:3", "nb:var:3", "nb:ar:3", "nb:model:3"]
+        assert third.custom_ids() == [
+            "nb:regen:3",
+            "nb:var:3",
+            "nb:ar:3",
+            "nb:model:3",
+            "nb:frame:zoom:1.5:3",
+            "nb:frame:zoom:2:3",
+            "nb:frame:pan:left:3",
+            "nb:frame:pan:right:3",
+            "nb:frame:pan:up:3",
+            "nb:frame:pan:down:3",
+        ]
     finally:
         await bot.stop()
 
@@ -756,6 +833,12 @@ async def test_more_than_ten_images_are_split_across_messages(bot: Bot) -> None:
         "nb:var:1",
         "nb:ar:1",
         "nb:model:1",
+        "nb:frame:zoom:1.5:1",
+        "nb:frame:zoom:2:1",
+        "nb:frame:pan:left:1",
+        "nb:frame:pan:right:1",
+        "nb:frame:pan:up:1",
+        "nb:frame:pan:down:1",
     ]
     # Replying to either message continues from this turn.
     key = bot.key(thread_id)

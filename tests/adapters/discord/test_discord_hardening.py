@@ -109,7 +109,18 @@ async def test_a_failing_typing_indicator_never_drops_the_turn(
     bot.fake.answer_raw("POST", r"/channels/\d+/typing", status, body, content_type, times=10)
     _, thread_id = await bot.mention("a castle")
     [reply] = await bot.replies(thread_id)
-    assert reply.files and reply.custom_ids() == ["nb:regen:1", "nb:var:1", "nb:ar:1", "nb:model:1"]
+    assert reply.files and reply.custom_ids() == [
+        "nb:regen:1",
+        "nb:var:1",
+        "nb:ar:1",
+        "nb:model:1",
+        "nb:frame:zoom:1.5:1",
+        "nb:frame:zoom:2:1",
+        "nb:frame:pan:left:1",
+        "nb:frame:pan:right:1",
+        "nb:frame:pan:up:1",
+        "nb:frame:pan:down:1",
+    ]
     assert [r.prompt for r in bot.gemini.requests] == ["a castle"]
     assert ("POST", f"/channels/{thread_id}/typing") in bot.fake.raw_answered
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -63,7 +63,18 @@ async def test_python_m_bot_serves_discord_and_stops_cleanly_on_sigterm(
         message = await fake.post(fake.general_id, f"{fake.mention()} a red bicycle at dawn")
         await fake.wait_until(lambda: fake.thread_on(message.id))
         [reply] = await fake.wait_until(lambda: fake.bot_messages(message.id))
-        assert reply.files and reply.custom_ids() == ["nb:regen:1", "nb:var:1", "nb:ar:1", "nb:model:1"]
+        assert reply.files and reply.custom_ids() == [
+            "nb:regen:1",
+            "nb:var:1",
+            "nb:ar:1",
+            "nb:model:1",
+            "nb:frame:zoom:1.5:1",
+            "nb:frame:zoom:2:1",
+            "nb:frame:pan:left:1",
+            "nb:frame:pan:right:1",
+            "nb:frame:pan:up:1",
+            "nb:frame:pan:down:1",
+        ]
         assert fake_gemini.requests[0].prompt == "a red bicycle at dawn"
         # The gateway connection came from GET /gateway/bot, zlib-compressed as discord.py asks.
         assert ("GET", "/gateway/bot") in fake.requests

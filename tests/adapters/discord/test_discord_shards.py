@@ -144,7 +144,18 @@ async def test_a_button_and_a_slash_command_work_in_a_guild_on_shard_one(
         click = await fake.click(first, "nb:regen:1")
         second = await fake.wait_until(lambda: fake.bot_messages(message.id)[1:])
         assert fake.interactions[click.token].callbacks == [DEFERRED_UPDATE]
-        controls = ["nb:regen:2", "nb:var:2", "nb:ar:2", "nb:model:2"]
+        controls = [
+            "nb:regen:2",
+            "nb:var:2",
+            "nb:ar:2",
+            "nb:model:2",
+            "nb:frame:zoom:1.5:2",
+            "nb:frame:zoom:2:2",
+            "nb:frame:pan:left:2",
+            "nb:frame:pan:right:2",
+            "nb:frame:pan:up:2",
+            "nb:frame:pan:down:2",
+        ]
         assert second[0].files and second[0].custom_ids() == controls
         assert [r.prompt for r in fake_gemini.requests] == ["a paper boat", "a paper boat"]
         command = await fake.command("help", one.general_id)

@@ -62,6 +62,10 @@ async def test_takes_continue_redo_and_limits_on_discord(bot: Bot) -> None:
         f"nb:size:{ids[2]}:2K",
         f"nb:size:{ids[2]}:4K",
         f"nb:model:{ids[2]}",
+        *(
+            f"nb:frame:{f}:{ids[2]}"
+            for f in ("zoom:1.5", "zoom:2", "pan:left", "pan:right", "pan:up", "pan:down")
+        ),
     ]
     model_button = takes[2].component(f"nb:model:{ids[2]}")
     assert model_button is not None and (model_button["label"], model_button["disabled"]) == (FLASH, True)

@@ -28,6 +28,16 @@ from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack, SlackSender
 from tests.auxil.process import ROOT
 
+# Zoom out and Pan under every image (Edit region only with PUBLIC_URL).
+FRAME_ACTIONS = (
+    "nb_frame_zoom_1.5",
+    "nb_frame_zoom_2",
+    "nb_frame_pan_left",
+    "nb_frame_pan_right",
+    "nb_frame_pan_up",
+    "nb_frame_pan_down",
+)
+
 CHANNEL = "C0GENERAL"
 
 
@@ -235,7 +245,14 @@ async def test_mention_replies_in_a_thread_with_the_image_text_and_controls(
     assert uploaded.data == fake_gemini.requests[0].response_images[-1].data
     assert uploaded.thread_ts == message["ts"]
     # Then the controls, whose values carry the stored turn id.
-    assert set(controls(buttons)) == {"nb_regenerate", "nb_variations", "nb_aspect", "nb_model", "nb_forget"}
+    assert set(controls(buttons)) == {
+        "nb_regenerate",
+        "nb_variations",
+        "nb_aspect",
+        "nb_model",
+        *FRAME_ACTIONS,
+        "nb_forget",
+    }
     assert controls(buttons)["nb_regenerate"]["value"].isdigit()
     # Feedback: the hourglass was on the user's message while working, and is gone.
     assert [(verb, ts) for verb, _, ts, _ in slack.reaction_log] == [
@@ -271,7 +288,14 @@ async def test_text_after_the_image_carries_the_controls(bot: Bot, fake_gemini: 
     assert upload["subtype"] == "file_share" and upload["text"] == ""
     assert text["text"] == "Done."
     assert text["blocks"][0] == {"type": "section", "text": {"type": "mrkdwn", "text": "Done."}}
-    assert set(controls(text)) == {"nb_regenerate", "nb_variations", "nb_aspect", "nb_model", "nb_forget"}
+    assert set(controls(text)) == {
+        "nb_regenerate",
+        "nb_variations",
+        "nb_aspect",
+        "nb_model",
+        *FRAME_ACTIONS,
+        "nb_forget",
+    }
 
 
 async def test_a_text_only_answer_offers_only_forget(bot: Bot, fake_gemini: FakeGemini) -> None:
@@ -938,6 +962,12 @@ async def test_a_refused_upload_is_explained_in_the_thread(bot: Bot, fake_gemini
         "nb_variations",
         "nb_aspect",
         "nb_model",
+        "nb_frame_zoom_1.5",
+        "nb_frame_zoom_2",
+        "nb_frame_pan_left",
+        "nb_frame_pan_right",
+        "nb_frame_pan_up",
+        "nb_frame_pan_down",
         "nb_forget",
     }
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import re
+import socket
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from PIL import Image
 
 from adapters.slack.words import CONTROLS_FALLBACK
 from tests.auxil import fake_slack as fs
@@ -104,3 +108,47 @@ async def test_a_rejected_token_exits_with_one_line_and_no_traceback(
         in bot.lines
     )
     assert bot.problems(["xoxb-revoked-token"]) == []
+
+
+async def test_http_mode_process_serves_the_region_editor_and_zoom_with_public_url(
+    fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    base = f"http://127.0.0.1:{port}"
+    env = _env(fake_gemini, slack, SLACK_SIGNING_SECRET=fs.SIGNING_SECRET, PORT=str(port), PUBLIC_URL=base)
+    bot = await BotProcess.start(tmp_path, env)
+    try:
+        await bot.wait_for_log("slack connected")
+        async with SlackSender(base + "/slack/events") as sender:
+
+            async def deliver(body: dict[str, Any]) -> None:
+                status, _ = await sender.event(body)
+                assert status == 200
+
+            message = await _mention_and_wait(slack, deliver, "a lighthouse")
+            buttons = slack.thread(CHANNEL, message["ts"])[1]
+            await sender.action(slack.block_actions(buttons, "nb_frame_edit_"))
+            private = await slack.wait_for(lambda: slack.ephemerals_in(CHANNEL, message["ts"]))
+            found = re.search(r"(http://\S+/edit/[A-Za-z0-9_.-]+)", str(private[0]["text"]))
+            assert found is not None
+            async with aiohttp.ClientSession() as session:
+                async with session.get(found.group(1)) as page:
+                    assert page.status == 200
+                async with session.get(found.group(1)[:-2] + "xx") as refused:
+                    assert refused.status == 403
+            await sender.action(slack.block_actions(buttons, "nb_frame_zoom_2"))
+            await slack.wait_for(
+                lambda: len(slack.thread(CHANNEL, message["ts"])) >= 4 and not any(slack.reactions.values())
+            )
+        assert await bot.stop(15) == 0
+    finally:
+        bot.ensure_dead()
+    first, zoom = fake_gemini.requests
+    with (
+        Image.open(io.BytesIO(first.response_images[0].data)) as a,
+        Image.open(io.BytesIO(zoom.images[-1][0].data)) as b,
+    ):
+        assert b.size == (a.width * 2, a.height * 2)
+    assert bot.problems(SECRETS) == []

@@ -61,6 +61,12 @@ async def test_takes_continue_redo_and_limits_on_slack(bot: Bot, fake_gemini: Fa
         "nb_redo_2K",
         "nb_redo_4K",
         "nb_model",
+        "nb_frame_zoom_1.5",
+        "nb_frame_zoom_2",
+        "nb_frame_pan_left",
+        "nb_frame_pan_right",
+        "nb_frame_pan_up",
+        "nb_frame_pan_down",
         "nb_forget",
     ]
     assert third["nb_model"]["text"]["text"] == FLASH

@@ -53,6 +53,8 @@ async def test_first_turn_posts_text_and_image_in_order_and_stores_the_turn(core
         ActionKind.VARIATIONS,
         ActionKind.ASPECT_RATIO,
         ActionKind.MODEL,
+        ActionKind.ZOOM,
+        ActionKind.PAN,
         ActionKind.FORGET,
     ]
     assert all(a.turn_id == reply.turn_id for a in reply.actions)
