@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from bot.editing.originals import turn_image
 from bot.editing.records import EditGrant, EditImage, EditProgress, EditState, RegionEdit
 from bot.ports import HistoryStore, ReplySink
-from bot.text import messages
+from bot.text import editor_words, messages
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import Author, ConversationKey, Position, Reply
 
@@ -61,14 +61,14 @@ class RegionDesk:
             source_turn=grant.turn_id,
             mask_png=edit.mask_png,
         )
-        self._note(grant.link_id, EditProgress(EditState.PENDING, messages.EDIT_WAITING))
+        self._note(grant.link_id, EditProgress(EditState.PENDING, editor_words.EDIT_WAITING))
         task = asyncio.create_task(self._edit(request, _Watching(sink, grant.link_id, self._note)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return messages.EDIT_IN_THE_CONVERSATION
 
     async def progress(self, grant: EditGrant) -> EditProgress:
-        return self._progress.get(grant.link_id) or EditProgress(EditState.PENDING, messages.EDIT_WAITING)
+        return self._progress.get(grant.link_id) or EditProgress(EditState.PENDING, editor_words.EDIT_WAITING)
 
     async def _edit(self, request: TurnRequest, sink: ReplySink) -> None:
         try:
@@ -98,7 +98,9 @@ class _Watching:
         posted = await self._sink.send(reply)
         if reply.images:
             image = reply.images[0]
-            done = EditProgress(EditState.DONE, messages.EDIT_READY, EditImage(image.data, image.mime_type))
+            done = EditProgress(
+                EditState.DONE, editor_words.EDIT_READY, EditImage(image.data, image.mime_type)
+            )
             self._note(self._link_id, done)
         elif reply.is_error:
             self._note(self._link_id, EditProgress(EditState.FAILED, reply.text))

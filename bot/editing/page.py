@@ -8,7 +8,7 @@ from html import escape
 
 from aiohttp import web
 
-from bot.text import messages
+from bot.text import editor_words
 
 # Everything from the bot's own origin; nothing inline, nothing from elsewhere, never framed.
 CONTENT_SECURITY_POLICY = (
@@ -29,7 +29,7 @@ HTML = "text/html"
 
 def plain_page(sentence: str, status: int) -> web.Response:
     """A page with one sentence (refusals, a missing image)."""
-    title = escape(messages.EDIT_LABELS["title"])
+    title = escape(editor_words.EDIT_LABELS["title"])
     body = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -41,12 +41,12 @@ def plain_page(sentence: str, status: int) -> web.Response:
 def editor_page(token: str, max_instruction_chars: int) -> web.Response:
     """The editor for one link. Paths are relative to ``/edit/``, so a ``PUBLIC_URL`` with a
     path (behind a proxy) works as well."""
-    label = {name: escape(text) for name, text in messages.EDIT_LABELS.items()}
+    label = {name: escape(text) for name, text in editor_words.EDIT_LABELS.items()}
     says = {
-        "sending": messages.EDIT_SENDING,
-        "failed": messages.EDIT_SEND_FAILED,
-        "nothing": messages.EDIT_NOTHING_PAINTED,
-        "no-text": messages.EDIT_NO_INSTRUCTION,
+        "sending": editor_words.EDIT_SENDING,
+        "failed": editor_words.EDIT_SEND_FAILED,
+        "nothing": editor_words.EDIT_NOTHING_PAINTED,
+        "no-text": editor_words.EDIT_NO_INSTRUCTION,
     }
     data = " ".join(f'data-{name}="{escape(text)}"' for name, text in says.items())
     t = escape(token)

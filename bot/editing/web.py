@@ -20,7 +20,7 @@ from bot.editing.tokens import EditLinks, LinkRefused
 from bot.images.canvas import binary_mask, painted_share
 from bot.images.checks import ensure_plugins
 from bot.ports import RegionEdits
-from bot.text import messages
+from bot.text import editor_words
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _guarded(handler: Handler) -> Handler:
             response = await handler(request)
         except LinkRefused as refused:
             log.info("editor link refused", extra={"reason": refused.reason.value, "path": _route(request)})
-            response = plain_page(messages.EDIT_LINK_REFUSED[refused.reason.value], 403)
+            response = plain_page(editor_words.EDIT_LINK_REFUSED[refused.reason.value], 403)
         except EditRefused as refused:
             response = plain_page(refused.sentence, refused.status)
         response.headers.update(SECURITY_HEADERS)
@@ -101,7 +101,7 @@ class EditorSite:
     async def _static_file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name not in self._static:
-            raise EditRefused(404, messages.EDIT_LINK_REFUSED["invalid"])
+            raise EditRefused(404, editor_words.EDIT_LINK_REFUSED["invalid"])
         return web.Response(body=self._static[name], content_type=_STATIC[name], charset="utf-8")
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
@@ -113,19 +113,19 @@ class EditorSite:
         grant = await self._links.check(request.match_info["token"])
         original = await self._edits.original(grant)
         if original is None:
-            raise EditRefused(404, messages.EDIT_IMAGE_GONE)
+            raise EditRefused(404, editor_words.EDIT_IMAGE_GONE)
         if original.mime_type not in _SHOWN_TYPES:  # HEIC and the like: browsers can't show them
             return _image_response(await asyncio.to_thread(_as_png, original.data), "image/png")
         return _image_response(original.data, original.mime_type)
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self._max_body:
-            raise EditRefused(413, messages.EDIT_TOO_LARGE)
+            raise EditRefused(413, editor_words.EDIT_TOO_LARGE)
         await self._links.check(request.match_info["token"])  # a bad link is refused before its body is read
         fields = await self._read_form(request)
         instruction = fields.get("instruction", b"").decode("utf-8", "replace").strip()
         if not instruction:
-            raise EditRefused(400, messages.EDIT_NO_INSTRUCTION)
+            raise EditRefused(400, editor_words.EDIT_NO_INSTRUCTION)
         instruction = instruction[: self._max_instruction_chars]
         mask = fields.get("mask", b"")
         await asyncio.to_thread(_check_mask, mask)
@@ -133,17 +133,20 @@ class EditorSite:
         grant = await self._links.use(request.match_info["token"])
         where = await self._edits.submit(RegionEdit(grant, mask, instruction))
         log.info("region edit submitted", extra={"conversation": str(grant.key), "turn": grant.turn_id})
-        body = {"message": messages.edit_on_its_way(where), "result": f"{request.match_info['token']}/result"}
+        body = {
+            "message": editor_words.edit_on_its_way(where),
+            "result": f"{request.match_info['token']}/result",
+        }
         return web.json_response(body)
 
     async def _read_form(self, request: web.Request) -> dict[str, bytes]:
         """The multipart form's fields, read at most ``max_body`` bytes in all."""
         if not request.content_type.startswith("multipart/"):
-            raise EditRefused(400, messages.EDIT_BAD_MASK)
+            raise EditRefused(400, editor_words.EDIT_BAD_MASK)
         try:
             return await self._read_parts(request)
         except (ValueError, HttpProcessingError):  # not a well-formed form
-            raise EditRefused(400, messages.EDIT_BAD_MASK) from None
+            raise EditRefused(400, editor_words.EDIT_BAD_MASK) from None
 
     async def _read_parts(self, request: web.Request) -> dict[str, bytes]:
         reader = await request.multipart()
@@ -151,12 +154,12 @@ class EditorSite:
         total = 0
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
-                raise EditRefused(400, messages.EDIT_BAD_MASK)
+                raise EditRefused(400, editor_words.EDIT_BAD_MASK)
             chunks = []
             while chunk := await part.read_chunk(_CHUNK):
                 total += len(chunk)
                 if total > self._max_body:
-                    raise EditRefused(413, messages.EDIT_TOO_LARGE)
+                    raise EditRefused(413, editor_words.EDIT_TOO_LARGE)
                 chunks.append(chunk)
             if part.name in ("mask", "instruction"):
                 fields[part.name] = b"".join(chunks)
@@ -190,20 +193,20 @@ def _as_png(data: bytes) -> bytes:
             out = io.BytesIO()
             image.save(out, "PNG")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise EditRefused(404, messages.EDIT_IMAGE_GONE) from None
+        raise EditRefused(404, editor_words.EDIT_IMAGE_GONE) from None
     return out.getvalue()
 
 
 def _check_mask(data: bytes) -> None:
     """A PNG of a sane size with something painted on it (off the event loop)."""
     if not data.startswith(PNG_SIGNATURE):
-        raise EditRefused(400, messages.EDIT_BAD_MASK)
+        raise EditRefused(400, editor_words.EDIT_BAD_MASK)
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             if image.width * image.height > MAX_MASK_PIXELS:
-                raise EditRefused(413, messages.EDIT_TOO_LARGE)
+                raise EditRefused(413, editor_words.EDIT_TOO_LARGE)
             region = binary_mask(image, image.size)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise EditRefused(400, messages.EDIT_BAD_MASK) from None
+        raise EditRefused(400, editor_words.EDIT_BAD_MASK) from None
     if painted_share(region) == 0:
-        raise EditRefused(400, messages.EDIT_NOTHING_PAINTED)
+        raise EditRefused(400, editor_words.EDIT_NOTHING_PAINTED)

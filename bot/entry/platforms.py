@@ -30,6 +30,8 @@ class Platform:
     adapter: str | None
     enabled: Callable[[Config], bool]
     allowed: Callable[[Config], Allowed]
+    # What its people call a workspace, in sentences about a workspace's limit.
+    workspace_word: str = "workspace"
 
 
 PLATFORMS: dict[str, Platform] = {
@@ -44,6 +46,7 @@ PLATFORMS: dict[str, Platform] = {
                 config.access.discord_channels,
                 config.access.discord_users,
             ),
+            workspace_word="server",
         ),
         Platform(
             "slack",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.config import Config
+from bot.entry.platforms import PLATFORMS
 from bot.ports import Ledger, Reservations, UsageCounts
 from bot.text import messages
 from bot.vocabulary import Author, ConversationKey
@@ -59,10 +60,6 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-def _workspace_word(platform: str) -> str:
-    return "server" if platform == "discord" else "workspace"
 
 
 class InProcessReservations:
@@ -187,34 +184,28 @@ class RateLimiter:
             return messages.hourly_limit(policy.user_per_hour, _duration(wait))
 
         def daily(sentence: str) -> Callable[[UsageCount], str]:
-            return lambda _count: f"{sentence}; {midnight}."
+            return lambda _count: sentence
 
-        where = _workspace_word(key.platform)
-        per_day, per_workspace = (
-            messages.images(policy.user_per_day),
-            messages.images(policy.workspace_per_day),
-        )
+        where = PLATFORMS[key.platform].workspace_word if key.platform in PLATFORMS else "workspace"
         limits = [
             (policy.user_per_hour, UsageQuery(now - HOUR_S, author.id, key.platform), user_scope, hourly),
             (
                 policy.user_per_day,
                 UsageQuery(day, author.id, key.platform),
                 user_scope,
-                daily(f"You've made {per_day} today, the daily limit for each person"),
+                daily(messages.person_daily_limit(policy.user_per_day, midnight)),
             ),
             (
                 policy.channel_per_day,
                 UsageQuery(day, platform=key.platform, workspace=key.workspace, channel=key.channel),
                 channel_scope,
-                daily(
-                    f"This channel has made {messages.images(policy.channel_per_day)} today, its daily limit"
-                ),
+                daily(messages.channel_daily_limit(policy.channel_per_day, midnight)),
             ),
             (
                 policy.workspace_per_day,
                 UsageQuery(day, platform=key.platform, workspace=key.workspace),
                 workspace_scope,
-                daily(f"This {where} has made {per_workspace} today, its daily limit"),
+                daily(messages.workspace_daily_limit(where, policy.workspace_per_day, midnight)),
             ),
         ]
         return [limit for limit in limits if limit[0]]

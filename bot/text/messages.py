@@ -45,39 +45,6 @@ MENTION_TO_RESTART = "Mention me to start again."
 FORGOTTEN = "Forgotten."
 MODEL_DEFAULT = "the model default"
 
-# The region editor's web page (bot/editing): its refusals, labels and what it says as it goes.
-EDIT_LINK_REFUSED = {
-    "invalid": "This editor link is not valid; press Edit region under the image again for a new one.",
-    "expired": "This editor link has expired; press Edit region under the image again for a new one.",
-    "used": "This editor link has already been used; press Edit region under the image again to edit more.",
-    "foreign": "This editor link is not yours; press Edit region under the image for your own.",
-}
-EDIT_IMAGE_GONE = "That image is no longer in the conversation (it may have been forgotten)."
-EDIT_TOO_LARGE = "That edit is too large to send; paint a simpler region and try again."
-EDIT_BAD_MASK = "The painted region didn't arrive as a picture; reload the page and paint it again."
-EDIT_NOTHING_PAINTED = "Paint over the part of the image to change first."
-EDIT_NO_INSTRUCTION = "Say what should change in the painted region first."
-EDIT_SENDING = "Sending your edit…"
-EDIT_SEND_FAILED = "Your edit didn't reach me; check your connection and press Submit again."
-# For RegionEdits.progress (the wiring slice): while the edit runs, and once its reply is posted.
-EDIT_WAITING = "Working on it; the result will appear here and in the conversation."
-EDIT_READY = "Here is the result; it is in the conversation too."
-EDIT_LABELS = {
-    "title": "Edit region",
-    "intro": "Paint over the part of the image to change, then say what should change there.",
-    "brush": "Brush",
-    "eraser": "Eraser",
-    "size": "Brush size",
-    "undo": "Undo",
-    "clear": "Clear",
-    "instruction": "What should change in the painted region?",
-    "placeholder": "for example: a red umbrella instead of the hat",
-    "submit": "Submit",
-    "image": "The image to edit",
-    "result": "The result",
-}
-
-
 # Zoom out, pan and region edits (bot/turns/framing.py): what the model is told, and refusals.
 _KEEP = "in the same style and light, and keep the existing picture exactly as it is."
 ZOOM_INSTRUCTION = f"Extend the scene into the grey border (white in the second image), {_KEEP}"
@@ -91,11 +58,6 @@ NO_IMAGE_TO_FRAME = "That reply has no image to zoom, pan or edit; use the contr
 EDITOR_OFF = "The region editor is not set up on this bot (its PUBLIC_URL is not set)."
 EDIT_IN_THE_CONVERSATION = "in the conversation"
 EDITOR_LINK = "Your link to edit this image (only for you, valid 15 minutes, usable once): {url}"
-
-
-def edit_on_its_way(where: str) -> str:
-    """The page's answer to a submitted edit; ``where`` names the place, "in the thread #art"."""
-    return f"Your edit is on its way; the result will appear {where}, and here when it is ready."
 
 
 SETTING_LABELS = {
@@ -404,6 +366,19 @@ NOT_ENABLED = "Sorry, this bot isn't enabled for you here; ask whoever runs it t
 
 def spend_cap_reached(cap_usd: float, until: str) -> str:
     return f"The bot has reached today's spending cap of ${cap_usd:.2f}; {until}."
+
+
+def person_daily_limit(limit: int, until: str) -> str:
+    return f"You've made {images(limit)} today, the daily limit for each person; {until}."
+
+
+def channel_daily_limit(limit: int, until: str) -> str:
+    return f"This channel has made {images(limit)} today, its daily limit; {until}."
+
+
+def workspace_daily_limit(where: str, limit: int, until: str) -> str:
+    """``where``: the platform's word for a workspace ("server" on Discord)."""
+    return f"This {where} has made {images(limit)} today, its daily limit; {until}."
 
 
 def hourly_limit(limit: int, wait: str) -> str:

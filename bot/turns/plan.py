@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.images.checks import ImageLimits, ImageRejected, check_declared, too_many_images_message
-from bot.text import messages
+from bot.text import editor_words, messages
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import parse_flags
 from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
@@ -174,7 +174,7 @@ class TurnPlanner:
         if frame is None:
             return Refusal(messages.ZOOM_WHICH)
         if frame.op == framing.REGION and not request.text.strip():
-            return Refusal(messages.EDIT_NO_INSTRUCTION)
+            return Refusal(editor_words.EDIT_NO_INSTRUCTION)
         if len(request.text) > self._max_prompt_chars:
             return Refusal(messages.prompt_too_long(len(request.text), self._max_prompt_chars))
         original = await self._source(request)

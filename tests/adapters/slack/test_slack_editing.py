@@ -19,7 +19,7 @@ from selenium import webdriver
 
 from adapters.slack.adapter import SlackAdapter
 from bot.images import canvas
-from bot.text import messages
+from bot.text import editor_words
 from tests.adapters.slack.test_slack import CHANNEL, Bot, controls, slack_env
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
@@ -176,7 +176,7 @@ async def test_edit_region_from_a_button_click_through_the_browser_to_the_thread
     # The link was used once: opening it again is refused, and no turn runs.
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 403
-        assert messages.EDIT_LINK_REFUSED["used"] in await response.text()
+        assert editor_words.EDIT_LINK_REFUSED["used"] in await response.text()
     assert len(fake_gemini.requests) == 2
 
 
@@ -191,7 +191,7 @@ async def test_a_changed_or_foreign_link_gets_403_and_no_turn(bot: Bot, fake_gem
         for bad in (altered, url.replace("/edit/", "/edit/x")):
             async with session.get(bad) as response:
                 assert response.status == 403
-                assert messages.EDIT_LINK_REFUSED["invalid"] in await response.text()
+                assert editor_words.EDIT_LINK_REFUSED["invalid"] in await response.text()
             async with session.post(bad, data=b"x") as response:
                 assert response.status == 403
     assert len(fake_gemini.requests) == 1

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 
 from bot.editing.records import RegionEdit
 from bot.images.canvas import binary_mask
-from bot.text import messages
+from bot.text import editor_words
 from tests.auxil.editor import KEY, WHERE, Editor, chromium_paths, picture, serving_editor
 
 # Flags that keep Chromium off the network and quiet: tests never leave this machine.
@@ -108,7 +108,7 @@ async def test_paint_with_the_mouse_type_and_submit(
     url = await editor.link(turn_id=31, person="U42")
     box = await asyncio.to_thread(paint_with_the_mouse_and_submit, browser, url, tmp_path / "editor.png")
     status = await asyncio.to_thread(lambda: browser.find_element(By.ID, "status").text)
-    assert status == messages.edit_on_its_way(WHERE)
+    assert status == editor_words.edit_on_its_way(WHERE)
     [edit] = editor.edits.submitted
     assert (edit.grant.key, edit.grant.turn_id, edit.grant.person) == (KEY, 31, "U42")
     assert edit.instruction == "a hot air balloon"
@@ -177,7 +177,7 @@ async def test_a_bad_link_shows_one_sentence_and_no_editor(browser: webdriver.Ch
     url = await editor.link()
     altered = url[:-3] + ("A" if url[-3] != "A" else "B") + url[-2:]
     text, editors = await asyncio.to_thread(refused_page, browser, altered)
-    assert (text, editors) == (messages.EDIT_LINK_REFUSED["invalid"], 0)
+    assert (text, editors) == (editor_words.EDIT_LINK_REFUSED["invalid"], 0)
     assert editor.edits.submitted == []
 
 
@@ -192,5 +192,5 @@ async def test_submitting_before_painting_says_to_paint_first(
     browser: webdriver.Chrome, editor: Editor
 ) -> None:
     said = await asyncio.to_thread(nothing_painted, browser, await editor.link())
-    assert said == messages.EDIT_NOTHING_PAINTED
+    assert said == editor_words.EDIT_NOTHING_PAINTED
     assert editor.edits.submitted == []

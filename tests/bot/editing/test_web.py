@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.editing.page import CONTENT_SECURITY_POLICY
-from bot.text import messages
+from bot.text import editor_words
 from tests.auxil import image_factory
 from tests.auxil.editor import KEY, WHERE, Editor, serving_editor
 
@@ -89,7 +89,7 @@ async def test_a_submitted_edit_reaches_the_port_once_and_says_where_to_look(
         assert sent.status == 200
         assert_guarded(sent)
         answer = await sent.json()
-    assert answer["message"] == messages.edit_on_its_way(WHERE)
+    assert answer["message"] == editor_words.edit_on_its_way(WHERE)
     [edit] = editor.edits.submitted
     assert (edit.grant.key, edit.grant.turn_id, edit.grant.person) == (KEY, 9, "U77")
     assert edit.instruction == "a red umbrella" and edit.mask_png == mask_png()
@@ -105,7 +105,7 @@ async def test_a_submitted_edit_reaches_the_port_once_and_says_where_to_look(
     for method, target in (("GET", url), ("GET", f"{url}/image"), ("POST", url)):
         async with http.request(method, target, data=form() if method == "POST" else None) as again:
             assert again.status == 403
-            assert messages.EDIT_LINK_REFUSED["used"] in await again.text()
+            assert editor_words.EDIT_LINK_REFUSED["used"] in await again.text()
     assert len(editor.edits.submitted) == 1
 
 
@@ -127,7 +127,7 @@ async def test_bad_links_get_403_one_sentence_and_submit_nothing(
                 assert refused.status == 403, (reason, method, suffix)
                 assert_guarded(refused)
                 text = await refused.text()
-            assert text.count("<p>") == 1 and messages.EDIT_LINK_REFUSED[reason] in html.unescape(text)
+            assert text.count("<p>") == 1 and editor_words.EDIT_LINK_REFUSED[reason] in html.unescape(text)
     assert editor.edits.submitted == []
 
 
@@ -138,7 +138,7 @@ async def test_a_10_mb_body_is_refused_with_413_and_the_link_still_works(
     async with http.post(url, data=form(mask=b"\x89PNG\r\n\x1a\n" + bytes(10 * 1000 * 1000))) as big:
         assert big.status == 413
         assert_guarded(big)
-        assert messages.EDIT_TOO_LARGE in await big.text()
+        assert editor_words.EDIT_TOO_LARGE in await big.text()
 
     async def chunked(first: bytes) -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
         yield first
@@ -159,10 +159,10 @@ async def test_a_10_mb_body_is_refused_with_413_and_the_link_still_works(
 @pytest.mark.parametrize(
     ("mask", "instruction", "sentence"),
     [
-        (mask_png(painted=False), "a hat", messages.EDIT_NOTHING_PAINTED),
-        (mask_png(), "   ", messages.EDIT_NO_INSTRUCTION),
-        (b"GIF89a not a png", "a hat", messages.EDIT_BAD_MASK),
-        (b"\x89PNG\r\n\x1a\n broken", "a hat", messages.EDIT_BAD_MASK),
+        (mask_png(painted=False), "a hat", editor_words.EDIT_NOTHING_PAINTED),
+        (mask_png(), "   ", editor_words.EDIT_NO_INSTRUCTION),
+        (b"GIF89a not a png", "a hat", editor_words.EDIT_BAD_MASK),
+        (b"\x89PNG\r\n\x1a\n broken", "a hat", editor_words.EDIT_BAD_MASK),
     ],
 )
 async def test_an_unsound_edit_is_refused_without_using_the_link(

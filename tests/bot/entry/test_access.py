@@ -95,6 +95,12 @@ def test_admin_entries_name_a_platform_of_the_registry() -> None:
 
 def test_only_platforms_switched_on_get_an_adapter() -> None:
     assert start_adapters(load_config({}), service=None) == []  # type: ignore[arg-type]
+    slack = load_config({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert [type(a).__name__ for a in start_adapters(slack, service=None)] == ["SlackAdapter"]  # type: ignore[arg-type]
+    both = load_config({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DISCORD_TOKEN": "d"})
+    started = start_adapters(both, service=None)  # type: ignore[arg-type]
+    assert [type(a).__name__ for a in started] == ["DiscordAdapter", "SlackAdapter"]
+    assert [a.name for a in started] == ["discord", "slack"]
 
 
 class Clock:

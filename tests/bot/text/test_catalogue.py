@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 CATALOGUES = {
     "bot/text/messages.py",
+    "bot/text/editor_words.py",
     "adapters/console/words.py",
     "adapters/discord/words.py",
     "adapters/slack/words.py",

@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageDraw
 from bot.entry.commands import Command, CommandName
 from bot.entry.service import TurnStatus
 from bot.images import canvas
-from bot.text import messages
+from bot.text import editor_words, messages
 from bot.turns import framing
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import ActionKind, ConversationKey, Position, Reply
@@ -190,7 +190,7 @@ async def test_zoom_of_a_reply_without_an_image_is_refused(core: Core) -> None:
 async def test_a_region_edit_without_an_instruction_or_of_a_forgotten_image_is_refused(core: Core) -> None:
     turn_id, _ = await _original(core)
     for text, source, said in (
-        ("", turn_id, messages.EDIT_NO_INSTRUCTION),
+        ("", turn_id, editor_words.EDIT_NO_INSTRUCTION),
         ("a hat", 999, messages.UNKNOWN_TURN),
     ):
         sink = RecordingSink()
