@@ -31,6 +31,7 @@ from bot.turns.plan import TurnPlanner
 from bot.turns.retention import SoleProcess as SoleProcessJobs
 from bot.vocabulary import ConversationKey, Position
 from storage.aftercare import Aftercare
+from storage.blob_cache import BlobCache
 from storage.patience import Patience
 from storage.protocol import Store
 
@@ -44,10 +45,11 @@ def open_store(config: Config) -> Store:
             config.storage.url,
             lease_s=config.storage.process_lease_s,
             max_connections=config.storage.pool_size,
+            blob_cache=BlobCache(config.storage.image_cache_bytes),
         )
     from storage.sqlite_store import SqliteStore
 
-    return SqliteStore(config.storage.path)
+    return SqliteStore(config.storage.path, blob_cache=BlobCache(config.storage.image_cache_bytes))
 
 
 def describe_store(config: Config) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from storage.blob_cache import BlobCache
 from storage.errors import StoreError, StoreUnavailable
 from storage.pg_errors import translated
 from storage.pg_migrations import PG_MIGRATIONS, migrate, schema_version
@@ -53,8 +54,9 @@ class PostgresStore(SqlStore):
         clock: Clock = time.time,
         max_connections: int = 10,
         lease_s: float = DEFAULT_LEASE_S,
+        blob_cache: BlobCache | None = None,
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, blob_cache)
         self.url = url
         self._max_connections = max_connections
         self._lease_s = lease_s

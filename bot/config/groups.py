@@ -110,6 +110,9 @@ class StorageSettings(SettingsGroup):
     outage_s: Annotated[float, p.whole(minimum=1)] = setting("DATABASE_OUTAGE_S", 120.0)
     # Connections each process may hold (PostgreSQL), besides the one for arriving turns.
     pool_size: Annotated[int, p.whole(minimum=2, maximum=1000)] = setting("DATABASE_POOL_SIZE", 10)
+    # Stored images each process keeps in memory (the ones it wrote or read lately), so a later
+    # turn does not read its history's images back from the database; 0 keeps none.
+    image_cache_bytes: Annotated[int, p.whole(times=MB)] = setting("IMAGE_CACHE_MB", 24 * MB)
 
     @property
     def is_postgres(self) -> bool:

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bot.vocabulary import Usage
+from storage.blob_cache import BlobCache
 from storage.errors import HeadMoved, StoreError
 from storage.pg_migrations import PG_LATEST_VERSION
 from storage.pg_processes import ProcessLease
@@ -27,6 +28,9 @@ from tests.storage.store_contract import (
     model_record,
     user_content,
 )
+from tests.storage.store_contract_one_call import every_blob
+
+MB = 1024 * 1024
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store_factory(self, postgres_url: str, clock: FakeClock) -> StoreFactory:
         async def factory() -> PostgresStore:
-            store = PostgresStore(postgres_url, clock=clock)
+            store = PostgresStore(postgres_url, clock=clock, blob_cache=BlobCache(MB))
             await store.open()
             return store
 
@@ -87,6 +91,21 @@ class TestPostgresStore(StoreContract):
         assert await raw.fetchval("SELECT COUNT(*) FROM turn_blobs WHERE sha256 = $1", shared.sha256) == 3
         text = await raw.fetchval("SELECT string_agg(user_content || model_content, '') FROM turns")
         assert "base64" not in text
+
+    async def test_images_another_process_stored_are_read_once_and_forgetting_drops_its_own_copy(
+        self, store: PostgresStore, open_store: StoreFactory
+    ) -> None:
+        other = await open_store()
+        key = make_key()
+        one, two = make_blob("one"), make_blob("two")
+        first = await self.add(store, key, outputs=[one])
+        await self.add(other, key, first, outputs=[two])
+        read = await store.turn_context(key, blobs=every_blob)
+        assert read.blobs == {one.sha256: one.data, two.sha256: two.data}
+        assert store.blob_cache.held_bytes == len(one.data) + len(two.data)
+        await other.forget(key)  # another process forgets: the rows are gone for everyone
+        assert (await store.turn_context(key, blobs=every_blob)).blobs == {}
+        assert await store.history(key) == []
 
     async def test_open_twice_and_use_after_close_are_errors(self, store: PostgresStore) -> None:
         with pytest.raises(StoreError, match="already open"):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.vocabulary import SettingScope
+from storage.blob_cache import BlobCache
 from storage.content import Blob
 from storage.errors import StoreError
 from storage.migrations import LATEST_VERSION
@@ -25,6 +26,8 @@ from tests.storage.store_contract import (
     make_blob,
     make_key,
 )
+
+MB = 1024 * 1024
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ class TestSqliteStore(StoreContract):
     @pytest.fixture
     def store_factory(self, db_path: Path, clock: FakeClock) -> StoreFactory:
         async def factory() -> SqliteStore:
-            store = SqliteStore(db_path, clock=clock)
+            store = SqliteStore(db_path, clock=clock, blob_cache=BlobCache(MB))
             await store.open()
             return store
 
