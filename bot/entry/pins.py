@@ -53,7 +53,7 @@ class PinDesk:
             )
             return _refused(which)
         try:
-            name = pin_words.clean_name(command.argument.split()[0])
+            name = pin_words.clean_name(command.argument)
         except SettingError as exc:
             return _refused(exc.user_message)
         if command.name is CommandName.PIN:
