@@ -53,8 +53,9 @@ def unknown_pin(name: str) -> str:
 
 def unknown_refs(names: Sequence[str]) -> str:
     shown = ", ".join(f'"{n}"' for n in names)
-    what = "pin" if len(names) == 1 else "pins"
-    return f"There is no {what} called {shown} here; /pins lists the names."
+    if len(names) == 1:
+        return f"There is no pin called {shown} here; /pins lists the names."
+    return f"There are no pins called {shown} here; /pins lists the names."
 
 
 def unpin_refused(name: str) -> str:
