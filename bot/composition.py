@@ -10,6 +10,7 @@ from bot.editing.tokens import EditLinks
 from bot.editing.web import EditorSite
 from bot.entry.access import AccessPolicy
 from bot.entry.dialogue import Dialogue, EditorLink
+from bot.entry.pins import PinDesk
 from bot.entry.routing import Router
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
@@ -162,9 +163,14 @@ def build_service(
             forgetting=forgetting,
             settings=settings,
             editor_link=_editor_link(config, links),
+            pins=PinDesk(patient, access, _image_limits(config)),
         ),
         observer=observer,
     )
+
+
+def _image_limits(config: Config) -> ImageLimits:
+    return ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
 
 
 def _editor_link(config: Config, links: EditLinks | None) -> EditorLink | None:
@@ -213,7 +219,7 @@ def _pipeline(
     aftercare: Aftercare,
     observer: Observer,
 ) -> TurnPipeline:
-    limits = ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
+    limits = _image_limits(config)
     gate = GenerationGate(
         config.limits.max_concurrent_generations, config.limits.max_queued_turns, observer.queue_waited
     )

@@ -38,6 +38,26 @@ SIGNED_LINKS: tuple[str, ...] = (
 )
 
 
+# The same on both databases: the reference board. A pin names a stored image (content-addressed,
+# so an image pinned in several workspaces or also in a conversation is stored once) for one
+# Discord server, Slack workspace or console. No cascade towards blobs: forgetting a conversation
+# keeps a pinned image, and only the last pin or turn to let go of it deletes it.
+PINS: tuple[str, ...] = (
+    """
+    CREATE TABLE pins (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+        pinned_by TEXT NOT NULL,
+        created_at {real} NOT NULL,
+        PRIMARY KEY (platform, workspace, name)
+    )
+    """,
+    "CREATE INDEX pins_by_blob ON pins (sha256)",
+)
+
+
 def spelled(statements: tuple[str, ...], *, bytes_type: str, real_type: str) -> tuple[str, ...]:
     """Statements shared by both databases, with each one's column types."""
     return tuple(s.format(bytes=bytes_type, real=real_type) for s in statements)
@@ -236,6 +256,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=7,
         description="the key that signs editor links, and the links already used",
         statements=spelled(SIGNED_LINKS, bytes_type="BLOB", real_type="REAL"),
+    ),
+    Migration(
+        version=8,
+        description="the reference board: named images pinned for a whole workspace",
+        statements=spelled(PINS, bytes_type="BLOB", real_type="REAL"),
     ),
 )
 

@@ -7,7 +7,7 @@ import logging
 import asyncpg
 
 from storage.errors import StoreError
-from storage.migrations import SIGNED_LINKS, Migration, spelled
+from storage.migrations import PINS, SIGNED_LINKS, Migration, spelled
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,11 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         version=4,
         description="the key that signs editor links, and the links already used",
         statements=spelled(SIGNED_LINKS, bytes_type="BYTEA", real_type="DOUBLE PRECISION"),
+    ),
+    Migration(
+        version=5,
+        description="the reference board: named images pinned for a whole workspace",
+        statements=spelled(PINS, bytes_type="BYTEA", real_type="DOUBLE PRECISION"),
     ),
 )
 

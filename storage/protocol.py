@@ -344,8 +344,55 @@ class SignedLinks(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A named image of one workspace's reference board (``name`` as the bot spells it)."""
+
+    platform: str
+    workspace: str
+    name: str
+    sha256: str
+    mime_type: str
+    pinned_by: str
+    created_at: float
+
+
+class PinBoard(Protocol):
+    """Images pinned by name for a whole workspace; each image is a blob stored once by hash."""
+
+    async def add_pin(
+        self, platform: str, workspace: str, name: str, image: Blob | str, pinned_by: str
+    ) -> Pin:
+        """Pin ``image`` (its bytes, stored once by hash, or the hash of a stored blob) as
+        ``name``. If the workspace already has a pin of that name, nothing changes and that pin
+        is returned. A hash of no stored blob is a ValueError, writing nothing."""
+        ...
+
+    async def pins(self, platform: str, workspace: str, names: Sequence[str] | None = None) -> list[Pin]:
+        """The workspace's pins (only those called ``names``, when given), by name."""
+        ...
+
+    async def remove_pin(self, platform: str, workspace: str, name: str) -> bool:
+        """Unpin ``name``; its image goes too unless another pin or a turn holds it. False if
+        there was no such pin."""
+        ...
+
+    async def forget_pins(self, platform: str, workspace: str) -> int:
+        """Remove every pin of a workspace (its data is being deleted), as ``remove_pin``
+        does; returns how many there were."""
+        ...
+
+
 class Store(
-    Lifecycle, HistoryStore, MessageClaims, SettingsStore, UsageLedger, Maintenance, SignedLinks, Protocol
+    Lifecycle,
+    HistoryStore,
+    MessageClaims,
+    SettingsStore,
+    UsageLedger,
+    Maintenance,
+    SignedLinks,
+    PinBoard,
+    Protocol,
 ):
     """Every role together: what the bot is given.
 

@@ -87,6 +87,17 @@ PROCESSED_MESSAGES = Table(
 POSTED_MESSAGES = Table(
     "posted_messages", (("platform", TEXT), ("channel", TEXT), ("message_id", TEXT), ("turn_id", INT))
 )
+PINS = Table(
+    "pins",
+    (
+        ("platform", TEXT),
+        ("workspace", TEXT),
+        ("name", TEXT),
+        ("sha256", TEXT),
+        ("pinned_by", TEXT),
+        ("created_at", REAL),
+    ),
+)
 USAGE_LOG = Table(
     "usage_log",
     (
@@ -107,6 +118,7 @@ TABLES: tuple[Table, ...] = (
     TURNS,
     BLOBS,
     TURN_BLOBS,
+    PINS,
     SETTINGS,
     PROCESSED_MESSAGES,
     POSTED_MESSAGES,

@@ -17,6 +17,7 @@ from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
 from adapters.discord.permissions import invite_url
+from adapters.discord.pins import PinCommands, pin_commands
 from adapters.discord.places import PLATFORM
 from adapters.discord.settings import SettingsCommands
 from adapters.discord.shards import IdentifyGate, shard_list
@@ -70,6 +71,7 @@ class _Client(discord.AutoShardedClient):
         self.controls = Controls(self.surface)
         self.conversation = Conversation(self.surface, self.controls.kit)
         self.settings = SettingsCommands(self.surface)
+        self.pins = PinCommands(self.surface)
         self.tree.error(self.settings.command_error)
         self._adapter = adapter
 
@@ -200,9 +202,8 @@ class DiscordAdapter:
         client.add_dynamic_items(*client.controls.items())
         guilds = [discord.Object(id=g) for g in self.config.discord.guild_ids]
         models = self.service.allowed_models
-        for command in build_commands(
-            client.conversation, client.settings, self.service.capabilities, models
-        ):
+        commands = build_commands(client.conversation, client.settings, self.service.capabilities, models)
+        for command in [*commands, *pin_commands(client.pins)]:
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)
         # Once per start, over REST (the gateway is not needed to post).

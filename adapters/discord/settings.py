@@ -27,6 +27,9 @@ OFFERED = (
     CommandName.MODEL,
     CommandName.FORGET,
     CommandName.USAGE,
+    CommandName.PIN,
+    CommandName.PINS,
+    CommandName.UNPIN,
     CommandName.HELP,
 )
 # /help is the same wherever it is asked.

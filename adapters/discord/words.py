@@ -26,6 +26,9 @@ or pick a ratio under an image. Ratios: {ratios}.
 draws an image again larger. `/model` or `--model` changes the model. 🔍 Zoom out and Pan show more \
 of the scene around an image, which stays exactly as it was; 🖌️ Edit region (when the bot has a \
 public address) sends you a private link to paint over the part to change.
+**References**: `/pin name` pins the latest image (or an attached one) for the whole server; \
+write `--ref name` in any prompt to use it (several allowed). `/pins` lists them, and \
+`/unpin name` removes one.
 **Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
 **Usage**: `/usage` shows the images you made and their estimated cost.
 **Commands**:

@@ -1,5 +1,5 @@
-"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``, ``--model id``, ``--n 3``), parsed the same
-way on every platform."""
+"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``, ``--model id``, ``--n 3``, ``--ref name``),
+parsed the same way on every platform."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.gemini.capabilities import ModelCapabilities, capabilities_for
 from bot.gemini.model_choice import validate_model
-from bot.text import messages
+from bot.text import messages, pin_words
 from bot.text.settings import SettingError, validate_aspect_ratio, validate_image_size
 
 # How many takes ``--n`` may ask for at once (the API gives one image per request).
@@ -17,7 +17,7 @@ MIN_TAKES, MAX_TAKES = 2, 4
 
 # Phones and Slack turn "--" into an en or em dash; accept those so "—ar 16:9" still works.
 _FLAG = re.compile(
-    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size|model|n)(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
+    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size|model|n|ref)(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
     re.IGNORECASE,
 )
 # A refusal names at most this many different problems; the rest are only counted.
@@ -39,6 +39,8 @@ class ParsedPrompt:
     errors: tuple[str, ...] = field(default=())
     model: str | None = None
     takes: int = 1
+    # Pins named with ``--ref``, in the order written (each once).
+    refs: tuple[str, ...] = ()
 
     @property
     def has_settings(self) -> bool:
@@ -64,7 +66,7 @@ def clean_prompt(text: str) -> str:
 
 
 def parse_flags(text: str, caps: ModelCapabilities, allowed: Sequence[str] = ()) -> ParsedPrompt:
-    """Strip ``--ar``/``--aspect``/``--size``/``--model``/``--n`` flags from ``text`` and validate
+    """Strip ``--ar``/``--aspect``/``--size``/``--model``/``--n``/``--ref`` flags from ``text`` and validate
     their values; a ratio or size is checked against the ``--model`` model when one is given,
     else ``caps`` (the conversation's model), and a model against ``allowed``."""
     text = clean_prompt(text)
@@ -73,10 +75,25 @@ def parse_flags(text: str, caps: ModelCapabilities, allowed: Sequence[str] = ())
     model = _model(matches, allowed, errors)
     if model is not None:
         caps = capabilities_for(model)
+    refs = _refs(matches, errors)
     aspect, size, takes = _values(matches, caps, errors)
     stripped = _FLAG.sub(" ", text)
     cleaned = "\n".join(_SPACES.sub(" ", line).strip() for line in stripped.splitlines()).strip()
-    return ParsedPrompt(cleaned, aspect, size, tuple(errors), model, takes)
+    return ParsedPrompt(cleaned, aspect, size, tuple(errors), model, takes, refs)
+
+
+def _refs(matches: list[tuple[str, str | None]], errors: list[str]) -> tuple[str, ...]:
+    refs: list[str] = []
+    for name, value in matches:
+        if name != "ref":
+            continue
+        try:
+            if value is None:
+                raise SettingError(pin_words.ref_needs_name())
+            refs.append(pin_words.clean_name(value))
+        except SettingError as exc:
+            errors.append(exc.user_message)
+    return tuple(dict.fromkeys(refs))
 
 
 def _model(matches: list[tuple[str, str | None]], allowed: Sequence[str], errors: list[str]) -> str | None:
@@ -101,7 +118,7 @@ def _values(
     takes = 1
     for name, value in matches:
         try:
-            if name == "model":
+            if name in ("model", "ref"):
                 continue
             if name == "n":
                 takes = _takes(value)

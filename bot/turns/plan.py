@@ -13,6 +13,7 @@ from bot.text.flags import parse_flags
 from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
 from bot.turns import framing
 from bot.turns.framing import Frame, FrameJob
+from bot.turns.references import Reference, resolve
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import ImageRef, SettingName
 from storage.content import ContentRecord
@@ -52,6 +53,8 @@ class TurnPlan:
     image_size: str | None = None
     # Zoom out, pan or a region edit of a stored image: the answer is composited over it.
     frame: FrameJob | None = None
+    # Pinned images named with ``--ref``, sent labelled before the prompt text.
+    references: tuple[Reference, ...] = ()
 
 
 # A kind's planner gets the conversation's settings as its claim read them.
@@ -108,7 +111,7 @@ class TurnPlanner:
             settings.append((SettingName.ASPECT_RATIO, parsed.aspect_ratio))
         if parsed.image_size:
             settings.append((SettingName.IMAGE_SIZE, parsed.image_size))
-        if not parsed.text and not request.images:
+        if not parsed.text and not request.images and not parsed.refs:
             if parsed.has_settings:
                 note = messages.settings_only(parsed.aspect_ratio, parsed.image_size, parsed.model)
                 return TurnPlan(settings=tuple(settings), note=note)
@@ -120,6 +123,9 @@ class TurnPlanner:
                 check_declared(ref.filename, ref.size, self._image_limits)
         except ImageRejected as exc:
             return Refusal(exc.user_message)
+        refs = await resolve(self._store, request.key, parsed.refs, len(request.images), caps)
+        if isinstance(refs, str):
+            return Refusal(refs)
         continuing = request.continue_from is not None
         return TurnPlan(
             text=parsed.text,
@@ -128,6 +134,7 @@ class TurnPlanner:
             base=request.continue_from,
             settings=tuple(settings),
             takes=parsed.takes,
+            references=refs,
         )
 
     async def _regenerate(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:

@@ -192,6 +192,10 @@ class FakeMessage:
         return int(self.payload["author"]["id"])
 
     @property
+    def embeds(self) -> list[dict[str, Any]]:
+        return list(self.payload.get("embeds") or ())
+
+    @property
     def loading(self) -> bool:
         return bool(int(self.payload.get("flags") or 0) & LOADING)
 
@@ -810,6 +814,7 @@ class FakeDiscord(LocalServer):
         self,
         name: str,
         channel_id: int | None = None,
+        /,
         *,
         user: dict[str, Any] | None = None,
         unchecked: bool = False,
@@ -1183,6 +1188,7 @@ class FakeDiscord(LocalServer):
             webhook_id=self.application_id if webhook else None,
             message_id=message_id,
         )
+        payload["embeds"] = list(body.get("embeds") or ())
         return FakeMessage(
             payload,
             files,
@@ -1303,6 +1309,8 @@ class FakeDiscord(LocalServer):
             message.payload["content"] = body["content"] or ""
         if "components" in body:
             message.payload["components"] = body["components"] or []
+        if "embeds" in body:
+            message.payload["embeds"] = body["embeds"] or []
         if files:
             message.files = files
             message.payload["attachments"] = [self._attachment(message.channel_id, f) for f in files]

@@ -120,6 +120,8 @@ class FakeSlack(LocalServer):
         self.dropped_ephemerals: list[dict[str, Any]] = []
         # What the bot posted to slash commands' response URLs (shown to the caller only).
         self.command_responses: list[dict[str, Any]] = []
+        # Users ``users.info`` says are workspace admins.
+        self.workspace_admins: set[str] = set()
         self.reaction_log: list[tuple[str, str, str, str]] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.uploads: dict[str, Upload] = {}
@@ -592,6 +594,21 @@ class FakeSlack(LocalServer):
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
+        }
+
+    async def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        user = str(p.get("user") or "")
+        if not user.startswith("U"):
+            raise SlackError("user_not_found")
+        admin = user in self.workspace_admins
+        return {
+            "user": {
+                "id": user,
+                "team_id": TEAM_ID,
+                "name": user.lower(),
+                "is_admin": admin,
+                "is_owner": False,
+            }
         }
 
     async def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:

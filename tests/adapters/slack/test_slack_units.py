@@ -172,6 +172,7 @@ SCOPES_USED = {
     "files:read": "downloading attachments, files.info",
     "files:write": "files_upload_v2",
     "reactions:write": "the working reaction",
+    "users:read": "users.info: whether whoever runs /unpin is a workspace admin or owner",
 }
 
 
