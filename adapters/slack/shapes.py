@@ -2,7 +2,7 @@
 indexes ``actions``, ``event``, ``view``... as the types Slack documents, and a correctly signed
 payload with, say, an ``actions`` that is a string or an ``event`` that is a list fails inside it
 (a 500 with a logged traceback). Such a payload gets one log line and a bounded answer instead:
-200 for an event (Slack would only retry it), 400 for anything else."""
+200 for an event or over Socket Mode (Slack would only retry it), 400 for anything else."""
 
 from __future__ import annotations
 
@@ -83,7 +83,9 @@ class ShapeCheckedApp(AsyncApp):
             return await super().async_dispatch(req)
         kind = body.get("type") if isinstance(body.get("type"), str) else "unknown"
         log.warning("refused a Slack payload of an unexpected shape", extra={"field": odd, "kind": kind})
-        if kind == "event_callback":
+        if kind == "event_callback" or req.mode == "socket_mode":
+            # Acknowledged and dropped: Slack would only send it again (Socket Mode sends no
+            # acknowledgement at all for another status).
             return BoltResponse(status=200, body="")
         return BoltResponse(status=400, body='{"error": "unexpected payload"}')
 

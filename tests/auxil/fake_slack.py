@@ -481,8 +481,9 @@ class FakeSlack(LocalServer):
 
     def assistant_thread_started(self, channel: str, *, user: str = ALICE) -> dict[str, Any]:
         """A person opens a new thread in the app's AI assistant view (a DM with the app): Slack
-        posts the thread's root itself and sends ``assistant_thread_started``."""
-        root = self._post(channel, subtype="assistant_app_thread", text="New chat", user=BOT_USER_ID)
+        makes the thread's root itself (an ``assistant_app_thread`` message, not one the bot
+        posted, so ``thread`` and ``messages`` leave it out) and sends ``assistant_thread_started``."""
+        root = {"ts": self.next_ts()}
         return {
             "type": "assistant_thread_started",
             "assistant_thread": {

@@ -36,6 +36,14 @@ async def bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> Asyn
     await running.core.stop()
 
 
+@pytest.fixture
+async def socket_bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
+    running = await _bot(fake_gemini, slack, tmp_path, socket=True)
+    yield running
+    await running.stop()
+    await running.core.stop()
+
+
 def problems_in(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
@@ -302,3 +310,30 @@ async def test_an_unsigned_payload_of_an_unexpected_shape_is_still_refused_as_un
     body = json.dumps({"type": "event_callback", "event": [1]})
     status, _ = await bot.sender.post(body, "application/json", signature="v0=" + "0" * 64)
     assert status == 401
+
+
+# -- the same doors over Socket Mode ---------------------------------------------------------------
+
+
+async def test_over_socket_mode_the_doors_open_and_an_odd_payload_is_acknowledged(
+    socket_bot: Bot, fake_gemini: FakeGemini, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = socket_bot
+    odd = await bot.slack.send_envelope("interactive", ODD_PAYLOADS["actions-a-string"][1])
+    assert "payload" not in odd  # acknowledged, nothing shown
+    assert [r.getMessage() for r in caplog.records].count(REFUSED_LINE) == 1
+
+    started = bot.slack.assistant_thread_started(DM)
+    await bot.deliver(started)
+    await bot.slack.wait_for(lambda: bot.slack.calls_to("assistant.threads.setSuggestedPrompts"))
+
+    photo = bot.slack.host_file("harbour.png", PHOTO)
+    message = bot.slack.user_message(CHANNEL, "our harbour", files=[photo])
+    await bot.slack.send_envelope("interactive", bot.slack.message_action(message, EDIT_CALLBACK))
+    (view,) = await bot.slack.wait_for(lambda: bot.slack.views)
+    values = {PROMPT_BLOCK: {PROMPT_ACTION: "as a watercolor"}}
+    await bot.slack.send_envelope("interactive", bot.slack.view_submission(view, values))
+    await bot.replies(message["ts"], 2)
+    assert [i.data for i in fake_gemini.requests[0].images[-1]] == [PHOTO]
+    await settled(bot)
+    assert problems_in(caplog) == []
