@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 _OBJECTS = ("event", "view", "message", "channel", "user", "team", "container", "enterprise", "state")
 # Top-level fields that are lists of objects when present.
 _LISTS = ("actions", "authorizations", "response_urls")
-# Inside ``event``: objects, and lists of objects, when present.
-_EVENT_OBJECTS = ("assistant_thread", "message", "previous_message", "edited")
-_EVENT_LISTS = ("files", "blocks", "attachments")
+# Inside ``event``: the objects Bolt itself reads (the adapter reads the rest defensively: a
+# ``files`` that is not a list is no attachments, and the prompt is still answered).
+_EVENT_OBJECTS = ("assistant_thread", "message", "previous_message")
 # Inside ``view``.
 _VIEW_OBJECTS = ("state", "title")
 
@@ -56,9 +56,6 @@ def odd_field(body: Mapping[str, Any]) -> str | None:
             return "event.type"
         for name in _EVENT_OBJECTS:
             if not _is_object(event.get(name)):
-                return f"event.{name}"
-        for name in _EVENT_LISTS:
-            if not _is_list_of_objects(event.get(name)):
                 return f"event.{name}"
     view = body.get("view")
     if isinstance(view, Mapping):
