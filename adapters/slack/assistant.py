@@ -23,6 +23,7 @@ from adapters.slack.conversation import Conversation
 from adapters.slack.errors import slack_error_code
 from adapters.slack.surface import Surface
 from adapters.slack.text import prompt_from_slack
+from storage.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -80,5 +81,6 @@ class AssistantThreads:
             if await self._s.service.store.conversation(key) is not None:
                 return
             await set_title(title_of(prompt))
-        except _SLACK_ERRORS as exc:
+        except (*_SLACK_ERRORS, StoreUnavailable) as exc:
+            # A title is a nicety: the turn itself says what the database outage means.
             log.info("thread title not set", extra={"slack_error": slack_error_code(exc)})
