@@ -143,6 +143,8 @@ class Reply:
     turn_id: int | None = None
     actions: tuple[Action, ...] = ()
     is_error: bool = False
+    # What the images show, in the asker's words (the prompt): alt text where a platform takes it.
+    alt_text: str = ""
 
     @property
     def images(self) -> tuple[ImagePart, ...]:

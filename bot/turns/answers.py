@@ -62,7 +62,7 @@ def answer(
         if number == 1 and notes:  # what a switch of model reset, said with the answer
             parts = (TextPart(" ".join(notes)), *parts)
         actions = _actions(turn.id, result, caps, drawn_at, take=takes, editable=editable)
-        replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
+        replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions, alt_text=described(plan)))
     missing = [r for r in results if not (r.ok and r.model_content is not None)]
     if missing:
         reason = missing[0].message or messages.FAILED
@@ -81,12 +81,21 @@ def unsaved(
         parts = labelled(messages.take_label(number, len(good)), result.parts) if takes else result.parts
         if number == 1:
             parts = (TextPart(" ".join([*notes, messages.NOT_SAVED])), *parts)
-        replies.append(Reply(parts=parts))
+        replies.append(Reply(parts=parts, alt_text=described(plan)))
     missing = len(results) - len(good)
     if missing:
         reason = next((r.message for r in results if r.message), None) or messages.FAILED
         replies.append(Reply.note(messages.takes_missing(missing, len(results), reason)))
     return Answered(replies[0], None, tuple(replies[1:]))
+
+
+def described(plan: TurnPlan) -> str:
+    """The words the images answer: the turn's prompt, or the stored prompt a turn draws again."""
+    if plan.text.strip():
+        return plan.text.strip()
+    parts = (plan.original_user or {}).get("parts") or ()
+    texts = [p["text"].strip() for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    return " ".join(t for t in texts if t)
 
 
 def _actions(

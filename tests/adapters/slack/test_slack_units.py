@@ -163,6 +163,7 @@ def test_recent_set_forgets_the_oldest() -> None:
 
 SCOPES_USED = {
     "app_mentions:read": "app_mention events",
+    "assistant:write": "assistant.threads.setSuggestedPrompts / setTitle / setStatus (AI app threads)",
     "channels:history": "message.channels events and conversations.replies",
     "groups:history": "message.groups events and conversations.replies",
     "im:history": "message.im events (DMs)",
