@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 WIDTH, HEIGHT = 640, 200
-LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 24
+LEFT, RIGHT, TOP, BOTTOM = 56, 20, 10, 24
 COLOURS = 6
 Format = Callable[[float], str]
 

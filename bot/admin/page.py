@@ -152,7 +152,8 @@ def _latency(f: Figures) -> str:
         for d in reversed(f.latency)
     ]
     table = _table("latency", ("day", "turns", "p50", "p95"), rows, words.NOTHING_YET)
-    return _section("latency", f"<figure>{chart}</figure>{charts.legend(list(series))}{table}")
+    figure = f'<div class="charts"><figure>{chart}</figure><div>{table}</div></div>'
+    return _section("latency", f"{figure}{charts.legend(list(series))}")
 
 
 def _outcomes(f: Figures) -> str:
@@ -204,7 +205,7 @@ def _conversations(f: Figures) -> str:
         rows.append(
             (image, escape(str(c.key)), count(c.turn_count), escape(f.when(c.updated_at)), " ".join(actions))
         )
-    columns = ("image", "conversation", "turns", "updated", "actions")
+    columns = ("image", "conversation", "turn_count", "updated", "actions")
     return _section("conversations", _table("conversations", columns, rows, words.NO_CONVERSATIONS))
 
 

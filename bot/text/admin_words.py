@@ -55,6 +55,7 @@ COLUMNS = {
     "state": "State",
     "conversation": "Conversation",
     "updated": "Last turn",
+    "turn_count": "Turns",
     "image": "Latest image",
     "actions": "Actions",
 }
