@@ -86,8 +86,4 @@ def forgotten(turns: int) -> str:
     return f"Forgotten: {turns} turn{'s' if turns != 1 else ''} and their images were deleted."
 
 
-def sign_in_wait(seconds: int) -> str:
-    return f"Too many wrong tokens; each try now waits {seconds} s."
-
-
 DATABASE_AWAY = "The database does not answer right now; reload the page in a moment."
