@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-from bot.config import Config, redacted_database_url
+from bot.admin.sessions import AdminSessions
+from bot.admin.web import AdminSite
+from bot.config import Config, redacted_database_url, reveal
 from bot.editing.desk import RegionDesk
 from bot.editing.tokens import EditLinks
 from bot.editing.web import EditorSite
@@ -205,6 +209,30 @@ def build_editor(config: Config, service: ConversationService, links: EditLinks 
         return None
     desk = RegionDesk(service.store, service.run)
     return Editor(links, desk, EditorSite(links, desk, max_instruction_chars=config.limits.max_prompt_chars))
+
+
+def build_admin(
+    config: Config,
+    store: Store,
+    forget: Callable[[ConversationKey], Awaitable[int]],
+    parts: Callable[[], Awaitable[Mapping[str, bool]]],
+) -> AdminSite | None:
+    """The operators' dashboard with ADMIN_TOKEN (else none: GET /admin is 404). ``store``: the
+    store itself, not the core's patient one (the page says at once that the database is away);
+    ``forget``: the service's (as /forget does it); ``parts``: this process's health checks."""
+    token = reveal(config.http.admin_token)
+    if not token:
+        return None
+    return AdminSite(
+        AdminSessions(token, store),
+        store,
+        forget,
+        parts,
+        policy=LimitPolicy.from_config(config),
+        zone=ZoneInfo(config.http.admin_timezone),
+        lease_s=config.storage.process_lease_s,
+        https=(config.http.public_url or "").startswith("https://"),
+    )
 
 
 def _pipeline(

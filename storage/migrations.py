@@ -58,9 +58,29 @@ PINS: tuple[str, ...] = (
 )
 
 
-def spelled(statements: tuple[str, ...], *, bytes_type: str, real_type: str) -> tuple[str, ...]:
+# The same on both databases: how each turn ended and how long it took, for the operators'
+# dashboard (storage.sql_reports). Fixed words and a number: no person, prompt or place.
+TURN_LOG: tuple[str, ...] = (
+    """
+    CREATE TABLE turn_log (
+        id {id},
+        created_at {real} NOT NULL,
+        platform TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        latency_s {real} NOT NULL
+    )
+    """,
+    "CREATE INDEX turn_log_by_time ON turn_log (created_at)",
+)
+
+
+def spelled(
+    statements: tuple[str, ...], *, bytes_type: str, real_type: str, id_type: str = ""
+) -> tuple[str, ...]:
     """Statements shared by both databases, with each one's column types."""
-    return tuple(s.format(bytes=bytes_type, real=real_type) for s in statements)
+    return tuple(s.format(bytes=bytes_type, real=real_type, id=id_type) for s in statements)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -261,6 +281,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=8,
         description="the reference board: named images pinned for a whole workspace",
         statements=spelled(PINS, bytes_type="BLOB", real_type="REAL"),
+    ),
+    Migration(
+        version=9,
+        description="how each turn ended and how long it took, for the operators' dashboard",
+        statements=spelled(TURN_LOG, bytes_type="BLOB", real_type="REAL", id_type="INTEGER PRIMARY KEY"),
     ),
 )
 

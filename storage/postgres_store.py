@@ -23,6 +23,7 @@ from storage.pg_migrations import PG_MIGRATIONS, migrate, schema_version
 from storage.pg_processes import DEFAULT_LEASE_S, LIVE_OWNERS, ProcessLease, server_up_a_lease
 from storage.pg_session import PgSession
 from storage.records import ConversationKey
+from storage.reports import ProcessSeen
 from storage.sql_store import Clock, SqlStore, handed_over
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,13 @@ class PostgresStore(SqlStore):
                 self.lease.lease_s,
             )
         return handed_over(platform, rows)
+
+    async def processes(self) -> list[ProcessSeen]:
+        async with self._read() as session:
+            rows = await session.fetch(
+                "SELECT id, started_at, seen_at FROM bot_processes ORDER BY started_at, id"
+            )
+        return [ProcessSeen(r[0], float(r[1]), float(r[2]), r[0] == self.lease.id) for r in rows]
 
     # -- connections ------------------------------------------------------------------------
 

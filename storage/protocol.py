@@ -8,6 +8,15 @@ from typing import Protocol
 
 from storage.content import Blob, ContentRecord
 from storage.records import ConversationKey, SettingScope, Usage
+from storage.reports import (
+    DayLatency,
+    DayUsage,
+    OutcomeCount,
+    ProcessSeen,
+    RecentConversation,
+    Spender,
+    TurnRecord,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +392,42 @@ class PinBoard(Protocol):
         ...
 
 
+class Reports(Protocol):
+    """What the operators' dashboard reads, for the whole deployment (``storage.reports``), and
+    the turn log it reads latency and failures from. ``bounds``: instants in order; row ``day``
+    n is the interval from ``bounds[n]`` up to ``bounds[n + 1]``; days with nothing are absent."""
+
+    async def record_turns(self, records: Sequence[TurnRecord]) -> None: ...
+
+    async def usage_by_day(self, bounds: Sequence[float]) -> list[DayUsage]:
+        """The ledger's images and cost per day, model and platform (forgotten turns count)."""
+        ...
+
+    async def latency_by_day(self, bounds: Sequence[float]) -> list[DayLatency]:
+        """p50 and p95 per day of the turns that answered (outcome ``image`` or ``text_only``)."""
+        ...
+
+    async def outcome_counts(self, since: float) -> list[OutcomeCount]:
+        """Turns logged since ``since`` by outcome and reason, the most frequent first."""
+        ...
+
+    async def top_people(self, since: float, limit: int = 10) -> list[Spender]:
+        """The people (by platform) whose images cost most since ``since``."""
+        ...
+
+    async def top_channels(self, since: float, limit: int = 10) -> list[Spender]:
+        """The channels whose images cost most since ``since``."""
+        ...
+
+    async def processes(self) -> list[ProcessSeen]:
+        """The processes sharing the database, from their leases (none on SQLite)."""
+        ...
+
+    async def recent_conversations(self, limit: int = 20) -> list[RecentConversation]:
+        """The most recently updated conversations, newest first."""
+        ...
+
+
 class Store(
     Lifecycle,
     HistoryStore,
@@ -392,6 +437,7 @@ class Store(
     Maintenance,
     SignedLinks,
     PinBoard,
+    Reports,
     Protocol,
 ):
     """Every role together: what the bot is given.

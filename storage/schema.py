@@ -129,7 +129,21 @@ TABLES: tuple[Table, ...] = (
 # links (a new deployment makes its own) and the links already used (they expire within minutes).
 SECRETS = Table("secrets", (("name", TEXT), ("value", BYTES), ("created_at", REAL)))
 USED_LINKS = Table("used_links", (("link_id", TEXT), ("expires_at", REAL)))
-OWN_TABLES: tuple[Table, ...] = (SECRETS, USED_LINKS)
+# How each turn ended and how long it took (the dashboard's latency and failures): operational
+# figures of the deployment that has them, not history a copy needs.
+TURN_LOG = Table(
+    "turn_log",
+    (
+        ("id", ID),
+        ("created_at", REAL),
+        ("platform", TEXT),
+        ("kind", TEXT),
+        ("outcome", TEXT),
+        ("reason", TEXT),
+        ("latency_s", REAL),
+    ),
+)
+OWN_TABLES: tuple[Table, ...] = (SECRETS, USED_LINKS, TURN_LOG)
 
 # Columns only PostgreSQL has, for coordinating several processes (storage.pg_processes).
 POSTGRES_ONLY: dict[str, tuple[tuple[str, str], ...]] = {"processed_messages": (("owner", TEXT),)}

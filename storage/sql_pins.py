@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
+from storage.blob_cache import BlobCache
 from storage.content import Blob
 from storage.protocol import Pin
 from storage.sql_session import Row, Session
@@ -32,6 +33,7 @@ class PinQueries:
     """A mixin for ``storage.sql_store.SqlStore``: pins, and their images kept while pinned."""
 
     _clock: Callable[[], float]
+    blob_cache: BlobCache
 
     def _read(self) -> AbstractAsyncContextManager[Session]:
         raise NotImplementedError
@@ -100,4 +102,6 @@ class PinQueries:
                 *(names or ()),
             )
             await release_blobs(session, sorted({row[0] for row in rows}))
+        if rows:  # an unpinned image nothing else holds leaves this process's memory too
+            self.blob_cache.clear()
         return len(rows)

@@ -25,6 +25,7 @@ from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_r
 from storage.rules import SettingsPrecedence, effective_settings, prepare_turn, require_head, setting_scopes
 from storage.sql_links import SignedLinkQueries
 from storage.sql_pins import PinQueries
+from storage.sql_reports import ReportQueries
 from storage.sql_session import Row, Session
 from storage.sql_turns import KEY_MATCH
 
@@ -37,7 +38,7 @@ def handed_over(platform: str, rows: Sequence[Row]) -> list[tuple[ConversationKe
     return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in ordered]
 
 
-class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries):
+class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries):
     """Every query of the store protocol. A backend provides three ways to a session: ``_read``
     (statements that each commit on their own), ``_write`` (one statement that writes) and
     ``_transaction`` (several statements, committed together or rolled back on any error)."""

@@ -26,6 +26,8 @@ from bot.vocabulary import ResponseMode
 DEFAULT_MODEL = PREFERRED_MODELS[0]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MB = 1024 * 1024
+# A dashboard token anyone could guess is no lock at all.
+ADMIN_TOKEN_MIN = 16
 
 
 class GeminiSettings(SettingsGroup):
@@ -134,6 +136,12 @@ class HttpSettings(SettingsGroup):
     port: Annotated[int, p.whole(minimum=0, maximum=65535)] = setting("PORT", 3000)
     # Unset: no region editor. Links are {public_url}/edit/<token>.
     public_url: Annotated[str | None, p.public_url()] = setting("PUBLIC_URL", None)
+    # Unset: no dashboard (GET /admin is 404). Operators sign in with it.
+    admin_token: Annotated[SecretStr | None, p.secret_of_length(ADMIN_TOKEN_MIN)] = setting(
+        "ADMIN_TOKEN", None
+    )
+    # The dashboard's days and times.
+    admin_timezone: Annotated[str, p.time_zone()] = setting("ADMIN_TIMEZONE", "UTC")
 
     def editor_link(self, token: str) -> str | None:
         """The editor's address for a link token, or None when PUBLIC_URL is unset."""

@@ -149,6 +149,17 @@ class TestPostgresStore(StoreContract):
             loser = images[1 - results.index(stored[0])]
             assert await first.load_blobs([loser.sha256]) == {}
 
+    async def test_processes_are_read_from_the_leases_of_every_process(
+        self, open_store: StoreFactory
+    ) -> None:
+        first, second = await open_store(), await open_store()
+        assert isinstance(first, PostgresStore) and isinstance(second, PostgresStore)
+        seen = await first.processes()
+        assert {(p.id, p.this) for p in seen} == {(first.lease.id, True), (second.lease.id, False)}
+        assert all(p.started_at <= p.seen_at for p in seen)
+        await second.close()
+        assert [p.id for p in await first.processes()] == [first.lease.id]  # a clean stop leaves
+
     async def test_a_forget_waits_for_a_turn_in_flight_that_reuses_its_image(
         self, open_store: StoreFactory
     ) -> None:

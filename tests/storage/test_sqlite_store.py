@@ -83,6 +83,9 @@ class TestSqliteStore(StoreContract):
         with raw(db_path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
+    async def test_one_process_has_the_file_so_there_are_no_leases(self, store: SqliteStore) -> None:
+        assert await store.processes() == []
+
     async def test_files_are_owner_only(self, store: SqliteStore, db_path: Path) -> None:
         await self.add(store, make_key(), images=[make_blob("x")])
         wal = db_path.with_name(db_path.name + "-wal")
