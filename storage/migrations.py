@@ -75,6 +75,15 @@ TURN_LOG: tuple[str, ...] = (
     "CREATE INDEX turn_log_by_time ON turn_log (created_at)",
 )
 
+# The same on both databases: how the edit a used link submitted ended, so whichever process a
+# polling page reaches can show it (the result image by its blob's digest).
+LINK_OUTCOMES: tuple[str, ...] = (
+    "ALTER TABLE used_links ADD COLUMN outcome TEXT",
+    "ALTER TABLE used_links ADD COLUMN message TEXT",
+    "ALTER TABLE used_links ADD COLUMN result_sha256 TEXT",
+    "ALTER TABLE used_links ADD COLUMN result_mime TEXT",
+)
+
 
 def spelled(
     statements: tuple[str, ...], *, bytes_type: str, real_type: str, id_type: str = ""
@@ -286,6 +295,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=9,
         description="how each turn ended and how long it took, for the operators' dashboard",
         statements=spelled(TURN_LOG, bytes_type="BLOB", real_type="REAL", id_type="INTEGER PRIMARY KEY"),
+    ),
+    Migration(
+        version=10,
+        description="how the edit each used editor link submitted ended, for every process",
+        statements=LINK_OUTCOMES,
     ),
 )
 

@@ -7,7 +7,7 @@ import logging
 import asyncpg
 
 from storage.errors import StoreError
-from storage.migrations import PINS, SIGNED_LINKS, TURN_LOG, Migration, spelled
+from storage.migrations import LINK_OUTCOMES, PINS, SIGNED_LINKS, TURN_LOG, Migration, spelled
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,11 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             real_type="DOUBLE PRECISION",
             id_type="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         ),
+    ),
+    Migration(
+        version=7,
+        description="how the edit each used editor link submitted ended, for every process",
+        statements=LINK_OUTCOMES,
     ),
 )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from storage.content import Blob, ContentRecord
-from storage.records import ConversationKey, SettingScope, Usage
+from storage.records import ConversationKey, LinkOutcome, Pin, SettingScope, Usage
 from storage.reports import (
     DayLatency,
     DayUsage,
@@ -352,18 +352,14 @@ class SignedLinks(Protocol):
         """Whether ``use_link`` took this link already (and its record has not been purged)."""
         ...
 
+    async def note_link_outcome(self, link_id: str, outcome: LinkOutcome) -> None:
+        """How the work a used link started ended, for whichever process is asked next."""
+        ...
 
-@dataclass(frozen=True, slots=True)
-class Pin:
-    """A named image of one workspace's reference board (``name`` as the bot spells it)."""
-
-    platform: str
-    workspace: str
-    name: str
-    sha256: str
-    mime_type: str
-    pinned_by: str
-    created_at: float
+    async def link_outcome(self, link_id: str) -> LinkOutcome | None:
+        """What ``note_link_outcome`` noted for the link; None while it is still going (or the
+        link's record was purged)."""
+        ...
 
 
 class PinBoard(Protocol):

@@ -128,7 +128,18 @@ TABLES: tuple[Table, ...] = (
 # Kept by each database for itself and never copied by ``migrate-db``: the key that signs editor
 # links (a new deployment makes its own) and the links already used (they expire within minutes).
 SECRETS = Table("secrets", (("name", TEXT), ("value", BYTES), ("created_at", REAL)))
-USED_LINKS = Table("used_links", (("link_id", TEXT), ("expires_at", REAL)))
+USED_LINKS = Table(
+    "used_links",
+    (
+        ("link_id", TEXT),
+        ("expires_at", REAL),
+        # How the edit the link submitted ended (migration 10 on SQLite, 7 on PostgreSQL).
+        ("outcome", TEXT),
+        ("message", TEXT),
+        ("result_sha256", TEXT),
+        ("result_mime", TEXT),
+    ),
+)
 # How each turn ended and how long it took (the dashboard's latency and failures): operational
 # figures of the deployment that has them, not history a copy needs.
 TURN_LOG = Table(

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 from storage.blob_cache import BlobCache
 from storage.content import Blob
-from storage.protocol import Pin
+from storage.records import Pin
 from storage.sql_session import Row, Session
 from storage.sql_turns import release_blobs, stored_blobs
 
