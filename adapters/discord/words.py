@@ -98,8 +98,6 @@ REFINE_BUTTON = "Refine"
 
 NO_IMAGE_TO_EDIT = "That message has no image I can edit; right-click a message with a picture."
 
-FORM_EXPIRED = "That form has expired; open it again from the message."
-
 # Alt text for an image whose prompt had no words (a photo sent on its own).
 ALT_WITHOUT_PROMPT = "An image made with Gemini"
 

@@ -57,7 +57,7 @@ USER_INSTALL_PERMISSIONS = (1 << 15) | (1 << 14) | (1 << 17) | (1 << 18)
 V2_TOP_LEVEL = {1, 9, 10, 12, 13, 14, 17}
 INTERACTION_DEADLINE_S = 3.0
 # Channel types.
-GUILD_TEXT, DM, GUILD_VOICE, PUBLIC_THREAD = 0, 1, 2, 11
+GUILD_TEXT, DM, GUILD_VOICE, GROUP_DM, PUBLIC_THREAD = 0, 1, 2, 3, 11
 # Interaction callback types.
 CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 4, 5, 6, 7
 MODAL = 9
@@ -541,6 +541,21 @@ class FakeDiscord(LocalServer):
         }
         return channel_id
 
+    def group_dm(self, *users: dict[str, Any]) -> int:
+        """A group DM of people (not the bot): reachable only through a person's own install."""
+        channel_id = self.new_id()
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": GROUP_DM,
+            "name": None,
+            "icon": None,
+            "owner_id": (users or (self.alice,))[0]["id"],
+            "last_message_id": None,
+            "recipients": list(users or (self.alice, self.bob)),
+            "flags": 0,
+        }
+        return channel_id
+
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == PUBLIC_THREAD]
 
@@ -879,6 +894,10 @@ class FakeDiscord(LocalServer):
             )
             if foreign:
                 payload["app_permissions"] = str(USER_INSTALL_PERMISSIONS)
+        elif channel["type"] == GROUP_DM:  # a private channel: only the person's own install
+            owners = {"1": user["id"]}
+            payload.update({"user": user, "authorizing_integration_owners": owners, "context": 2})
+            payload["app_permissions"] = str(USER_INSTALL_PERMISSIONS)
         else:
             payload.update({"user": user, "authorizing_integration_owners": {"1": user["id"]}, "context": 1})
         record = FakeInteraction(interaction_id, token, channel_id, payload, time.monotonic())
@@ -1238,7 +1257,7 @@ class FakeDiscord(LocalServer):
         channel = self.channels.get(int(channel_id))
         if channel is None:
             raise DiscordHTTPError(404, 10003, "Unknown Channel")
-        if int(channel.get("guild_id") or 0) in self.foreign_guilds:
+        if int(channel.get("guild_id") or 0) in self.foreign_guilds or channel["type"] == GROUP_DM:
             raise DiscordHTTPError(403, 50001, "Missing Access")
         return channel
 

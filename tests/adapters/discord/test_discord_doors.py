@@ -213,6 +213,24 @@ async def test_imagine_where_the_bot_is_not_a_member_answers_through_the_interac
     assert {path.split("/")[1] for _, path in fake.requests[before:]} == {"interactions", "webhooks"}
 
 
+async def test_in_a_group_dm_the_conversation_goes_on_through_the_interaction(bot: Bot) -> None:
+    fake, gemini = bot.fake, bot.gemini
+    group = fake.group_dm(fake.alice, fake.bob)
+    before = len(fake.requests)
+    command = await fake.command("imagine", group, prompt="a paper boat")
+    [reply] = await followups(fake, command, 1)
+    turn = reply.custom_ids()[0].removeprefix("nb:refine:")
+    assert await bot.core.service.drain(15)
+    refine = await fake.click(reply, f"nb:refine:{turn}")
+    await fake.wait_until(lambda: refine.modal)
+    refined = await fake.submit(refine, "give it a red sail")
+    _, again = await followups(fake, refined, 2)
+    assert again.files and again.channel_id == group
+    assert gemini.requests[1].prompt == "give it a red sail" and len(gemini.requests[1].contents) == 3
+    assert await bot.core.service.drain(15)
+    assert {path.split("/")[1] for _, path in fake.requests[before:]} == {"interactions", "webhooks"}
+
+
 async def test_a_control_naming_another_channels_turn_changes_nothing(bot: Bot) -> None:
     fake = bot.fake
     _, thread_id = await bot.mention("a castle")
