@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord.words import NO_IMAGE_TO_EDIT
+from adapters.discord.gallery import alt_text
+from adapters.discord.words import ALT_WITHOUT_PROMPT, NO_IMAGE_TO_EDIT
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
+from bot.vocabulary import ImagePart
 from tests.adapters.discord.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
@@ -135,6 +137,7 @@ async def test_edit_with_in_a_dm_answers_in_place(bot: Bot) -> None:
     dm = fake.dm_channel()
     message = await fake.post(dm, "", files=[photo()])
     [reply] = await bot.replies(dm)  # a DM with only a photo is a turn already
+    assert [f.description for f in reply.files] == [ALT_WITHOUT_PROMPT]  # no words: alt text still
     opened = await open_form(fake, reply)
     await fake.submit(opened, "add a rainbow")
     _, echo, edited = await bot.replies(dm, 3)
@@ -330,3 +333,10 @@ async def test_takes_through_the_interaction_are_one_message_too(bot: Bot) -> No
     click = await fake.click(takes, continue_two)
     [note] = await followups(fake, click, 1)
     assert note.content == "Continuing from this take: your next message refines it."
+
+
+def test_alt_text_keeps_within_discords_1024_characters() -> None:
+    long_prompt = "a very long harbour scene " * 60  # 1560 characters, past the limit
+    alt = alt_text(ImagePart(b"", "image/png", "image-1.png", alt=long_prompt), "Take 2 of 4")
+    assert len(alt) == 1024 and alt.startswith("Take 2 of 4: a very long harbour scene") and alt.endswith("…")
+    assert alt_text(ImagePart(b"", "image/png", "x.png", alt="  two\nlines ")) == "two lines"
