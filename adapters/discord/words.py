@@ -79,3 +79,35 @@ FRAME_LABELS = {
     ("pan", "up"): ("Pan up", "⬆️"),
     ("pan", "down"): ("Pan down", "⬇️"),
 }
+
+
+# -- doors: Edit with Nano Banana, the user install, takes in one message, alt text ---------------
+
+EDIT_MENU = "Edit with Nano Banana"
+
+EDIT_TITLE = "Edit with Nano Banana"
+
+EDIT_LABEL = "What should change?"
+
+EDIT_PLACEHOLDER = "e.g. make the sky a stormy purple"
+
+REFINE_TITLE = "Refine this image"
+
+REFINE_LABEL = "What next?"
+
+REFINE_PLACEHOLDER = "e.g. now as a watercolor"
+
+REFINE_BUTTON = "Refine"
+
+NO_IMAGE_TO_EDIT = "That message has no image I can edit; right-click a message with a picture."
+
+# Alt text for an image whose prompt had no words (a photo sent on its own).
+ALT_WITHOUT_PROMPT = "An image made with Gemini"
+
+
+def edit_started(thread_mention: str) -> str:
+    return f"Editing it in {thread_mention}."
+
+
+def continue_take(number: int) -> str:
+    return f"Continue from {number}"

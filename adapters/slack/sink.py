@@ -71,9 +71,9 @@ def segments(parts: Sequence[ReplyPart]) -> list[Segment]:
     return out
 
 
-def alt_text(reply: Reply) -> str:
-    """What screen readers say for the reply's images: its prompt, within Slack's limit."""
-    text = " ".join(reply.alt_text.split()) or ALT_TEXT_FALLBACK
+def alt_text(image: ImagePart) -> str:
+    """What screen readers say for an image: the prompt that made it, within Slack's limit."""
+    text = " ".join(image.alt.split()) or ALT_TEXT_FALLBACK
     return text if len(text) <= ALT_TEXT_LIMIT else text[: ALT_TEXT_LIMIT - 1] + "…"
 
 
@@ -169,9 +169,7 @@ class SlackSink:
                 posted += await self._post_text(comment)
                 comment = None
             more_follows = not last or block is not None
-            posted += await self._upload(
-                segment.images, comment, wait_for_share=more_follows, alt_text=alt_text(reply)
-            )
+            posted += await self._upload(segment.images, comment, wait_for_share=more_follows)
         if block is not None:
             posted += await self._post_text(CONTROLS_FALLBACK, blocks=[block])
         return posted
@@ -200,7 +198,7 @@ class SlackSink:
         return posted
 
     async def _upload(
-        self, images: Sequence[ImagePart], comment: str | None, wait_for_share: bool, alt_text: str
+        self, images: Sequence[ImagePart], comment: str | None, wait_for_share: bool
     ) -> list[str]:
         place = self._place
         try:
@@ -213,7 +211,7 @@ class SlackSink:
                         "content": image.data,
                         "filename": image.filename,
                         "title": image.filename,
-                        "alt_txt": alt_text,
+                        "alt_txt": alt_text(image),
                     }
                     for image in images
                 ],
