@@ -145,8 +145,20 @@ def build_service(
     access = AccessPolicy.from_config(config)
     # Forget waits for the conversation's earlier turns, like any turn posted before it.
     forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
+    # One budget for the process's image memory: turns, pins and the editor's masks draw on it.
+    memory = ImageMemory.of(config.images.memory_bytes)
     pipeline = _pipeline(
-        config, patient, engine, coordination, settings, access, forgetting, patience, aftercare, observer
+        config,
+        patient,
+        engine,
+        coordination,
+        settings,
+        access,
+        forgetting,
+        patience,
+        aftercare,
+        observer,
+        memory,
     )
     in_flight = in_flight if in_flight is not None else InFlight()
     observer.sample("turns_in_flight", lambda: int(in_flight))
@@ -167,9 +179,10 @@ def build_service(
             forgetting=forgetting,
             settings=settings,
             editor_link=_editor_link(config, links),
-            pins=PinDesk(patient, access, _image_limits(config)),
+            pins=PinDesk(patient, access, _image_limits(config), memory.decodes),
         ),
         observer=observer,
+        image_memory=memory,
     )
 
 
@@ -208,7 +221,13 @@ def build_editor(config: Config, service: ConversationService, links: EditLinks 
     if links is None:
         return None
     desk = RegionDesk(service.store, service.run)
-    return Editor(links, desk, EditorSite(links, desk, max_instruction_chars=config.limits.max_prompt_chars))
+    site = EditorSite(
+        links,
+        desk,
+        max_instruction_chars=config.limits.max_prompt_chars,
+        decodes=service.image_memory.decodes,
+    )
+    return Editor(links, desk, site)
 
 
 def build_admin(
@@ -246,12 +265,12 @@ def _pipeline(
     patience: Patience,
     aftercare: Aftercare,
     observer: Observer,
+    memory: ImageMemory,
 ) -> TurnPipeline:
     limits = _image_limits(config)
     gate = GenerationGate(
         config.limits.max_concurrent_generations, config.limits.max_queued_turns, observer.queue_waited
     )
-    memory = ImageMemory.of(config.images.memory_bytes)
     _sample_load(observer, gate, memory)
     step = GenerationStep(
         store=store,

@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from bot.editing.page import SECURITY_HEADERS, editor_page, plain_page
 from bot.editing.records import EditState, RegionEdit
 from bot.editing.tokens import EditLinks, LinkRefused
+from bot.images.budget import ImageBudget
 from bot.images.canvas import binary_mask, painted_share
 from bot.images.checks import ensure_plugins
 from bot.ports import RegionEdits
@@ -30,6 +31,8 @@ EDIT_PATH = "/edit"
 MAX_EDIT_BODY = 8 * 1024 * 1024
 # Masks are painted at the image's own size: 4K at 16:9 is 5504 x 3072 (17 million pixels).
 MAX_MASK_PIXELS = 24_000_000
+# Bytes per pixel while a mask is checked: its RGBA copy, the alpha channel, the 0/255 region.
+MASK_BYTES_PER_PIXEL = 6
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK = 64 * 1024
 _STATIC = {
@@ -81,9 +84,12 @@ class EditorSite:
         *,
         max_body: int = MAX_EDIT_BODY,
         max_instruction_chars: int = 4000,
+        decodes: ImageBudget | None = None,
     ) -> None:
         self._links = links
         self._edits = edits
+        # The process's decode budget: masks are decoded within it, like attachments.
+        self._decodes = decodes or ImageBudget(MAX_MASK_PIXELS * MASK_BYTES_PER_PIXEL)
         self._max_body = max_body
         self._max_instruction_chars = max_instruction_chars
         folder = resources.files("bot.editing").joinpath("static")
@@ -128,7 +134,9 @@ class EditorSite:
             raise EditRefused(400, editor_words.EDIT_NO_INSTRUCTION)
         instruction = instruction[: self._max_instruction_chars]
         mask = fields.get("mask", b"")
-        await asyncio.to_thread(_check_mask, mask)
+        width, height = await asyncio.to_thread(_mask_size, mask)
+        async with self._decodes.reserve(width * height * MASK_BYTES_PER_PIXEL):
+            await asyncio.to_thread(_check_mask, mask)
         # Used up only now, once the edit is sound: a refused submission can be sent again.
         grant = await self._links.use(request.match_info["token"])
         where = await self._edits.submit(RegionEdit(grant, mask, instruction))
@@ -197,14 +205,24 @@ def _as_png(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _check_mask(data: bytes) -> None:
-    """A PNG of a sane size with something painted on it (off the event loop)."""
+def _mask_size(data: bytes) -> tuple[int, int]:
+    """A PNG mask's size from its header, refused unless sane (off the event loop)."""
     if not data.startswith(PNG_SIGNATURE):
         raise EditRefused(400, editor_words.EDIT_BAD_MASK)
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            if image.width * image.height > MAX_MASK_PIXELS:
-                raise EditRefused(413, editor_words.EDIT_TOO_LARGE)
+            size: tuple[int, int] = image.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise EditRefused(400, editor_words.EDIT_BAD_MASK) from None
+    if size[0] * size[1] > MAX_MASK_PIXELS:
+        raise EditRefused(413, editor_words.EDIT_TOO_LARGE)
+    return size
+
+
+def _check_mask(data: bytes) -> None:
+    """Something painted on the mask (off the event loop, ``_mask_size`` checked first)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             region = binary_mask(image, image.size)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise EditRefused(400, editor_words.EDIT_BAD_MASK) from None

@@ -11,6 +11,7 @@ from bot.entry.commands import Command, CommandName
 from bot.entry.dialogue import Dialogue
 from bot.entry.routing import Inbound, Router
 from bot.gemini.capabilities import ModelCapabilities
+from bot.images.budget import ImageMemory
 from bot.logs import log_context
 from bot.observing.null import NOBODY
 from bot.ports import Observer, OrderTicket, ReplySink
@@ -66,6 +67,7 @@ class ConversationService:
         aftercare: Aftercare,
         dialogue: Dialogue,
         observer: Observer = NOBODY,
+        image_memory: ImageMemory | None = None,
     ) -> None:
         """Built by ``bot.composition.build_service``, the one place that wires the parts;
         ``observer`` follows each turn for operators' metrics."""
@@ -80,6 +82,8 @@ class ConversationService:
         self._aftercare = aftercare
         self._dialogue = dialogue
         self._observer = observer
+        # The process's image memory budget, for the parts built around the service (the editor).
+        self.image_memory = image_memory or ImageMemory.of(config.images.memory_bytes)
 
     @property
     def capabilities(self) -> ModelCapabilities:

@@ -18,6 +18,7 @@ from bot.editing.records import EditGrant, EditImage, EditProgress, EditState, R
 from bot.editing.tokens import EditLinks
 from bot.editing.web import EditorSite
 from bot.health import Health, HealthServer
+from bot.images.budget import ImageBudget
 from bot.vocabulary import ConversationKey
 from storage.sqlite_store import SqliteStore
 
@@ -75,11 +76,12 @@ class Editor:
 
 
 @asynccontextmanager
-async def serving_editor(tmp_path: Path) -> AsyncIterator[Editor]:
+async def serving_editor(tmp_path: Path, decodes: ImageBudget | None = None) -> AsyncIterator[Editor]:
+    """``decodes``: the process's decode budget the masks are checked within."""
     store = SqliteStore(tmp_path / "bot.sqlite3")
     await store.open()
     links, edits = EditLinks(store), FakeEdits()
-    server = HealthServer(Health(store, []), 0, routes=[EditorSite(links, edits).install])
+    server = HealthServer(Health(store, []), 0, routes=[EditorSite(links, edits, decodes=decodes).install])
     try:
         await server.start()
         yield Editor(f"http://127.0.0.1:{server.port}", links, edits, store)

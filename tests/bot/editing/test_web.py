@@ -3,6 +3,7 @@ submitted), the body cap (413), and the headers every answer carries."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
 from collections.abc import AsyncIterator
@@ -13,9 +14,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.editing.page import CONTENT_SECURITY_POLICY
+from bot.editing.web import MASK_BYTES_PER_PIXEL
+from bot.images.budget import ImageBudget
 from bot.text import editor_words
 from tests.auxil import image_factory
 from tests.auxil.editor import KEY, WHERE, Editor, serving_editor
+from tests.auxil.waiting import settled
 
 GUARDS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -198,3 +202,20 @@ async def test_an_image_browsers_cannot_show_is_served_as_png(
         assert image.status == 200 and image.content_type == "image/png"
         with Image.open(io.BytesIO(await image.read())) as shown:
             assert shown.format == "PNG" and shown.size == (64, 48)
+
+
+async def test_masks_are_checked_within_the_process_image_memory(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Many submissions at once cannot decode many large masks at once: each waits for room in
+    the decode budget the turns and attachments share."""
+    budget = ImageBudget(640 * 480 * MASK_BYTES_PER_PIXEL)
+    async with serving_editor(tmp_path, decodes=budget) as editor:
+        url = await editor.link()
+        async with budget.reserve(budget.capacity):  # the process is decoding something else
+            sending = asyncio.create_task(http.post(url, data=form()))
+            assert await settled(lambda: budget.waiting == 1)
+            assert not sending.done() and editor.edits.submitted == []
+        async with await sending as sent:
+            assert sent.status == 200
+        assert len(editor.edits.submitted) == 1 and budget.in_use == 0
