@@ -148,12 +148,13 @@ async def test_a_turn_cut_off_is_counted_as_cancelled(fake_gemini: FakeGemini, t
 def test_labels_are_bounded() -> None:
     metrics = Metrics()
     metrics.download_failed("matrix", "a reason with\nnewline")
-    metrics.platform_error("slack", "chat.postMessage")
+    metrics.platform_error("slack", "chat.postMessage", "5xx")
+    metrics.platform_error("discord", "GET /users/@me", "a status\nmade up")
     got = samples(metrics.exposition().decode())
     assert value(got, "nanobanana_download_failures_total", platform="other", reason="other") == 1
-    assert (
-        value(got, "nanobanana_platform_api_errors_total", platform="slack", method="chat.postMessage") == 1
-    )
+    errors = "nanobanana_platform_api_errors_total"
+    assert value(got, errors, platform="slack", method="chat.postMessage", status="5xx") == 1
+    assert value(got, errors, platform="discord", method="GET /users/@me", status="other") == 1
     assert model_label("gemini-2.5-flash-image-preview") == "gemini-2.5-flash-image"
     assert model_label("someone-elses-model") == "other"
     with pytest.raises(ValueError):
