@@ -62,6 +62,8 @@ class TurnJournal:
         started = self._monotonic()
         cancelled = False
         with self._inner.turn(platform, kind, conversation) as watch:
+            if isinstance(watch, Watch):
+                watch.observer = self  # what the turn tells its watch comes through here
             try:
                 yield watch
             except BaseException as exc:

@@ -65,6 +65,8 @@ class Tracing:
         cancelled, watch = False, None
         try:
             with self._inner.turn(platform, kind, conversation) as watch:
+                if isinstance(watch, Watch):
+                    watch.observer = self  # what the turn tells its watch reaches the spans
                 yield watch
         except BaseException as exc:
             cancelled = isinstance(exc, asyncio.CancelledError)

@@ -25,7 +25,9 @@ _OUTCOMES = {
 
 
 class Watch:
-    """One turn as an observer follows it: its platform and kind, and how its model calls ended."""
+    """One turn as an observer follows it: its platform and kind, and how its model calls ended.
+    ``observer`` is the outermost of the observers following it (each one wrapping another takes
+    its place), so what the turn tells it (``downloaded``, ``posted``...) passes through them all."""
 
     def __init__(self, observer: Observer, platform: str, kind: str) -> None:
         self.observer = observer
