@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "nano-banana-bot"  # unless OTEL_SERVICE_NAME says otherwise
 TRACES_PATH = "/v1/traces"  # OTLP/HTTP: appended to the endpoint, as the SDK does for its variable
 PROVIDER = "gcp.gemini"  # gen_ai.provider.name of the Gemini API
-# Turn outcomes and model outcomes that are not errors (a blocked prompt is the model's answer).
-_FINE_TURNS = frozenset({"image", "text_only", "settings", "duplicate", "refused_by_limit", "rejected"})
+# Turn outcomes that are errors, and model outcomes that are not (a blocked prompt is an answer).
+_ERROR_TURNS = frozenset({"failed", "crashed"})
 _FINE_CALLS = frozenset({"image", "text_only", "prompt_blocked", "image_blocked"})
 Attributes = Mapping[str, "AttributeValue"]
 
@@ -77,7 +77,7 @@ class Tracing:
             calls = watch.model_outcomes if isinstance(watch, Watch) else []
             outcome = turn_outcome(status, calls, cancelled=cancelled)
             span.set_attribute("nanobanana.turn.outcome", outcome)
-            if outcome not in _FINE_TURNS:
+            if outcome in _ERROR_TURNS:
                 span.set_status(self._error)
             span.end()
 

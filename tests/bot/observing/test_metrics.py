@@ -15,6 +15,7 @@ from bot.gemini import GeminiEngine
 from bot.gemini.calls import model_label
 from bot.gemini.prices import PRICES
 from bot.health import METRICS_PATH, Health, HealthServer
+from bot.observing import status_class
 from bot.observing.metrics import Metrics
 from bot.vocabulary import AttachmentUnavailable
 from tests.adapters.slack.test_slack import held
@@ -159,3 +160,8 @@ def test_labels_are_bounded() -> None:
     assert model_label("someone-elses-model") == "other"
     with pytest.raises(ValueError):
         metrics.sample("people_online", lambda: 1)
+
+
+def test_failed_platform_calls_are_counted_by_status_class() -> None:
+    answers = (None, 400, 403, 404, 429, 200, 500, 503)
+    assert [status_class(s) for s in answers] == ["network", *["4xx"] * 5, "5xx", "5xx"]
