@@ -1,6 +1,7 @@
-"""What operators see of the core: Prometheus metrics (``metrics.py``), each turn followed from
-arrival to answer (``watch.py``, the scope traces will hang on), and an observer that sees nothing
-(``null.py``) for parts built without one. The seam is ``bot.ports.Observer``."""
+"""What operators see of the core: Prometheus metrics (``metrics.py``), the turn log behind the
+dashboard (``journal.py``), OpenTelemetry traces when configured (``traces.py``), each turn followed
+from arrival to answer (``watch.py``), and an observer that sees nothing (``null.py``) for parts
+built without one. The seam is ``bot.ports.Observer``."""
 
 from __future__ import annotations
 
