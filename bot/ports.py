@@ -225,11 +225,13 @@ class TurnWatch(Protocol):
 
 
 class Observer(Protocol):
-    """Told what the core does, for operators' metrics (and later traces). Every value it is
-    given is one of a few known words or a number: never a person, a prompt or a conversation."""
+    """Told what the core does, for operators' metrics and traces. Every value it is given is one
+    of a few known words or a number: never a person, a prompt or a conversation (only its hash)."""
 
-    def turn(self, platform: str, kind: str) -> AbstractContextManager[TurnWatch]:
-        """Follow one turn while the block runs; what happens inside is counted as its."""
+    def turn(self, platform: str, kind: str, conversation: str = "") -> AbstractContextManager[TurnWatch]:
+        """Follow one turn while the block runs; what happens inside is counted as its.
+        ``conversation``: a hash of the conversation's key (``bot.observing.watch.conversation_tag``),
+        never the key itself."""
         ...
 
     def model_called(self, call: ModelCall) -> None:
@@ -246,8 +248,17 @@ class Observer(Protocol):
 
     def download_failed(self, platform: str, reason: str) -> None: ...
 
-    def platform_error(self, platform: str, method: str) -> None:
-        """A platform API call (``chat.postMessage``, ``POST /channels/{channel_id}/messages``) failed."""
+    def downloaded(self, platform: str, seconds: float, failure: str | None) -> None:
+        """A turn fetched an attachment in this long (``failure``: why it could not, a fixed word)."""
+        ...
+
+    def posted(self, platform: str, what: str, seconds: float, failed: bool) -> None:
+        """A turn's ``reply`` or ``notice`` was posted (or failed to be) in this long."""
+        ...
+
+    def platform_error(self, platform: str, method: str, status: str) -> None:
+        """A platform API call (``chat.postMessage``, ``POST /channels/{channel_id}/messages``) failed;
+        ``status``: ``4xx``, ``5xx`` or ``network`` (``bot.observing.metrics.status_class``)."""
         ...
 
     def sample(self, gauge: str, read: Callable[[], float]) -> None:

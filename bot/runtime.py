@@ -35,7 +35,8 @@ from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
 from bot.observing.journal import TurnJournal
 from bot.observing.metrics import Metrics
-from bot.ports import PlatformAdapter, PlatformError
+from bot.observing.traces import build_tracing
+from bot.ports import Observer, PlatformAdapter, PlatformError
 from bot.turns.in_flight import InFlight
 from bot.turns.retention import Retention
 from storage.aftercare import Aftercare
@@ -118,13 +119,16 @@ async def _serve(config: Config, console: bool) -> int:
     metrics = Metrics()  # this process's, served at /metrics
     # Also notes each turn's ending in the database, for the dashboard of every process.
     journal = TurnJournal(metrics, store)
+    # With OTEL_EXPORTER_OTLP_ENDPOINT (and the otel extra), each turn is a trace too.
+    tracing = build_tracing(journal, config.logging.traces_endpoint)
+    observer: Observer = tracing or journal
     engine = GeminiEngine(
         api_key=reveal(config.gemini.api_key),
         model=config.gemini.model,
         base_url=config.gemini.base_url,
         timeout_s=config.gemini.timeout_s,
         max_attempts=config.gemini.max_attempts,
-        observer=journal,
+        observer=observer,
     )
     try:
         # Before any adapter starts: a model the key cannot use would fail every turn.
@@ -148,16 +152,18 @@ async def _serve(config: Config, console: bool) -> int:
             in_flight=tuned_process(),
             patience=patience,
             aftercare=aftercare,
-            observer=journal,
+            observer=observer,
             links=(links := editor_links(config, store)),
         )
         editor = build_editor(config, service, links)
         admin_for = partial(build_admin, config, store, service.forget)
-        sidecars = _Sidecars(metrics, editor, journal, admin_for)
+        sidecars = _Sidecars(metrics, editor, journal, admin_for, observer)
         return await _run_until_stopped(config, console, service, coordination, sidecars)
     finally:
         await engine.aclose()
         await store.close()
+        if tracing is not None:  # the spans still waiting are sent (the exporter blocks)
+            await asyncio.to_thread(tracing.close)
 
 
 def _start_adapters(
@@ -199,6 +205,8 @@ class _Sidecars:
     editor: Editor | None = None
     journal: TurnJournal | None = None
     admin_for: AdminFor | None = None
+    # What adapters tell of their failed API calls: the metrics, through the traces when on.
+    observer: Observer | None = None
 
 
 async def _serve_health(
@@ -219,7 +227,7 @@ async def _serve_health(
         installs.append(admin.install)
     for adapter in adapters:
         if hasattr(adapter, "observer"):  # adapters that count their failed API calls
-            adapter.observer = metrics
+            adapter.observer = sidecars.observer or metrics
     serving = [a for a in adapters if getattr(a, "serves_http", False)]
     for adapter in serving:
         adapter.http_routes = {**health.routes(), METRICS_PATH: metrics.handle}  # type: ignore[attr-defined]

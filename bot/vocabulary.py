@@ -183,3 +183,5 @@ class ModelCall:
     cost_usd: float = 0.0
     images: int = 0
     image_size: str = "1K"
+    # The API's word for why the answer ended (``STOP``, ``IMAGE_SAFETY``...), when it said one.
+    finish_reason: str | None = None

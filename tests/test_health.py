@@ -248,3 +248,38 @@ async def test_a_database_that_stops_answering_is_named_within_the_limit_and_bac
         await server.close()
         await store.close()
         await proxy.close()
+
+
+async def test_discord_is_ready_again_once_its_gateway_comes_back(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    """The fake goes away and comes back on the same port: discord.py reconnects by itself (it
+    backs off, then IDENTIFYs afresh) and /readyz goes 200, 503, then 200 again."""
+    fake = await FakeDiscord().start()
+    core = await Core(
+        fake_gemini,
+        tmp_path / "bot.sqlite3",
+        env={"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url},
+    ).start()
+    adapter = DiscordAdapter(core.config, core.service)
+    server = HealthServer(Health(core.store, [adapter]), port=0)
+    await server.start()
+    assert server.port
+    task = asyncio.create_task(adapter.run())
+    try:
+        await ready_becomes(server.port, 200)
+        await fake.close()
+        body = await ready_becomes(server.port, 503)
+        assert body["down"] == ["discord"]
+        await fake.start()  # the same port: the gateway and the API are back
+        body = await ready_becomes(server.port, 200, limit_s=45)
+        assert body == {**UP, "parts": {"discord": "up", "database": "up"}}
+        assert len(fake.identifies) == 2  # a fresh IDENTIFY after the drop
+        message = await fake.post(fake.general_id, f"{fake.mention()} a lighthouse")  # and it works
+        assert await fake.wait_until(lambda: fake.bot_messages(message.id))
+    finally:
+        await adapter.close()
+        await asyncio.wait_for(task, 15)
+        await server.close()
+        await core.stop()
+        await fake.close()

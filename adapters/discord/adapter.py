@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from adapters.discord.api_errors import count_failures
 from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
@@ -27,7 +28,8 @@ from adapters.discord.surface import Surface
 from adapters.discord.words import BAD_TOKEN, INTENT_REFUSED
 from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
 from bot.entry.service import ConversationService
-from bot.ports import PlatformError, ReplySink
+from bot.observing.null import NOBODY
+from bot.ports import Observer, PlatformError, ReplySink
 from bot.vocabulary import ConversationKey
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,9 @@ class _Client(discord.AutoShardedClient):
             shard_ids=ids,
         )
         self.identify_gate = IdentifyGate()
+        count_failures(
+            self.http, lambda method, status: adapter.observer.platform_error(PLATFORM, method, status)
+        )
         # Every command in both installs (a server's, and a person's own) and every context: servers,
         # DMs with the bot, group DMs and DMs between people.
         self.tree = app_commands.CommandTree(
@@ -118,6 +123,8 @@ class DiscordAdapter:
         self._client: _Client | None = None
         self._closed = False
         self._recommended_shards = 1
+        # Told of each failed REST call, by route and status class; set by the runtime.
+        self.observer: Observer = NOBODY
 
     def _prepare_library(self) -> None:
         # discord.py keeps the REST base in a class attribute; set here, never at import.

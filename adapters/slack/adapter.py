@@ -30,6 +30,7 @@ from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.words import APP_TOKEN_REJECTED, BOT_TOKEN_REJECTED
 from bot.config import Config, reveal
 from bot.entry.service import ConversationService
+from bot.observing import status_class
 from bot.observing.null import NOBODY
 from bot.ports import Observer, PlatformError, ReplySink
 from bot.vocabulary import ConversationKey
@@ -117,7 +118,7 @@ class SlackAdapter:
         )
         try:
             self._client = _CountingWebClient(
-                lambda method: self.observer.platform_error(PLATFORM, method),
+                lambda method, status: self.observer.platform_error(PLATFORM, method, status),
                 token=reveal(self._config.slack.bot_token),
                 base_url=api_url,
                 session=self._session,
@@ -343,16 +344,18 @@ def _retry_handlers() -> list[AsyncConnectionErrorRetryHandler]:
 
 
 class _CountingWebClient(AsyncWebClient):
-    """The Web API client, telling ``failed`` the method of each call that ends in an error
-    (after the retry handlers had their turn)."""
+    """The Web API client, telling ``failed`` the method and status class of each call that ends
+    in an error (after the retry handlers had their turn): an ``ok: false`` answer or an HTTP
+    error carries its status; anything else never got an answer (``network``)."""
 
-    def __init__(self, failed: Callable[[str], None], **kwargs: Any) -> None:
+    def __init__(self, failed: Callable[[str, str], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._failed = failed
 
     async def api_call(self, api_method: str, **kwargs: Any) -> Any:
         try:
             return await super().api_call(api_method, **kwargs)
-        except Exception:
-            self._failed(api_method)
+        except Exception as exc:
+            code = getattr(getattr(exc, "response", None), "status_code", None)
+            self._failed(api_method, status_class(code if isinstance(code, int) else None))
             raise

@@ -153,4 +153,8 @@ class ConsoleSettings(SettingsGroup):
 
 
 class LoggingSettings(SettingsGroup):
+    """What operators read: the log, and traces (with the otel extra) sent to an OTLP/HTTP endpoint."""
+
     level: Annotated[str, p.one_of(LOG_LEVELS, upper=True)] = setting("LOG_LEVEL", "INFO")
+    # Unset: no traces, and OpenTelemetry is never imported. The SDK's own variable name.
+    traces_endpoint: Annotated[str | None, p.http_url()] = setting("OTEL_EXPORTER_OTLP_ENDPOINT", None)

@@ -14,6 +14,7 @@ from bot.gemini.capabilities import ModelCapabilities
 from bot.images.budget import ImageMemory
 from bot.logs import log_context
 from bot.observing.null import NOBODY
+from bot.observing.watch import conversation_tag
 from bot.ports import Observer, OrderTicket, ReplySink
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
@@ -144,7 +145,9 @@ class ConversationService:
         with (
             self._in_flight.track(),
             log_context(conversation=str(request.key), message_id=request.request_id),
-            self._observer.turn(request.key.platform, request.kind.value) as watch,
+            self._observer.turn(
+                request.key.platform, request.kind.value, conversation_tag(request.key)
+            ) as watch,
         ):
             result = await self._pipeline.run(request, sink, ticket)
             watch.ended(result.status.value)

@@ -36,4 +36,5 @@ def model_call(
         cost_usd=caps.estimate_cost(result.usage, image_size),
         images=result.usage.images_generated if result.ok else 0,
         image_size=size or DEFAULT_SIZE,
+        finish_reason=result.finish_reason,
     )

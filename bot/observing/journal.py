@@ -58,10 +58,12 @@ class TurnJournal:
         self._waiting: deque[TurnRecord] = deque(maxlen=max_waiting)
 
     @contextmanager
-    def turn(self, platform: str, kind: str) -> Iterator[TurnWatch]:
+    def turn(self, platform: str, kind: str, conversation: str = "") -> Iterator[TurnWatch]:
         started = self._monotonic()
         cancelled = False
-        with self._inner.turn(platform, kind) as watch:
+        with self._inner.turn(platform, kind, conversation) as watch:
+            if isinstance(watch, Watch):
+                watch.observer = self  # what the turn tells its watch comes through here
             try:
                 yield watch
             except BaseException as exc:
@@ -119,8 +121,14 @@ class TurnJournal:
     def download_failed(self, platform: str, reason: str) -> None:
         self._inner.download_failed(platform, reason)
 
-    def platform_error(self, platform: str, method: str) -> None:
-        self._inner.platform_error(platform, method)
+    def downloaded(self, platform: str, seconds: float, failure: str | None) -> None:
+        self._inner.downloaded(platform, seconds, failure)
+
+    def posted(self, platform: str, what: str, seconds: float, failed: bool) -> None:
+        self._inner.posted(platform, what, seconds, failed)
+
+    def platform_error(self, platform: str, method: str, status: str) -> None:
+        self._inner.platform_error(platform, method, status)
 
     def sample(self, gauge: str, read: Callable[[], float]) -> None:
         self._inner.sample(gauge, read)

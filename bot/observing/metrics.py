@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.observing import GAUGES
+from bot.observing import GAUGES, STATUS_CLASSES
 from bot.observing.watch import Watch, current, following, turn_outcome
 from bot.vocabulary import ModelCall
 
@@ -28,7 +28,7 @@ TOKEN_BUCKETS = tuple(float(4**n) for n in range(14))
 QUEUE_BUCKETS = (0.0, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 STORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A word from code (an enum value, a method name, a route template), never free text.
-_WORD = re.compile(r"[A-Za-z0-9_.{}/ -]{1,80}")
+_WORD = re.compile(r"[A-Za-z0-9_.{}/@ -]{1,80}")
 OTHER = "other"
 
 
@@ -90,7 +90,10 @@ class Metrics:
             "nanobanana_download_failures", "Attachments not downloaded", ["platform", "reason"], registry=r
         )
         self.platform_errors = Counter(
-            "nanobanana_platform_api_errors", "Failed platform API calls", ["platform", "method"], registry=r
+            "nanobanana_platform_api_errors",
+            "Failed platform API calls by method and status class (4xx, 5xx, network)",
+            ["platform", "method", "status"],
+            registry=r,
         )
         self.store = Histogram(
             "nanobanana_database_round_trip_seconds",
@@ -102,7 +105,7 @@ class Metrics:
 
     # -- Observer --------------------------------------------------------------------------------
     @contextmanager
-    def turn(self, platform: str, kind: str) -> Iterator[Watch]:
+    def turn(self, platform: str, kind: str, conversation: str = "") -> Iterator[Watch]:
         watch = Watch(self, _platform(platform), _word(kind))
         cancelled = False
         try:
@@ -145,8 +148,15 @@ class Metrics:
     def download_failed(self, platform: str, reason: str) -> None:
         self.downloads.labels(_platform(platform), _word(reason)).inc()
 
-    def platform_error(self, platform: str, method: str) -> None:
-        self.platform_errors.labels(_platform(platform), _word(method)).inc()
+    def downloaded(self, platform: str, seconds: float, failure: str | None) -> None:
+        return None  # failures are counted by download_failed; times are the traces'
+
+    def posted(self, platform: str, what: str, seconds: float, failed: bool) -> None:
+        return None  # failed calls are counted by platform_error; times are the traces'
+
+    def platform_error(self, platform: str, method: str, status: str) -> None:
+        label = status if status in STATUS_CLASSES else OTHER
+        self.platform_errors.labels(_platform(platform), _word(method), label).inc()
 
     def sample(self, gauge: str, read: Callable[[], float]) -> None:
         if gauge not in GAUGES:

@@ -13,7 +13,7 @@ class Nobody:
     """Follows turns (so code inside one finds its turn) and counts nothing."""
 
     @contextmanager
-    def turn(self, platform: str, kind: str) -> Iterator[Watch]:
+    def turn(self, platform: str, kind: str, conversation: str = "") -> Iterator[Watch]:
         with following(Watch(self, platform, kind)) as watch:
             yield watch
 
@@ -29,7 +29,13 @@ class Nobody:
     def download_failed(self, platform: str, reason: str) -> None:
         return None
 
-    def platform_error(self, platform: str, method: str) -> None:
+    def downloaded(self, platform: str, seconds: float, failure: str | None) -> None:
+        return None
+
+    def posted(self, platform: str, what: str, seconds: float, failed: bool) -> None:
+        return None
+
+    def platform_error(self, platform: str, method: str, status: str) -> None:
         return None
 
     def sample(self, gauge: str, read: Callable[[], float]) -> None:

@@ -3,11 +3,13 @@ happens deep inside the turn (a model call, a failed download) is counted as the
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from bot.ports import Observer
+from bot.vocabulary import ConversationKey
 
 # Model outcomes (``bot.gemini.Outcome``) that mean Gemini's safety filters stopped the answer.
 BLOCKED = frozenset({"prompt_blocked", "image_blocked"})
@@ -23,7 +25,9 @@ _OUTCOMES = {
 
 
 class Watch:
-    """One turn as an observer follows it: its platform and kind, and how its model calls ended."""
+    """One turn as an observer follows it: its platform and kind, and how its model calls ended.
+    ``observer`` is the outermost of the observers following it (each one wrapping another takes
+    its place), so what the turn tells it (``downloaded``, ``posted``...) passes through them all."""
 
     def __init__(self, observer: Observer, platform: str, kind: str) -> None:
         self.observer = observer
@@ -59,6 +63,26 @@ def download_failed(reason: str) -> None:
     watch = _CURRENT.get()
     if watch is not None:
         watch.observer.download_failed(watch.platform, reason)
+
+
+def downloaded(seconds: float, failure: str | None = None) -> None:
+    """An attachment of the current turn was fetched in ``seconds`` (``failure``: why not)."""
+    watch = _CURRENT.get()
+    if watch is not None:
+        watch.observer.downloaded(watch.platform, seconds, failure)
+
+
+def posted(what: str, seconds: float, failed: bool = False) -> None:
+    """The current turn's ``reply`` or ``notice`` was posted in ``seconds`` (or failed to be)."""
+    watch = _CURRENT.get()
+    if watch is not None:
+        watch.observer.posted(watch.platform, what, seconds, failed)
+
+
+def conversation_tag(key: ConversationKey) -> str:
+    """What operators' tools see of a conversation: the same short hash for every turn of it,
+    from which neither its place nor its people can be read back."""
+    return hashlib.sha256(str(key).encode()).hexdigest()[:16]
 
 
 def turn_outcome(status: str | None, model_outcomes: Sequence[str], *, cancelled: bool) -> str:

@@ -284,17 +284,21 @@ class GenerationStep:
         return _Read(context.head, context.history, settings, window, context.blobs)
 
     async def _load_image(self, ref: ImageRef) -> PreparedImage:
+        started = time.monotonic()
         try:
             data = await ref.load()
         except AttachmentUnavailable as exc:
             watch.download_failed(exc.reason)
+            watch.downloaded(time.monotonic() - started, exc.reason)
             raise
         except Exception as exc:  # an adapter's download failed in a way it did not translate
             watch.download_failed("error")
+            watch.downloaded(time.monotonic() - started, "error")
             log.warning(
                 "attachment download failed", extra={"file": ref.filename, "error": type(exc).__name__}
             )
             raise AttachmentUnavailable(messages.download_failed(ref.filename)) from exc
+        watch.downloaded(time.monotonic() - started)
         return await prepare_image_async(data, ref.filename, self._image_limits, self._memory.decodes)
 
     def _build(

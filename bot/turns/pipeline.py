@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -14,6 +15,7 @@ from functools import partial
 from bot.entry.access import AccessPolicy
 from bot.gemini.model_choice import store_model
 from bot.limits.quotas import RateLimiter
+from bot.observing import watch
 from bot.ports import Fence, OrderTicket, ReplySink, TurnFence, TurnOrder
 from bot.text import messages
 from bot.text.conversation_settings import ConversationSettings
@@ -66,14 +68,27 @@ class _Answering:
         return self._sink.working()
 
     async def send(self, reply: Reply) -> Sequence[str]:
-        posted = await self._sink.send(reply)
+        with _timed("reply"):
+            posted = await self._sink.send(reply)
         self.said = True
         if reply.turn_id is not None:
             self.posted += [(message_id, reply.turn_id) for message_id in posted]
         return posted
 
     async def notice(self, text: str) -> None:
-        await self._sink.notice(text)
+        with _timed("notice"):
+            await self._sink.notice(text)
+
+
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    """Tell the turn's observer how long posting took (``bot.observing.watch.posted``)."""
+    started, failed = time.monotonic(), True
+    try:
+        yield
+        failed = False
+    finally:
+        watch.posted(what, time.monotonic() - started, failed)
 
 
 class TurnPipeline:

@@ -81,12 +81,19 @@ class BotProcess:
         ]
 
     @classmethod
-    async def start(cls, cwd: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> BotProcess:
-        """``python -m bot *args`` in ``cwd`` with ``bot_env(env)``."""
+    async def start(
+        cls,
+        cwd: Path,
+        env: Mapping[str, str],
+        args: Sequence[str] = (),
+        *,
+        launch: Sequence[str] = ("-m", "bot"),
+    ) -> BotProcess:
+        """``python -m bot *args`` in ``cwd`` with ``bot_env(env)``; ``launch``: what comes before
+        ``args`` instead of ``-m bot`` (a script that runs the bot in a probe)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "bot",
+            *launch,
             *args,
             cwd=cwd,
             env=bot_env(env),

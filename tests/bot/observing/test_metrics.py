@@ -15,6 +15,7 @@ from bot.gemini import GeminiEngine
 from bot.gemini.calls import model_label
 from bot.gemini.prices import PRICES
 from bot.health import METRICS_PATH, Health, HealthServer
+from bot.observing import status_class
 from bot.observing.metrics import Metrics
 from bot.vocabulary import AttachmentUnavailable
 from tests.adapters.slack.test_slack import held
@@ -148,13 +149,19 @@ async def test_a_turn_cut_off_is_counted_as_cancelled(fake_gemini: FakeGemini, t
 def test_labels_are_bounded() -> None:
     metrics = Metrics()
     metrics.download_failed("matrix", "a reason with\nnewline")
-    metrics.platform_error("slack", "chat.postMessage")
+    metrics.platform_error("slack", "chat.postMessage", "5xx")
+    metrics.platform_error("discord", "GET /users/@me", "a status\nmade up")
     got = samples(metrics.exposition().decode())
     assert value(got, "nanobanana_download_failures_total", platform="other", reason="other") == 1
-    assert (
-        value(got, "nanobanana_platform_api_errors_total", platform="slack", method="chat.postMessage") == 1
-    )
+    errors = "nanobanana_platform_api_errors_total"
+    assert value(got, errors, platform="slack", method="chat.postMessage", status="5xx") == 1
+    assert value(got, errors, platform="discord", method="GET /users/@me", status="other") == 1
     assert model_label("gemini-2.5-flash-image-preview") == "gemini-2.5-flash-image"
     assert model_label("someone-elses-model") == "other"
     with pytest.raises(ValueError):
         metrics.sample("people_online", lambda: 1)
+
+
+def test_failed_platform_calls_are_counted_by_status_class() -> None:
+    answers = (None, 400, 403, 404, 429, 200, 500, 503)
+    assert [status_class(s) for s in answers] == ["network", *["4xx"] * 5, "5xx", "5xx"]
