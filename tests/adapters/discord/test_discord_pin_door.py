@@ -177,6 +177,20 @@ async def test_in_a_dm_the_pin_is_the_dms_as_with_slash_pin(bot: Bot) -> None:
     assert (await ephemeral_answer(fake, again.token)).content == pin_words.name_taken("me")
 
 
+async def test_in_a_group_dm_the_pin_goes_through_the_interaction_to_the_dm_board(bot: Bot) -> None:
+    fake = bot.fake
+    group = fake.group_dm(fake.alice, fake.bob)
+    picture = portrait()
+    # The bot is not in a group DM: its messages never reach it (composed, never delivered).
+    message = fake.compose(group, "", files=[picture])
+    before = len(fake.requests)
+    assert await pin_as(fake, message, "us") == pin_words.pinned("us")
+    [pin] = await bot.core.store.pins("discord", "dm")
+    assert pin.sha256 == sha(picture.data)
+    used = {path.split("/")[1] for _, path in fake.requests[before:]}
+    assert used <= {"interactions", "webhooks", "attachments"}, fake.requests[before:]
+
+
 async def test_where_the_bot_is_not_a_member_the_pin_is_that_servers(bot: Bot) -> None:
     fake = bot.fake
     channel = fake.add_foreign_guild()
