@@ -17,7 +17,7 @@ from adapters.discord.api_errors import count_failures
 from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
-from adapters.discord.doors import EditDoor
+from adapters.discord.doors import EditDoor, PinDoor
 from adapters.discord.permissions import invite_url, user_install_url
 from adapters.discord.pins import PinCommands, pin_commands
 from adapters.discord.places import PLATFORM
@@ -87,6 +87,7 @@ class _Client(discord.AutoShardedClient):
         self.settings = SettingsCommands(self.surface)
         self.pins = PinCommands(self.surface)
         self.edit_door = EditDoor(self.surface, self.controls.kit)
+        self.pin_door = PinDoor(self.surface, self.pins)
         self.tree.error(self.settings.command_error)
         self._adapter = adapter
 
@@ -222,7 +223,8 @@ class DiscordAdapter:
         commands = build_commands(client.conversation, client.settings, self.service.capabilities, models)
         for command in [*commands, *pin_commands(client.pins)]:
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
-        client.tree.add_command(client.edit_door.command(), guilds=guilds or discord.utils.MISSING)
+        for menu in (client.edit_door.command(), client.pin_door.command()):
+            client.tree.add_command(menu, guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)
         # Once per start, over REST (the gateway is not needed to post).
         try:

@@ -1,7 +1,12 @@
-"""Edit with Nano Banana: the message context-menu command that starts a conversation seeded with a
-message's image, asking what should change in a form. In a server text channel the conversation
-opens in a thread on that message; in a thread or a DM it is the next turn there; where the bot
-cannot read the channel it answers through the interaction (``adapters.discord.reach``)."""
+"""The message context-menu commands, on a message's first image.
+
+Edit with Nano Banana starts a conversation seeded with the image, asking what should change in a
+form. In a server text channel the conversation opens in a thread on that message; in a thread or
+a DM it is the next turn there; where the bot cannot read the channel it answers through the
+interaction (``adapters.discord.reach``).
+
+Pin as reference asks for a name in a form and pins the image on the reference board as /pin
+does (``adapters.discord.pins``): the same workspace, checks and private sentences."""
 
 from __future__ import annotations
 
@@ -15,15 +20,18 @@ from discord import app_commands
 
 from adapters.discord import words
 from adapters.discord.conversation import THREAD_ALREADY_CREATED
+from adapters.discord.files import DiscordFiles
 from adapters.discord.forms import InstructionForm
 from adapters.discord.interactions import answer_privately, author_of, echo, interaction_guard
 from adapters.discord.permissions import log_if_forbidden
+from adapters.discord.pins import PinCommands
 from adapters.discord.places import thread_name
 from adapters.discord.reach import InteractionSink, reachable, reachless_key
 from adapters.discord.sink import NO_MENTIONS, ChannelSink, upload_limit
 from adapters.discord.surface import Surface
 from adapters.discord.views import ControlKit
 from bot.ports import ReplySink
+from bot.text.pin_words import MAX_NAME
 from bot.vocabulary import ConversationKey, ImageRef, Position, Trigger, Turn
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,29 @@ def _is_image(content_type: str | None, filename: str) -> bool:
     if content_type and content_type.split(";")[0].strip().lower().startswith("image/"):
         return True
     return PurePath(filename).suffix.lower() in _IMAGE_SUFFIXES
+
+
+def image_of(message: discord.Message, files: DiscordFiles) -> ImageRef | None:
+    """The message's first image: an attachment, else an embed's image (through Discord's media
+    proxy, never the site it came from)."""
+    for attachment in message.attachments:
+        if _is_image(attachment.content_type, attachment.filename):
+            return files.ref(attachment)
+    for embed in message.embeds:
+        for media in (embed.image, embed.thumbnail):
+            url = media.proxy_url or media.url
+            if url:
+                return _embedded(url, files)
+    return None
+
+
+def _embedded(url: str, files: DiscordFiles) -> ImageRef:
+    name = PurePath(url.split("?")[0]).name or "image.png"
+
+    async def load() -> bytes:
+        return await files.download(url, name)
+
+    return ImageRef(filename=name, mime_type=None, size=None, load=load)
 
 
 class EditDoor:
@@ -52,30 +83,9 @@ class EditDoor:
 
         return app_commands.ContextMenu(name=words.EDIT_MENU, callback=edit_with)
 
-    def image_of(self, message: discord.Message) -> ImageRef | None:
-        """The message's first image: an attachment, else an embed's image (through Discord's
-        media proxy, never the site it came from)."""
-        for attachment in message.attachments:
-            if _is_image(attachment.content_type, attachment.filename):
-                return self._s.files.ref(attachment)
-        for embed in message.embeds:
-            for media in (embed.image, embed.thumbnail):
-                url = media.proxy_url or media.url
-                if url:
-                    return self._embedded(url)
-        return None
-
-    def _embedded(self, url: str) -> ImageRef:
-        name = PurePath(url.split("?")[0]).name or "image.png"
-
-        async def load() -> bytes:
-            return await self._s.files.download(url, name)
-
-        return ImageRef(filename=name, mime_type=None, size=None, load=load)
-
     @interaction_guard
     async def open(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        image = self.image_of(message)
+        image = image_of(message, self._s.files)
         if image is None:
             await answer_privately(interaction, words.NO_IMAGE_TO_EDIT)
             return
@@ -166,3 +176,36 @@ class EditDoor:
                 interaction, words.THREAD_FORBIDDEN if exc.status == 403 else words.THREAD_FAILED
             )
         return None
+
+
+class PinDoor:
+    """Pin as reference: the context menu and its one-name form; /pin does the pinning."""
+
+    def __init__(self, surface: Surface, pins: PinCommands) -> None:
+        self._s = surface
+        self._pins = pins
+        self.in_flight = surface.in_flight
+
+    def command(self) -> app_commands.ContextMenu:
+        door = self
+
+        async def pin_as(interaction: discord.Interaction, message: discord.Message) -> None:
+            await door.open(interaction, message)
+
+        return app_commands.ContextMenu(name=words.PIN_MENU, callback=pin_as)
+
+    @interaction_guard
+    async def open(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        image = image_of(message, self._s.files)
+        if image is None:
+            await answer_privately(interaction, words.NO_IMAGE_TO_PIN)
+            return
+        form = InstructionForm(
+            title=words.PIN_MENU,
+            label=words.PIN_LABEL,
+            placeholder=words.PIN_PLACEHOLDER,
+            submitted=partial(self._pins.pin_images, images=(image,)),
+            short=True,
+            max_length=MAX_NAME,
+        )
+        await interaction.response.send_modal(form)

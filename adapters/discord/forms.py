@@ -1,4 +1,4 @@
-"""The one-question forms (modals): what should change in an image, and what next."""
+"""The one-question forms (modals): what should change in an image, what next, and a pin's name."""
 
 from __future__ import annotations
 
@@ -18,16 +18,26 @@ Submitted = Callable[[discord.Interaction, str], Awaitable[None]]
 
 
 class InstructionForm(discord.ui.Modal):
-    """One paragraph of instruction; ``submitted`` runs with it (guarded by its owner)."""
+    """One paragraph of instruction (or, ``short``, one line of at most ``max_length``);
+    ``submitted`` runs with it (guarded by its owner)."""
 
-    def __init__(self, *, title: str, label: str, placeholder: str, submitted: Submitted) -> None:
+    def __init__(
+        self,
+        *,
+        title: str,
+        label: str,
+        placeholder: str,
+        submitted: Submitted,
+        short: bool = False,
+        max_length: int = PROMPT_MAX,
+    ) -> None:
         super().__init__(title=title, timeout=FORM_TIMEOUT_S)
         self.instruction: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label=label,
             placeholder=placeholder,
-            style=discord.TextStyle.paragraph,
+            style=discord.TextStyle.short if short else discord.TextStyle.paragraph,
             min_length=1,
-            max_length=PROMPT_MAX,
+            max_length=max_length,
         )
         self.add_item(self.instruction)
         self._submitted = submitted

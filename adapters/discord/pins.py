@@ -2,7 +2,8 @@
 is the server's. Every answer is private: the interaction is deferred privately at once (pinning an
 attachment downloads it, which may take longer than Discord's 3 s), and the first follow-up of a
 deferred interaction replaces its private "thinking" message. /pins shows a preview of each of
-the first ten pins."""
+the first ten pins. The Pin as reference context menu (``adapters.discord.doors``) pins through
+here too, so it answers with /pin's sentences in the same workspace."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from adapters.discord.interactions import answer_privately, author_of, interacti
 from adapters.discord.sink import MAX_CONTENT, NO_MENTIONS
 from adapters.discord.surface import Surface
 from bot.entry.commands import Command, CommandName, CommandReply
+from bot.vocabulary import ImageRef
 
 # Discord shows at most 10 embeds (and 10 files) in one message.
 MAX_PREVIEWS = 10
@@ -35,7 +37,7 @@ class PinCommands:
         interaction: discord.Interaction,
         name: CommandName,
         argument: str,
-        image: discord.Attachment | None,
+        images: tuple[ImageRef, ...] = (),
     ) -> CommandReply | None:
         place = await self._s.places.of_interaction(interaction)
         if place is None:
@@ -49,30 +51,36 @@ class PinCommands:
             argument,
             # The server's admins may unpin anybody's pin.
             moderator=perms.manage_guild or perms.administrator,
-            images=(self._s.files.ref(image),) if image is not None else (),
+            images=images,
         )
         return await self._s.service.dialogue.run(command)
 
-    @interaction_guard
     async def pin(
         self, interaction: discord.Interaction, name: str, image: discord.Attachment | None
     ) -> None:
+        await self.pin_images(interaction, name, (self._s.files.ref(image),) if image is not None else ())
+
+    @interaction_guard
+    async def pin_images(
+        self, interaction: discord.Interaction, name: str, images: tuple[ImageRef, ...]
+    ) -> None:
+        """Pin ``images`` (none: the latest image here) as ``name``; one private sentence."""
         await interaction.response.defer(thinking=True, ephemeral=True)
-        reply = await self._run(interaction, CommandName.PIN, name, image)
+        reply = await self._run(interaction, CommandName.PIN, name, images)
         if reply is not None:
             await answer_privately(interaction, reply.text)
 
     @interaction_guard
     async def unpin(self, interaction: discord.Interaction, name: str) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        reply = await self._run(interaction, CommandName.UNPIN, name, None)
+        reply = await self._run(interaction, CommandName.UNPIN, name)
         if reply is not None:
             await answer_privately(interaction, reply.text)
 
     @interaction_guard
     async def pins(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        reply = await self._run(interaction, CommandName.PINS, "", None)
+        reply = await self._run(interaction, CommandName.PINS, "")
         if reply is None:
             return
         shown = [p for p in reply.pins if p.thumbnail][:MAX_PREVIEWS]

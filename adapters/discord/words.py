@@ -26,9 +26,10 @@ or pick a ratio under an image. Ratios: {ratios}.
 draws an image again larger. `/model` or `--model` changes the model. 🔍 Zoom out and Pan show more \
 of the scene around an image, which stays exactly as it was; 🖌️ Edit region (when the bot has a \
 public address) sends you a private link to paint over the part to change.
-**References**: `/pin name` pins the latest image (or an attached one) for the whole server; \
-write `--ref name` in any prompt to use it (several allowed). `/pins` lists them, and \
-`/unpin name` removes one.
+**References**: `/pin name` pins the latest image (or an attached one) for the whole server, \
+and so does right-clicking a message with an image (*Apps* → *Pin as reference*); write \
+`--ref name` in any prompt to use it (several allowed). `/pins` lists them, and `/unpin name` \
+removes one.
 **Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
 **Usage**: `/usage` shows the images you made and their estimated cost.
 **Commands**:
@@ -100,6 +101,14 @@ REFINE_PLACEHOLDER = "e.g. now as a watercolor"
 REFINE_BUTTON = "Refine"
 
 NO_IMAGE_TO_EDIT = "That message has no image I can edit; right-click a message with a picture."
+
+PIN_MENU = "Pin as reference"
+
+PIN_LABEL = "Pin name (then write --ref name in a prompt)"
+
+PIN_PLACEHOLDER = "up to 32 letters, digits, - and _, e.g. alice"
+
+NO_IMAGE_TO_PIN = "That message has no image I can pin; right-click a message with a picture."
 
 # Alt text for an image whose prompt had no words (a photo sent on its own).
 ALT_WITHOUT_PROMPT = "An image made with Gemini"

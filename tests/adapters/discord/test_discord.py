@@ -435,9 +435,10 @@ async def test_in_a_dm_every_message_is_a_turn_of_one_conversation(bot: Bot) -> 
 async def test_commands_are_registered_globally_with_the_models_choices(bot: Bot) -> None:
     fake = bot.fake
     registered = {c["name"]: c for c in fake.commands[None]}
-    # No /size; and the message context-menu command.
+    # No /size; and the message context-menu commands.
     assert sorted(registered) == [
         "Edit with Nano Banana",
+        "Pin as reference",
         "aspect",
         "forget",
         "help",
@@ -470,6 +471,7 @@ async def test_with_a_guild_id_commands_are_registered_in_that_guild_with_sizes(
     try:
         assert sorted(c["name"] for c in fake.commands[fake.guild_id]) == [
             "Edit with Nano Banana",
+            "Pin as reference",
             "aspect",
             "forget",
             "help",

@@ -29,6 +29,7 @@ from tests.auxil.fake_gemini import FakeGemini
 from tests.bot.turns.test_variations import model_parts
 
 EDIT = "Edit with Nano Banana"
+PIN = "Pin as reference"
 
 
 @pytest.fixture
@@ -71,9 +72,9 @@ async def followups(fake: FakeDiscord, record: FakeInteraction, count: int) -> l
 
 async def test_every_command_is_offered_in_both_installs_and_every_context(bot: Bot) -> None:
     registered = {c["name"]: c for c in bot.fake.commands[None]}
-    assert registered[EDIT]["type"] == 3  # a message context-menu command
+    assert registered[EDIT]["type"] == registered[PIN]["type"] == 3  # message context-menu commands
     assert sorted(registered) == sorted(
-        [EDIT, "aspect", "forget", "help", "imagine", "model", "pin", "pins", "unpin", "usage"]
+        [EDIT, PIN, "aspect", "forget", "help", "imagine", "model", "pin", "pins", "unpin", "usage"]
     )
     for command in registered.values():
         assert command["integration_types"] == [0, 1], command["name"]
