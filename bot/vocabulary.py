@@ -185,3 +185,13 @@ class ModelCall:
     image_size: str = "1K"
     # The API's word for why the answer ended (``STOP``, ``IMAGE_SAFETY``...), when it said one.
     finish_reason: str | None = None
+
+
+# Conversations outside any workspace (Discord DMs and group DMs) all carry this workspace.
+PRIVATE_WORKSPACE = "dm"
+
+
+def pin_board(key: ConversationKey, person: str) -> str:
+    """The reference board a person uses in ``key``'s place: its workspace's, or, outside any
+    workspace, their own (a pin made in one DM must not show in strangers' DMs)."""
+    return f"{PRIVATE_WORKSPACE}:{person}" if key.workspace == PRIVATE_WORKSPACE else key.workspace

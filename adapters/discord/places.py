@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import discord
 from cachetools import LRUCache
 
-from bot.vocabulary import ConversationKey
+from bot.vocabulary import PRIVATE_WORKSPACE, ConversationKey
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-DM_WORKSPACE = "dm"
+DM_WORKSPACE = PRIVATE_WORKSPACE
 # Discord caps thread names at 100 characters.
 THREAD_NAME_LIMIT = 100
 _CACHE_SIZE = 1024

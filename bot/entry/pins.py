@@ -19,7 +19,7 @@ from bot.images.thumbnails import thumbnail
 from bot.text import pin_words
 from bot.text.settings import SettingError
 from bot.turns import framing
-from bot.vocabulary import AttachmentUnavailable, ConversationKey
+from bot.vocabulary import AttachmentUnavailable, ConversationKey, pin_board
 from storage.content import Blob
 from storage.protocol import Store
 
@@ -46,7 +46,7 @@ class PinDesk:
 
     async def run(self, command: Command) -> CommandReply:
         if command.name is CommandName.PINS:
-            return await self._list(command.key)
+            return await self._list(command.key, command.author.id)
         if not command.argument.strip():
             which = (
                 pin_words.PIN_WHICH_NAME if command.name is CommandName.PIN else pin_words.UNPIN_WHICH_NAME
@@ -61,8 +61,8 @@ class PinDesk:
         return await self._unpin(command, name)
 
     async def _pin(self, command: Command, name: str) -> CommandReply:
-        key = command.key
-        if await self._store.pins(key.platform, key.workspace, [name]):
+        key, board = command.key, pin_board(command.key, command.author.id)
+        if await self._store.pins(key.platform, board, [name]):
             return _refused(pin_words.name_taken(name))
         if len(command.images) > 1:
             return _refused(pin_words.ONE_IMAGE_TO_PIN)
@@ -74,12 +74,12 @@ class PinDesk:
         if image is None:
             return _refused(pin_words.NOTHING_TO_PIN)
         try:
-            pin = await self._store.add_pin(key.platform, key.workspace, name, image, command.author.id)
+            pin = await self._store.add_pin(key.platform, board, name, image, command.author.id)
         except ValueError:  # the conversation was forgotten while this looked at it
             return _refused(pin_words.NOTHING_TO_PIN)
         if pin.sha256 != (image if isinstance(image, str) else image.sha256):  # pinned meanwhile
             return _refused(pin_words.name_taken(name))
-        log.info("pinned", extra={"platform": key.platform, "workspace": key.workspace, "pin": name})
+        log.info("pinned", extra={"platform": key.platform, "workspace": board, "pin": name})
         return CommandReply(pin_words.pinned(name), public=True)
 
     async def _attached(self, command: Command) -> Blob:
@@ -100,8 +100,8 @@ class PinDesk:
         found = framing.first_image(turn) if turn is not None else None
         return found[0] if found is not None else None
 
-    async def _list(self, key: ConversationKey) -> CommandReply:
-        pins = await self._store.pins(key.platform, key.workspace)
+    async def _list(self, key: ConversationKey, person: str) -> CommandReply:
+        pins = await self._store.pins(key.platform, pin_board(key, person))
         if not pins:
             return CommandReply(pin_words.NO_PINS)
         shown = pins[:PREVIEWS]
@@ -115,13 +115,13 @@ class PinDesk:
         return CommandReply(text, pins=tuple(listed))
 
     async def _unpin(self, command: Command, name: str) -> CommandReply:
-        key = command.key
-        found = await self._store.pins(key.platform, key.workspace, [name])
+        key, board = command.key, pin_board(command.key, command.author.id)
+        found = await self._store.pins(key.platform, board, [name])
         if not found:
             return _refused(pin_words.unknown_pin(name))
         admin = command.moderator or self._access.is_admin(key.platform, command.author.id)
         if found[0].pinned_by != command.author.id and not admin:
             return _refused(pin_words.unpin_refused(name))
-        await self._store.remove_pin(key.platform, key.workspace, name)
-        log.info("unpinned", extra={"platform": key.platform, "workspace": key.workspace, "pin": name})
+        await self._store.remove_pin(key.platform, board, name)
+        log.info("unpinned", extra={"platform": key.platform, "workspace": board, "pin": name})
         return CommandReply(pin_words.unpinned(name), public=True)

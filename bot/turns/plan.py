@@ -123,7 +123,9 @@ class TurnPlanner:
                 check_declared(ref.filename, ref.size, self._image_limits)
         except ImageRejected as exc:
             return Refusal(exc.user_message)
-        refs = await resolve(self._store, request.key, parsed.refs, len(request.images), caps)
+        refs = await resolve(
+            self._store, request.key, request.author.id, parsed.refs, len(request.images), caps
+        )
         if isinstance(refs, str):
             return Refusal(refs)
         continuing = request.continue_from is not None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.gemini.capabilities import ModelCapabilities
 from bot.text import pin_words
-from bot.vocabulary import ConversationKey
+from bot.vocabulary import ConversationKey, pin_board
 from storage.content import ContentRecord, image_part
 from storage.protocol import Store
 
@@ -23,16 +23,22 @@ class Reference:
 
 
 async def resolve(
-    store: Store, key: ConversationKey, names: Sequence[str], attached: int, caps: ModelCapabilities
+    store: Store,
+    key: ConversationKey,
+    person: str,
+    names: Sequence[str],
+    attached: int,
+    caps: ModelCapabilities,
 ) -> tuple[Reference, ...] | str:
-    """The pins called ``names`` in ``key``'s workspace, in the order written, or the one sentence
+    """The pins called ``names`` on ``person``'s board in ``key``'s place (``pin_board``), in the
+    order written, or the one sentence
     that refuses the turn: unknown names, or more images with the attachments than ``caps`` takes
     (images the conversation's history carries are bounded by the context budget, as always)."""
     if not names:
         return ()
     if len(names) + attached > caps.max_input_images:
         return pin_words.too_many_references(len(names), attached, caps.max_input_images, caps.model)
-    found = {pin.name: pin for pin in await store.pins(key.platform, key.workspace, names)}
+    found = {pin.name: pin for pin in await store.pins(key.platform, pin_board(key, person), names)}
     unknown = [name for name in names if name not in found]
     if unknown:
         return pin_words.unknown_refs(unknown)

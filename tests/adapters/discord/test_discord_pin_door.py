@@ -163,18 +163,21 @@ async def test_an_embedded_image_is_pinned_through_discords_media_proxy(bot: Bot
     assert pin.sha256 == sha(picture.data)
 
 
-async def test_in_a_dm_the_pin_is_the_dms_as_with_slash_pin(bot: Bot) -> None:
+async def test_in_a_dm_the_pin_is_on_the_persons_own_board_as_with_slash_pin(bot: Bot) -> None:
     fake = bot.fake
     dm = fake.dm_channel()
     picture = portrait()
     message = await fake.post(dm, "", files=[picture])
     await bot.replies(dm)  # a DM with only a photo is a turn already
     assert await pin_as(fake, message, "me") == pin_words.pinned("me")
-    [pin] = await bot.core.store.pins("discord", "dm")
+    [pin] = await bot.core.store.pins("discord", f"dm:{fake.alice['id']}")
     assert pin.sha256 == sha(picture.data)
     # /pin in the DM sees the same board: the name is taken.
     again = await fake.command("pin", dm, name="me")
     assert (await ephemeral_answer(fake, again.token)).content == pin_words.name_taken("me")
+    # Another person's DM with the bot is another board: Alice's pin is not theirs to see.
+    theirs = await fake.command("pins", fake.dm_channel(fake.bob), user=fake.bob)
+    assert (await ephemeral_answer(fake, theirs.token)).content == pin_words.NO_PINS
 
 
 async def test_in_a_group_dm_the_pin_goes_through_the_interaction_to_the_dm_board(bot: Bot) -> None:
@@ -185,7 +188,7 @@ async def test_in_a_group_dm_the_pin_goes_through_the_interaction_to_the_dm_boar
     message = fake.compose(group, "", files=[picture])
     before = len(fake.requests)
     assert await pin_as(fake, message, "us") == pin_words.pinned("us")
-    [pin] = await bot.core.store.pins("discord", "dm")
+    [pin] = await bot.core.store.pins("discord", f"dm:{fake.alice['id']}")
     assert pin.sha256 == sha(picture.data)
     used = {path.split("/")[1] for _, path in fake.requests[before:]}
     assert used <= {"interactions", "webhooks", "attachments"}, fake.requests[before:]
