@@ -20,7 +20,7 @@ class WorkspaceQueries:
     blob_cache: BlobCache
     # Conversations forgotten per transaction: however large the workspace, no transaction (nor,
     # on PostgreSQL, its row locks) lasts long while other turns wait to write.
-    workspace_batch = 100
+    workspace_batch = 25
 
     def _transaction(self) -> AbstractAsyncContextManager[Session]:
         raise NotImplementedError

@@ -4,7 +4,6 @@ file; a revoked person's token, or another team's event, deletes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
@@ -24,6 +23,7 @@ from tests.auxil import fake_slack as fs
 from tests.auxil import image_factory as img
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.process import ROOT
+from tests.auxil.waiting import settled
 
 OTHER_TEAM = "T0OTHER"
 # Each table's rows of the installation's team (settings: by scope text).
@@ -46,13 +46,11 @@ def rows_in_file(path: Path, team: str = fs.TEAM_ID) -> dict[str, int]:
     return counts
 
 
-async def until_gone(bot: Bot, limit_s: float = 15.0) -> dict[str, int]:
-    for _ in range(int(limit_s / 0.02)):
-        counts = rows_in_file(bot.core.db_path)
-        if counts["conversations"] == counts["pins"] == counts["settings"] == 0:
-            return counts
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the team's rows are still there: {rows_in_file(bot.core.db_path)}")
+async def until_forgotten(caplog: pytest.LogCaptureFixture, limit_s: float = 15.0) -> logging.LogRecord:
+    """The one line the deletion logs once it is done."""
+    assert await settled(lambda: bool(forgotten_lines(caplog)), limit_s)
+    [line] = forgotten_lines(caplog)
+    return line
 
 
 async def a_team_with_history(bot: Bot) -> str:
@@ -86,11 +84,11 @@ async def test_an_uninstall_deletes_the_teams_rows_in_the_database_file(
     status, _ = await bot.sender.event(FakeSlack.event_body({"type": "app_uninstalled"}))
 
     assert status == 200
-    after = await until_gone(bot)
+    line = await until_forgotten(caplog)
+    after = rows_in_file(bot.core.db_path)
     assert after == {**dict.fromkeys(TEAM_ROWS, 0), "ledger": 1, "blobs": 1, "posted": 0}
     assert await bot.core.store.history(thread_key(ts)) == []
     assert [p.name for p in await bot.core.store.pins("slack", OTHER_TEAM)] == ["logo"]
-    [line] = forgotten_lines(caplog)
     shown = {name: getattr(line, name) for name in ("platform", "workspace", "reason", "conversations")}
     assert shown == {
         "platform": "slack",
@@ -120,8 +118,9 @@ async def test_a_revoked_bot_token_deletes_and_a_revoked_persons_token_does_not(
     revoked = {"type": "tokens_revoked", "tokens": {"oauth": [fs.ALICE], "bot": [fs.BOT_USER_ID]}}
     assert (await bot.sender.event(FakeSlack.event_body(revoked)))[0] == 200
 
-    assert (await until_gone(bot))["ledger"] == 2
-    [line] = forgotten_lines(caplog)
+    line = await until_forgotten(caplog)
+    after = rows_in_file(bot.core.db_path)
+    assert after == {**dict.fromkeys(TEAM_ROWS, 0), "ledger": 2, "blobs": 1, "posted": 0}
     assert (line.reason, line.conversations, line.turns) == ("tokens_revoked", 1, 2)
 
 
