@@ -9,6 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config, read_environment, require_generation
+from bot.vocabulary import WorkspaceForgotten
+from storage.errors import StoreError
+
+# The platforms whose workspaces the store keys (the adapters' PLATFORM names).
+PLATFORMS = ("console", "discord", "slack")
 
 NOTHING_TO_RUN = (
     "Nothing to run: no platform is configured and this is not an interactive terminal.\n"
@@ -26,17 +31,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=["console", "migrate-db"],
+        choices=["console", "migrate-db", "forget-workspace"],
         help="'console' chats in this terminal; 'migrate-db --to URL' copies the SQLite database "
-        "into PostgreSQL; without either, every configured platform starts",
+        "into PostgreSQL; 'forget-workspace PLATFORM WORKSPACE_ID' deletes what the bot keeps for "
+        "one Slack workspace or Discord server; without any, every configured platform starts",
     )
+    parser.add_argument("place", nargs="*", metavar="PLATFORM WORKSPACE_ID", help="forget-workspace: which")
     parser.add_argument(
         "--to", metavar="URL", default=None, help="migrate-db: the empty PostgreSQL database to copy into"
     )
     parser.add_argument(
         "--env-file", type=Path, default=None, help="read settings from this file (default .env)"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.place and args.mode != "forget-workspace":
+        parser.error(f"unrecognized arguments: {' '.join(args.place)}")
+    return args
 
 
 def _fail(lines: Sequence[str], code: int = 2) -> int:
@@ -66,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.migrate_db import migrate_db  # imported here: only this command needs it
 
         return migrate_db(config, args.to)
+    if args.mode == "forget-workspace":
+        return forget_workspace(config, args.place)
 
     platforms = platforms_to_start(config)
     console = args.mode == "console" or (not platforms and sys.stdin.isatty())
@@ -85,3 +97,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run(config, console=console))
     except KeyboardInterrupt:
         return 130
+
+
+FORGET_USAGE = (
+    "forget-workspace needs a platform and a workspace id: python -m bot forget-workspace slack T0123ABCD "
+    "(a Slack team id), discord 123456789012345678 (a Discord server id) or console local."
+)
+
+
+def forget_workspace(config: Config, place: Sequence[str]) -> int:
+    """Delete everything the bot keeps for one workspace, as leaving it does; one line on stdout
+    saying what went, or one on stderr. Returns the exit code (2: wrong arguments, 1: no database)."""
+    if len(place) != 2 or place[0] not in PLATFORMS or not place[1].strip():
+        return _fail([FORGET_USAGE])
+    platform, workspace = place[0], place[1].strip()
+    from bot.composition import describe_store, open_store  # imported here: only this command needs them
+    from bot.entry.leaving import forget_workspace as forget
+
+    async def run() -> WorkspaceForgotten:
+        store = open_store(config)
+        await store.open()
+        try:
+            return await forget(store, platform, workspace, reason="operator")
+        finally:
+            await store.close()
+
+    try:
+        gone = asyncio.run(run())
+    except (StoreError, OSError) as exc:
+        return _fail([f"cannot open the database at {describe_store(config)}: {exc}"], code=1)
+    if not gone.anything:
+        print(f"Nothing was stored for {platform} workspace {workspace}; nothing deleted.")
+        return 0
+    print(
+        f"Deleted for {platform} workspace {workspace}: {_many(gone.conversations, 'conversation')} "
+        f"({_many(gone.turns, 'turn')}), {_many(gone.images, 'image')}, {_many(gone.settings, 'setting')} "
+        f"and {_many(gone.pins, 'pin')}. Its usage ledger rows are kept (they hold no content; the spend "
+        "cap and monthly totals count them)."
+    )
+    return 0
+
+
+def _many(count: int, thing: str) -> str:
+    return f"{count} {thing}" if count == 1 else f"{count} {thing}s"

@@ -147,19 +147,8 @@ def build_service(
     forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
     # One budget for the process's image memory: turns, pins and the editor's masks draw on it.
     memory = ImageMemory.of(config.images.memory_bytes)
-    pipeline = _pipeline(
-        config,
-        patient,
-        engine,
-        coordination,
-        settings,
-        access,
-        forgetting,
-        patience,
-        aftercare,
-        observer,
-        memory,
-    )
+    parts = (settings, access, forgetting, patience, aftercare, observer, memory)
+    pipeline = _pipeline(config, patient, engine, coordination, *parts)
     in_flight = in_flight if in_flight is not None else InFlight()
     observer.sample("turns_in_flight", lambda: int(in_flight))
     return ConversationService(
@@ -172,17 +161,29 @@ def build_service(
         pipeline=pipeline,
         in_flight=in_flight,
         aftercare=aftercare,
-        dialogue=Dialogue(
-            store=patient,
-            config=config,
-            access=access,
-            forgetting=forgetting,
-            settings=settings,
-            editor_link=_editor_link(config, links),
-            pins=PinDesk(patient, access, _image_limits(config), memory.decodes),
-        ),
+        dialogue=_dialogue(config, patient, access, forgetting, settings, links, memory),
         observer=observer,
         image_memory=memory,
+    )
+
+
+def _dialogue(
+    config: Config,
+    store: Store,
+    access: AccessPolicy,
+    forgetting: Forgetting,
+    settings: ConversationSettings,
+    links: EditLinks | None,
+    memory: ImageMemory,
+) -> Dialogue:
+    return Dialogue(
+        store=store,
+        config=config,
+        access=access,
+        forgetting=forgetting,
+        settings=settings,
+        editor_link=_editor_link(config, links),
+        pins=PinDesk(store, access, _image_limits(config), memory.decodes),
     )
 
 

@@ -12,6 +12,7 @@ from storage.records import Position as Position
 from storage.records import ScopeLevel as ScopeLevel
 from storage.records import SettingScope as SettingScope
 from storage.records import Usage as Usage
+from storage.records import WorkspaceForgotten as WorkspaceForgotten
 
 
 class SettingName(StrEnum):

@@ -6,17 +6,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from storage import reports
 from storage.content import Blob, ContentRecord
-from storage.records import ConversationKey, LinkOutcome, Pin, SettingScope, Usage
-from storage.reports import (
-    DayLatency,
-    DayUsage,
-    OutcomeCount,
-    ProcessSeen,
-    RecentConversation,
-    Spender,
-    TurnRecord,
-)
+from storage.records import ConversationKey, LinkOutcome, Pin, SettingScope, Usage, WorkspaceForgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +325,12 @@ class Maintenance(Protocol):
         """Conversations last updated before ``before``, oldest first (for retention)."""
         ...
 
+    async def forget_workspace(self, platform: str, workspace: str) -> WorkspaceForgotten:
+        """Delete everything kept for one workspace (the bot left it): every conversation as
+        ``forget`` does, a batch per transaction, every channel and thread setting, every pin as
+        ``forget_pins`` does. The usage ledger stays. Calling it again finds nothing."""
+        ...
+
 
 class SignedLinks(Protocol):
     """What signed, single-use links (the region editor's) need from the database that every
@@ -393,33 +391,33 @@ class Reports(Protocol):
     the turn log it reads latency and failures from. ``bounds``: instants in order; row ``day``
     n is the interval from ``bounds[n]`` up to ``bounds[n + 1]``; days with nothing are absent."""
 
-    async def record_turns(self, records: Sequence[TurnRecord]) -> None: ...
+    async def record_turns(self, records: Sequence[reports.TurnRecord]) -> None: ...
 
-    async def usage_by_day(self, bounds: Sequence[float]) -> list[DayUsage]:
+    async def usage_by_day(self, bounds: Sequence[float]) -> list[reports.DayUsage]:
         """The ledger's images and cost per day, model and platform (forgotten turns count)."""
         ...
 
-    async def latency_by_day(self, bounds: Sequence[float]) -> list[DayLatency]:
+    async def latency_by_day(self, bounds: Sequence[float]) -> list[reports.DayLatency]:
         """p50 and p95 per day of the turns that answered (outcome ``image`` or ``text_only``)."""
         ...
 
-    async def outcome_counts(self, since: float) -> list[OutcomeCount]:
+    async def outcome_counts(self, since: float) -> list[reports.OutcomeCount]:
         """Turns logged since ``since`` by outcome and reason, the most frequent first."""
         ...
 
-    async def top_people(self, since: float, limit: int = 10) -> list[Spender]:
+    async def top_people(self, since: float, limit: int = 10) -> list[reports.Spender]:
         """The people (by platform) whose images cost most since ``since``."""
         ...
 
-    async def top_channels(self, since: float, limit: int = 10) -> list[Spender]:
+    async def top_channels(self, since: float, limit: int = 10) -> list[reports.Spender]:
         """The channels whose images cost most since ``since``."""
         ...
 
-    async def processes(self) -> list[ProcessSeen]:
+    async def processes(self) -> list[reports.ProcessSeen]:
         """The processes sharing the database, from their leases (none on SQLite)."""
         ...
 
-    async def recent_conversations(self, limit: int = 20) -> list[RecentConversation]:
+    async def recent_conversations(self, limit: int = 20) -> list[reports.RecentConversation]:
         """The most recently updated conversations, newest first."""
         ...
 

@@ -3,6 +3,7 @@ positions and billed usage (the core re-exports them from ``bot.vocabulary``).""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -65,6 +66,13 @@ class SettingScope:
         if self.level is ScopeLevel.THREAD:
             parts.append(self.thread)
         return "|".join(parts)
+
+    @staticmethod
+    def inside_workspace(platform: str, workspace: str) -> tuple[str, ...]:
+        """How ``as_text`` of every scope inside one workspace begins (one prefix per level)."""
+        return tuple(
+            f"{level.value}|{platform}|{workspace}|" for level in ScopeLevel if level is not ScopeLevel.GLOBAL
+        )
 
 
 _SLACK_TS = re.compile(r"([0-9]{1,12})\.([0-9]{1,6})", re.ASCII)
@@ -147,3 +155,24 @@ class Pin:
     mime_type: str
     pinned_by: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceForgotten:
+    """What forgetting a whole workspace deleted: its conversations (and their turns), the images
+    nothing else held, its settings and its pins. The usage ledger is kept."""
+
+    conversations: int = 0
+    turns: int = 0
+    images: int = 0
+    settings: int = 0
+    pins: int = 0
+
+    def __add__(self, other: WorkspaceForgotten) -> WorkspaceForgotten:
+        return WorkspaceForgotten(
+            *(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True))
+        )
+
+    @property
+    def anything(self) -> bool:
+        return any(dataclasses.astuple(self))

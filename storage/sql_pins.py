@@ -93,15 +93,23 @@ class PinQueries:
         return await self._unpin(platform, workspace, None)
 
     async def _unpin(self, platform: str, workspace: str, names: tuple[str, ...] | None) -> int:
-        which = "" if names is None else " AND name = $3"
         async with self._transaction() as session:
-            rows = await session.fetch(
-                f"DELETE FROM pins WHERE platform = $1 AND workspace = $2{which} RETURNING sha256",
-                platform,
-                workspace,
-                *(names or ()),
-            )
-            await release_blobs(session, sorted({row[0] for row in rows}))
-        if rows:  # an unpinned image nothing else holds leaves this process's memory too
+            unpinned, _ = await unpin(session, platform, workspace, names)
+        if unpinned:  # an unpinned image nothing else holds leaves this process's memory too
             self.blob_cache.clear()
-        return len(rows)
+        return unpinned
+
+
+async def unpin(
+    session: Session, platform: str, workspace: str, names: tuple[str, ...] | None
+) -> tuple[int, int]:
+    """Remove a workspace's pins called ``names`` (None: all of them) and the images nothing else
+    holds; returns how many pins and how many images went."""
+    which = "" if names is None else " AND name = $3"
+    rows = await session.fetch(
+        f"DELETE FROM pins WHERE platform = $1 AND workspace = $2{which} RETURNING sha256",
+        platform,
+        workspace,
+        *(names or ()),
+    )
+    return len(rows), await release_blobs(session, sorted({row[0] for row in rows}))

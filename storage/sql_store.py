@@ -28,6 +28,7 @@ from storage.sql_pins import PinQueries
 from storage.sql_reports import ReportQueries
 from storage.sql_session import Row, Session
 from storage.sql_turns import KEY_MATCH
+from storage.sql_workspaces import WorkspaceQueries
 
 Clock = Callable[[], float]
 
@@ -38,7 +39,7 @@ def handed_over(platform: str, rows: Sequence[Row]) -> list[tuple[ConversationKe
     return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in ordered]
 
 
-class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries):
+class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries, WorkspaceQueries):
     """Every query of the store protocol. A backend provides three ways to a session: ``_read``
     (statements that each commit on their own), ``_write`` (one statement that writes) and
     ``_transaction`` (several statements, committed together or rolled back on any error)."""
@@ -292,7 +293,7 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries)
 
     async def forget(self, key: ConversationKey) -> int:
         async with self._transaction() as session:
-            deleted = await sql_turns.forget(session, key)
+            deleted, _ = await sql_turns.forget(session, key)
         if deleted:
             self.blob_cache.clear()
             await self._after_forget()

@@ -127,9 +127,9 @@ async def record_posted(
     )
 
 
-async def forget(session: Session, key: ConversationKey) -> int:
+async def forget(session: Session, key: ConversationKey) -> tuple[int, int]:
     """Delete a conversation, its thread settings and every blob no other turn nor a pin references;
-    returns the turns deleted."""
+    returns the turns and the blobs deleted."""
     await session.execute("DELETE FROM settings WHERE scope = $1", SettingScope.for_thread(key).as_text())
     row = await session.fetchrow(
         "SELECT c.id, (SELECT COUNT(*) FROM turns AS t WHERE t.conversation_id = c.id) "
@@ -137,7 +137,7 @@ async def forget(session: Session, key: ConversationKey) -> int:
         *key_params(key),
     )
     if row is None:
-        return 0
+        return 0, 0
     conversation_id, turn_count = row[0], row[1]
     rows = await session.fetch(
         "SELECT DISTINCT tb.sha256 FROM turn_blobs AS tb "
@@ -148,8 +148,8 @@ async def forget(session: Session, key: ConversationKey) -> int:
     await lock_blobs(session, candidates)
     # Cascades to turns, turn_blobs and posted_messages.
     await session.execute("DELETE FROM conversations WHERE id = $1", conversation_id)
-    await release_blobs(session, candidates)
-    return int(turn_count)
+    released = await release_blobs(session, candidates)
+    return int(turn_count), released
 
 
 async def lock_blobs(session: Session, hashes: Sequence[str]) -> None:
@@ -162,12 +162,14 @@ async def lock_blobs(session: Session, hashes: Sequence[str]) -> None:
         )
 
 
-async def release_blobs(session: Session, hashes: Sequence[str]) -> None:
-    """Delete the given blobs that no turn and no pin references any more (locked first)."""
+async def release_blobs(session: Session, hashes: Sequence[str]) -> int:
+    """Delete the given blobs that no turn and no pin references any more (locked first); returns
+    how many went."""
     await lock_blobs(session, hashes)
-    await session.execute_in(
+    released = await session.fetch_in(
         "DELETE FROM blobs WHERE sha256 {values} "
         "AND NOT EXISTS (SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256) "
-        "AND NOT EXISTS (SELECT 1 FROM pins AS p WHERE p.sha256 = blobs.sha256)",
+        "AND NOT EXISTS (SELECT 1 FROM pins AS p WHERE p.sha256 = blobs.sha256) RETURNING sha256",
         hashes,
     )
+    return len(released)

@@ -27,6 +27,7 @@ from adapters.discord.sink import NO_MENTIONS, ChannelSink, upload_limit
 from adapters.discord.surface import Surface
 from adapters.discord.words import BAD_TOKEN, INTENT_REFUSED
 from bot.config import DEFAULT_DISCORD_API_URL, Config, reveal
+from bot.entry.leaving import forget_workspace
 from bot.entry.service import ConversationService
 from bot.observing.null import NOBODY
 from bot.ports import Observer, PlatformError, ReplySink
@@ -111,6 +112,12 @@ class _Client(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.conversation.on_message(message)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server (kicked, banned, or the server deleted): its data goes. A
+        GUILD_DELETE with ``unavailable`` (an outage) is on_guild_unavailable instead: all kept."""
+        async with self.surface.in_flight.track():
+            await forget_workspace(self.surface.service.store, PLATFORM, str(guild.id), reason="guild_remove")
 
 
 class DiscordAdapter:

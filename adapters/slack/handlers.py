@@ -8,11 +8,12 @@ import asyncio
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import pins, settings
+from adapters.slack import departure, pins, settings
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.blocks import ASPECT_ACTION, FORGET_ACTION, REGENERATE_ACTION
 from adapters.slack.controls import Controls
 from adapters.slack.conversation import Conversation
+from adapters.slack.departure import Departure
 from adapters.slack.files import SlackFiles
 from adapters.slack.pins import PinCommands
 from adapters.slack.settings import SlashCommands
@@ -35,7 +36,13 @@ __all__ = [
 # Every bot event the manifest subscribes to has a listener here (message.channels/.groups/.im/
 # .mpim all arrive as "message"; the assistant_thread_* events and messages in AI app threads go to
 # Bolt's Assistant); an event without one is answered 404 and Slack retries it.
-EVENT_TYPES = ("app_mention", "assistant_thread_context_changed", "assistant_thread_started", "message")
+EVENT_TYPES = (
+    "app_mention",
+    "assistant_thread_context_changed",
+    "assistant_thread_started",
+    "message",
+    *departure.EVENT_TYPES,
+)
 # Every slash command the manifest declares.
 COMMANDS = settings.COMMANDS + pins.COMMANDS
 # Message shortcuts, by callback id.
@@ -67,6 +74,7 @@ class SlackHandlers:
             SlashCommands(self._surface),
             PinCommands(self._surface),
             Controls(self._surface),
+            Departure(self._surface),
         )
 
     def register(self, app: AsyncApp) -> None:

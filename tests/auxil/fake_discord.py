@@ -6,9 +6,10 @@ more guilds from ``add_guild``, threads, DMs, users) and behaves like Discord wh
 tell the difference:
 
 * gateway: HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, dispatches (MESSAGE_CREATE,
-  THREAD_CREATE, INTERACTION_CREATE) routed by shard as Discord does (IDENTIFY ``shard: [id, count]``
-  gets the guilds with ``(guild_id >> 22) % count == id``, DMs go to shard 0; 4010 for an invalid
-  shard, 4011 for too few when sharding is required; ``GET /gateway/bot`` says how many to run),
+  THREAD_CREATE, INTERACTION_CREATE, GUILD_DELETE from ``remove_guild``) routed by shard as
+  Discord does (IDENTIFY ``shard: [id, count]`` gets the guilds with ``(guild_id >> 22) % count
+  == id``, DMs go to shard 0; 4010 for an invalid shard, 4011 for too few when sharding is
+  required; ``GET /gateway/bot`` says how many to run),
   ``compress=zlib-stream`` honoured (plain text frames when absent), close 4004 for a bad token
   and 4014 for a refused message-content intent; without that intent guild messages arrive
   without content unless they mention the bot;
@@ -1024,6 +1025,27 @@ class FakeDiscord(LocalServer):
             record.payload["message"] = opened.payload["message"]
         await self._dispatch("INTERACTION_CREATE", record.payload)
         return record
+
+    async def remove_guild(self, guild_id: int, *, unavailable: bool = False) -> None:
+        """GUILD_DELETE to the connections that get the server's events: the bot was removed
+        (kicked, banned, or the server deleted; no ``unavailable`` field, and the server is gone
+        from later READYs), or with ``unavailable`` the server is in an outage (it stays)."""
+        data: dict[str, Any] = {"id": str(guild_id)}
+        if unavailable:
+            data["unavailable"] = True
+        else:
+            self.guilds.pop(guild_id, None)
+        for session in list(self._sessions):
+            if session.identified and session.receives(guild_id):
+                self.dispatched.append((session.shard, "GUILD_DELETE", guild_id))
+                await session.dispatch("GUILD_DELETE", data)
+
+    async def restore_guild(self, guild_id: int) -> None:
+        """GUILD_CREATE again: a server back from an outage (``remove_guild(unavailable=True)``)."""
+        payload = self._guild_payload(self.guilds[guild_id])
+        for session in list(self._sessions):
+            if session.identified and session.receives(guild_id):
+                await session.dispatch("GUILD_CREATE", payload)
 
     async def redeliver(self, message: FakeMessage) -> None:
         """Deliver MESSAGE_CREATE for a message again, as a gateway replay after a resume can."""

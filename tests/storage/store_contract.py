@@ -1041,6 +1041,7 @@ class SignedLinksContract(ContractBase):
 from tests.storage.store_contract_one_call import OneCallContract  # noqa: E402  # it builds on ContractBase
 from tests.storage.store_contract_pins import PinsContract  # noqa: E402  # it builds on ContractBase
 from tests.storage.store_contract_reports import ReportsContract  # noqa: E402  # it builds on ContractBase
+from tests.storage.store_contract_workspaces import WorkspacesContract  # noqa: E402  # it builds on ContractBase
 
 
 class StoreContract(
@@ -1054,5 +1055,6 @@ class StoreContract(
     OneCallContract,
     PinsContract,
     ReportsContract,
+    WorkspacesContract,
 ):
     """Every role's contract: what a complete ``Store`` backend passes."""

@@ -174,6 +174,31 @@ class TestSqliteStore(StoreContract):
         await store.close()
         assert not any(piece in file_bytes(db_path) for piece in slices(secret))
 
+    async def test_a_forgotten_workspace_leaves_no_image_bytes_in_the_files_nor_in_memory(
+        self, store: SqliteStore, db_path: Path
+    ) -> None:
+        secret, pinned = Blob("image/png", os.urandom(50 * 1024)), Blob("image/png", os.urandom(40 * 1024))
+        kept = Blob("image/png", os.urandom(50 * 1024))
+        doomed = make_key("doomed")
+        await self.add(store, doomed, images=[secret])
+        await store.add_pin("discord", "w1", "logo", pinned, "u1")
+        await self.add(store, make_key("survivor", platform="slack"), images=[kept])
+        await store.checkpoint()
+        assert all(piece in file_bytes(db_path) for piece in slices(secret) + slices(pinned))
+        assert secret.sha256 in (await store.load_blobs([secret.sha256]))
+        assert store.blob_cache.held_bytes > 0
+
+        forgotten = await store.forget_workspace("discord", "w1")
+
+        assert (forgotten.turns, forgotten.images, forgotten.pins) == (1, 2, 1)
+        assert store.blob_cache.held_bytes == 0
+        wal = db_path.with_name(db_path.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
+        after = file_bytes(db_path)
+        assert not any(piece in after for piece in slices(secret) + slices(pinned))
+        assert all(piece in after for piece in slices(kept))
+        assert await store.integrity_check() == ["ok"]
+
     async def test_records_must_be_plain_json(self, store: SqliteStore) -> None:
         key = make_key()
         with pytest.raises(TypeError):

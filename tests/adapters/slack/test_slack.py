@@ -417,6 +417,9 @@ async def test_every_subscribed_event_type_has_a_listener(bot: Bot, fake_gemini:
     samples["assistant_thread_started"] = started
     changed = FakeSlack.assistant_thread_context_changed(started, "C0OTHER")
     samples["assistant_thread_context_changed"] = changed
+    # Leaving events (with nothing stored yet, nothing to delete); a person's token, not the bot's.
+    samples["app_uninstalled"] = {"type": "app_uninstalled"}
+    samples["tokens_revoked"] = {"type": "tokens_revoked", "tokens": {"oauth": [fs.ALICE]}}
     assert sorted(events) == sorted(samples)
     for name in events:
         status, _ = await bot.sender.event(FakeSlack.event_body(samples[name]))
