@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-from bot.config import Config, redacted_database_url
+from bot.admin.sessions import AdminSessions
+from bot.admin.web import AdminSite
+from bot.config import Config, redacted_database_url, reveal
 from bot.editing.desk import RegionDesk
 from bot.editing.tokens import EditLinks
 from bot.editing.web import EditorSite
 from bot.entry.access import AccessPolicy
 from bot.entry.dialogue import Dialogue, EditorLink
+from bot.entry.pins import PinDesk
 from bot.entry.routing import Router
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
@@ -31,6 +36,7 @@ from bot.turns.plan import TurnPlanner
 from bot.turns.retention import SoleProcess as SoleProcessJobs
 from bot.vocabulary import ConversationKey, Position
 from storage.aftercare import Aftercare
+from storage.blob_cache import BlobCache
 from storage.patience import Patience
 from storage.protocol import Store
 
@@ -44,10 +50,11 @@ def open_store(config: Config) -> Store:
             config.storage.url,
             lease_s=config.storage.process_lease_s,
             max_connections=config.storage.pool_size,
+            blob_cache=BlobCache(config.storage.image_cache_bytes),
         )
     from storage.sqlite_store import SqliteStore
 
-    return SqliteStore(config.storage.path)
+    return SqliteStore(config.storage.path, blob_cache=BlobCache(config.storage.image_cache_bytes))
 
 
 def describe_store(config: Config) -> str:
@@ -160,9 +167,14 @@ def build_service(
             forgetting=forgetting,
             settings=settings,
             editor_link=_editor_link(config, links),
+            pins=PinDesk(patient, access, _image_limits(config)),
         ),
         observer=observer,
     )
+
+
+def _image_limits(config: Config) -> ImageLimits:
+    return ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
 
 
 def _editor_link(config: Config, links: EditLinks | None) -> EditorLink | None:
@@ -199,6 +211,30 @@ def build_editor(config: Config, service: ConversationService, links: EditLinks 
     return Editor(links, desk, EditorSite(links, desk, max_instruction_chars=config.limits.max_prompt_chars))
 
 
+def build_admin(
+    config: Config,
+    store: Store,
+    forget: Callable[[ConversationKey], Awaitable[int]],
+    parts: Callable[[], Awaitable[Mapping[str, bool]]],
+) -> AdminSite | None:
+    """The operators' dashboard with ADMIN_TOKEN (else none: GET /admin is 404). ``store``: the
+    store itself, not the core's patient one (the page says at once that the database is away);
+    ``forget``: the service's (as /forget does it); ``parts``: this process's health checks."""
+    token = reveal(config.http.admin_token)
+    if not token:
+        return None
+    return AdminSite(
+        AdminSessions(token, store),
+        store,
+        forget,
+        parts,
+        policy=LimitPolicy.from_config(config),
+        zone=ZoneInfo(config.http.admin_timezone),
+        lease_s=config.storage.process_lease_s,
+        https=(config.http.public_url or "").startswith("https://"),
+    )
+
+
 def _pipeline(
     config: Config,
     store: Store,
@@ -211,7 +247,7 @@ def _pipeline(
     aftercare: Aftercare,
     observer: Observer,
 ) -> TurnPipeline:
-    limits = ImageLimits(max_bytes=config.images.max_attachment_bytes, max_side=config.images.max_input_side)
+    limits = _image_limits(config)
     gate = GenerationGate(
         config.limits.max_concurrent_generations, config.limits.max_queued_turns, observer.queue_waited
     )

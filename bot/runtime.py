@@ -6,13 +6,17 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import TextIO
 
+from bot.admin.web import AdminSite
 from bot.composition import (
     Coordination,
     Editor,
+    build_admin,
     build_editor,
     build_service,
     coordination_for,
@@ -29,6 +33,7 @@ from bot.gemini.model_check import start_model
 from bot.health import METRICS_PATH, Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
+from bot.observing.journal import TurnJournal
 from bot.observing.metrics import Metrics
 from bot.ports import PlatformAdapter, PlatformError
 from bot.turns.in_flight import InFlight
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 8.0
 # How often a process of a shared database looks for turns a dead process cut off.
 INTERRUPTED_SWEEP_S = 5.0
+# The dashboard for a process's health checks (None without ADMIN_TOKEN).
+AdminFor = Callable[[Callable[[], Awaitable[Mapping[str, bool]]]], AdminSite | None]
 
 
 def tuned_process() -> InFlight:
@@ -109,13 +116,15 @@ async def _serve(config: Config, console: bool) -> int:
         print(f"error: cannot open the database at {describe_store(config)}: {exc}", file=sys.stderr)
         return 1
     metrics = Metrics()  # this process's, served at /metrics
+    # Also notes each turn's ending in the database, for the dashboard of every process.
+    journal = TurnJournal(metrics, store)
     engine = GeminiEngine(
         api_key=reveal(config.gemini.api_key),
         model=config.gemini.model,
         base_url=config.gemini.base_url,
         timeout_s=config.gemini.timeout_s,
         max_attempts=config.gemini.max_attempts,
-        observer=metrics,
+        observer=journal,
         models=config.models,
     )
     try:
@@ -137,11 +146,13 @@ async def _serve(config: Config, console: bool) -> int:
             in_flight=tuned_process(),
             patience=patience,
             aftercare=aftercare,
-            observer=metrics,
+            observer=journal,
             links=(links := editor_links(config, store)),
         )
         editor = build_editor(config, service, links)
-        return await _run_until_stopped(config, console, service, coordination, metrics, editor)
+        admin_for = partial(build_admin, config, store, service.forget)
+        sidecars = _Sidecars(metrics, editor, journal, admin_for)
+        return await _run_until_stopped(config, console, service, coordination, sidecars)
     finally:
         await engine.aclose()
         await store.close()
@@ -177,18 +188,33 @@ def _post_edits_from(editor: Editor | None, adapters: Sequence[object]) -> None:
             editor.desk.serve(*sinks())
 
 
+@dataclass(frozen=True, slots=True)
+class _Sidecars:
+    """What a process runs beside its adapters: metrics, the region editor (PUBLIC_URL), the
+    turn log's writer and the dashboard (ADMIN_TOKEN)."""
+
+    metrics: Metrics
+    editor: Editor | None = None
+    journal: TurnJournal | None = None
+    admin_for: AdminFor | None = None
+
+
 async def _serve_health(
     config: Config,
     service: ConversationService,
     adapters: list[PlatformAdapter],
-    metrics: Metrics,
-    editor: Editor | None = None,
+    sidecars: _Sidecars,
 ) -> HealthServer | None:
     """/healthz, /readyz and /metrics on PORT: on the Slack events server when there is one (one
     server per port), else on a small server of its own. The model was checked before this.
-    With PUBLIC_URL, the region editor's routes are served there too."""
+    With PUBLIC_URL, the region editor's routes are served there too; with ADMIN_TOKEN, the
+    dashboard's."""
+    metrics, editor = sidecars.metrics, sidecars.editor
     installs = [editor.site.install] if editor is not None else []
     health = Health(service.store, adapters, model_checked=lambda: bool(config.gemini.model))
+    admin = sidecars.admin_for(health.check) if sidecars.admin_for is not None else None
+    if admin is not None:
+        installs.append(admin.install)
     for adapter in adapters:
         if hasattr(adapter, "observer"):  # adapters that count their failed API calls
             adapter.observer = metrics
@@ -208,19 +234,18 @@ async def _run_until_stopped(
     console: bool,
     service: ConversationService,
     coordination: Coordination,
-    metrics: Metrics,
-    editor: Editor | None = None,
+    sidecars: _Sidecars,
 ) -> int:
     adapters = [] if console else start_adapters(config, service)
     try:
-        # The console serves PORT only for the region editor.
-        served = not console or editor is not None
-        health = await _serve_health(config, service, adapters, metrics, editor) if served else None
+        # The console serves PORT only for the region editor and the dashboard.
+        served = not console or sidecars.editor is not None or bool(config.http.admin_token)
+        health = await _serve_health(config, service, adapters, sidecars) if served else None
     except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        return await _serve_adapters(config, console, service, adapters, coordination, editor)
+        return await _serve_adapters(config, console, service, adapters, coordination, sidecars)
     finally:
         if health is not None:
             await health.close()
@@ -232,10 +257,13 @@ async def _serve_adapters(
     service: ConversationService,
     adapters: list[PlatformAdapter],
     coordination: Coordination,
-    editor: Editor | None = None,
+    sidecars: _Sidecars,
 ) -> int:
+    editor = sidecars.editor
     tasks = _start_adapters(config, console, service, adapters, editor)
     background = _background_jobs(config, service, coordination, adapters)
+    if sidecars.journal is not None:
+        background.append(asyncio.create_task(sidecars.journal.run()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

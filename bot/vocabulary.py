@@ -102,11 +102,12 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """A generated image, ready to upload."""
+    """A generated image, ready to upload; ``alt`` is the prompt that made it (alt text)."""
 
     data: bytes
     mime_type: str
     filename: str
+    alt: str = ""
 
 
 ReplyPart = TextPart | ImagePart
@@ -144,6 +145,9 @@ class Reply:
     turn_id: int | None = None
     actions: tuple[Action, ...] = ()
     is_error: bool = False
+    # (number, count) when this reply is one take of several sent one after another: a platform
+    # that can may show them together once the last one arrives.
+    take: tuple[int, int] | None = None
 
     @property
     def images(self) -> tuple[ImagePart, ...]:

@@ -38,9 +38,58 @@ SIGNED_LINKS: tuple[str, ...] = (
 )
 
 
-def spelled(statements: tuple[str, ...], *, bytes_type: str, real_type: str) -> tuple[str, ...]:
+# The same on both databases: the reference board. A pin names a stored image (content-addressed,
+# so an image pinned in several workspaces or also in a conversation is stored once) for one
+# Discord server, Slack workspace or console. No cascade towards blobs: forgetting a conversation
+# keeps a pinned image, and only the last pin or turn to let go of it deletes it.
+PINS: tuple[str, ...] = (
+    """
+    CREATE TABLE pins (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+        pinned_by TEXT NOT NULL,
+        created_at {real} NOT NULL,
+        PRIMARY KEY (platform, workspace, name)
+    )
+    """,
+    "CREATE INDEX pins_by_blob ON pins (sha256)",
+)
+
+
+# The same on both databases: how each turn ended and how long it took, for the operators'
+# dashboard (storage.sql_reports). Fixed words and a number: no person, prompt or place.
+TURN_LOG: tuple[str, ...] = (
+    """
+    CREATE TABLE turn_log (
+        id {id},
+        created_at {real} NOT NULL,
+        platform TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        latency_s {real} NOT NULL
+    )
+    """,
+    "CREATE INDEX turn_log_by_time ON turn_log (created_at)",
+)
+
+# The same on both databases: how the edit a used link submitted ended, so whichever process a
+# polling page reaches can show it (the result image by its blob's digest).
+LINK_OUTCOMES: tuple[str, ...] = (
+    "ALTER TABLE used_links ADD COLUMN outcome TEXT",
+    "ALTER TABLE used_links ADD COLUMN message TEXT",
+    "ALTER TABLE used_links ADD COLUMN result_sha256 TEXT",
+    "ALTER TABLE used_links ADD COLUMN result_mime TEXT",
+)
+
+
+def spelled(
+    statements: tuple[str, ...], *, bytes_type: str, real_type: str, id_type: str = ""
+) -> tuple[str, ...]:
     """Statements shared by both databases, with each one's column types."""
-    return tuple(s.format(bytes=bytes_type, real=real_type) for s in statements)
+    return tuple(s.format(bytes=bytes_type, real=real_type, id=id_type) for s in statements)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -236,6 +285,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=7,
         description="the key that signs editor links, and the links already used",
         statements=spelled(SIGNED_LINKS, bytes_type="BLOB", real_type="REAL"),
+    ),
+    Migration(
+        version=8,
+        description="the reference board: named images pinned for a whole workspace",
+        statements=spelled(PINS, bytes_type="BLOB", real_type="REAL"),
+    ),
+    Migration(
+        version=9,
+        description="how each turn ended and how long it took, for the operators' dashboard",
+        statements=spelled(TURN_LOG, bytes_type="BLOB", real_type="REAL", id_type="INTEGER PRIMARY KEY"),
+    ),
+    Migration(
+        version=10,
+        description="how the edit each used editor link submitted ended, for every process",
+        statements=LINK_OUTCOMES,
     ),
 )
 

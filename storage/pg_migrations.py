@@ -7,7 +7,7 @@ import logging
 import asyncpg
 
 from storage.errors import StoreError
-from storage.migrations import SIGNED_LINKS, Migration, spelled
+from storage.migrations import LINK_OUTCOMES, PINS, SIGNED_LINKS, TURN_LOG, Migration, spelled
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,26 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         version=4,
         description="the key that signs editor links, and the links already used",
         statements=spelled(SIGNED_LINKS, bytes_type="BYTEA", real_type="DOUBLE PRECISION"),
+    ),
+    Migration(
+        version=5,
+        description="the reference board: named images pinned for a whole workspace",
+        statements=spelled(PINS, bytes_type="BYTEA", real_type="DOUBLE PRECISION"),
+    ),
+    Migration(
+        version=6,
+        description="how each turn ended and how long it took, for the operators' dashboard",
+        statements=spelled(
+            TURN_LOG,
+            bytes_type="BYTEA",
+            real_type="DOUBLE PRECISION",
+            id_type="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        ),
+    ),
+    Migration(
+        version=7,
+        description="how the edit each used editor link submitted ended, for every process",
+        statements=LINK_OUTCOMES,
     ),
 )
 

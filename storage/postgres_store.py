@@ -16,12 +16,14 @@ from typing import Any
 
 import asyncpg
 
+from storage.blob_cache import BlobCache
 from storage.errors import StoreError, StoreUnavailable
 from storage.pg_errors import translated
 from storage.pg_migrations import PG_MIGRATIONS, migrate, schema_version
 from storage.pg_processes import DEFAULT_LEASE_S, LIVE_OWNERS, ProcessLease, server_up_a_lease
 from storage.pg_session import PgSession
 from storage.records import ConversationKey
+from storage.reports import ProcessSeen
 from storage.sql_store import Clock, SqlStore, handed_over
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,9 @@ class PostgresStore(SqlStore):
         clock: Clock = time.time,
         max_connections: int = 10,
         lease_s: float = DEFAULT_LEASE_S,
+        blob_cache: BlobCache | None = None,
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, blob_cache)
         self.url = url
         self._max_connections = max_connections
         self._lease_s = lease_s
@@ -172,6 +175,13 @@ class PostgresStore(SqlStore):
                 self.lease.lease_s,
             )
         return handed_over(platform, rows)
+
+    async def processes(self) -> list[ProcessSeen]:
+        async with self._read() as session:
+            rows = await session.fetch(
+                "SELECT id, started_at, seen_at FROM bot_processes ORDER BY started_at, id"
+            )
+        return [ProcessSeen(r[0], float(r[1]), float(r[2]), r[0] == self.lease.id) for r in rows]
 
     # -- connections ------------------------------------------------------------------------
 

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from storage.content import Blob, ContentRecord
-from storage.records import ConversationKey, SettingScope, Usage
+from storage.records import ConversationKey, LinkOutcome, Pin, SettingScope, Usage
+from storage.reports import (
+    DayLatency,
+    DayUsage,
+    OutcomeCount,
+    ProcessSeen,
+    RecentConversation,
+    Spender,
+    TurnRecord,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,9 +352,89 @@ class SignedLinks(Protocol):
         """Whether ``use_link`` took this link already (and its record has not been purged)."""
         ...
 
+    async def note_link_outcome(self, link_id: str, outcome: LinkOutcome) -> None:
+        """How the work a used link started ended, for whichever process is asked next."""
+        ...
+
+    async def link_outcome(self, link_id: str) -> LinkOutcome | None:
+        """What ``note_link_outcome`` noted for the link; None while it is still going (or the
+        link's record was purged)."""
+        ...
+
+
+class PinBoard(Protocol):
+    """Images pinned by name for a whole workspace; each image is a blob stored once by hash."""
+
+    async def add_pin(
+        self, platform: str, workspace: str, name: str, image: Blob | str, pinned_by: str
+    ) -> Pin:
+        """Pin ``image`` (its bytes, stored once by hash, or the hash of a stored blob) as
+        ``name``. If the workspace already has a pin of that name, nothing changes and that pin
+        is returned. A hash of no stored blob is a ValueError, writing nothing."""
+        ...
+
+    async def pins(self, platform: str, workspace: str, names: Sequence[str] | None = None) -> list[Pin]:
+        """The workspace's pins (only those called ``names``, when given), by name."""
+        ...
+
+    async def remove_pin(self, platform: str, workspace: str, name: str) -> bool:
+        """Unpin ``name``; its image goes too unless another pin or a turn holds it. False if
+        there was no such pin."""
+        ...
+
+    async def forget_pins(self, platform: str, workspace: str) -> int:
+        """Remove every pin of a workspace (its data is being deleted), as ``remove_pin``
+        does; returns how many there were."""
+        ...
+
+
+class Reports(Protocol):
+    """What the operators' dashboard reads, for the whole deployment (``storage.reports``), and
+    the turn log it reads latency and failures from. ``bounds``: instants in order; row ``day``
+    n is the interval from ``bounds[n]`` up to ``bounds[n + 1]``; days with nothing are absent."""
+
+    async def record_turns(self, records: Sequence[TurnRecord]) -> None: ...
+
+    async def usage_by_day(self, bounds: Sequence[float]) -> list[DayUsage]:
+        """The ledger's images and cost per day, model and platform (forgotten turns count)."""
+        ...
+
+    async def latency_by_day(self, bounds: Sequence[float]) -> list[DayLatency]:
+        """p50 and p95 per day of the turns that answered (outcome ``image`` or ``text_only``)."""
+        ...
+
+    async def outcome_counts(self, since: float) -> list[OutcomeCount]:
+        """Turns logged since ``since`` by outcome and reason, the most frequent first."""
+        ...
+
+    async def top_people(self, since: float, limit: int = 10) -> list[Spender]:
+        """The people (by platform) whose images cost most since ``since``."""
+        ...
+
+    async def top_channels(self, since: float, limit: int = 10) -> list[Spender]:
+        """The channels whose images cost most since ``since``."""
+        ...
+
+    async def processes(self) -> list[ProcessSeen]:
+        """The processes sharing the database, from their leases (none on SQLite)."""
+        ...
+
+    async def recent_conversations(self, limit: int = 20) -> list[RecentConversation]:
+        """The most recently updated conversations, newest first."""
+        ...
+
 
 class Store(
-    Lifecycle, HistoryStore, MessageClaims, SettingsStore, UsageLedger, Maintenance, SignedLinks, Protocol
+    Lifecycle,
+    HistoryStore,
+    MessageClaims,
+    SettingsStore,
+    UsageLedger,
+    Maintenance,
+    SignedLinks,
+    PinBoard,
+    Reports,
+    Protocol,
 ):
     """Every role together: what the bot is given.
 

@@ -123,3 +123,27 @@ class Usage:
     images_generated: int = 0
     # Estimated from the model's list prices when the turn was recorded.
     cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOutcome:
+    """How the work a used link started ended: ``outcome`` a word, ``message`` one sentence,
+    and the stored result image (its blob's digest and type), if any."""
+
+    outcome: str
+    message: str
+    result_sha256: str | None = None
+    result_mime: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A named image of one workspace's reference board (``name`` as the bot spells it)."""
+
+    platform: str
+    workspace: str
+    name: str
+    sha256: str
+    mime_type: str
+    pinned_by: str
+    created_at: float

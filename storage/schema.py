@@ -87,6 +87,17 @@ PROCESSED_MESSAGES = Table(
 POSTED_MESSAGES = Table(
     "posted_messages", (("platform", TEXT), ("channel", TEXT), ("message_id", TEXT), ("turn_id", INT))
 )
+PINS = Table(
+    "pins",
+    (
+        ("platform", TEXT),
+        ("workspace", TEXT),
+        ("name", TEXT),
+        ("sha256", TEXT),
+        ("pinned_by", TEXT),
+        ("created_at", REAL),
+    ),
+)
 USAGE_LOG = Table(
     "usage_log",
     (
@@ -107,6 +118,7 @@ TABLES: tuple[Table, ...] = (
     TURNS,
     BLOBS,
     TURN_BLOBS,
+    PINS,
     SETTINGS,
     PROCESSED_MESSAGES,
     POSTED_MESSAGES,
@@ -116,8 +128,33 @@ TABLES: tuple[Table, ...] = (
 # Kept by each database for itself and never copied by ``migrate-db``: the key that signs editor
 # links (a new deployment makes its own) and the links already used (they expire within minutes).
 SECRETS = Table("secrets", (("name", TEXT), ("value", BYTES), ("created_at", REAL)))
-USED_LINKS = Table("used_links", (("link_id", TEXT), ("expires_at", REAL)))
-OWN_TABLES: tuple[Table, ...] = (SECRETS, USED_LINKS)
+USED_LINKS = Table(
+    "used_links",
+    (
+        ("link_id", TEXT),
+        ("expires_at", REAL),
+        # How the edit the link submitted ended (migration 10 on SQLite, 7 on PostgreSQL).
+        ("outcome", TEXT),
+        ("message", TEXT),
+        ("result_sha256", TEXT),
+        ("result_mime", TEXT),
+    ),
+)
+# How each turn ended and how long it took (the dashboard's latency and failures): operational
+# figures of the deployment that has them, not history a copy needs.
+TURN_LOG = Table(
+    "turn_log",
+    (
+        ("id", ID),
+        ("created_at", REAL),
+        ("platform", TEXT),
+        ("kind", TEXT),
+        ("outcome", TEXT),
+        ("reason", TEXT),
+        ("latency_s", REAL),
+    ),
+)
+OWN_TABLES: tuple[Table, ...] = (SECRETS, USED_LINKS, TURN_LOG)
 
 # Columns only PostgreSQL has, for coordinating several processes (storage.pg_processes).
 POSTGRES_ONLY: dict[str, tuple[tuple[str, str], ...]] = {"processed_messages": (("owner", TEXT),)}

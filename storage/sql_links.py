@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from storage.records import LinkOutcome
 from storage.sql_session import Session
 
 SECRET_BYTES = 32
@@ -50,3 +51,24 @@ class SignedLinkQueries:
         async with self._read() as session:
             found = await session.fetchval("SELECT 1 FROM used_links WHERE link_id = $1", link_id)
         return found is not None
+
+    async def note_link_outcome(self, link_id: str, outcome: LinkOutcome) -> None:
+        async with self._write() as session:
+            await session.execute(
+                "UPDATE used_links SET outcome = $2, message = $3, result_sha256 = $4, result_mime = $5 "
+                "WHERE link_id = $1",
+                link_id,
+                outcome.outcome,
+                outcome.message,
+                outcome.result_sha256,
+                outcome.result_mime,
+            )
+
+    async def link_outcome(self, link_id: str) -> LinkOutcome | None:
+        async with self._read() as session:
+            row = await session.fetchrow(
+                "SELECT outcome, message, result_sha256, result_mime FROM used_links "
+                "WHERE link_id = $1 AND outcome IS NOT NULL",
+                link_id,
+            )
+        return LinkOutcome(row[0], row[1], row[2], row[3]) if row is not None else None

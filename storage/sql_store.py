@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from storage import sql_reads, sql_turns, sql_usage
+from storage.blob_cache import BlobCache
 from storage.protocol import (
     BlobChoice,
     Claim,
@@ -23,6 +24,8 @@ from storage.records import ConversationKey, SettingScope, Usage
 from storage.rows import CONVERSATION_COLUMNS, TURN_COLUMNS, conversation_from_row, key_params, turn_from_row
 from storage.rules import SettingsPrecedence, effective_settings, prepare_turn, require_head, setting_scopes
 from storage.sql_links import SignedLinkQueries
+from storage.sql_pins import PinQueries
+from storage.sql_reports import ReportQueries
 from storage.sql_session import Row, Session
 from storage.sql_turns import KEY_MATCH
 
@@ -35,13 +38,14 @@ def handed_over(platform: str, rows: Sequence[Row]) -> list[tuple[ConversationKe
     return [(ConversationKey(platform, r[0], r[1], r[2]), r[3]) for r in ordered]
 
 
-class SqlStore(SettingsPrecedence, SignedLinkQueries):
+class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries):
     """Every query of the store protocol. A backend provides three ways to a session: ``_read``
     (statements that each commit on their own), ``_write`` (one statement that writes) and
     ``_transaction`` (several statements, committed together or rolled back on any error)."""
 
-    def __init__(self, clock: Clock = time.time) -> None:
+    def __init__(self, clock: Clock = time.time, blob_cache: BlobCache | None = None) -> None:
         self._clock = clock
+        self.blob_cache = blob_cache if blob_cache is not None else BlobCache(0)
 
     def _read(self) -> AbstractAsyncContextManager[Session]:
         raise NotImplementedError
@@ -201,14 +205,17 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
             else:
                 history, head = [], await sql_reads.head(session, key)
             wanted = list(dict.fromkeys(blobs(settings, history))) if blobs is not None else []
-            loaded = await sql_reads.load_blobs(session, wanted)
-        return TurnContext(head=head, settings=settings, history=history, blobs=loaded)
+            held, missing = self.blob_cache.split(wanted)
+            read = await sql_reads.load_blobs(session, missing)
+        self.blob_cache.keep(read)
+        return TurnContext(head=head, settings=settings, history=history, blobs=held | read)
 
     async def append_turn(self, turn: NewTurn, *, expected_head: int | None) -> StoredTurn:
         prepared = prepare_turn(turn)
         async with self._transaction() as session:
             now = self._clock()
             turn_id = await sql_turns.append(session, prepared, expected_head, now)
+        self.blob_cache.keep({digest: data for digest, _, _, data in prepared.new_blobs()})
         return prepared.stored(turn_id, now)
 
     async def move_head(self, key: ConversationKey, turn_id: int, *, expected_head: int | None) -> None:
@@ -247,10 +254,13 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
 
     async def load_blobs(self, hashes: Iterable[str]) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(hashes))
-        if not wanted:
-            return {}
+        held, missing = self.blob_cache.split(wanted)
+        if not missing:
+            return held
         async with self._read() as session:
-            return await sql_reads.load_blobs(session, wanted)
+            read = await sql_reads.load_blobs(session, missing)
+        self.blob_cache.keep(read)
+        return held | read
 
     # -- settings -------------------------------------------------------------------------
 
@@ -284,6 +294,7 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries):
         async with self._transaction() as session:
             deleted = await sql_turns.forget(session, key)
         if deleted:
+            self.blob_cache.clear()
             await self._after_forget()
         return deleted
 

@@ -128,7 +128,7 @@ async def record_posted(
 
 
 async def forget(session: Session, key: ConversationKey) -> int:
-    """Delete a conversation, its thread settings and every blob no other turn references;
+    """Delete a conversation, its thread settings and every blob no other turn nor a pin references;
     returns the turns deleted."""
     await session.execute("DELETE FROM settings WHERE scope = $1", SettingScope.for_thread(key).as_text())
     row = await session.fetchrow(
@@ -145,18 +145,29 @@ async def forget(session: Session, key: ConversationKey) -> int:
         conversation_id,
     )
     candidates = [r[0] for r in rows]
-    if session.dialect.locks_rows:
-        # Lock first: waits for turns in flight that reference these blobs, so the DELETE
-        # below (a new statement, a new snapshot) sees their references.
-        await session.execute_in(
-            f"SELECT 1 FROM blobs WHERE sha256 {{values}} ORDER BY sha256{session.dialect.for_update}",
-            candidates,
-        )
+    await lock_blobs(session, candidates)
     # Cascades to turns, turn_blobs and posted_messages.
     await session.execute("DELETE FROM conversations WHERE id = $1", conversation_id)
+    await release_blobs(session, candidates)
+    return int(turn_count)
+
+
+async def lock_blobs(session: Session, hashes: Sequence[str]) -> None:
+    """Where rows lock: waits for turns and pins in flight that reference these blobs, so a
+    DELETE after it (a new statement, a new snapshot) sees their references."""
+    if session.dialect.locks_rows:
+        await session.execute_in(
+            f"SELECT 1 FROM blobs WHERE sha256 {{values}} ORDER BY sha256{session.dialect.for_update}",
+            hashes,
+        )
+
+
+async def release_blobs(session: Session, hashes: Sequence[str]) -> None:
+    """Delete the given blobs that no turn and no pin references any more (locked first)."""
+    await lock_blobs(session, hashes)
     await session.execute_in(
         "DELETE FROM blobs WHERE sha256 {values} "
-        "AND NOT EXISTS (SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256)",
-        candidates,
+        "AND NOT EXISTS (SELECT 1 FROM turn_blobs AS tb WHERE tb.sha256 = blobs.sha256) "
+        "AND NOT EXISTS (SELECT 1 FROM pins AS p WHERE p.sha256 = blobs.sha256)",
+        hashes,
     )
-    return int(turn_count)

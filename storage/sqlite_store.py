@@ -13,6 +13,7 @@ from pathlib import Path
 import aiosqlite
 
 from storage import sqlite_file
+from storage.blob_cache import BlobCache
 from storage.errors import StoreError
 from storage.migrations import MIGRATIONS
 from storage.records import ConversationKey
@@ -32,8 +33,8 @@ class SqliteStore(SqlStore):
     ``busy_timeout`` instead of failing mid-transaction.
     """
 
-    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
-        super().__init__(clock)
+    def __init__(self, path: Path, *, clock: Clock = time.time, blob_cache: BlobCache | None = None) -> None:
+        super().__init__(clock, blob_cache)
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()

@@ -14,8 +14,9 @@ from adapters.console import words
 from adapters.console.commands import COMMANDS, LOCAL, ConsoleCommands
 from adapters.console.files import file_ref, parse_attachments
 from adapters.console.sink import ConsoleSink, LineReader
+from bot.entry.commands import CommandName
 from bot.entry.service import INTERRUPTED_MESSAGE, ConversationService
-from bot.vocabulary import Author, ConversationKey, Turn
+from bot.vocabulary import Author, ConversationKey, ImageRef, Turn
 
 __all__ = ["ConsoleAdapter", "parse_attachments"]
 
@@ -81,9 +82,16 @@ class ConsoleAdapter:
                 self._print(words.NEW_CONVERSATION)
             return name == "/new"
         command = COMMANDS.get(name)
+        images: tuple[ImageRef, ...] = ()
+        if command is CommandName.PIN:  # /pin name @photo.png pins a file
+            parsed = parse_attachments(argument, Path.cwd())
+            if parsed.missing:
+                self._print(f"! {words.not_found(', '.join(parsed.missing))}")
+                return True
+            argument, images = parsed.text, tuple(file_ref(p) for p in parsed.files)
         if command is None:
             self._print(f"! {words.unknown_command(name)}")
-        elif not await self._commands.run(command, argument.strip(), self._key, self._sink()):
+        elif not await self._commands.run(command, argument.strip(), self._key, self._sink(), images):
             self._key = _new_key()  # forgotten: the next prompt starts a new conversation
         return True
 

@@ -9,7 +9,7 @@ from adapters.console import words
 from bot.entry.commands import Command, CommandName, CommandReply, HelpEntry
 from bot.entry.service import ConversationService
 from bot.ports import ReplySink
-from bot.vocabulary import ActionKind, Author, ConversationKey, Reply
+from bot.vocabulary import ActionKind, Author, ConversationKey, ImageRef, Reply
 
 # What each console command is (aliases included); /new and /quit are the console's own.
 COMMANDS = {f"/{name}": name for name in CommandName} | {"/ar": CommandName.ASPECT}
@@ -49,11 +49,21 @@ class ConsoleCommands:
         self._seen = [*self._seen[-_KEEP:], seen]
         return seen.saw
 
-    async def run(self, name: CommandName, argument: str, key: ConversationKey, sink: ReplySink) -> bool:
-        """Whether the command left the conversation in place (False: a forget cleared it)."""
+    async def run(
+        self,
+        name: CommandName,
+        argument: str,
+        key: ConversationKey,
+        sink: ReplySink,
+        images: tuple[ImageRef, ...] = (),
+    ) -> bool:
+        """Whether the command left the conversation in place (False: a forget cleared it).
+        ``images``: files attached to the command (``/pin name @photo.png``)."""
         takes = next((seen.takes for seen in reversed(self._seen) if seen.takes), [])
-        # One person at one terminal: they are its moderator, so may always forget.
-        command = Command(name, key, self._author, argument, takes_shown=tuple(takes), moderator=True)
+        # One person at one terminal: they are its moderator, so may always forget or unpin.
+        command = Command(
+            name, key, self._author, argument, takes_shown=tuple(takes), moderator=True, images=images
+        )
         reply = await self._service.dialogue.run(command)
         self.show(reply)
         if reply.turn is not None:

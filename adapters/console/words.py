@@ -10,6 +10,7 @@ HELP_BEFORE = (
     ("@photo.jpg", 'attach a photo (quote paths with spaces: @"my photo.jpg")'),
     ("--ar 16:9 / --size 2K", "set this conversation's aspect ratio / image size inline"),
     ("--model id / --n 3", "draw with another model / make 2-4 takes at once, inline"),
+    ("--ref name", "add a pinned image to this prompt (several allowed); /pin name @photo.jpg pins a file"),
     ("/new", "start a new conversation"),
 )
 HELP_AFTER = (("/quit", "leave (Ctrl-D works too); the conversation is kept for next time"),)

@@ -16,7 +16,9 @@ from discord.http import Route
 from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
-from adapters.discord.permissions import invite_url
+from adapters.discord.doors import EditDoor
+from adapters.discord.permissions import invite_url, user_install_url
+from adapters.discord.pins import PinCommands, pin_commands
 from adapters.discord.places import PLATFORM
 from adapters.discord.settings import SettingsCommands
 from adapters.discord.shards import IdentifyGate, shard_list
@@ -64,12 +66,22 @@ class _Client(discord.AutoShardedClient):
             shard_ids=ids,
         )
         self.identify_gate = IdentifyGate()
-        self.tree = app_commands.CommandTree(self)
+        # Every command in both installs (a server's, and a person's own) and every context: servers,
+        # DMs with the bot, group DMs and DMs between people.
+        self.tree = app_commands.CommandTree(
+            self,
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=True, private_channel=True
+            ),
+        )
         # One feature group each, like discord.py cogs; they share the surface, not each other.
         self.surface = Surface.build(self, adapter.service, adapter.config)
         self.controls = Controls(self.surface)
         self.conversation = Conversation(self.surface, self.controls.kit)
         self.settings = SettingsCommands(self.surface)
+        self.pins = PinCommands(self.surface)
+        self.edit_door = EditDoor(self.surface, self.controls.kit)
         self.tree.error(self.settings.command_error)
         self._adapter = adapter
 
@@ -200,10 +212,10 @@ class DiscordAdapter:
         client.add_dynamic_items(*client.controls.items())
         guilds = [discord.Object(id=g) for g in self.config.discord.guild_ids]
         models = self.service.allowed_models
-        for command in build_commands(
-            client.conversation, client.settings, self.service.capabilities, models
-        ):
+        commands = build_commands(client.conversation, client.settings, self.service.capabilities, models)
+        for command in [*commands, *pin_commands(client.pins)]:
             client.tree.add_command(command, guilds=guilds or discord.utils.MISSING)
+        client.tree.add_command(client.edit_door.command(), guilds=guilds or discord.utils.MISSING)
         await self._sync_commands(client, guilds)
         # Once per start, over REST (the gateway is not needed to post).
         try:
@@ -214,7 +226,11 @@ class DiscordAdapter:
         if application_id is not None:
             log.info(
                 "discord invite URL",
-                extra={"invite_url": invite_url(application_id), "application_id": application_id},
+                extra={
+                    "invite_url": invite_url(application_id),
+                    "user_install_url": user_install_url(application_id),
+                    "application_id": application_id,
+                },
             )
 
     async def _sync_commands(self, client: _Client, guilds: list[discord.Object]) -> None:

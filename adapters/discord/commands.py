@@ -1,4 +1,5 @@
-"""The slash commands (/imagine, /aspect, /size, /model, /think, /forget, /help, /usage), from the model."""
+"""The slash commands (/imagine, /aspect, /size, /model, /think, /forget, /help, /usage), built from the
+model (the reference board's /pin, /pins, /unpin are in adapters/discord/pins.py)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,19 @@ class MalformedOptions(app_commands.AppCommandError):
     client): discord.py passes them on unchecked, so each command checks what it got."""
 
 
-def _text(value: object) -> str:
+def text_option(value: object) -> str:
     if not isinstance(value, str):
         raise MalformedOptions("an option that should be text is not")
     return value
 
 
 def _optional_text(value: object) -> str | None:
-    return None if value is None else _text(value)
+    return None if value is None else text_option(value)
+
+
+def optional_attachment(value: object) -> discord.Attachment | None:
+    found = _attachments(value)
+    return found[0] if found else None
 
 
 def _attachments(*values: object) -> list[discord.Attachment]:
@@ -76,26 +82,7 @@ def build_commands(
     has image sizes, and /model when people may pick among ``models``. Built at start-up, never
     at import."""
     ratios = _choices(caps.aspect_ratios)
-
-    @app_commands.command(name="imagine", description="Make an image from a prompt; refine it in the thread")
-    @app_commands.describe(
-        prompt="What to draw, e.g. a red bicycle at dawn, watercolor",
-        aspect_ratio="Shape of the image",
-        image="A photo to edit or combine",
-        image2="Another photo",
-        image3="Another photo",
-    )
-    @app_commands.choices(aspect_ratio=ratios)
-    async def imagine(
-        interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, PROMPT_MAX],
-        aspect_ratio: str | None = None,
-        image: discord.Attachment | None = None,
-        image2: discord.Attachment | None = None,
-        image3: discord.Attachment | None = None,
-    ) -> None:
-        images = _attachments(image, image2, image3)
-        await conversation.imagine(interaction, _text(prompt), _optional_text(aspect_ratio), images)
+    imagine = _imagine_command(conversation, ratios)
 
     @app_commands.command(
         name="aspect", description="Aspect ratio for this thread (or this channel's default outside threads)"
@@ -125,6 +112,32 @@ def build_commands(
     if caps.supports_thinking():
         commands.insert(2, _think_command(handler, caps))
     return commands
+
+
+def _imagine_command(
+    conversation: ImagineHandler, ratios: list[app_commands.Choice[str]]
+) -> app_commands.Command[Any, ..., Any]:
+    @app_commands.command(name="imagine", description="Make an image from a prompt; refine it in the thread")
+    @app_commands.describe(
+        prompt="What to draw, e.g. a red bicycle at dawn, watercolor",
+        aspect_ratio="Shape of the image",
+        image="A photo to edit or combine",
+        image2="Another photo",
+        image3="Another photo",
+    )
+    @app_commands.choices(aspect_ratio=ratios)
+    async def imagine(
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        aspect_ratio: str | None = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+    ) -> None:
+        images = _attachments(image, image2, image3)
+        await conversation.imagine(interaction, text_option(prompt), _optional_text(aspect_ratio), images)
+
+    return imagine
 
 
 def _size_command(handler: SettingsHandler, caps: ModelCapabilities) -> app_commands.Command[Any, ..., Any]:

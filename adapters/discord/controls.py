@@ -4,21 +4,24 @@ size): each a turn of the core, posted in the conversation's thread."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import discord
 
 from adapters.discord import words
+from adapters.discord.forms import InstructionForm
 from adapters.discord.framing import FrameButton
-from adapters.discord.interactions import answer_privately, author_of, interaction_guard
-from adapters.discord.sink import ChannelSink, upload_limit
+from adapters.discord.interactions import answer_privately, author_of, echo, interaction_guard
+from adapters.discord.reach import InteractionSink, key_of_turn, reachable
+from adapters.discord.sink import NO_MENTIONS, ChannelSink, upload_limit
 from adapters.discord.surface import Surface
 from adapters.discord.variations import ContinueButton, RedoSizeButton, VariationsButton
-from adapters.discord.views import AspectRatioSelect, ControlKit, RegenerateButton
+from adapters.discord.views import AspectRatioSelect, ControlKit, RefineButton, RegenerateButton
 from bot.entry.commands import Command, CommandName
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
 from bot.turns.request import TurnRequest
-from bot.vocabulary import Position
+from bot.vocabulary import ConversationKey, Position, Trigger, Turn
 
 log = logging.getLogger(__name__)
 # Zoom out and Pan run a turn in the thread; Edit region answers the clicker alone with a link.
@@ -43,19 +46,19 @@ class Controls:
             return
         # Acknowledge the click at once (no visible change); the new image is posted in the thread.
         await interaction.response.defer()
-        place = await self._s.places.of_interaction(interaction)
-        if place is None:
-            await answer_privately(interaction, words.UNKNOWN_PLACE)
+        where = await self._where(interaction, turn_id)
+        if where is None:
             return
+        key, sink = where
         request = TurnRequest.regenerate(
-            place.key,
+            key,
             turn_id,
             author_of(interaction.user),
             request_id=str(interaction.id),
             position=Position.from_snowflake(interaction.id),
             aspect_ratio=aspect_ratio,
         )
-        await self._s.service.run(request, self._sink(interaction, place))
+        await self._s.service.run(request, sink)
 
     @interaction_guard
     async def on_turn(
@@ -64,13 +67,13 @@ class Controls:
         """Variations, Continue from this one, Redo at a size, Zoom out, Pan, Edit region: the
         core's command on that image (``image_size``: the command's argument)."""
         await interaction.response.defer()
-        place = await self._s.places.of_interaction(interaction)
-        if place is None:
-            await answer_privately(interaction, words.UNKNOWN_PLACE)
+        where = await self._where(interaction, turn_id)
+        if where is None:
             return
+        key, sink = where
         command = Command(
             name,
-            place.key,
+            key,
             author_of(interaction.user),
             image_size or "",
             turn_id=turn_id,
@@ -81,7 +84,54 @@ class Controls:
         if reply.turn is None:
             await answer_privately(interaction, reply.text)
             return
-        await self._s.service.run(reply.turn, self._sink(interaction, place))
+        await self._s.service.run(reply.turn, sink)
+
+    @interaction_guard
+    async def refine(self, interaction: discord.Interaction, turn_id: int | None) -> None:
+        """Refine: the next instruction in a form, then a turn continuing from this image."""
+        form = InstructionForm(
+            title=words.REFINE_TITLE,
+            label=words.REFINE_LABEL,
+            placeholder=words.REFINE_PLACEHOLDER,
+            submitted=partial(self.refined, turn_id=turn_id),
+        )
+        await interaction.response.send_modal(form)
+
+    @interaction_guard
+    async def refined(self, interaction: discord.Interaction, text: str, *, turn_id: int | None) -> None:
+        await interaction.response.defer()
+        where = await self._where(interaction, turn_id)
+        if where is None:
+            return
+        key, sink = where
+        await interaction.followup.send(echo(interaction.user, text, None, 0), allowed_mentions=NO_MENTIONS)
+        turn = Turn(
+            key=key,
+            message_id=str(interaction.id),
+            author=author_of(interaction.user),
+            text=text,
+            continue_from=turn_id,
+            trigger=Trigger.COMMAND,
+            position=Position.from_snowflake(interaction.id),
+        )
+        await self._s.service.handle_turn(turn, sink)
+
+    async def _where(
+        self, interaction: discord.Interaction, turn_id: int | None
+    ) -> tuple[ConversationKey, ChannelSink] | None:
+        """The clicked control's conversation and where its reply goes: the channel or thread, or
+        (where the bot cannot read the channel) the interaction, for the turn's own conversation."""
+        if reachable(interaction):
+            place = await self._s.places.of_interaction(interaction)
+            if place is None:
+                await answer_privately(interaction, words.UNKNOWN_PLACE)
+                return None
+            return place.key, self._sink(interaction, place)
+        key = await key_of_turn(self._s.service, interaction, turn_id)
+        if key is None:
+            await answer_privately(interaction, UNKNOWN_TURN_MESSAGE)
+            return None
+        return key, InteractionSink(interaction, key, self.kit)
 
     def _sink(self, interaction: discord.Interaction, place: Any) -> ChannelSink:
         channel = self._s.channel(interaction, place)
@@ -127,4 +177,8 @@ class Controls:
             async def callback(self, interaction: discord.Interaction) -> None:
                 await controls.on_turn(interaction, _FRAME_COMMANDS[self.op], self.turn_id, self.arg)
 
-        return ControlKit(Regenerate, AspectRatio, Variations, Continue, RedoSize, Frame)
+        class Refine(RefineButton, template=RefineButton.TEMPLATE):
+            async def callback(self, interaction: discord.Interaction) -> None:
+                await controls.refine(interaction, self.turn_id)
+
+        return ControlKit(Regenerate, AspectRatio, Variations, Continue, RedoSize, Frame, Refine)

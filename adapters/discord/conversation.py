@@ -10,6 +10,7 @@ from adapters.discord import words
 from adapters.discord.interactions import answer_privately, author_of, echo, interaction_guard
 from adapters.discord.permissions import log_if_forbidden
 from adapters.discord.places import PLATFORM, mention_pattern, mentions_bot, strip_mentions, thread_name
+from adapters.discord.reach import InteractionSink, reachable, reachless_key
 from adapters.discord.sink import NO_MENTIONS, ChannelSink, upload_limit
 from adapters.discord.surface import Surface
 from adapters.discord.views import ControlKit
@@ -170,23 +171,10 @@ class Conversation:
                 return
         # Interactions must be answered within 3 s; "thinking" shows until the echo replaces it.
         await interaction.response.defer(thinking=True)
-        place = await self._s.places.of_interaction(interaction)
-        if place is None:
-            await answer_privately(interaction, words.UNKNOWN_PLACE)
+        where = await self._imagine_where(interaction, prompt, aspect_ratio, len(images))
+        if where is None:
             return
-        original = await interaction.edit_original_response(
-            content=echo(interaction.user, prompt, aspect_ratio, len(images)), allowed_mentions=NO_MENTIONS
-        )
-        channel = self._s.channel(interaction, place)
-        key = place.key
-        if place.threadable:
-            name = thread_name(self._s.service.dialogue.title(prompt))
-            try:
-                channel = await original.create_thread(name=name)
-            except discord.Forbidden:
-                await answer_privately(interaction, words.THREAD_FORBIDDEN)
-                return
-            key = place.thread_key(original.id)
+        key, sink = where
         if aspect_ratio:
             try:
                 await self._s.service.change_setting(
@@ -204,8 +192,36 @@ class Conversation:
             trigger=Trigger.COMMAND,
             position=Position.from_snowflake(interaction.id),
         )
-        sink = ChannelSink(channel=channel, key=key, limit=upload_limit(channel), kit=self._kit)
         await self._s.service.handle_turn(turn, sink)
+
+    async def _imagine_where(
+        self, interaction: discord.Interaction, prompt: str, aspect_ratio: str | None, images: int
+    ) -> tuple[ConversationKey, ChannelSink] | None:
+        """The echo of the prompt posted, the conversation /imagine starts or continues and where
+        its reply goes: a thread on the echo, the thread or DM itself, or (where the bot cannot
+        read the channel) the interaction's followups."""
+        readable = reachable(interaction)
+        place = await self._s.places.of_interaction(interaction) if readable else None
+        if readable and place is None:
+            await answer_privately(interaction, words.UNKNOWN_PLACE)
+            return None
+        original = await interaction.edit_original_response(
+            content=echo(interaction.user, prompt, aspect_ratio, images), allowed_mentions=NO_MENTIONS
+        )
+        if place is None:
+            key = reachless_key(interaction, interaction.id)
+            return key, InteractionSink(interaction, key, self._kit)
+        channel = self._s.channel(interaction, place)
+        key = place.key
+        if place.threadable:
+            name = thread_name(self._s.service.dialogue.title(prompt))
+            try:
+                channel = await original.create_thread(name=name)
+            except discord.Forbidden:
+                await answer_privately(interaction, words.THREAD_FORBIDDEN)
+                return None
+            key = place.thread_key(original.id)
+        return key, ChannelSink(channel=channel, key=key, limit=upload_limit(channel), kit=self._kit)
 
     async def announce_interrupted(self) -> None:
         """Tell each person whose turn a crash or restart cut off, replying to their message in

@@ -55,7 +55,16 @@ INVITE_SCOPES = ("bot", "applications.commands")
 
 
 def invite_url(application_id: int) -> str:
-    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+    """Adds the bot to a server (a server install): it reads and posts there with these permissions."""
+    url = discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+    return f"{url}&integration_type=0"
+
+
+def user_install_url(application_id: int) -> str:
+    """Adds the commands to a person's own account (a user install): usable in any server, group
+    DM or DM, answered through the interaction where the bot is not a member."""
+    url = discord.utils.oauth_url(application_id, scopes=("applications.commands",))
+    return f"{url}&integration_type=1"
 
 
 def missing_permission(

@@ -28,6 +28,9 @@ OFFERED = (
     CommandName.THINK,
     CommandName.FORGET,
     CommandName.USAGE,
+    CommandName.PIN,
+    CommandName.PINS,
+    CommandName.UNPIN,
     CommandName.HELP,
 )
 # /help is the same wherever it is asked.

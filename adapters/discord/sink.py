@@ -13,6 +13,7 @@ from pathlib import PurePath
 import discord
 from PIL import Image
 
+from adapters.discord.gallery import alt_text, gallery_images, takes_layout
 from adapters.discord.permissions import log_if_forbidden
 from adapters.discord.views import DRAWING_ONLY, ControlKit, controls_for
 from adapters.discord.words import POST_FAILED, UPLOAD_FAILED
@@ -151,6 +152,10 @@ class ChannelSink:
         self._budget = max(1024, limit - UPLOAD_MARGIN)
         self._reply_to = reply_to
         self._private = private
+        self._takes: list[Reply] = []
+
+    # Whether images get a Refine button (where the conversation goes on through its controls alone).
+    refine = False
 
     @asynccontextmanager
     async def working(self) -> AsyncIterator[None]:
@@ -170,9 +175,21 @@ class ChannelSink:
         if reply.is_error and self._private is not None:
             await self._tell_privately(reply.text)
             return []
+        if reply.take is not None:
+            # The takes of a variations turn arrive one after another: shown together once the
+            # last one is here (the core still holds the conversation until then).
+            self._takes.append(reply)
+            number, count = reply.take
+            if number < count:
+                return []
+            takes, self._takes = self._takes, []
+            return await self._send_takes(takes)
+        return await self._send_one(reply)
+
+    async def _send_one(self, reply: Reply) -> list[str]:
         parts = await fit_images(reply.parts, self._budget)
         messages = plan_messages(parts, self._budget)
-        view = controls_for(reply, self._kit)
+        view = controls_for(reply, self._kit, refine=self.refine)
         posted: list[discord.Message] = []
         for index, item in enumerate(messages):
             last = index == len(messages) - 1
@@ -186,6 +203,57 @@ class ChannelSink:
             # Nothing reached the thread; the person who clicked can still be told.
             await self._tell_privately(POST_FAILED)
         return [str(m.id) for m in posted]
+
+    async def _send_takes(self, takes: list[Reply]) -> list[str]:
+        """One Components V2 message for all the takes; where the channel refuses those (HTTP 400),
+        each take as its own message, as before."""
+        images = gallery_images(takes)
+        fitted = await fit_images(
+            [image for _, image, _ in images], max(1024, self._budget // max(1, len(images)))
+        )
+        files = [
+            discord.File(
+                io.BytesIO(part.data),
+                filename=f"{PurePath(name).stem}{PurePath(part.filename).suffix}",
+                description=alt,
+            )
+            for (name, _, alt), part in zip(images, fitted, strict=True)
+            if isinstance(part, ImagePart)
+        ]
+        layout = takes_layout(
+            takes, [(f.filename, f.description or "") for f in files], self._kit, refine=self.refine
+        )
+        try:
+            message = await self._send_message(content=None, files=files, view=layout, reference=None)
+        except discord.HTTPException as exc:
+            if exc.status != 400:
+                return await self._takes_failed(exc, takes)
+            log.info(
+                "discord refused a components v2 message; posting takes one by one", extra={"code": exc.code}
+            )
+            posted: list[str] = []
+            for reply in takes:
+                posted = await self._send_one(reply)
+            # Only the last take's messages can be remembered as showing its turn (earlier ones
+            # went by before it); replying to an earlier take continues from the first one.
+            return posted
+        return [str(message.id)]
+
+    async def _takes_failed(self, exc: discord.HTTPException, takes: list[Reply]) -> list[str]:
+        if not log_if_forbidden(
+            exc, doing="post", channel_id=self._channel_id(), in_thread=self._in_thread(), files=True
+        ):
+            log.warning(
+                "discord post failed",
+                extra={
+                    "conversation": str(self._key),
+                    "turn_id": takes[0].turn_id,
+                    "status": exc.status,
+                    "code": exc.code,
+                },
+            )
+        await self._fallback(UPLOAD_FAILED)
+        return []
 
     async def notice(self, text: str) -> None:
         if self._private is not None:
@@ -201,16 +269,12 @@ class ChannelSink:
         turn_id: int | None,
     ) -> discord.Message | None:
         # A discord.File is consumed by sending it, so files are built per attempt.
-        files = [discord.File(io.BytesIO(p.data), filename=p.filename) for p in item.images]
+        files = [
+            discord.File(io.BytesIO(p.data), filename=p.filename, description=alt_text(p))
+            for p in item.images
+        ]
         try:
-            return await self._channel.send(
-                content=item.content,
-                files=files or None,
-                view=view,
-                allowed_mentions=NO_MENTIONS,
-                reference=reply_to.to_reference(fail_if_not_exists=False) if reply_to else None,
-                mention_author=False,
-            )
+            return await self._send_message(content=item.content, files=files, view=view, reference=reply_to)
         except discord.HTTPException as exc:
             channel_id, in_thread = self._channel_id(), self._in_thread()
             if not log_if_forbidden(
@@ -231,6 +295,26 @@ class ChannelSink:
                 await self._fallback(UPLOAD_FAILED)
             return None
 
+    async def _send_message(
+        self,
+        *,
+        content: str | None,
+        files: list[discord.File],
+        view: discord.ui.View | discord.ui.LayoutView | None,
+        reference: discord.Message | None,
+    ) -> discord.Message:
+        """Post one message where the conversation is (an interaction's sink posts followups)."""
+        if isinstance(view, discord.ui.LayoutView):
+            return await self._channel.send(files=files, view=view, allowed_mentions=NO_MENTIONS)
+        return await self._channel.send(
+            content=content,
+            files=files or None,
+            view=view,
+            allowed_mentions=NO_MENTIONS,
+            reference=reference.to_reference(fail_if_not_exists=False) if reference else None,
+            mention_author=False,
+        )
+
     def _channel_id(self) -> int | None:
         return getattr(self._channel, "id", None)
 
@@ -241,7 +325,7 @@ class ChannelSink:
 
     async def _fallback(self, text: str) -> None:
         try:
-            await self._channel.send(content=text, allowed_mentions=NO_MENTIONS)
+            await self._send_message(content=text, files=[], view=None, reference=None)
         except discord.HTTPException as exc:
             log.warning("discord fallback post failed", extra={"status": exc.status, "code": exc.code})
 

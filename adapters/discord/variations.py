@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord import words
 from bot.vocabulary import Action, ActionKind
 
 VARIATIONS_TEMPLATE = r"nb:var:(?P<turn_id>[0-9]{1,18})"
@@ -44,8 +45,10 @@ class ContinueButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CO
 
     TEMPLATE = CONTINUE_TEMPLATE
 
-    def __init__(self, turn_id: int) -> None:
-        button = _button("Continue from this one", f"nb:cont:{turn_id}", 0, "➡️")
+    def __init__(self, turn_id: int, number: int | None = None) -> None:
+        # In one message of several takes each is named by its number (Continue from 2).
+        label = "Continue from this one" if number is None else words.continue_take(number)
+        button = _button(label, f"nb:cont:{turn_id}", 0, "➡️")
         button.style = discord.ButtonStyle.primary
         super().__init__(button)
         self.turn_id = turn_id

@@ -9,7 +9,7 @@ import discord
 
 from adapters.discord.framing import FrameButton, frame_items
 from adapters.discord.variations import ContinueButton, RedoSizeButton, VariationsButton, variation_items
-from adapters.discord.words import ASPECT_PLACEHOLDER
+from adapters.discord.words import ASPECT_PLACEHOLDER, REFINE_BUTTON
 from bot.ids import parse_id
 from bot.vocabulary import ActionKind, Reply
 
@@ -19,6 +19,7 @@ from bot.vocabulary import ActionKind, Reply
 # and gets an answer instead of "This interaction failed"; parse_id decides what is valid.
 REGENERATE_TEMPLATE = r"nb:regen:(?P<turn_id>.*)"
 ASPECT_TEMPLATE = r"nb:ar:(?P<turn_id>.*)"
+REFINE_TEMPLATE = r"nb:refine:(?P<turn_id>.*)"
 # A select menu holds at most 25 options.
 MAX_OPTIONS = 25
 
@@ -74,6 +75,31 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
         return cls(match["turn_id"], ratios)
 
 
+class RefineButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REFINE_TEMPLATE):
+    """The next instruction, asked in a form: how a conversation goes on where the bot cannot read
+    the channel (a user install in a server without the bot, a group DM)."""
+
+    TEMPLATE = REFINE_TEMPLATE
+
+    def __init__(self, turn_id: int | str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=REFINE_BUTTON,
+                emoji="✏️",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"nb:refine:{turn_id}",
+                row=0,
+            )
+        )
+        self.turn_id = turn_id if isinstance(turn_id, int) else parse_id(turn_id)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RefineButton:
+        return cls(match["turn_id"])
+
+
 class ControlKit(NamedTuple):
     """The component classes a reply is drawn with: discord.py registers the class of each
     component it sends as the one that answers its clicks, so replies are drawn with the classes
@@ -85,14 +111,18 @@ class ControlKit(NamedTuple):
     continue_: type[ContinueButton] = ContinueButton
     redo: type[RedoSizeButton] = RedoSizeButton
     frame: type[FrameButton] = FrameButton
+    refine: type[RefineButton] = RefineButton
 
 
 # Unbound: draws the components, answers no clicks.
 DRAWING_ONLY = ControlKit()
 
 
-def controls_for(reply: Reply, kit: ControlKit = DRAWING_ONLY) -> discord.ui.View | None:
-    """The components for a reply's actions, or None when it has none worth showing.
+def controls_for(
+    reply: Reply, kit: ControlKit = DRAWING_ONLY, *, refine: bool = False
+) -> discord.ui.View | None:
+    """The components for a reply's actions, or None when it has none worth showing; ``refine``
+    adds Refine to an image (where the conversation goes on through its controls alone).
 
     Forget is left to ``/forget``: a one-click button that deletes a shared thread's history
     is too easy to hit by accident.
@@ -106,6 +136,8 @@ def controls_for(reply: Reply, kit: ControlKit = DRAWING_ONLY) -> discord.ui.Vie
         else:
             items += variation_items(action, kit.variations, kit.continue_, kit.redo)
             items += frame_items(action, kit.frame)
+    if refine and reply.turn_id is not None and reply.images:
+        items.insert(0, kit.refine(reply.turn_id))
     if not items:
         return None
     view = discord.ui.View(timeout=None)

@@ -26,6 +26,9 @@ or pick a ratio under an image. Ratios: {ratios}.
 draws an image again larger. `/model` or `--model` changes the model. 🔍 Zoom out and Pan show more \
 of the scene around an image, which stays exactly as it was; 🖌️ Edit region (when the bot has a \
 public address) sends you a private link to paint over the part to change.
+**References**: `/pin name` pins the latest image (or an attached one) for the whole server; \
+write `--ref name` in any prompt to use it (several allowed). `/pins` lists them, and \
+`/unpin name` removes one.
 **Start over**: `/forget` deletes the thread's history. In DMs every message is a turn.
 **Usage**: `/usage` shows the images you made and their estimated cost.
 **Commands**:
@@ -76,3 +79,35 @@ FRAME_LABELS = {
     ("pan", "up"): ("Pan up", "⬆️"),
     ("pan", "down"): ("Pan down", "⬇️"),
 }
+
+
+# -- doors: Edit with Nano Banana, the user install, takes in one message, alt text ---------------
+
+EDIT_MENU = "Edit with Nano Banana"
+
+EDIT_TITLE = "Edit with Nano Banana"
+
+EDIT_LABEL = "What should change?"
+
+EDIT_PLACEHOLDER = "e.g. make the sky a stormy purple"
+
+REFINE_TITLE = "Refine this image"
+
+REFINE_LABEL = "What next?"
+
+REFINE_PLACEHOLDER = "e.g. now as a watercolor"
+
+REFINE_BUTTON = "Refine"
+
+NO_IMAGE_TO_EDIT = "That message has no image I can edit; right-click a message with a picture."
+
+# Alt text for an image whose prompt had no words (a photo sent on its own).
+ALT_WITHOUT_PROMPT = "An image made with Gemini"
+
+
+def edit_started(thread_mention: str) -> str:
+    return f"Editing it in {thread_mention}."
+
+
+def continue_take(number: int) -> str:
+    return f"Continue from {number}"

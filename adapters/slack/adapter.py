@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.errors import slack_error_code
 from adapters.slack.files import SlackFiles
 from adapters.slack.handlers import PLATFORM, SlackHandlers
+from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.words import APP_TOKEN_REJECTED, BOT_TOKEN_REJECTED
 from bot.config import Config, reveal
 from bot.entry.service import ConversationService
@@ -255,7 +256,7 @@ class SlackAdapter:
 
     # -- Bolt wiring ---------------------------------------------------------------------------
     def _build_app(self, handlers: SlackHandlers) -> AsyncApp:
-        app = AsyncApp(
+        app = ShapeCheckedApp(
             client=self._client,
             # Socket Mode needs no signing secret; HTTP mode verifies every request with it.
             signing_secret=reveal(self._config.slack.signing_secret),

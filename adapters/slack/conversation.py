@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.delivery import MentionPairing
 from adapters.slack.files import SlackFiles
 from adapters.slack.sink import WORKING_REACTION
+from adapters.slack.status import SetStatus
 from adapters.slack.surface import ACTION_PREFIX, PLATFORM, Surface
 from adapters.slack.text import escape, mentions, prompt_from_slack
 from bot.entry.routing import Inbound
@@ -58,13 +59,13 @@ class Conversation:
 
     async def _on_message(self, event: dict[str, Any]) -> None:
         with self._s.listening():
-            if self._from_a_person(event):
+            if self.from_a_person(event):
                 mentioned = mentions(str(event.get("text") or ""), self._s.bot_user_id)
                 await self._ingest(event, mentioned=mentioned, message_copy=True)
 
     async def _on_app_mention(self, event: dict[str, Any]) -> None:
         with self._s.listening():
-            if not self._from_a_person(event) or event.get("edited"):
+            if not self.from_a_person(event) or event.get("edited"):
                 # Editing a message re-sends app_mention with the original ts; edits are not turns.
                 return
             if not event.get("files"):
@@ -74,7 +75,13 @@ class Conversation:
                 event = await self._with_files(event)
             await self._ingest(event, mentioned=True, message_copy=False)
 
-    def _from_a_person(self, event: Mapping[str, Any]) -> bool:
+    async def in_assistant_thread(self, event: Mapping[str, Any], set_status: SetStatus | None) -> None:
+        """A person's message in an AI app thread (Bolt's Assistant routes it here): always to the
+        bot, with the thread's loading status while it runs."""
+        if self.from_a_person(event) and event.get("thread_ts"):
+            await self._ingest(event, mentioned=False, message_copy=True, set_status=set_status)
+
+    def from_a_person(self, event: Mapping[str, Any]) -> bool:
         return (
             event.get("subtype") in _USER_SUBTYPES
             and bool(event.get("user"))
@@ -105,7 +112,14 @@ class Conversation:
                 return {**event, "files": message["files"]}
         return event
 
-    async def _ingest(self, event: Mapping[str, Any], *, mentioned: bool, message_copy: bool) -> None:
+    async def _ingest(
+        self,
+        event: Mapping[str, Any],
+        *,
+        mentioned: bool,
+        message_copy: bool,
+        set_status: SetStatus | None = None,
+    ) -> None:
         if self._s.closing:
             return
         channel, ts = str(event["channel"]), str(event["ts"])
@@ -115,12 +129,13 @@ class Conversation:
             return  # a top-level message starts a conversation when it mentions the bot, or in a DM
         key = self._s.key(channel, thread_ts if in_thread else ts)
         # A plain reply in a thread is a turn where the bot has history, or answered already.
-        addressed = mentioned or not in_thread or key in self._s.answered
+        # An AI app thread (``set_status`` from Bolt's Assistant) is always to the bot.
+        addressed = mentioned or not in_thread or key in self._s.answered or set_status is not None
         turn = self._turn_of(event, key, mentioned, message_copy)
         try:
             await self._s.service.receive(
                 Inbound(turn, addressed),
-                self._s.sink(key, turn.author.id, react_ts=ts),
+                self._s.sink(key, turn.author.id, react_ts=ts, set_status=set_status),
                 on_turn=partial(self._becoming_a_turn, key, ts, message_copy),
             )
         except Exception:

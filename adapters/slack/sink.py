@@ -15,8 +15,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import controls_block, section_block
 from adapters.slack.errors import slack_error_code
+from adapters.slack.status import ThreadStatus
 from adapters.slack.text import SECTION_LIMIT, chunks, escape
-from adapters.slack.words import CONTROLS_FALLBACK
+from adapters.slack.words import ALT_TEXT_FALLBACK, CONTROLS_FALLBACK
 from adapters.slack.words import POST_FAILED as POST_FAILED_MESSAGE
 from adapters.slack.words import UPLOAD_FAILED as UPLOAD_FAILED_MESSAGE
 from adapters.slack.words import UPLOAD_RATE_LIMITED as UPLOAD_RATE_LIMITED_MESSAGE
@@ -25,6 +26,8 @@ from bot.vocabulary import ImagePart, Reply, ReplyPart, TextPart
 log = logging.getLogger(__name__)
 
 WORKING_REACTION = "hourglass_flowing_sand"
+# Slack refuses alt text longer than this (files.getUploadURLExternal: alt_txt_too_large).
+ALT_TEXT_LIMIT = 1000
 # slack_sdk raises AttributeError when a 200 answer is not JSON (a proxy's "OK" page): it calls
 # .get on the text. Each try below wraps one client call, so nothing of ours is hidden by it.
 _SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, AttributeError)
@@ -68,6 +71,12 @@ def segments(parts: Sequence[ReplyPart]) -> list[Segment]:
     return out
 
 
+def alt_text(image: ImagePart) -> str:
+    """What screen readers say for an image: the prompt that made it, within Slack's limit."""
+    text = " ".join(image.alt.split()) or ALT_TEXT_FALLBACK
+    return text if len(text) <= ALT_TEXT_LIMIT else text[: ALT_TEXT_LIMIT - 1] + "…"
+
+
 class SlackSink:
     """Implements bot.vocabulary.ReplySink for one Slack thread."""
 
@@ -76,9 +85,11 @@ class SlackSink:
         client: AsyncWebClient,
         place: Place,
         share_wait_s: float = 4.0,
+        status: ThreadStatus | None = None,
     ) -> None:
         self._client = client
         self._place = place
+        self._status = status
         self._share_wait_s = share_wait_s
         self._post_failed = False
         # Slack shows an ephemeral in a thread only once the thread has a reply. The person's own
@@ -89,10 +100,15 @@ class SlackSink:
     # -- working indicator ---------------------------------------------------------------------
     @asynccontextmanager
     async def working(self) -> AsyncIterator[None]:
+        """The reaction on the person's message and the loading status under the thread, from
+        before the turn's work until its reply is posted (or has failed)."""
         added = await self._reaction("add")
+        shown = self._status is not None and await self._status.show()
         try:
             yield
         finally:
+            if shown and self._status is not None:
+                await self._status.clear()
             if added:
                 await self._reaction("remove")
 
@@ -191,7 +207,12 @@ class SlackSink:
                 thread_ts=place.thread_ts,
                 initial_comment=comment,
                 file_uploads=[
-                    {"content": image.data, "filename": image.filename, "title": image.filename}
+                    {
+                        "content": image.data,
+                        "filename": image.filename,
+                        "title": image.filename,
+                        "alt_txt": alt_text(image),
+                    }
                     for image in images
                 ],
             )

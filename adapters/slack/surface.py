@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.delivery import RecentSet
 from adapters.slack.sink import Place, SlackSink
+from adapters.slack.status import SetStatus, StatusSupport, ThreadStatus
 from bot.entry.service import ConversationService
 from bot.vocabulary import ConversationKey
 
@@ -37,6 +38,8 @@ class Surface:
     answered: RecentSet = field(default_factory=RecentSet)
     closing: bool = False
     listeners: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Whether Slack lets this installation show a thread's loading status.
+    status: StatusSupport = field(default_factory=StatusSupport)
 
     @contextmanager
     def listening(self) -> Iterator[None]:
@@ -53,9 +56,17 @@ class Surface:
     def key(self, channel: str, thread_ts: str) -> ConversationKey:
         return ConversationKey(PLATFORM, self.team_id, channel, thread_ts)
 
-    def sink(self, key: ConversationKey, user: str, react_ts: str | None) -> SlackSink:
+    def sink(
+        self, key: ConversationKey, user: str, react_ts: str | None, set_status: SetStatus | None = None
+    ) -> SlackSink:
+        """``set_status``: Bolt's for the thread (AI app threads); else one for ``key``'s thread."""
         place = Place(channel=key.channel, thread_ts=key.thread, user=user, react_ts=react_ts)
-        return SlackSink(self.client, place, share_wait_s=self.share_wait_s)
+        status = (
+            ThreadStatus(set_status, self.status)
+            if set_status is not None
+            else self.status.for_thread(self.client, key.channel, key.thread)
+        )
+        return SlackSink(self.client, place, share_wait_s=self.share_wait_s, status=status)
 
     def clicked(self, body: Mapping[str, Any]) -> tuple[ConversationKey, str, str | None]:
         """The conversation a clicked control belongs to, the user, and the clicked message ts."""

@@ -83,3 +83,29 @@ FRAME_LABELS = {
     ("pan", "up"): "Pan up",
     ("pan", "down"): "Pan down",
 }
+
+
+# -- the "Edit with Nano Banana" message shortcut (adapters/slack/shortcut.py) ---------------------
+EDIT_SHORTCUT_NAME = "Edit with Nano Banana"  # also the modal's title (Slack allows 24 characters)
+EDIT_MODAL_LABEL = "What should change?"
+EDIT_MODAL_HINT = "For example: make the sky warmer, or turn it into a watercolor."
+EDIT_MODAL_SUBMIT = "Edit"
+EDIT_MODAL_CANCEL = "Cancel"
+EDIT_EMPTY = "Say what should change in the image."
+NO_IMAGE_TO_EDIT = (
+    "That message has no image I can edit; use Edit with Nano Banana on a message with a picture."
+)
+
+# -- the AI app surface (adapters/slack/assistant.py) ------------------------------------------------
+# While a turn runs: Slack shows "<app name> is drawing…" under the thread.
+WORKING_STATUS = "is drawing…"
+SUGGESTED_TITLE = "Try one of these:"
+# The prompts a new assistant thread offers (Slack shows up to four): (button title, message sent).
+SUGGESTED_PROMPTS = (
+    ("A watercolor city", "A watercolor painting of a rainy city street at dusk"),
+    ("Sticker of a fox", "A cute sticker of a sleepy fox, white border, flat colors"),
+    ("Product photo", "A studio product photo of a ceramic coffee mug on a wooden table"),
+    ("Retro poster", "A retro travel poster of a lighthouse on a cliff, bold flat shapes"),
+)
+# An uploaded image whose turn had no words (alt text describes every upload).
+ALT_TEXT_FALLBACK = "An image made by Nano Banana"

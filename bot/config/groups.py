@@ -24,6 +24,8 @@ from bot.vocabulary import ResponseMode
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MB = 1024 * 1024
+# A dashboard token anyone could guess is no lock at all.
+ADMIN_TOKEN_MIN = 16
 
 
 class GeminiSettings(SettingsGroup):
@@ -113,6 +115,9 @@ class StorageSettings(SettingsGroup):
     outage_s: Annotated[float, p.whole(minimum=1)] = setting("DATABASE_OUTAGE_S", 120.0)
     # Connections each process may hold (PostgreSQL), besides the one for arriving turns.
     pool_size: Annotated[int, p.whole(minimum=2, maximum=1000)] = setting("DATABASE_POOL_SIZE", 10)
+    # Stored images each process keeps in memory (the ones it wrote or read lately), so a later
+    # turn does not read its history's images back from the database; 0 keeps none.
+    image_cache_bytes: Annotated[int, p.whole(times=MB)] = setting("IMAGE_CACHE_MB", 24 * MB)
 
     @property
     def is_postgres(self) -> bool:
@@ -134,6 +139,12 @@ class HttpSettings(SettingsGroup):
     port: Annotated[int, p.whole(minimum=0, maximum=65535)] = setting("PORT", 3000)
     # Unset: no region editor. Links are {public_url}/edit/<token>.
     public_url: Annotated[str | None, p.public_url()] = setting("PUBLIC_URL", None)
+    # Unset: no dashboard (GET /admin is 404). Operators sign in with it.
+    admin_token: Annotated[SecretStr | None, p.secret_of_length(ADMIN_TOKEN_MIN)] = setting(
+        "ADMIN_TOKEN", None
+    )
+    # The dashboard's days and times.
+    admin_timezone: Annotated[str, p.time_zone()] = setting("ADMIN_TIMEZONE", "UTC")
 
     def editor_link(self, token: str) -> str | None:
         """The editor's address for a link token, or None when PUBLIC_URL is unset."""

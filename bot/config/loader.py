@@ -54,6 +54,7 @@ class Config:
             reveal(self.slack.bot_token),
             reveal(self.slack.app_token),
             reveal(self.slack.signing_secret),
+            reveal(self.http.admin_token),
         )
         return tuple(v for v in values if v)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator
 
@@ -106,6 +107,30 @@ def public_url() -> BeforeValidator:
         if parts.query or parts.fragment or parts.username or parts.password:
             raise problem(f"must be a plain address without ?query, #fragment or user, not {raw!r}.")
         return raw.rstrip("/")
+
+    return _on_text(parse)
+
+
+def time_zone() -> BeforeValidator:
+    """An IANA time zone name such as UTC or Europe/Paris."""
+
+    def parse(raw: str) -> str:
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise problem(f"must be a time zone name such as UTC or Europe/Paris, not {raw!r}.") from None
+        return raw
+
+    return _on_text(parse)
+
+
+def secret_of_length(minimum: int) -> BeforeValidator:
+    """A secret at least ``minimum`` characters long (its value never appears in the problem)."""
+
+    def parse(raw: str) -> str:
+        if len(raw) < minimum:
+            raise problem(f"must be at least {minimum} characters long (a long random string).")
+        return raw
 
     return _on_text(parse)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.turns.request import TurnRequest
-from bot.vocabulary import Author, ConversationKey, Position, ScopeLevel
+from bot.vocabulary import Author, ConversationKey, ImageRef, Position, ScopeLevel
 
 
 class CommandName(StrEnum):
@@ -26,6 +26,9 @@ class CommandName(StrEnum):
     ZOOM = "zoom"
     PAN = "pan"
     EDIT = "edit"
+    PIN = "pin"
+    PINS = "pins"
+    UNPIN = "unpin"
     HELP = "help"
 
 
@@ -49,7 +52,8 @@ class Command:
     position: Position | None = None
     # CONTINUE from a surface that numbers takes (the console): the takes it showed, in order.
     takes_shown: tuple[int, ...] = ()
-    # FORGET: a platform moderator, and who opened the thread on the platform, if known.
+    # FORGET: a platform moderator (UNPIN: an admin of the server or workspace), and who opened
+    # the thread on the platform, if known.
     moderator: bool = False
     opener: str | None = None
     # FORGET: whether the next message there starts a new image without a mention.
@@ -58,6 +62,8 @@ class Command:
     changed_with: str = ""
     # HELP: the commands this surface offers (empty: all of them).
     offered: tuple[CommandName, ...] = ()
+    # PIN: an image attached to the command (otherwise the conversation's latest is pinned).
+    images: tuple[ImageRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +75,23 @@ class HelpEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownPin:
+    """One pin as /pins shows it: its name and, for the first few, a small JPEG preview."""
+
+    name: str
+    pinned_by: str
+    thumbnail: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class CommandReply:
     """What to answer: the text, whether it is a refusal or a bad value (``refused``), whether
     everyone in the conversation should see it (``public``; otherwise only the person who asked),
-    a turn to run with the adapter's sink, and the help as data."""
+    a turn to run with the adapter's sink, and the help and the pins as data."""
 
     text: str = ""
     refused: bool = False
     public: bool = False
     turn: TurnRequest | None = None
     help: tuple[HelpEntry, ...] = ()
+    pins: tuple[ShownPin, ...] = ()

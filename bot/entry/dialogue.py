@@ -9,10 +9,11 @@ from dataclasses import replace
 from bot.config import Config
 from bot.entry.access import AccessPolicy
 from bot.entry.commands import Command, CommandName, CommandReply, HelpEntry
+from bot.entry.pins import PinDesk
 from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import store_model, validate_model
 from bot.limits.usage_report import usage_report
-from bot.text import messages, model_words
+from bot.text import messages, model_words, pin_words
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import MAX_TAKES, MIN_TAKES, parse_flags
 from bot.text.settings import (
@@ -46,6 +47,8 @@ _TURNS = {
     CommandName.REDO: TurnKind.REDO_SIZE,
 }
 MODE_CHOICES = ("image", "text+image")
+_PINS = (CommandName.PIN, CommandName.PINS, CommandName.UNPIN)
+_HELP_ENTRIES = {**messages.HELP_ENTRIES, **pin_words.HELP_ENTRIES}
 
 
 def scope_of(command: Command) -> SettingScope:
@@ -70,8 +73,10 @@ class Dialogue:
         forgetting: Forgetting,
         settings: ConversationSettings,
         editor_link: EditorLink | None = None,
+        pins: PinDesk | None = None,
     ) -> None:
         self._editor_link = editor_link
+        self._pins = pins
         self._store = store
         self._config = config
         self._access = access
@@ -93,6 +98,8 @@ class Dialogue:
             return await self._frame(command)
         if command.name is CommandName.EDIT:
             return await self._edit(command)
+        if command.name in _PINS and self._pins is not None:
+            return await self._pins.run(command)
         return CommandReply(help=self._help(command))
 
     def title(self, prompt: str) -> str:
@@ -214,7 +221,9 @@ class Dialogue:
             hidden.add(CommandName.MODEL)
         if self._editor_link is None:
             hidden.add(CommandName.EDIT)
-        return tuple(HelpEntry(*messages.HELP_ENTRIES[name]) for name in offered if name not in hidden)
+        if self._pins is None:
+            hidden.update(_PINS)
+        return tuple(HelpEntry(*_HELP_ENTRIES[name]) for name in offered if name not in hidden)
 
 
 def _current(

@@ -1,5 +1,5 @@
-"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``, ``--model id``, ``--n 3``, ``--think high``),
-parsed the same way on every platform."""
+"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``, ``--model id``, ``--n 3``, ``--think high``,
+``--ref name``), parsed the same way on every platform."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import validate_model
 from bot.gemini.registry import ModelRegistry, shipped
-from bot.text import messages
+from bot.text import messages, pin_words
 from bot.text.settings import (
     SettingError,
     validate_aspect_ratio,
@@ -23,7 +23,8 @@ MIN_TAKES, MAX_TAKES = 2, 4
 
 # Phones and Slack turn "--" into an en or em dash; accept those so "—ar 16:9" still works.
 _FLAG = re.compile(
-    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size|model|n|think)(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
+    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size|model|n|think|ref)"
+    r"(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
     re.IGNORECASE,
 )
 # A refusal names at most this many different problems; the rest are only counted.
@@ -47,6 +48,8 @@ class ParsedPrompt:
     takes: int = 1
     # --think: this turn's thinking level only (never stored).
     thinking_level: str | None = None
+    # Pins named with ``--ref``, in the order written (each once).
+    refs: tuple[str, ...] = ()
 
     @property
     def has_settings(self) -> bool:
@@ -74,21 +77,38 @@ def clean_prompt(text: str) -> str:
 def parse_flags(
     text: str, caps: ModelCapabilities, allowed: Sequence[str] = (), models: ModelRegistry | None = None
 ) -> ParsedPrompt:
-    """Strip ``--ar``/``--aspect``/``--size``/``--model``/``--n`` flags from ``text`` and validate
-    their values; a ratio or size is checked against the ``--model`` model when one is given,
-    else ``caps`` (the conversation's model), and a model against ``allowed`` (its capabilities
-    from ``models``, the configuration's registry)."""
+    """Strip ``--ar``/``--aspect``/``--size``/``--model``/``--n``/``--think``/``--ref`` flags from
+    ``text`` and validate their values; a ratio, size or thinking level is checked against the
+    ``--model`` model when one is given, else ``caps`` (the conversation's model), and a model
+    against ``allowed`` (its capabilities from ``models``, the configuration's registry)."""
     text = clean_prompt(text)
     matches = [(m.group("name").lower(), m.group("value")) for m in _FLAG.finditer(text)]
     errors: list[str] = []
     model = _model(matches, allowed, errors)
     if model is not None:
         caps = (models or shipped()).capabilities_for(model)
+    refs = _refs(matches, errors)
     aspect, size, takes = _values(matches, caps, errors)
     thinking = _thinking(matches, caps, errors)
     stripped = _FLAG.sub(" ", text)
     cleaned = "\n".join(_SPACES.sub(" ", line).strip() for line in stripped.splitlines()).strip()
-    return ParsedPrompt(cleaned, aspect, size, tuple(errors), model, takes, thinking)
+    return ParsedPrompt(
+        cleaned, aspect, size, tuple(errors), model, takes, thinking_level=thinking, refs=refs
+    )
+
+
+def _refs(matches: list[tuple[str, str | None]], errors: list[str]) -> tuple[str, ...]:
+    refs: list[str] = []
+    for name, value in matches:
+        if name != "ref":
+            continue
+        try:
+            if value is None:
+                raise SettingError(pin_words.ref_needs_name())
+            refs.append(pin_words.clean_name(value))
+        except SettingError as exc:
+            errors.append(exc.user_message)
+    return tuple(dict.fromkeys(refs))
 
 
 def _model(matches: list[tuple[str, str | None]], allowed: Sequence[str], errors: list[str]) -> str | None:
@@ -113,7 +133,7 @@ def _values(
     takes = 1
     for name, value in matches:
         try:
-            if name in ("model", "think"):
+            if name in ("model", "think", "ref"):
                 continue
             if name == "n":
                 takes = _takes(value)

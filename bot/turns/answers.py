@@ -11,6 +11,7 @@ from bot.text import messages
 from bot.text.reply_actions import image_actions
 from bot.turns.plan import TurnPlan
 from bot.vocabulary import Action, ActionKind, ImagePart, Reply, ReplyPart, TextPart
+from storage.content import ContentRecord
 from storage.protocol import StoredTurn
 
 
@@ -54,7 +55,7 @@ def answer(
     takes = len(stored) > 1
     replies = []
     for number, (turn, result) in enumerate(zip(stored, good, strict=True), start=1):
-        parts = result.parts
+        parts = described(result.parts, prompt_of(turn.user_content))
         if takes:
             parts = labelled(messages.take_label(number, len(stored)), parts)
         if number == 1 and late and plan.from_head:
@@ -62,7 +63,8 @@ def answer(
         if number == 1 and notes:  # what a switch of model reset, said with the answer
             parts = (TextPart(" ".join(notes)), *parts)
         actions = _actions(turn.id, result, caps, drawn_at, take=takes, editable=editable)
-        replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions))
+        take = (number, len(stored)) if takes else None
+        replies.append(Reply(parts=parts, turn_id=turn.id, actions=actions, take=take))
     missing = [r for r in results if not (r.ok and r.model_content is not None)]
     if missing:
         reason = missing[0].message or messages.FAILED
@@ -78,7 +80,8 @@ def unsaved(
     takes = len(good) > 1
     replies = []
     for number, result in enumerate(good, start=1):
-        parts = labelled(messages.take_label(number, len(good)), result.parts) if takes else result.parts
+        parts = described(result.parts, plan.text)
+        parts = labelled(messages.take_label(number, len(good)), parts) if takes else parts
         if number == 1:
             parts = (TextPart(" ".join([*notes, messages.NOT_SAVED])), *parts)
         replies.append(Reply(parts=parts))
@@ -107,6 +110,17 @@ def after_all(answered: Answered) -> Answered:
     """The answer of a turn announced as cut off, led by the sentence that takes that back."""
     first = answered.reply
     return replace(answered, reply=replace(first, parts=(TextPart(messages.AFTER_ALL), *first.parts)))
+
+
+def prompt_of(user_content: ContentRecord) -> str:
+    """The text a stored turn sent (its prompt, or the instruction a control wrote)."""
+    texts = (p.get("text") for p in user_content.get("parts") or ())
+    return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+
+
+def described(parts: tuple[ReplyPart, ...], prompt: str) -> tuple[ReplyPart, ...]:
+    """The parts with each image's alt text set to the prompt that made it."""
+    return tuple(replace(p, alt=prompt) if isinstance(p, ImagePart) else p for p in parts)
 
 
 def labelled(label: str, parts: tuple[ReplyPart, ...]) -> tuple[ReplyPart, ...]:

@@ -26,6 +26,7 @@ from bot.turns.fence import ALWAYS_HOLDS
 from bot.turns.framing import Framed, FrameJob
 from bot.turns.gate import GenerationGate, QueueFull
 from bot.turns.plan import Refusal, TurnPlan
+from bot.turns.references import gone, with_references
 from bot.turns.request import TurnRequest
 from bot.vocabulary import (
     AttachmentUnavailable,
@@ -148,6 +149,8 @@ class GenerationStep:
                 read = await self._read(request, plan)
                 if read is None:
                     return Refusal(messages.UNKNOWN_TURN)
+                if missing := gone(plan.references, read.blobs):
+                    return Refusal(missing)
                 framed = await self._framed(plan, read, memory)
                 built = self._build(plan, read, prepared, framed)
                 calls = (self._engine.generate(built.request) for _ in range(max(1, plan.takes)))
@@ -315,7 +318,8 @@ class GenerationStep:
             model=settings.model,
         )
         user_refs = set(blob_refs(user))
-        user_blobs = tuple(b for b in new_blobs if b.sha256 in user_refs)
+        pinned = [Blob(r.mime_type, read.blobs[r.sha256]) for r in plan.references if r.sha256 in read.blobs]
+        user_blobs = tuple(b for b in [*new_blobs, *pinned] if b.sha256 in user_refs)
         return _Built(request, window, user_blobs, read.head, read.history, settings, plan.frame)
 
     async def _append(
@@ -406,7 +410,7 @@ def _user_content(plan: TurnPlan, window: ContextWindow, new_blobs: list[Blob]) 
     way led by the latest images when the context budget re-seeded the conversation."""
     if plan.original_user is None:
         images = [*window.seed_images, *((b.sha256, b.mime_type) for b in new_blobs)]
-        return user_record(plan.text, images)
+        return with_references(user_record(plan.text, images), plan.references)
     # A turn that was itself seeded (the first after a switch of model) already leads with them.
     already = set(blob_refs(plan.original_user))
     seeds = [seed for seed in window.seed_images if seed[0] not in already]

@@ -13,6 +13,7 @@ from bot.text.flags import parse_flags
 from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
 from bot.turns import framing
 from bot.turns.framing import Frame, FrameJob
+from bot.turns.references import Reference, resolve
 from bot.turns.request import TurnKind, TurnRequest
 from bot.vocabulary import ImageRef, SettingName
 from storage.content import ContentRecord
@@ -54,6 +55,8 @@ class TurnPlan:
     frame: FrameJob | None = None
     # --think: the thinking level of this turn only (None: the conversation's /think).
     thinking_level: str | None = None
+    # Pinned images named with ``--ref``, sent labelled before the prompt text.
+    references: tuple[Reference, ...] = ()
 
 
 # A kind's planner gets the conversation's settings as its claim read them.
@@ -117,7 +120,7 @@ class TurnPlanner:
             settings.append((SettingName.ASPECT_RATIO, parsed.aspect_ratio))
         if parsed.image_size:
             settings.append((SettingName.IMAGE_SIZE, parsed.image_size))
-        if not parsed.text and not request.images:
+        if not parsed.text and not request.images and not parsed.refs:
             if parsed.has_settings:
                 note = messages.settings_only(parsed.aspect_ratio, parsed.image_size, parsed.model)
                 return TurnPlan(settings=tuple(settings), note=note)
@@ -129,6 +132,9 @@ class TurnPlanner:
                 check_declared(ref.filename, ref.size, self._image_limits)
         except ImageRejected as exc:
             return Refusal(exc.user_message)
+        refs = await resolve(self._store, request.key, parsed.refs, len(request.images), caps)
+        if isinstance(refs, str):
+            return Refusal(refs)
         continuing = request.continue_from is not None
         return TurnPlan(
             text=parsed.text,
@@ -138,6 +144,7 @@ class TurnPlanner:
             settings=tuple(settings),
             takes=parsed.takes,
             thinking_level=parsed.thinking_level,
+            references=refs,
         )
 
     async def _regenerate(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:

@@ -25,6 +25,23 @@ async def test_discord_registers_think_with_the_models_levels_and_keeps_it_per_t
         try:
             registered = {c["name"]: c for c in fake.commands[fake.guild_id]}
             assert [c["value"] for c in registered["think"]["options"][0]["choices"]] == ["minimal", "high"]
+            # Next to the reference board's and the doors' commands, in both installs and every context.
+            assert sorted(registered) == [
+                "Edit with Nano Banana",
+                "aspect",
+                "forget",
+                "help",
+                "imagine",
+                "model",
+                "pin",
+                "pins",
+                "size",
+                "think",
+                "unpin",
+                "usage",
+            ]
+            assert registered["think"]["integration_types"] == [0, 1]
+            assert registered["think"]["contexts"] == [0, 1, 2]
             _, thread_id = await bot.mention("a lighthouse")
             await bot.replies(thread_id)
             command = await fake.command("think", thread_id, level="high")

@@ -29,12 +29,13 @@ import asyncio
 import itertools
 import json
 import math
+import mimetypes
 import re
 import secrets
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -48,11 +49,22 @@ UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default per-message upload limit (1
 MESSAGE_CONTENT = 1 << 15  # the privileged intent bit
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+IS_COMPONENTS_V2 = 1 << 15
+# What a person's own install may do in a server the bot is not in (Discord gives such an app
+# only these: attach files, embed links, mention everyone, use external emojis), never read it.
+USER_INSTALL_PERMISSIONS = (1 << 15) | (1 << 14) | (1 << 17) | (1 << 18)
+# Component types a Components V2 message may hold at its top level.
+V2_TOP_LEVEL = {1, 9, 10, 12, 13, 14, 17}
 INTERACTION_DEADLINE_S = 3.0
 # Channel types.
-GUILD_TEXT, DM, GUILD_VOICE, PUBLIC_THREAD = 0, 1, 2, 11
+GUILD_TEXT, DM, GUILD_VOICE, GROUP_DM, PUBLIC_THREAD = 0, 1, 2, 3, 11
 # Interaction callback types.
 CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 4, 5, 6, 7
+MODAL = 9
+# Interaction types: a command (slash or context menu), a component, a modal submitted.
+APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT = 2, 3, 5
+# Application command types: a slash command, a message context-menu command.
+CHAT_INPUT, MESSAGE_COMMAND = 1, 3
 _MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 T = TypeVar("T")
@@ -74,14 +86,26 @@ def _iso(ms: float | None = None) -> str:
 class DiscordHTTPError(Exception):
     """An API error the fake answers with, in Discord's JSON shape."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.errors = errors
 
     def response(self) -> web.Response:
-        return _json({"message": self.message, "code": self.code}, self.status)
+        body: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return _json(body, self.status)
+
+
+def form_error(path: Sequence[str], code: str, message: str) -> DiscordHTTPError:
+    """Discord's 400 "Invalid Form Body" naming the field at ``path`` and what is wrong with it."""
+    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for key in reversed(path):
+        errors = {key: errors}
+    return DiscordHTTPError(400, 50035, "Invalid Form Body", errors)
 
 
 @dataclass
@@ -153,6 +177,8 @@ class FakeFile:
     url: str | None = None
     # The CDN answers with a redirect to this URL instead of the file.
     redirect_to: str | None = None
+    # Alt text (the attachment's description).
+    description: str | None = None
 
 
 def pings_nobody(allowed_mentions: Mapping[str, Any] | None) -> bool:
@@ -192,6 +218,10 @@ class FakeMessage:
         return int(self.payload["author"]["id"])
 
     @property
+    def embeds(self) -> list[dict[str, Any]]:
+        return list(self.payload.get("embeds") or ())
+
+    @property
     def loading(self) -> bool:
         return bool(int(self.payload.get("flags") or 0) & LOADING)
 
@@ -203,6 +233,36 @@ class FakeMessage:
     @property
     def components(self) -> list[dict[str, Any]]:
         return list(self.payload.get("components") or [])
+
+    @property
+    def flags(self) -> int:
+        return int(self.payload.get("flags") or 0)
+
+    def gallery(self) -> list[dict[str, Any]]:
+        """The items of every media gallery on the message (Components V2), in order."""
+        found: list[dict[str, Any]] = []
+
+        def walk(items: Iterable[dict[str, Any]]) -> None:
+            for item in items:
+                if item.get("type") == 12:
+                    found.extend(item.get("items") or ())
+                walk(item.get("components") or ())
+
+        walk(self.components)
+        return found
+
+    def texts(self) -> list[str]:
+        """The text displays of a Components V2 message, in order."""
+        found: list[str] = []
+
+        def walk(items: Iterable[dict[str, Any]]) -> None:
+            for item in items:
+                if item.get("type") == 10:
+                    found.append(str(item.get("content") or ""))
+                walk(item.get("components") or ())
+
+        walk(self.components)
+        return found
 
     def custom_ids(self) -> list[str]:
         """Custom ids of every button and select on the message, in order."""
@@ -243,6 +303,8 @@ class FakeInteraction:
     late_callbacks: int = 0
     original_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+    # The form the bot answered with (callback type 9): its custom id, title and components.
+    modal: dict[str, Any] | None = None
 
 
 class _Session:
@@ -345,6 +407,13 @@ class FakeDiscord(LocalServer):
         # Which connection (its shard, None if unsharded) got which event of which guild.
         self.dispatched: list[tuple[tuple[int, int] | None, str, int | None]] = []
         self.forbidden_threads: set[int] = set()  # channels where the bot lacks thread permissions
+        # Servers the bot is not in, where people use a person's own install: never announced on
+        # the gateway, and REST on their channels is refused (403 Missing Access).
+        self.foreign_guilds: set[int] = set()
+        # Channels that refuse Components V2 messages (400 Invalid Form Body on their components),
+        # or (classic_only) every channel.
+        self.refuse_v2: set[int] = set()
+        self.classic_only = False
 
         self.messages: dict[int, FakeMessage] = {}
         self.files: dict[str, FakeFile] = {}  # CDN path -> file
@@ -398,6 +467,12 @@ class FakeDiscord(LocalServer):
         general_id = self._add_channel(GUILD_TEXT, "general", guild_id)
         self.guilds[guild_id] = FakeGuild(guild_id, name, role_id, general_id)
         return self.guilds[guild_id]
+
+    def add_foreign_guild(self) -> int:
+        """A server the bot is not in, with a #general; returns that channel's id."""
+        guild_id = self.new_id()
+        self.foreign_guilds.add(guild_id)
+        return self._add_channel(GUILD_TEXT, "general", guild_id)
 
     def _add_channel(self, kind: int, name: str, guild_id: int | None = None) -> int:
         channel_id = self.new_id()
@@ -466,6 +541,21 @@ class FakeDiscord(LocalServer):
             "type": DM,
             "last_message_id": None,
             "recipients": [user],
+            "flags": 0,
+        }
+        return channel_id
+
+    def group_dm(self, *users: dict[str, Any]) -> int:
+        """A group DM of people (not the bot): reachable only through a person's own install."""
+        channel_id = self.new_id()
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": GROUP_DM,
+            "name": None,
+            "icon": None,
+            "owner_id": (users or (self.alice,))[0]["id"],
+            "last_message_id": None,
+            "recipients": list(users or (self.alice, self.bob)),
             "flags": 0,
         }
         return channel_id
@@ -646,6 +736,8 @@ class FakeDiscord(LocalServer):
         }
         if file.content_type:
             payload["content_type"] = file.content_type
+        if file.description is not None:
+            payload["description"] = file.description
         return payload
 
     def _message_payload(
@@ -791,15 +883,25 @@ class FakeDiscord(LocalServer):
             "data": data,
         }
         if "guild_id" in channel:
+            foreign = int(channel["guild_id"]) in self.foreign_guilds
             payload.update(
                 {
                     "guild_id": channel["guild_id"],
                     "guild_locale": "en-US",
                     "member": {**self._member(user), "permissions": str(self.permissions_of(user))},
-                    "authorizing_integration_owners": {"0": channel["guild_id"]},
+                    # A server that installed the app, or (foreign) the person's own install.
+                    "authorizing_integration_owners": {"1": user["id"]}
+                    if foreign
+                    else {"0": channel["guild_id"]},
                     "context": 0,
                 }
             )
+            if foreign:
+                payload["app_permissions"] = str(USER_INSTALL_PERMISSIONS)
+        elif channel["type"] == GROUP_DM:  # a private channel: only the person's own install
+            owners = {"1": user["id"]}
+            payload.update({"user": user, "authorizing_integration_owners": owners, "context": 2})
+            payload["app_permissions"] = str(USER_INSTALL_PERMISSIONS)
         else:
             payload.update({"user": user, "authorizing_integration_owners": {"1": user["id"]}, "context": 1})
         record = FakeInteraction(interaction_id, token, channel_id, payload, time.monotonic())
@@ -810,6 +912,7 @@ class FakeDiscord(LocalServer):
         self,
         name: str,
         channel_id: int | None = None,
+        /,
         *,
         user: dict[str, Any] | None = None,
         unchecked: bool = False,
@@ -878,6 +981,50 @@ class FakeDiscord(LocalServer):
         await self._dispatch("INTERACTION_CREATE", record.payload)
         return record
 
+    async def message_command(
+        self, name: str, message: FakeMessage, *, user: dict[str, Any] | None = None
+    ) -> FakeInteraction:
+        """A person right-clicks ``message`` and picks the message command ``name`` (Apps menu)."""
+        command, scope = self._registered(name)
+        if command.get("type") != MESSAGE_COMMAND:
+            raise AssertionError(f"{name!r} is not a message command")
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): message.payload}},
+        }
+        if scope is not None:
+            data["guild_id"] = str(scope)
+        record = self._envelope(APPLICATION_COMMAND, message.channel_id, user or self.alice, data)
+        await self._dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
+    async def submit(
+        self, opened: FakeInteraction, *values: str, user: dict[str, Any] | None = None
+    ) -> FakeInteraction:
+        """A person fills in the form the bot answered ``opened`` with (its text inputs, in order)
+        and submits it."""
+        modal = opened.modal
+        if modal is None:
+            raise AssertionError("the bot answered that interaction without a form")
+        given = iter(values)
+        rows = []
+        for row in modal["components"]:
+            inputs = [
+                {"type": c["type"], "custom_id": c["custom_id"], "value": next(given, "")}
+                for c in row.get("components") or ()
+                if c.get("type") == 4
+            ]
+            rows.append({"type": row["type"], "components": inputs})
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        record = self._envelope(MODAL_SUBMIT, opened.channel_id, user or self.alice, data)
+        if "message" in opened.payload:  # a form opened from a button on a message
+            record.payload["message"] = opened.payload["message"]
+        await self._dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
     async def redeliver(self, message: FakeMessage) -> None:
         """Deliver MESSAGE_CREATE for a message again, as a gateway replay after a resume can."""
         await self._dispatch("MESSAGE_CREATE", message.payload)
@@ -886,6 +1033,8 @@ class FakeDiscord(LocalServer):
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
         guild_id = int(data["guild_id"]) if data.get("guild_id") else None
+        if guild_id in self.foreign_guilds and event != "INTERACTION_CREATE":
+            return  # the bot is not in that server: only interactions with its commands reach it
         for session in list(self._sessions):
             if not session.identified or not session.receives(guild_id):
                 continue
@@ -1099,6 +1248,8 @@ class FakeDiscord(LocalServer):
                 "application_id": app_id,
                 "version": str(self.new_id()),
                 "type": command.get("type", 1),
+                # Discord answers every command with a description ("" for context-menu ones).
+                "description": command.get("description", ""),
             }
             if guild_id is not None:
                 entry["guild_id"] = guild_id
@@ -1111,6 +1262,8 @@ class FakeDiscord(LocalServer):
         channel = self.channels.get(int(channel_id))
         if channel is None:
             raise DiscordHTTPError(404, 10003, "Unknown Channel")
+        if int(channel.get("guild_id") or 0) in self.foreign_guilds or channel["type"] == GROUP_DM:
+            raise DiscordHTTPError(403, 50001, "Missing Access")
         return channel
 
     async def _get_channel(self, _request: web.Request, channel_id: str) -> web.Response:
@@ -1134,13 +1287,60 @@ class FakeDiscord(LocalServer):
             if part.name == "payload_json":
                 payload = json.loads(data)
             elif part.filename is not None:
-                files.append(FakeFile(part.filename, bytes(data), part.headers.get("Content-Type")))
+                # Discord names an upload's type from its content, whatever the part header says.
+                guessed = mimetypes.guess_type(part.filename)[0] or part.headers.get("Content-Type")
+                files.append(FakeFile(part.filename, bytes(data), guessed))
+        # Each file's description (alt text) comes in payload_json's "attachments", by index.
+        described = {
+            int(a["id"]): a.get("description") for a in payload.get("attachments") or () if "id" in a
+        }
+        files = [replace(f, description=described.get(i)) for i, f in enumerate(files)]
         return payload, files
+
+    def _check_v2(self, channel_id: int, body: dict[str, Any], files: list[FakeFile]) -> None:
+        """A Components V2 message (flag 1 << 15): no content or embeds, top-level layout components,
+        galleries that show uploaded files, alt text within 1024 characters; refused outright (the
+        components are read as classic ones) in the channels of ``refuse_v2``."""
+        if not int(body.get("flags") or 0) & IS_COMPONENTS_V2:
+            return
+        components = body.get("components") or []
+        if self.classic_only or channel_id in self.refuse_v2:
+            raise form_error(
+                ["components", "0", "type"],
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (1,).',
+            )
+        if body.get("content") or body.get("embeds"):
+            raise form_error(
+                ["content"],
+                "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                "The 'content' field cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+            )
+        names = {f.filename for f in files}
+        for index, component in enumerate(components):
+            if component.get("type") not in V2_TOP_LEVEL:
+                raise form_error(
+                    ["components", str(index), "type"], "UNION_TYPE_CHOICES", "Not a top-level component."
+                )
+        for item in FakeMessage({"components": components}).gallery():
+            url = str((item.get("media") or {}).get("url") or "")
+            if url.startswith("attachment://") and url.removeprefix("attachment://") not in names:
+                raise form_error(
+                    ["components"], "UNFURLED_MEDIA_ITEM_ATTACHMENT_NOT_FOUND", "No such attachment."
+                )
+            if len(item.get("description") or "") > 1024:
+                raise form_error(["components"], "BASE_TYPE_MAX_LENGTH", "Must be 1024 or fewer in length.")
 
     def _check_message(self, body: dict[str, Any], files: list[FakeFile]) -> None:
         content = body.get("content") or ""
         if len(content) > 2000:
             raise DiscordHTTPError(400, 50035, "Invalid Form Body: content: Must be 2000 or fewer in length.")
+        if any(len(f.description or "") > 1024 for f in files):
+            raise form_error(
+                ["attachments", "0", "description"],
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 1024 or fewer in length.",
+            )
         if len(files) > 10:
             raise DiscordHTTPError(400, 50035, "Invalid Form Body: files: Must be 10 or fewer in length.")
         if sum(len(f.data) for f in files) > self.upload_limit:
@@ -1183,6 +1383,7 @@ class FakeDiscord(LocalServer):
             webhook_id=self.application_id if webhook else None,
             message_id=message_id,
         )
+        payload["embeds"] = list(body.get("embeds") or ())
         return FakeMessage(
             payload,
             files,
@@ -1194,11 +1395,13 @@ class FakeDiscord(LocalServer):
         self._channel(channel_id)
         body, files = await self._read_body(request)
         self._check_message(body, files)
+        self._check_v2(int(channel_id), body, files)
         message = self._bot_message(int(channel_id), body, files)
         await self._store_and_dispatch(message)
         return _json(message.payload)
 
     async def _get_message(self, _request: web.Request, channel_id: str, message_id: str) -> web.Response:
+        self._channel(channel_id)
         message = self.messages.get(int(message_id))
         if message is None or message.channel_id != int(channel_id):
             raise DiscordHTTPError(404, 10008, "Unknown Message")
@@ -1262,6 +1465,14 @@ class FakeDiscord(LocalServer):
             )
             record.original_id = message.id
             await self._store_and_dispatch(message)
+        elif kind == MODAL:
+            if record.payload["type"] == MODAL_SUBMIT:
+                raise DiscordHTTPError(400, 50035, "Invalid Form Body: a form cannot answer a form")
+            if not data.get("custom_id") or not data.get("title") or not data.get("components"):
+                raise DiscordHTTPError(
+                    400, 50035, "Invalid Form Body: a modal needs custom_id, title, components"
+                )
+            record.modal = data
         elif kind == UPDATE_MESSAGE:
             target = self.messages[int(record.payload["message"]["id"])]
             target.payload.update({k: v for k, v in data.items() if k in ("content", "components")})
@@ -1303,6 +1514,8 @@ class FakeDiscord(LocalServer):
             message.payload["content"] = body["content"] or ""
         if "components" in body:
             message.payload["components"] = body["components"] or []
+        if "embeds" in body:
+            message.payload["embeds"] = body["embeds"] or []
         if files:
             message.files = files
             message.payload["attachments"] = [self._attachment(message.channel_id, f) for f in files]
@@ -1326,6 +1539,7 @@ class FakeDiscord(LocalServer):
             self._edit(original, body, files)
             return _json(original.payload)
         self._check_message(body, files)
+        self._check_v2(record.channel_id, body, files)
         message = self._bot_message(record.channel_id, body, files, webhook=True)
         record.followup_ids.append(message.id)
         await self._store_and_dispatch(message)

@@ -5,13 +5,15 @@
 - ``POST /api/{method}``: the Web API methods the bot uses (auth.test, chat.postMessage /
   update / postEphemeral (an ephemeral in a thread without replies is shown to no one, as on
   Slack), reactions.add / remove, files.getUploadURLExternal, the upload URL,
-  files.completeUploadExternal, files.info, conversations.replies, apps.connections.open),
+  files.completeUploadExternal, files.info, conversations.replies, apps.connections.open,
+  views.open, assistant.threads.setStatus / setTitle / setSuggestedPrompts),
   taking the token from ``Authorization: Bearer`` or a ``token`` field, parameters from the
   query, a form or JSON, and answering ``{"ok": false, "error": ...}`` like Slack.
 - ``GET /files-pri/...``: private files that need ``Authorization: Bearer <bot token>``; without
   it Slack answers 200 with its HTML sign-in page, and so does the fake.
 - ``GET /link``: the Socket Mode websocket (``hello`` on connect, envelopes out, acks in).
 - ``POST /commands/response/{id}``: slash commands' response URLs (``command_responses``).
+- ``POST /actions/response/{id}``: shortcuts' and buttons' response URLs (``action_responses``).
 
 Point the bot at it with ``SLACK_API_URL=fake.api_url``. ``SlackSender`` sends what Slack sends in
 HTTP mode: signed Events API callbacks, slash commands and interactivity payloads.
@@ -37,6 +39,10 @@ from slack_sdk.signature import SignatureVerifier
 from tests.auxil.local_server import LocalServer
 
 BOT_TOKEN = "xoxb-fake-bot-token"
+# files.getUploadURLExternal answers alt_txt_too_large past this.
+ALT_TXT_LIMIT = 1000
+# Fields of a message event that a stored message (as shortcuts carry it) does not have.
+_EVENT_ONLY = ("channel", "channel_type", "event_ts")
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
 TEAM_ID = "T0FAKE"
@@ -95,6 +101,7 @@ class Upload:
     length: int
     data: bytes = b""
     title: str = ""
+    alt_txt: str | None = None  # as files.getUploadURLExternal was given it
     channel: str | None = None
     thread_ts: str | None = None
     share_ts: str | None = None
@@ -120,6 +127,11 @@ class FakeSlack(LocalServer):
         self.dropped_ephemerals: list[dict[str, Any]] = []
         # What the bot posted to slash commands' response URLs (shown to the caller only).
         self.command_responses: list[dict[str, Any]] = []
+        # Users ``users.info`` says are workspace admins.
+        self.workspace_admins: set[str] = set()
+        self.action_responses: list[dict[str, Any]] = []
+        # Modals opened with views.open, in order (each with the "id" Slack gave it).
+        self.views: list[dict[str, Any]] = []
         self.reaction_log: list[tuple[str, str, str, str]] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.uploads: dict[str, Upload] = {}
@@ -153,7 +165,15 @@ class FakeSlack(LocalServer):
         app.router.add_get("/files-pri/{path:.*}", self._file)
         app.router.add_get("/link", self._socket)
         app.router.add_post("/commands/response/{id}", self._command_response)
+        app.router.add_post("/actions/response{tail:.*}", self._action_response)
         return app
+
+    async def _action_response(self, request: web.Request) -> web.Response:
+        """A shortcut's or button's response URL: an ephemeral answer is shown to the clicker."""
+        body = await request.json()
+        self.action_responses.append({"path": request.path, **body})
+        await self.changed()
+        return web.Response(text="ok")
 
     async def _command_response(self, request: web.Request) -> web.Response:
         """A slash command's response URL: Slack shows the JSON posted here to the caller."""
@@ -417,6 +437,73 @@ class FakeSlack(LocalServer):
             "actions": [action],
         }
 
+    def message_action(
+        self, message: Mapping[str, Any], callback_id: str, *, user: str = ALICE
+    ) -> dict[str, Any]:
+        """The ``message_action`` payload of a message shortcut used on ``message``."""
+        return {
+            "type": "message_action",
+            "token": "legacy-verification-token",
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+            "channel": {"id": message["channel"], "name": "general"},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": f"{next(self._ids)}.{uuid.uuid4().hex[:8]}",
+            "response_url": f"{self.base_url}/actions/response/{next(self._ids)}",
+            "message_ts": message["ts"],
+            "message": {
+                k: copy.deepcopy(v) for k, v in message.items() if k not in ("channel", "channel_type")
+            },
+        }
+
+    def view_submission(
+        self, view: Mapping[str, Any], values: Mapping[str, Mapping[str, str]], *, user: str = ALICE
+    ) -> dict[str, Any]:
+        """The ``view_submission`` payload of a modal opened with views.open, ``values`` typed as
+        {block_id: {action_id: text}} into its plain_text_input elements."""
+        state = {
+            block: {action: {"type": "plain_text_input", "value": text} for action, text in actions.items()}
+            for block, actions in values.items()
+        }
+        return {
+            "type": "view_submission",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "trigger_id": f"{next(self._ids)}.{uuid.uuid4().hex[:8]}",
+            "view": {**copy.deepcopy(dict(view)), "state": {"values": state}, "hash": uuid.uuid4().hex[:12]},
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+
+    def assistant_thread_started(self, channel: str, *, user: str = ALICE) -> dict[str, Any]:
+        """A person opens a new thread in the app's AI assistant view (a DM with the app): Slack
+        makes the thread's root itself (an ``assistant_app_thread`` message, not one the bot
+        posted, so ``thread`` and ``messages`` leave it out) and sends ``assistant_thread_started``."""
+        root = {"ts": self.next_ts()}
+        return {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": user,
+                "context": {"channel_id": "C0GENERAL", "team_id": TEAM_ID, "enterprise_id": None},
+                "channel_id": channel,
+                "thread_ts": root["ts"],
+            },
+            "event_ts": self.next_ts(),
+        }
+
+    @staticmethod
+    def assistant_thread_context_changed(started: Mapping[str, Any], channel_id: str) -> dict[str, Any]:
+        """The person looks at another channel beside the assistant thread ``started`` opened."""
+        thread = copy.deepcopy(dict(started["assistant_thread"]))
+        thread["context"] = {"channel_id": channel_id, "team_id": TEAM_ID, "enterprise_id": None}
+        return {"type": "assistant_thread_context_changed", "assistant_thread": thread, "event_ts": "1.0"}
+
     def slash_command(self, command: str, text: str, channel: str, *, user: str = ALICE) -> dict[str, str]:
         """The fields of a slash command request; its ``response_url`` is on this fake (see
         ``answer_to``)."""
@@ -594,6 +681,21 @@ class FakeSlack(LocalServer):
             "is_enterprise_install": False,
         }
 
+    async def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        user = str(p.get("user") or "")
+        if not user.startswith("U"):
+            raise SlackError("user_not_found")
+        admin = user in self.workspace_admins
+        return {
+            "user": {
+                "id": user,
+                "team_id": TEAM_ID,
+                "name": user.lower(),
+                "is_admin": admin,
+                "is_owner": False,
+            }
+        }
+
     async def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/link?ticket={uuid.uuid4()}&app_id={APP_ID}"}
 
@@ -674,8 +776,12 @@ class FakeSlack(LocalServer):
         return {}
 
     async def _m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        alt_txt = p.get("alt_txt")
+        if alt_txt is not None and len(str(alt_txt)) > ALT_TXT_LIMIT:
+            raise SlackError("alt_txt_too_large")
         file_id = f"FUP{next(self._ids):06d}"
-        self.uploads[file_id] = Upload(file_id, str(p.get("filename")), int(p.get("length") or 0))
+        upload = Upload(file_id, str(p.get("filename")), int(p.get("length") or 0), alt_txt=alt_txt)
+        self.uploads[file_id] = upload
         return {"upload_url": f"{self.base_url}/upload/v1/{file_id}", "file_id": file_id}
 
     async def _m_files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -745,6 +851,46 @@ class FakeSlack(LocalServer):
         if not found:
             raise SlackError("thread_not_found")
         return {"messages": found, "has_more": False}
+
+    async def _m_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = _json_field(p.get("view"))
+        if not p.get("trigger_id"):
+            raise SlackError("invalid_trigger_id")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackError("invalid_arguments")
+        if len(str((view.get("title") or {}).get("text", ""))) > 24:
+            raise SlackError("invalid_arguments")  # Slack: a modal's title is at most 24 characters
+        if len(str(view.get("private_metadata") or "")) > 3000:
+            raise SlackError("invalid_arguments")
+        opened = {**view, "id": f"V{next(self._ids):08d}", "team_id": TEAM_ID, "app_id": APP_ID}
+        self.views.append(opened)
+        return {"view": opened}
+
+    def _assistant_thread(self, p: dict[str, Any]) -> None:
+        if not p.get("channel_id") or not p.get("thread_ts"):
+            raise SlackError("invalid_arguments")
+
+    async def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._assistant_thread(p)
+        if "status" not in p:
+            raise SlackError("invalid_arguments")
+        return {}
+
+    async def _m_assistant_threads_setTitle(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._assistant_thread(p)
+        if not p.get("title"):
+            raise SlackError("invalid_arguments")
+        return {}
+
+    async def _m_assistant_threads_setSuggestedPrompts(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._assistant_thread(p)
+        prompts = _json_field(p.get("prompts"))
+        # Slack shows at most four, each a title and the message it sends.
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            raise SlackError("invalid_arguments")
+        if not all(isinstance(x, dict) and x.get("title") and x.get("message") for x in prompts):
+            raise SlackError("invalid_arguments")
+        return {}
 
 
 def _within(ts: float, oldest: Any, latest: Any, inclusive: bool) -> bool:

@@ -1039,6 +1039,8 @@ class SignedLinksContract(ContractBase):
 
 
 from tests.storage.store_contract_one_call import OneCallContract  # noqa: E402  # it builds on ContractBase
+from tests.storage.store_contract_pins import PinsContract  # noqa: E402  # it builds on ContractBase
+from tests.storage.store_contract_reports import ReportsContract  # noqa: E402  # it builds on ContractBase
 
 
 class StoreContract(
@@ -1050,5 +1052,7 @@ class StoreContract(
     UsageContract,
     MaintenanceContract,
     OneCallContract,
+    PinsContract,
+    ReportsContract,
 ):
     """Every role's contract: what a complete ``Store`` backend passes."""

@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from bot.vocabulary import ConversationKey, SettingScope, Usage
+from storage import sql_reads
 from storage.content import blob_refs
 from storage.protocol import Store, StoredTurn, UsageCount, UsageQuery
-from tests.storage.store_contract import START, ContractBase, FakeClock, make_blob, make_key
+from storage.sql_session import Session
+from tests.storage.store_contract import START, ContractBase, FakeClock, StoreFactory, make_blob, make_key
 
 
 def every_blob(_settings: Mapping[str, str], history: Sequence[StoredTurn]) -> list[str]:
@@ -93,6 +95,34 @@ class OneCallContract(ContractBase):
         )
         bare = await store.turn_context(key, branch=False)
         assert (bare.head, bare.history, bare.blobs) == (second.id, [], {})
+
+    async def test_a_later_turn_reads_its_history_images_from_memory_not_the_database(
+        self, store: Store, open_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        key = make_key()
+        one, two = make_blob("one"), make_blob("two")
+        first = await self.add(store, key, outputs=[one])
+        asked: list[list[str]] = []
+        read_from_database = sql_reads.load_blobs
+
+        async def spying(session: Session, hashes: Sequence[str]) -> dict[str, bytes]:
+            asked.append(list(hashes))
+            return await read_from_database(session, hashes)
+
+        monkeypatch.setattr(sql_reads, "load_blobs", spying)
+        assert (await store.turn_context(key, blobs=every_blob)).blobs == {one.sha256: one.data}
+        assert asked == [[]]  # written by this store a moment ago: already in memory
+        await store.close()
+        restarted = await open_store()  # nothing in memory yet
+        assert (await restarted.turn_context(key, blobs=every_blob)).blobs == {one.sha256: one.data}
+        assert await restarted.load_blobs([one.sha256]) == {one.sha256: one.data}
+        assert asked == [[], [one.sha256]]  # read once, then kept
+        await self.add(restarted, key, first, outputs=[two])
+        both = await restarted.turn_context(key, blobs=every_blob)
+        assert both.blobs == {one.sha256: one.data, two.sha256: two.data}
+        assert asked[-1] == []
+        await restarted.forget(key)
+        assert restarted.blob_cache.held_bytes == 0  # a forgotten image leaves memory too
 
     async def test_turn_context_upto_must_belong_to_the_key(self, store: Store) -> None:
         mine, other = make_key("t1"), make_key("t2")

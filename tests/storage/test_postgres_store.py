@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bot.vocabulary import Usage
+from storage.blob_cache import BlobCache
 from storage.errors import HeadMoved, StoreError
 from storage.pg_migrations import PG_LATEST_VERSION
 from storage.pg_processes import ProcessLease
@@ -27,6 +28,9 @@ from tests.storage.store_contract import (
     model_record,
     user_content,
 )
+from tests.storage.store_contract_one_call import every_blob
+
+MB = 1024 * 1024
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store_factory(self, postgres_url: str, clock: FakeClock) -> StoreFactory:
         async def factory() -> PostgresStore:
-            store = PostgresStore(postgres_url, clock=clock)
+            store = PostgresStore(postgres_url, clock=clock, blob_cache=BlobCache(MB))
             await store.open()
             return store
 
@@ -88,6 +92,21 @@ class TestPostgresStore(StoreContract):
         text = await raw.fetchval("SELECT string_agg(user_content || model_content, '') FROM turns")
         assert "base64" not in text
 
+    async def test_images_another_process_stored_are_read_once_and_forgetting_drops_its_own_copy(
+        self, store: PostgresStore, open_store: StoreFactory
+    ) -> None:
+        other = await open_store()
+        key = make_key()
+        one, two = make_blob("one"), make_blob("two")
+        first = await self.add(store, key, outputs=[one])
+        await self.add(other, key, first, outputs=[two])
+        read = await store.turn_context(key, blobs=every_blob)
+        assert read.blobs == {one.sha256: one.data, two.sha256: two.data}
+        assert store.blob_cache.held_bytes == len(one.data) + len(two.data)
+        await other.forget(key)  # another process forgets: the rows are gone for everyone
+        assert (await store.turn_context(key, blobs=every_blob)).blobs == {}
+        assert await store.history(key) == []
+
     async def test_open_twice_and_use_after_close_are_errors(self, store: PostgresStore) -> None:
         with pytest.raises(StoreError, match="already open"):
             await store.open()
@@ -129,6 +148,17 @@ class TestPostgresStore(StoreContract):
             assert (await second.history(key))[-1] == stored[0]
             loser = images[1 - results.index(stored[0])]
             assert await first.load_blobs([loser.sha256]) == {}
+
+    async def test_processes_are_read_from_the_leases_of_every_process(
+        self, open_store: StoreFactory
+    ) -> None:
+        first, second = await open_store(), await open_store()
+        assert isinstance(first, PostgresStore) and isinstance(second, PostgresStore)
+        seen = await first.processes()
+        assert {(p.id, p.this) for p in seen} == {(first.lease.id, True), (second.lease.id, False)}
+        assert all(p.started_at <= p.seen_at for p in seen)
+        await second.close()
+        assert [p.id for p in await first.processes()] == [first.lease.id]  # a clean stop leaves
 
     async def test_a_forget_waits_for_a_turn_in_flight_that_reuses_its_image(
         self, open_store: StoreFactory

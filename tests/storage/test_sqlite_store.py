@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.vocabulary import SettingScope
+from storage.blob_cache import BlobCache
 from storage.content import Blob
 from storage.errors import StoreError
 from storage.migrations import LATEST_VERSION
@@ -25,6 +26,8 @@ from tests.storage.store_contract import (
     make_blob,
     make_key,
 )
+
+MB = 1024 * 1024
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ class TestSqliteStore(StoreContract):
     @pytest.fixture
     def store_factory(self, db_path: Path, clock: FakeClock) -> StoreFactory:
         async def factory() -> SqliteStore:
-            store = SqliteStore(db_path, clock=clock)
+            store = SqliteStore(db_path, clock=clock, blob_cache=BlobCache(MB))
             await store.open()
             return store
 
@@ -79,6 +82,9 @@ class TestSqliteStore(StoreContract):
     async def test_wal_mode_is_on(self, store: SqliteStore, db_path: Path) -> None:
         with raw(db_path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    async def test_one_process_has_the_file_so_there_are_no_leases(self, store: SqliteStore) -> None:
+        assert await store.processes() == []
 
     async def test_files_are_owner_only(self, store: SqliteStore, db_path: Path) -> None:
         await self.add(store, make_key(), images=[make_blob("x")])

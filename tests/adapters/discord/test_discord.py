@@ -435,7 +435,19 @@ async def test_in_a_dm_every_message_is_a_turn_of_one_conversation(bot: Bot) -> 
 async def test_commands_are_registered_globally_with_the_models_choices(bot: Bot) -> None:
     fake = bot.fake
     registered = {c["name"]: c for c in fake.commands[None]}
-    assert sorted(registered) == ["aspect", "forget", "help", "imagine", "model", "usage"]  # no sizes
+    # No /size; and the message context-menu command.
+    assert sorted(registered) == [
+        "Edit with Nano Banana",
+        "aspect",
+        "forget",
+        "help",
+        "imagine",
+        "model",
+        "pin",
+        "pins",
+        "unpin",
+        "usage",
+    ]  # no sizes
     ratios = [c["value"] for c in registered["aspect"]["options"][0]["choices"]]
     assert ratios == list(bot.core.service.capabilities.aspect_ratios)
     models = [c["value"] for c in registered["model"]["options"][0]["choices"]]
@@ -457,12 +469,16 @@ async def test_with_a_guild_id_commands_are_registered_in_that_guild_with_sizes(
     bot = await start_bot(fake, fake_gemini, tmp_path / "db.sqlite3", env)
     try:
         assert sorted(c["name"] for c in fake.commands[fake.guild_id]) == [
+            "Edit with Nano Banana",
             "aspect",
             "forget",
             "help",
             "imagine",
             "model",
+            "pin",
+            "pins",
             "size",
+            "unpin",
             "usage",
         ]
         assert fake.commands[None] == []  # no global duplicates

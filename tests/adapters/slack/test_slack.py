@@ -413,6 +413,10 @@ async def test_every_subscribed_event_type_has_a_listener(bot: Bot, fake_gemini:
         "message.im": {**bot.slack.user_message("D0ALICE", "", channel_type="im"), "subtype": "channel_join"},
         "message.mpim": bot.slack.user_message("G0MPIM", "hey all", channel_type="mpim"),
     }
+    started = bot.slack.assistant_thread_started("D0ALICE")
+    samples["assistant_thread_started"] = started
+    changed = FakeSlack.assistant_thread_context_changed(started, "C0OTHER")
+    samples["assistant_thread_context_changed"] = changed
     assert sorted(events) == sorted(samples)
     for name in events:
         status, _ = await bot.sender.event(FakeSlack.event_body(samples[name]))

@@ -163,6 +163,7 @@ def test_recent_set_forgets_the_oldest() -> None:
 
 SCOPES_USED = {
     "app_mentions:read": "app_mention events",
+    "assistant:write": "assistant.threads.setSuggestedPrompts / setTitle / setStatus (AI app threads)",
     "channels:history": "message.channels events and conversations.replies",
     "groups:history": "message.groups events and conversations.replies",
     "im:history": "message.im events (DMs)",
@@ -172,6 +173,7 @@ SCOPES_USED = {
     "files:read": "downloading attachments, files.info",
     "files:write": "files_upload_v2",
     "reactions:write": "the working reaction",
+    "users:read": "users.info: whether whoever runs /unpin is a workspace admin or owner",
 }
 
 

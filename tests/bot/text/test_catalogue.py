@@ -30,6 +30,8 @@ CATALOGUES = {
     "bot/text/messages.py",
     "bot/text/editor_words.py",
     "bot/text/model_words.py",
+    "bot/text/pin_words.py",
+    "bot/text/admin_words.py",
     "adapters/console/words.py",
     "adapters/discord/words.py",
     "adapters/slack/words.py",

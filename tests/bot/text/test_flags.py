@@ -169,3 +169,27 @@ def test_model_flag_refuses_a_model_the_bot_does_not_offer() -> None:
     assert parse_flags("a cat --model", FLASH, ALLOWED).errors == (
         "--model needs a value, for example --model gemini-3.1-flash-image.",
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt", "refs"),
+    [
+        ("tea --ref alice --ref bob", "tea", ("alice", "bob")),
+        ("--ref Bob tea --ref=ALICE", "tea", ("bob", "alice")),
+        ("tea —ref alice --ref alice", "tea", ("alice",)),
+        ("--ref a_1 --ref b-2", "", ("a_1", "b-2")),
+        ("no refs--ref here", "no refs--ref here", ()),
+    ],
+)
+def test_ref_flags_keep_their_order_in_lower_case(text: str, prompt: str, refs: tuple[str, ...]) -> None:
+    parsed = parse_flags(text, FLASH)
+    assert (parsed.text, parsed.refs, parsed.errors) == (prompt, refs, ())
+    assert not parsed.has_settings
+
+
+def test_bad_ref_flags_are_one_sentence_each() -> None:
+    from bot.text import pin_words
+
+    parsed = parse_flags("a cat --ref é --ref ok --ref -x --ref", FLASH)
+    assert parsed.refs == ("ok",)
+    assert parsed.errors == (pin_words.bad_name("é"), pin_words.bad_name("-x"), pin_words.ref_needs_name())
