@@ -26,7 +26,7 @@ from storage.protocol import Store as Store
 from storage.protocol import UsageCount, UsageQuery
 from storage.protocol import UsageLedger as UsageLedger
 
-if TYPE_CHECKING:  # the capability table sits in the model's package, which imports the SDK
+if TYPE_CHECKING:  # the model registry sits in the model's package, which imports the SDK
     from bot.editing.records import EditGrant, EditImage, EditProgress, RegionEdit
     from bot.gemini.capabilities import ModelCapabilities
 

@@ -29,7 +29,7 @@ from bot.config import Config, reveal
 from bot.entry.platforms import start_adapters
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
-from bot.gemini.model_check import choose_model, unsupported_default
+from bot.gemini.model_check import start_model
 from bot.health import METRICS_PATH, Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
@@ -129,19 +129,17 @@ async def _serve(config: Config, console: bool) -> int:
         timeout_s=config.gemini.timeout_s,
         max_attempts=config.gemini.max_attempts,
         observer=observer,
+        models=config.models,
     )
     try:
         # Before any adapter starts: a model the key cannot use would fail every turn.
-        choice = await choose_model(engine, config.gemini.model, explicit=config.gemini.model_set)
-        if choice.model is None:
-            print(f"error: {choice.error}", file=sys.stderr)
+        start = await start_model(engine, store, config)
+        if start.config is None:
+            print(f"error: {start.error}", file=sys.stderr)
             return 2
-        engine.use_model(choice.model)
-        config = config.with_model(choice.model)
-        problem = None if config.gemini.model_set else unsupported_default(config, engine.capabilities)
-        if problem is not None:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
+        config = start.config
+        for line in start.warnings:
+            print(f"warning: {line}", file=sys.stderr)
         patience, aftercare = patience_for(config), Aftercare()
         coordination = coordination_for(store, config, patience, aftercare)
         service = build_service(

@@ -22,6 +22,7 @@ class SettingName(StrEnum):
     IMAGE_SIZE = "image_size"
     RESPONSE_MODE = "response_mode"
     MODEL = "model"
+    THINKING = "thinking_level"
 
 
 class ResponseMode(StrEnum):

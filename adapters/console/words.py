@@ -22,8 +22,8 @@ def banner(model: str) -> str:
 
 def unknown_model(model: str) -> str:
     return (
-        f"Note: {model} is not a model this version knows; its aspect ratios, sizes "
-        "and photo limits are not checked, so Gemini will say if something is unsupported."
+        f"Note: {model} is not a model this version knows; it gets the ratios and photo limits "
+        "every known model accepts, and its cost is unknown until MODELS_FILE gives its price."
     )
 
 

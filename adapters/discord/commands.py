@@ -1,5 +1,5 @@
-"""The slash commands (/imagine, /aspect, /size, /model, /forget, /help, /usage), built from the model
-(the reference board's /pin, /pins, /unpin are in adapters/discord/pins.py)."""
+"""The slash commands (/imagine, /aspect, /size, /model, /think, /forget, /help, /usage), built from the
+model (the reference board's /pin, /pins, /unpin are in adapters/discord/pins.py)."""
 
 from __future__ import annotations
 
@@ -109,6 +109,8 @@ def build_commands(
         commands.insert(2, _model_command(handler, models))
     if caps.supports_sizes():
         commands.insert(2, _size_command(handler, caps))
+    if caps.supports_thinking():
+        commands.insert(2, _think_command(handler, caps))
     return commands
 
 
@@ -148,6 +150,19 @@ def _size_command(handler: SettingsHandler, caps: ModelCapabilities) -> app_comm
         await handler.setting(interaction, CommandName.SIZE, _optional_text(size))
 
     return size
+
+
+def _think_command(handler: SettingsHandler, caps: ModelCapabilities) -> app_commands.Command[Any, ..., Any]:
+    @app_commands.command(
+        name="think",
+        description="How much the model thinks before drawing, for this thread (or this channel's default)",
+    )
+    @app_commands.describe(level="The thinking level; leave empty to see the current one")
+    @app_commands.choices(level=_choices(caps.thinking_levels))
+    async def think(interaction: discord.Interaction, level: str | None = None) -> None:
+        await handler.setting(interaction, CommandName.THINK, _optional_text(level))
+
+    return think
 
 
 def _model_command(handler: SettingsHandler, models: tuple[str, ...]) -> app_commands.Command[Any, ..., Any]:

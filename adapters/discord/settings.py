@@ -1,5 +1,5 @@
-"""The conversation commands on Discord (/aspect, /size, /model, /forget, /usage, /help): each
-mapped onto the core's dialogue, its reply rendered as an interaction response."""
+"""The conversation commands on Discord (/aspect, /size, /model, /think, /forget, /usage, /help):
+each mapped onto the core's dialogue, its reply rendered as an interaction response."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ OFFERED = (
     CommandName.ASPECT,
     CommandName.SIZE,
     CommandName.MODEL,
+    CommandName.THINK,
     CommandName.FORGET,
     CommandName.USAGE,
     CommandName.PIN,

@@ -1,5 +1,5 @@
-"""The conversation commands on Slack (/aspect, /size, /model, /usage, /forget): slash commands
-mapped onto the core's dialogue. Slack does not run slash commands inside threads, so they set
+"""The conversation commands on Slack (/aspect, /size, /model, /think, /usage, /forget): slash
+commands mapped onto the core's dialogue. Slack does not run slash commands inside threads, so they set
 and show the channel's defaults; each answer says how to change a thread's instead."""
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from adapters.slack.text import prompt_from_slack
 from bot.entry.commands import Command, CommandName
 from bot.vocabulary import Author, ScopeLevel
 
-COMMANDS = ("/aspect", "/size", "/forget", "/usage", "/model")
+COMMANDS = ("/aspect", "/size", "/forget", "/usage", "/model", "/think")
 # What each setting's answer adds: how to change it inside a thread.
 _HINTS = {
     CommandName.ASPECT: words.THREAD_HINT,
     CommandName.SIZE: words.SIZE_HINT,
     CommandName.MODEL: words.MODEL_HINT,
+    CommandName.THINK: words.THINK_HINT,
 }
 
 
@@ -36,6 +37,7 @@ class SlashCommands:
         app.command("/aspect")(self._on_aspect)
         app.command("/size")(self._on_size)
         app.command("/model")(self._on_model)
+        app.command("/think")(self._on_think)
         app.command("/usage")(self._on_usage)
         app.command("/forget")(self._on_forget)
 
@@ -47,6 +49,9 @@ class SlashCommands:
 
     async def _on_model(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
         await self._answer(CommandName.MODEL, ack, respond, command)
+
+    async def _on_think(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        await self._answer(CommandName.THINK, ack, respond, command)
 
     async def _on_usage(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
         await self._answer(CommandName.USAGE, ack, respond, command)

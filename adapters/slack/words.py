@@ -17,6 +17,7 @@ CONTROLS_FALLBACK = "Regenerate, pick another aspect ratio, or forget this threa
 SIZE_HINT = "Inside a thread, add --size 2K to a message."
 THREAD_HINT = "Inside a thread, add --ar 16:9 to a message or use the menu on my reply."
 MODEL_HINT = "Inside a thread, add --model and a model id to a message."
+THINK_HINT = "Inside a thread, add --think high to a message for that image."
 # How the model button says a thread's model is changed.
 MODEL_IN_THREAD = "--model and a model id in a message"
 

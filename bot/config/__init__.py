@@ -10,7 +10,6 @@ from bot.config.database import (
     redacted_database_url,
 )
 from bot.config.groups import (
-    DEFAULT_MODEL,
     ConsoleSettings,
     GeminiSettings,
     HttpSettings,
@@ -32,7 +31,6 @@ from bot.config.problems import ConfigError
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_DISCORD_API_URL",
-    "DEFAULT_MODEL",
     "DEFAULT_SLACK_API_URL",
     "POSTGRES_SCHEMES",
     "AccessSettings",

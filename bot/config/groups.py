@@ -17,13 +17,11 @@ from bot.config.database import (
     is_postgres_url,
 )
 from bot.config.group import SettingsGroup, setting
-from bot.gemini.capabilities import PREFERRED_MODELS, capabilities_for, normalise_size
+from bot.gemini.capabilities import normalise_size
+from bot.gemini.registry import ModelRegistry
 from bot.text import messages
 from bot.vocabulary import ResponseMode
 
-# Used when GEMINI_MODEL is unset and the start-up check cannot reach the API; when it can, the
-# first of PREFERRED_MODELS the key can use is chosen instead.
-DEFAULT_MODEL = PREFERRED_MODELS[0]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MB = 1024 * 1024
 # A dashboard token anyone could guess is no lock at all.
@@ -34,10 +32,14 @@ class GeminiSettings(SettingsGroup):
     """The Gemini API: key, model, endpoint, patience."""
 
     api_key: SecretStr | None = setting(AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY"), None)
-    model: str = setting("GEMINI_MODEL", DEFAULT_MODEL)
-    # False when GEMINI_MODEL was not set: start-up then picks the first preferred model served.
+    # Unset: the model registry's pick (bot.gemini.registry.DEFAULT_RULE) among every model it
+    # knows until start-up asks which ones this key is served.
+    model: str = setting("GEMINI_MODEL", "")
+    # False when GEMINI_MODEL was not set: start-up then picks by the rule among those served.
     model_set: bool = True
-    # Models people may pick per conversation; empty = the capability table's.
+    # The operator's model file over the shipped one (bot/config/models_file.py).
+    models_file: str | None = setting("MODELS_FILE", None)
+    # Models people may pick per conversation; empty = the registry's models this key is served.
     allowed_models: Annotated[tuple[str, ...], p.distinct_names()] = setting("ALLOWED_MODELS", ())
     base_url: Annotated[str | None, p.http_url()] = setting("GOOGLE_GEMINI_BASE_URL", None)
     timeout_s: Annotated[float, p.seconds()] = setting("GEMINI_TIMEOUT_SECONDS", 120.0)
@@ -62,25 +64,26 @@ class ImageSettings(SettingsGroup):
     # Memory that downloading and decoding attachments may use at once, process-wide.
     memory_bytes: Annotated[int, p.whole(minimum=16, times=MB)] = setting("IMAGE_MEMORY_MB", 256 * MB)
 
-    @classmethod
-    def problems_across(cls, env: Mapping[str, str]) -> list[str]:
-        """The defaults must suit GEMINI_MODEL (or the default model): one line each that does not."""
-        model = env.get("GEMINI_MODEL", DEFAULT_MODEL)
-        caps, found = capabilities_for(model), []
-        aspect, size = env.get("DEFAULT_ASPECT_RATIO"), env.get("DEFAULT_IMAGE_SIZE")
-        if aspect and aspect not in caps.aspect_ratios:
-            found.append(
-                messages.default_not_supported("DEFAULT_ASPECT_RATIO", aspect, model, caps.aspect_ratios)
+
+def defaults_fit_model(env: Mapping[str, str], models: ModelRegistry, default: str) -> list[str]:
+    """The image defaults must suit GEMINI_MODEL (or ``default``, the registry's pick): one line
+    each that does not."""
+    model = env.get("GEMINI_MODEL", default)
+    caps, found = models.capabilities_for(model), []
+    aspect, size = env.get("DEFAULT_ASPECT_RATIO"), env.get("DEFAULT_IMAGE_SIZE")
+    if aspect and aspect not in caps.aspect_ratios:
+        found.append(
+            messages.default_not_supported("DEFAULT_ASPECT_RATIO", aspect, model, caps.aspect_ratios)
+        )
+    if size and not caps.supports_sizes():
+        found.append(messages.default_size_fixed(model))
+    elif size and normalise_size(size) not in caps.image_sizes:
+        found.append(
+            messages.default_not_supported(
+                "DEFAULT_IMAGE_SIZE", normalise_size(size), model, caps.image_sizes
             )
-        if size and not caps.supports_sizes():
-            found.append(messages.default_size_fixed(model))
-        elif size and normalise_size(size) not in caps.image_sizes:
-            found.append(
-                messages.default_not_supported(
-                    "DEFAULT_IMAGE_SIZE", normalise_size(size), model, caps.image_sizes
-                )
-            )
-        return found
+        )
+    return found
 
 
 class LimitSettings(SettingsGroup):

@@ -19,9 +19,12 @@ from bot.config.groups import (
     LimitSettings,
     LoggingSettings,
     StorageSettings,
+    defaults_fit_model,
 )
+from bot.config.models_file import read_registry
 from bot.config.platforms import AccessSettings, DiscordSettings, SlackSettings
 from bot.config.problems import ConfigError, lines_of
+from bot.gemini.registry import ModelRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,8 @@ class Config:
     http: HttpSettings
     console: ConsoleSettings
     logging: LoggingSettings
+    # The image models known (shipped file and MODELS_FILE), and after start-up which are served.
+    models: ModelRegistry
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs or messages."""
@@ -56,6 +61,10 @@ class Config:
     def with_model(self, model: str) -> Config:
         """This configuration with the model start-up chose (GEMINI_MODEL stays as set or not)."""
         return replace(self, gemini=self.gemini.model_copy(update={"model": model}))
+
+    def with_served(self, models: list[str] | None) -> Config:
+        """This configuration with the image models ``models.list`` offered (None: unknown)."""
+        return replace(self, models=self.models.with_served(models))
 
 
 # Each attribute of Config and its group's class, in the order problems are reported.
@@ -96,15 +105,26 @@ def load_config(env: Mapping[str, str]) -> Config:
     values = {name: value.strip() for name, value in env.items() if value.strip()}
     groups: dict[str, SettingsGroup] = {}
     problems: list[str] = []
+    models, found = read_registry(values.get("MODELS_FILE"))
+    pick = models.default_pick() if models is not None else None
     for name, group in GROUPS:
         try:
             groups[name] = group.from_env(values)
         except ValidationError as exc:
             problems.extend(lines_of(exc))
         problems.extend(group.problems_across(values))
+        if name == "gemini":
+            problems.extend(found)
+        elif name == "images" and models is not None and pick is not None:
+            problems.extend(defaults_fit_model(values, models, pick.model))
     if problems:
         raise ConfigError(problems)
-    return Config(**groups)  # type: ignore[arg-type]
+    assert models is not None and pick is not None  # the shipped file prices a flash model
+    gemini = groups["gemini"]
+    assert isinstance(gemini, GeminiSettings)
+    if not gemini.model_set:
+        groups["gemini"] = gemini.model_copy(update={"model": pick.model})
+    return Config(**groups, models=models)  # type: ignore[arg-type]
 
 
 def require_generation(config: Config) -> None:

@@ -17,6 +17,7 @@ class CommandName(StrEnum):
     SIZE = "size"
     MODEL = "model"
     MODE = "mode"
+    THINK = "think"
     VARIATIONS = "variations"
     CONTINUE = "continue"
     REDO = "redo"

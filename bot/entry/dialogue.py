@@ -13,7 +13,7 @@ from bot.entry.pins import PinDesk
 from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import store_model, validate_model
 from bot.limits.usage_report import usage_report
-from bot.text import messages, pin_words
+from bot.text import messages, model_words, pin_words
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import MAX_TAKES, MIN_TAKES, parse_flags
 from bot.text.settings import (
@@ -22,6 +22,7 @@ from bot.text.settings import (
     validate_aspect_ratio,
     validate_image_size,
     validate_response_mode,
+    validate_thinking_level,
 )
 from bot.turns import framing
 from bot.turns.forgetting import Forgetting
@@ -38,6 +39,7 @@ _SETTINGS = {
     CommandName.SIZE: SettingName.IMAGE_SIZE,
     CommandName.MODEL: SettingName.MODEL,
     CommandName.MODE: SettingName.RESPONSE_MODE,
+    CommandName.THINK: SettingName.THINKING,
 }
 _TURNS = {
     CommandName.VARIATIONS: TurnKind.VARIATIONS,
@@ -102,7 +104,7 @@ class Dialogue:
 
     def title(self, prompt: str) -> str:
         """What a person asked for without its inline flags (``--ar 16:9``), to name a thread."""
-        return parse_flags(prompt, self._settings.capabilities).text
+        return parse_flags(prompt, self._settings.capabilities, models=self._settings.models).text
 
     async def change(self, scope: SettingScope, name: SettingName, value: str) -> str:
         """Validate and store a setting; returns the confirmation or raises SettingError.
@@ -120,6 +122,8 @@ class Dialogue:
             cleaned = validate_aspect_ratio(value, caps)
         elif name is SettingName.IMAGE_SIZE:
             cleaned = validate_image_size(value, caps)
+        elif name is SettingName.THINKING:
+            cleaned = validate_thinking_level(value, caps)
         else:
             cleaned = validate_response_mode(value).value
         await self._store.set_setting(scope, name.value, cleaned)
@@ -131,6 +135,8 @@ class Dialogue:
         caps = settings.caps or self._settings.capabilities
         if name is SettingName.IMAGE_SIZE and not caps.supports_sizes():
             return _refused(messages.single_size(caps.model))
+        if name is SettingName.THINKING and not caps.supports_thinking():
+            return _refused(model_words.no_thinking(caps.model))
         if command.argument.strip():
             try:
                 return CommandReply(await self.change(scope_of(command), name, command.argument))
@@ -209,6 +215,8 @@ class Dialogue:
         offered = command.offered or tuple(CommandName)
         caps = self._settings.capabilities
         hidden = {CommandName.SIZE} if not caps.supports_sizes() else set()
+        if not caps.supports_thinking():
+            hidden.add(CommandName.THINK)
         if len(self._settings.allowed_models) < 2:
             hidden.add(CommandName.MODEL)
         if self._editor_link is None:
@@ -228,6 +236,8 @@ def _current(
         return settings.image_size, caps.image_sizes
     if name is SettingName.MODEL:
         return settings.model or caps.model, models
+    if name is SettingName.THINKING:
+        return settings.thinking_level, caps.thinking_levels
     image_only = settings.response_mode is ResponseMode.IMAGE_ONLY
     return MODE_CHOICES[0] if image_only else MODE_CHOICES[1], MODE_CHOICES
 

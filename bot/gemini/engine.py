@@ -17,7 +17,8 @@ from google.genai import errors, types
 # The engine's log lines keep the name they have always had.
 from bot.gemini.api_errors import error_reasons, is_daily_quota, retry_delay_s
 from bot.gemini.calls import model_call
-from bot.gemini.capabilities import ModelCapabilities, capabilities_for
+from bot.gemini.capabilities import ModelCapabilities
+from bot.gemini.generation_config import generation_config
 from bot.gemini.lookups import LOOKUP_TIMEOUT_S, LookupFailure, ModelLookupError, generates, model_id
 from bot.gemini.outcomes import (
     IMAGE_BLOCKED,
@@ -41,9 +42,10 @@ from bot.gemini.outcomes import (
     unknown_model_message,
 )
 from bot.gemini.records import content_to_record, enum_name, record_to_content, usage_from, visible_parts
+from bot.gemini.registry import ModelRegistry, shipped
 from bot.observing.null import NOBODY
 from bot.ports import Observer
-from bot.vocabulary import ImagePart, ResponseMode
+from bot.vocabulary import ImagePart
 
 logger = logging.getLogger("bot.gemini")
 
@@ -127,10 +129,13 @@ class GeminiEngine:
         max_retry_delay_s: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: Observer = NOBODY,
+        models: ModelRegistry | None = None,
     ) -> None:
         self.model = model
         self._observer = observer
-        self.capabilities: ModelCapabilities = capabilities_for(model)
+        # What each model accepts and costs: config.models (the shipped file alone if not given).
+        self.models = models if models is not None else shipped()
+        self.capabilities: ModelCapabilities = self.models.capabilities_for(model)
         self.use_model(model)
         self._api_key = api_key
         self._timeout_s = timeout_s
@@ -159,10 +164,10 @@ class GeminiEngine:
     def use_model(self, model: str) -> None:
         """Generate with ``model`` from now on (set once at start-up, before any turn)."""
         self.model = model
-        self.capabilities = capabilities_for(model)
+        self.capabilities = self.models.capabilities_for(model)
         if not self.capabilities.known:
             logger.warning(
-                "Gemini model %r is not in the capability table; letting the API decide what it accepts",
+                "Gemini model %r is in no model file; using limits every known model accepts and no price",
                 model,
                 extra={"gemini_model": model},
             )
@@ -215,29 +220,21 @@ class GeminiEngine:
         self._client.close()
 
     # -- request -----------------------------------------------------------------------------
-    def _config(self, request: GenerationRequest, caps: ModelCapabilities) -> types.GenerateContentConfig:
-        modalities = ["IMAGE"] if request.response_mode == ResponseMode.IMAGE_ONLY else ["TEXT", "IMAGE"]
-        size = request.image_size if caps.supports_sizes() else None
-        image_config = None
-        if request.aspect_ratio or size:
-            image_config = types.ImageConfig(aspect_ratio=request.aspect_ratio, image_size=size)
-        return types.GenerateContentConfig(response_modalities=modalities, image_config=image_config)
-
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Generate one answer. API, network and timeout failures come back as results; each is
         told to the observer. Raises :class:`RecordError` (before any call) when a record
         references a blob that ``request.blobs`` lacks or does not validate as SDK ``Content``."""
         started = time.monotonic()
         result = await self._generate(request)
-        caps = capabilities_for(request.model) if request.model else self.capabilities
+        caps = self.models.capabilities_for(request.model) if request.model else self.capabilities
         self._observer.model_called(model_call(caps, request.image_size, result, time.monotonic() - started))
         return result
 
     async def _generate(self, request: GenerationRequest) -> GenerationResult:
         contents = [record_to_content(r, request.blobs) for r in (*request.history, request.user)]
         model = request.model or self.model
-        caps = capabilities_for(model) if request.model else self.capabilities
-        config = self._config(request, caps)
+        caps = self.models.capabilities_for(model) if request.model else self.capabilities
+        config = generation_config(request, caps)
         log_attempt = functools.partial(self._log_attempt, gemini_model=model)
         attempts = 0
         while True:

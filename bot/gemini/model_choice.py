@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.config import Config
-from bot.gemini.capabilities import PREFERRED_MODELS, ModelCapabilities
+from bot.gemini.capabilities import ModelCapabilities
 from bot.text import messages
 from bot.text.settings import EffectiveSettings, SettingError
 from bot.vocabulary import SettingName, SettingScope
@@ -13,8 +13,9 @@ from storage.protocol import SettingsStore
 
 
 def allowed_models(config: Config, default: str) -> tuple[str, ...]:
-    """The operator's ALLOWED_MODELS (or the capability table's models), the default first."""
-    return tuple(dict.fromkeys((default, *(config.gemini.allowed_models or PREFERRED_MODELS))))
+    """The operator's ALLOWED_MODELS (or the registry's models this key is served), the default
+    first."""
+    return tuple(dict.fromkeys((default, *(config.gemini.allowed_models or config.models.offered()))))
 
 
 def validate_model(value: str, allowed: Sequence[str]) -> str:

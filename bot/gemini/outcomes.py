@@ -58,6 +58,8 @@ class GenerationRequest:
     aspect_ratio: str | None = None
     image_size: str | None = None
     response_mode: ResponseMode = ResponseMode.TEXT_AND_IMAGE
+    # --think or /think: sent as the thinking configuration when the model lists the level.
+    thinking_level: str | None = None
     # The conversation's model; None = the engine's (GEMINI_MODEL, or the one start-up chose).
     model: str | None = None
 

@@ -1,16 +1,12 @@
-"""Per-token list prices of the image models, and a turn's cost estimated from its usage."""
+"""Per-token prices of one image model (from the model registry), and a turn's cost from its usage."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from bot.vocabulary import Usage
 
-# The Gemini API's paid-tier list prices in US dollars, as listed when the GA image model ids
-# were released (issue 11); re-check https://ai.google.dev/gemini-api/docs/pricing when it moves.
-PRICE_LIST_DATE = "2026-05-28"
 DEFAULT_SIZE = "1K"
 
 
@@ -29,27 +25,6 @@ class ModelPrices:
         """Output tokens of one image at ``image_size`` (the model's 1K size when unset or unknown)."""
         sizes = self.tokens_per_image
         return sizes.get(image_size or DEFAULT_SIZE, sizes.get(DEFAULT_SIZE, max(sizes.values())))
-
-
-def _sizes(tokens: dict[str, int]) -> Mapping[str, int]:
-    return MappingProxyType(tokens)
-
-
-# One row per GA model id; preview and dated ids are priced as their base (see capabilities).
-PRICES: Mapping[str, ModelPrices] = MappingProxyType(
-    {
-        # A single size; 2.5 flash image text output is listed at $2.50/M.
-        "gemini-2.5-flash-image": ModelPrices(0.30, 0.30, 30.0, 2.50, _sizes({"1K": 1290})),
-        "gemini-3.1-flash-image": ModelPrices(
-            0.50, 0.50, 60.0, 3.0, _sizes({"512": 747, "1K": 1120, "2K": 1680, "4K": 2520})
-        ),
-        "gemini-3-pro-image": ModelPrices(
-            2.0, 2.0, 120.0, 12.0, _sizes({"1K": 1120, "2K": 1120, "4K": 2000})
-        ),
-    }
-)
-# A model missing from the table is priced like the dearest one, so a spend cap errs on the safe side.
-UNKNOWN_MODEL_PRICES = PRICES["gemini-3-pro-image"]
 
 
 @dataclass(frozen=True, slots=True)

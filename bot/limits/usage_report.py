@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 from bot.config import Config
-from bot.gemini.prices import PRICE_LIST_DATE
 from bot.limits.quotas import month_start, start_of_day
-from bot.text import messages
+from bot.text import messages, model_words
 from bot.vocabulary import Author, ConversationKey, Usage
 from storage.protocol import Store
 
@@ -19,7 +18,13 @@ def _line(who: str, day: Usage, month: Usage) -> str:
 
 
 async def usage_report(
-    store: Store, config: Config, key: ConversationKey, author: Author, *, admin: bool, model: str = ""
+    store: Store,
+    config: Config,
+    key: ConversationKey,
+    author: Author,
+    *,
+    admin: bool,
+    model: str = "",
 ) -> str:
     """Days and months are UTC, like the daily limits; usage of forgotten threads still counts."""
     now = time.time()
@@ -31,8 +36,8 @@ async def usage_report(
         lines.append(_line("Everyone", *everyone))
         if config.limits.daily_spend_cap_usd is not None:
             lines.append(messages.spend_cap(config.limits.daily_spend_cap_usd))
-        lines.append(messages.prices_of(PRICE_LIST_DATE))
-        lines += _model_line(model)
+        lines.append(messages.prices_of(config.models.prices_date))
+        lines += _model_line(config, model)
         lines.append(messages.ADMIN_NO_LIMITS)
         return "\n".join(lines)
     limits = []
@@ -42,8 +47,16 @@ async def usage_report(
         limits.append(f"{config.limits.user_images_per_day} a day")
     if limits:
         lines.append(messages.your_limits(limits))
-    return "\n".join([*lines, *_model_line(model)])
+    return "\n".join([*lines, *_model_line(config, model)])
 
 
-def _model_line(model: str) -> list[str]:
-    return [messages.draws_with(model)] if model else []
+def _model_line(config: Config, model: str) -> list[str]:
+    """The model this conversation draws with, and whether its cost is known."""
+    if not model:
+        return []
+    priced = config.models.capabilities_for(model).priced
+    return (
+        [messages.draws_with(model)]
+        if priced
+        else [messages.draws_with(model), model_words.cost_unknown(model)]
+    )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from bot.config import Config
 from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import allowed_models
+from bot.gemini.registry import ModelRegistry
 from bot.ports import ServedModel
 from bot.text.settings import EffectiveSettings, resolve
 from bot.vocabulary import ConversationKey
@@ -26,6 +27,19 @@ class ConversationSettings:
     def capabilities(self) -> ModelCapabilities:
         """The default model's."""
         return self._served.capabilities
+
+    @property
+    def models(self) -> ModelRegistry:
+        return self._config.models
+
+    def capabilities_for(self, model: str) -> ModelCapabilities:
+        """What ``model`` accepts and costs, from the model registry (MODELS_FILE included)."""
+        return self._config.models.capabilities_for(model)
+
+    @property
+    def spend_capped(self) -> bool:
+        """Whether DAILY_SPEND_CAP_USD is set (then a model without a price is refused)."""
+        return self._config.limits.daily_spend_cap_usd is not None
 
     @property
     def default_model(self) -> str:

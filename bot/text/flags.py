@@ -1,5 +1,5 @@
-"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``, ``--model id``, ``--n 3``, ``--ref name``),
-parsed the same way on every platform."""
+"""Inline flags in prompts (``--ar 16:9``, ``--size 2K``, ``--model id``, ``--n 3``, ``--think high``,
+``--ref name``), parsed the same way on every platform."""
 
 from __future__ import annotations
 
@@ -7,17 +7,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.gemini.capabilities import ModelCapabilities, capabilities_for
+from bot.gemini.capabilities import ModelCapabilities
 from bot.gemini.model_choice import validate_model
+from bot.gemini.registry import ModelRegistry, shipped
 from bot.text import messages, pin_words
-from bot.text.settings import SettingError, validate_aspect_ratio, validate_image_size
+from bot.text.settings import (
+    SettingError,
+    validate_aspect_ratio,
+    validate_image_size,
+    validate_thinking_level,
+)
 
 # How many takes ``--n`` may ask for at once (the API gives one image per request).
 MIN_TAKES, MAX_TAKES = 2, 4
 
 # Phones and Slack turn "--" into an en or em dash; accept those so "—ar 16:9" still works.
 _FLAG = re.compile(
-    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size|model|n|ref)(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
+    r"(?<!\S)(?:--|—|–)(?P<name>ar|aspect|aspect-ratio|size|model|n|think|ref)"
+    r"(?:[ =](?P<value>[^\s]+)|(?=\s|$))",
     re.IGNORECASE,
 )
 # A refusal names at most this many different problems; the rest are only counted.
@@ -39,6 +46,8 @@ class ParsedPrompt:
     errors: tuple[str, ...] = field(default=())
     model: str | None = None
     takes: int = 1
+    # --think: this turn's thinking level only (never stored).
+    thinking_level: str | None = None
     # Pins named with ``--ref``, in the order written (each once).
     refs: tuple[str, ...] = ()
 
@@ -65,21 +74,27 @@ def clean_prompt(text: str) -> str:
     return _INVISIBLE.sub("", text)
 
 
-def parse_flags(text: str, caps: ModelCapabilities, allowed: Sequence[str] = ()) -> ParsedPrompt:
-    """Strip ``--ar``/``--aspect``/``--size``/``--model``/``--n``/``--ref`` flags from ``text`` and validate
-    their values; a ratio or size is checked against the ``--model`` model when one is given,
-    else ``caps`` (the conversation's model), and a model against ``allowed``."""
+def parse_flags(
+    text: str, caps: ModelCapabilities, allowed: Sequence[str] = (), models: ModelRegistry | None = None
+) -> ParsedPrompt:
+    """Strip ``--ar``/``--aspect``/``--size``/``--model``/``--n``/``--think``/``--ref`` flags from
+    ``text`` and validate their values; a ratio, size or thinking level is checked against the
+    ``--model`` model when one is given, else ``caps`` (the conversation's model), and a model
+    against ``allowed`` (its capabilities from ``models``, the configuration's registry)."""
     text = clean_prompt(text)
     matches = [(m.group("name").lower(), m.group("value")) for m in _FLAG.finditer(text)]
     errors: list[str] = []
     model = _model(matches, allowed, errors)
     if model is not None:
-        caps = capabilities_for(model)
+        caps = (models or shipped()).capabilities_for(model)
     refs = _refs(matches, errors)
     aspect, size, takes = _values(matches, caps, errors)
+    thinking = _thinking(matches, caps, errors)
     stripped = _FLAG.sub(" ", text)
     cleaned = "\n".join(_SPACES.sub(" ", line).strip() for line in stripped.splitlines()).strip()
-    return ParsedPrompt(cleaned, aspect, size, tuple(errors), model, takes, refs)
+    return ParsedPrompt(
+        cleaned, aspect, size, tuple(errors), model, takes, thinking_level=thinking, refs=refs
+    )
 
 
 def _refs(matches: list[tuple[str, str | None]], errors: list[str]) -> tuple[str, ...]:
@@ -118,7 +133,7 @@ def _values(
     takes = 1
     for name, value in matches:
         try:
-            if name in ("model", "ref"):
+            if name in ("model", "think", "ref"):
                 continue
             if name == "n":
                 takes = _takes(value)
@@ -134,6 +149,21 @@ def _values(
         except SettingError as exc:
             errors.append(exc.user_message)
     return aspect, size, takes
+
+
+def _thinking(
+    matches: list[tuple[str, str | None]], caps: ModelCapabilities, errors: list[str]
+) -> str | None:
+    level = None
+    for name, value in matches:
+        if name == "think":
+            try:
+                if value is None and caps.supports_thinking():
+                    raise SettingError(_missing("--think", caps.thinking_levels[-1:]))
+                level = validate_thinking_level(value or "", caps)
+            except SettingError as exc:
+                errors.append(exc.user_message)
+    return level
 
 
 def _takes(value: str | None) -> int:

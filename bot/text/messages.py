@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from bot.text.model_words import THINKING_HELP, THINKING_LABEL
 from bot.vocabulary import ScopeLevel, SettingName
 
 EMPTY_PROMPT = "Tell me what to draw, for example: a red bicycle at dawn. Add --ar 16:9 to change the shape."
@@ -65,6 +66,7 @@ SETTING_LABELS = {
     SettingName.IMAGE_SIZE: "Image size",
     SettingName.RESPONSE_MODE: "Response mode",
     SettingName.MODEL: "Model",
+    SettingName.THINKING: THINKING_LABEL,
 }
 # What a setting's change says, e.g. "Aspect ratio is now 16:9" (the model's is model_changed).
 _MODES = {"image_only": "Replies are now images only", "text_image": "Replies are now text and images"}
@@ -166,6 +168,7 @@ HELP_ENTRIES = {
     "size": ("/size [size]", "show or set the image size (models that have sizes)"),
     "model": ("/model [id]", "show or set the model that draws"),
     "mode": ("/mode [image|text]", "images only, or text and images"),
+    "think": THINKING_HELP,
     "variations": ("/variations [n]", "make n takes (2-4, default 4) of the latest image at once"),
     "continue": ("/continue n", "go on from take n of the latest variations"),
     "redo": ("/redo 2K|4K", "draw the latest image again at a larger size (models with sizes)"),

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.config import Config
-from bot.gemini.capabilities import ModelCapabilities, capabilities_for, normalise_size
-from bot.text import messages
+from bot.gemini.capabilities import THINKING_LEVELS, ModelCapabilities, normalise_level, normalise_size
+from bot.text import messages, model_words
 from bot.vocabulary import ResponseMode, SettingName
 
 _RATIO_SEPARATORS = re.compile(r"\s*[:x×/]\s*", re.IGNORECASE)
@@ -43,6 +43,8 @@ class EffectiveSettings:
     # The conversation's model and what it accepts (None: the engine's, for callers that
     # build settings by hand).
     caps: ModelCapabilities | None = None
+    # /think: a level the model lists, or None (the model's own default).
+    thinking_level: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -65,6 +67,18 @@ def validate_image_size(value: str, caps: ModelCapabilities) -> str:
     if cleaned in caps.image_sizes:
         return cleaned
     raise SettingError(messages.bad_image_size(excerpt(value), caps.model, caps.image_sizes))
+
+
+def validate_thinking_level(value: str, caps: ModelCapabilities) -> str:
+    """``High`` -> ``high`` if the model lists that thinking level, else SettingError."""
+    if not caps.supports_thinking():
+        raise SettingError(model_words.no_thinking(caps.model))
+    cleaned = normalise_level(value)
+    if cleaned in caps.thinking_levels:
+        return cleaned
+    if cleaned in THINKING_LEVELS:
+        raise SettingError(model_words.level_not_offered(cleaned, caps.model, caps.thinking_levels))
+    raise SettingError(model_words.bad_thinking_level(excerpt(value), caps.thinking_levels))
 
 
 def validate_response_mode(value: str) -> ResponseMode:
@@ -91,7 +105,7 @@ def resolve(
     """
     model = stored.get(SettingName.MODEL)
     if model and model != caps.model and model in allowed:
-        caps = capabilities_for(model)
+        caps = config.models.capabilities_for(model)
     defaults = config.images
     aspect = stored.get(SettingName.ASPECT_RATIO) or defaults.default_aspect_ratio
     if aspect not in caps.aspect_ratios:
@@ -106,4 +120,5 @@ def resolve(
         mode = ResponseMode(mode_raw) if mode_raw else config.images.default_response_mode
     except ValueError:
         mode = config.images.default_response_mode
-    return EffectiveSettings(aspect, size, mode, caps)
+    thinking = stored.get(SettingName.THINKING)
+    return EffectiveSettings(aspect, size, mode, caps, thinking if thinking in caps.thinking_levels else None)

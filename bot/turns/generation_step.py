@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
-from bot.gemini.capabilities import ModelCapabilities, capabilities_for
+from bot.gemini.capabilities import ModelCapabilities
 from bot.images.budget import ImageMemory, turn_bytes
 from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
 from bot.observing import watch
@@ -209,7 +209,9 @@ class GenerationStep:
             return await asyncio.to_thread(framing.composited, outcome, framed)
 
     def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
-        return capabilities_for(request.model) if request.model else self._settings.capabilities
+        return (
+            self._settings.capabilities_for(request.model) if request.model else self._settings.capabilities
+        )
 
     async def _deliver(self, answered: Answered, sink: ReplySink) -> None:
         """Post the answer (every take of a variations turn, in order, together: the turn still
@@ -316,6 +318,7 @@ class GenerationStep:
             aspect_ratio=framed.aspect_ratio if framed is not None else settings.aspect_ratio,
             image_size=plan.image_size or settings.image_size,
             response_mode=settings.response_mode,
+            thinking_level=plan.thinking_level or settings.thinking_level,
             model=settings.model,
         )
         user_refs = set(blob_refs(user))

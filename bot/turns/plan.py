@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from bot.gemini.capabilities import ModelCapabilities, capabilities_for
+from bot.gemini.capabilities import ModelCapabilities
 from bot.images.checks import ImageLimits, ImageRejected, check_declared, too_many_images_message
-from bot.text import editor_words, messages
+from bot.text import editor_words, messages, model_words
 from bot.text.conversation_settings import ConversationSettings
 from bot.text.flags import parse_flags
 from bot.text.settings import EffectiveSettings, SettingError, validate_aspect_ratio, validate_image_size
@@ -53,6 +53,8 @@ class TurnPlan:
     image_size: str | None = None
     # Zoom out, pan or a region edit of a stored image: the answer is composited over it.
     frame: FrameJob | None = None
+    # --think: the thinking level of this turn only (None: the conversation's /think).
+    thinking_level: str | None = None
     # Pinned images named with ``--ref``, sent labelled before the prompt text.
     references: tuple[Reference, ...] = ()
 
@@ -87,7 +89,14 @@ class TurnPlanner:
         }
 
     async def plan(self, request: TurnRequest, settings: EffectiveSettings) -> TurnPlan | Refusal:
-        return await self._planners[request.kind](request, settings)
+        planned = await self._planners[request.kind](request, settings)
+        if isinstance(planned, TurnPlan) and planned.note is None and self._settings.spend_capped:
+            # With a spend cap, a model whose price no model file gives is never called.
+            chosen = dict(planned.settings).get(SettingName.MODEL)
+            caps = self._settings.capabilities_for(chosen) if chosen else self._caps(settings)
+            if not caps.priced:
+                return Refusal(model_words.unpriced_refused(caps.model), limited=True)
+        return planned
 
     @staticmethod
     def _caps(settings: EffectiveSettings) -> ModelCapabilities:
@@ -97,7 +106,7 @@ class TurnPlanner:
 
     async def _prompt(self, request: TurnRequest, current: EffectiveSettings) -> TurnPlan | Refusal:
         caps = self._caps(current)
-        parsed = parse_flags(request.text, caps, self._settings.allowed_models)
+        parsed = parse_flags(request.text, caps, self._settings.allowed_models, self._settings.models)
         if len(parsed.text) > self._max_prompt_chars:
             return Refusal(messages.prompt_too_long(len(parsed.text), self._max_prompt_chars))
         if parsed.refusal:
@@ -106,7 +115,7 @@ class TurnPlanner:
         if parsed.model:
             # First, so the ratio and size below are stored after any reset the switch makes.
             settings.append((SettingName.MODEL, parsed.model))
-            caps = caps if caps.model == parsed.model else capabilities_for(parsed.model)
+            caps = caps if caps.model == parsed.model else self._settings.capabilities_for(parsed.model)
         if parsed.aspect_ratio:
             settings.append((SettingName.ASPECT_RATIO, parsed.aspect_ratio))
         if parsed.image_size:
@@ -136,6 +145,7 @@ class TurnPlanner:
             base=request.continue_from,
             settings=tuple(settings),
             takes=parsed.takes,
+            thinking_level=parsed.thinking_level,
             references=refs,
         )
 

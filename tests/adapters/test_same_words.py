@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.slack.words import MODEL_HINT
-from bot.gemini.capabilities import capabilities_for
+from bot.gemini.registry import shipped
 from bot.text import messages
 from bot.vocabulary import ScopeLevel, SettingName
 from tests.adapters.console.test_console import run_piped
@@ -18,6 +18,9 @@ from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.bot.turns.test_variations import FLASH
+
+# What each model accepts and costs: the file shipped with the bot.
+capabilities_for = shipped().capabilities_for
 
 ENV = {"GEMINI_MODEL": FLASH}
 BAD_RATIO = messages.bad_aspect_ratio("5:7", FLASH, capabilities_for(FLASH).aspect_ratios)

@@ -83,6 +83,7 @@ class Core:
             timeout_s=self.config.gemini.timeout_s,
             max_attempts=self.config.gemini.max_attempts,
             sleep=sleep,
+            models=self.config.models,
         )
         # With PUBLIC_URL, the region editor as the runtime builds it (links, desk, routes).
         links = editor_links(self.config, self.store)

@@ -288,6 +288,13 @@ class RecordedRequest:
         return _pick(self.image_config, "imageSize", "image_size")
 
     @property
+    def thinking_level(self) -> str | None:
+        """The thinking level asked for (google-genai 3.3 sends ``thinking_level`` inside
+        ``thinkingConfig``; the API's JSON parser takes either spelling)."""
+        config = _pick(self.generation_config, "thinkingConfig", "thinking_config", {}) or {}
+        return _pick(config, "thinkingLevel", "thinking_level")
+
+    @property
     def response_modalities(self) -> list[str] | None:
         return _pick(self.generation_config, "responseModalities", "response_modalities")
 

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.gemini import GeminiEngine, GenerationRequest, Outcome
-from bot.gemini.capabilities import capabilities_for
-from bot.gemini.prices import PRICES
+from bot.gemini.registry import shipped
 from bot.vocabulary import Author, ImagePart, Usage
 from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
 from tests.auxil.fake_gemini import FakeGemini
+
+# What each model accepts and costs: the file shipped with the bot.
+capabilities_for = shipped().capabilities_for
 
 # 40 characters: the fake bills len // 4 = 10 prompt tokens for it.
 PROMPT = "a lighthouse on a cliff at dawn, in oils"
@@ -81,7 +83,7 @@ async def test_without_a_breakdown_by_modality_images_count_at_the_requested_siz
 
 
 def test_breakdown_wins_over_the_table_and_unknown_sizes_count_as_1k() -> None:
-    prices = PRICES["gemini-3.1-flash-image"]
+    prices = capabilities_for("gemini-3.1-flash-image").prices
     usage = Usage(
         prompt_tokens=1000,
         output_tokens=2000 + 50,

@@ -81,16 +81,35 @@ async def test_models_that_do_not_generate_content_are_not_offered(
     )
 
 
-async def test_unset_picks_the_first_preferred_model_served_and_logs_it(
+async def test_unset_picks_by_the_rule_when_the_first_model_is_gone_and_logs_it(
     fake_gemini: FakeGemini, engine_for, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake_gemini.models = {"gemini-2.5-flash-image", "gemini-3-pro-image", "gemini-3-pro-image-preview"}
+    # Issue 22: without gemini-3.1-flash-image the next model in file order (3 pro, $0.1344 an
+    # image) is not taken; the rule picks the newest flash-class model served.
+    served = {"gemini-2.5-flash-image", "gemini-3-pro-image", "gemini-3-pro-image-preview"}
+    fake_gemini.models = served
     with caplog.at_level(logging.INFO, logger="bot.gemini.model_check"):
         choice = await choose_model(engine_for(GA[0]), GA[0], explicit=False)
-    assert choice == ModelChoice("gemini-3-pro-image")
+    assert choice.model == "gemini-2.5-flash-image" and set(choice.served or ()) == served
     assert fake_gemini.model_lookups == ["/v1beta/models"]
     assert [r.getMessage() for r in caplog.records] == [
-        "GEMINI_MODEL is not set; chose gemini-3-pro-image, the first preferred model this key can use"
+        "GEMINI_MODEL is not set; chose gemini-2.5-flash-image, the newest flash-class model this key "
+        "is served, at $0.0387 per 1K image"
+    ]
+    assert caplog.records[0].image_price_usd == pytest.approx(1290 * 30 / 1e6)
+
+
+async def test_unset_without_a_flash_model_picks_the_cheapest_served(
+    fake_gemini: FakeGemini, engine_for, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_gemini.models = {"gemini-3-pro-image-preview"}
+    with caplog.at_level(logging.INFO, logger="bot.gemini.model_check"):
+        choice = await choose_model(engine_for(GA[0]), GA[0], explicit=False)
+    # Only a preview id is served: that id is chosen, with its base's entry.
+    assert choice.model == "gemini-3-pro-image-preview"
+    assert [r.getMessage() for r in caplog.records] == [
+        "GEMINI_MODEL is not set; chose gemini-3-pro-image-preview, the cheapest per 1K image this key "
+        "is served, none being flash-class, at $0.1344 per 1K image"
     ]
 
 

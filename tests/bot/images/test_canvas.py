@@ -8,9 +8,15 @@ import random
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from bot.gemini.capabilities import BASE_RATIOS, EXTREME_RATIOS
+from bot.gemini.registry import shipped
 from bot.images import canvas
 from bot.images.canvas import FEATHER_PX, Box, Pan
+
+# The shipped registry's ratios: what every model takes, and the extreme ones only 3.1 flash adds.
+BASE_RATIOS = shipped().capabilities_for("gemini-3-pro-image").aspect_ratios
+EXTREME_RATIOS = tuple(
+    r for r in shipped().capabilities_for("gemini-3.1-flash-image").aspect_ratios if r not in BASE_RATIOS
+)
 
 
 def photo(width: int = 400, height: int = 300, seed: int = 1) -> Image.Image:

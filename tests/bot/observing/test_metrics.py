@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.composition import build_service
 from bot.gemini import GeminiEngine
 from bot.gemini.calls import model_label
-from bot.gemini.prices import PRICES
+from bot.gemini.registry import shipped
 from bot.health import METRICS_PATH, Health, HealthServer
 from bot.observing import status_class
 from bot.observing.metrics import Metrics
@@ -23,6 +23,9 @@ from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, Core, failing_ref
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import TEST_MODEL
+
+# What each model accepts and costs: the file shipped with the bot.
+capabilities_for = shipped().capabilities_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -107,7 +110,7 @@ async def test_scripted_turns_show_exactly_in_the_metrics(fake_gemini: FakeGemin
     assert value(got, token_sum, **tokens, gen_ai_token_type="output_image") == fg.image_tokens(
         TEST_MODEL, None
     )
-    prices = PRICES[model]
+    prices = capabilities_for(model).prices
     blocked_cost = blocked.prompt_tokens * prices.input_text / 1e6
     assert cost_in_ledger > 0
     cost = value(got, "nanobanana_estimated_cost_usd_total", gen_ai_request_model=model)

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[3]
 CATALOGUES = {
     "bot/text/messages.py",
     "bot/text/editor_words.py",
+    "bot/text/model_words.py",
     "bot/text/pin_words.py",
     "bot/text/admin_words.py",
     "adapters/console/words.py",

@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 from bot.entry.service import TurnStatus, prompt_too_long_message
-from bot.gemini.capabilities import capabilities_for
+from bot.gemini.registry import shipped
 from bot.text.flags import parse_flags
 from bot.text.settings import SettingError, excerpt, validate_image_size
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
+
+# What each model accepts and costs: the file shipped with the bot.
+capabilities_for = shipped().capabilities_for
 
 FLASH = capabilities_for("gemini-2.5-flash-image")
 PRO = capabilities_for("gemini-3-pro-image-preview")

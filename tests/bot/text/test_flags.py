@@ -2,8 +2,11 @@
 
 import pytest
 
-from bot.gemini.capabilities import capabilities_for
+from bot.gemini.registry import shipped
 from bot.text.flags import parse_flags
+
+# What each model accepts and costs: the file shipped with the bot.
+capabilities_for = shipped().capabilities_for
 
 FLASH = capabilities_for("gemini-2.5-flash-image")
 PRO = capabilities_for("gemini-3-pro-image-preview")
