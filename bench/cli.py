@@ -46,14 +46,15 @@ class Plan:
     served_turns: int
     startup_runs: int
     order_threads: int  # each with 5 back-to-back messages, delivered shuffled
+    order_settle_ms: int | None  # the ordering processes' TURN_ORDER_SETTLE_MS (None: default)
     capacity_lanes: int  # conversations sending back to back, over every process
     capacity_latency_s: float
     capacity_s: float  # how long each capacity run lasts; turns are counted after its first 5 s
     capacity_processes: tuple[int, ...]  # bot processes on one PostgreSQL, one run each
 
 
-FULL = Plan("full", True, 40, 0.1, 200, 2.0, 20, 5, 10_000, 1_000, 5, 100, 120, 2.0, 25.0, (1, 2, 3))
-QUICK = Plan("quick", False, 3, 0.0, 20, 0.3, 20, 2, 200, 20, 1, 10, 4, 0.3, 2.5, (1,))
+FULL = Plan("full", True, 40, 0.1, 200, 2.0, 20, 5, 10_000, 1_000, 5, 100, None, 120, 2.0, 25.0, (1, 2, 3))
+QUICK = Plan("quick", False, 3, 0.0, 20, 0.3, 20, 2, 200, 20, 1, 10, 1000, 4, 0.3, 2.5, (1,))
 
 
 def say(text: str) -> None:
@@ -79,7 +80,7 @@ async def run(plan: Plan, log: IO[str], command: str) -> Report:
                 await _concurrency(plan, work, report)
                 await _cost_and_storage(plan, work, report)
                 # Last in this process: its 500-turn burst would change what the runs above measure.
-                await ordering_rows(plan.order_threads, work, postgres, report, say)
+                await ordering_rows(plan.order_threads, work, postgres, report, say, plan.order_settle_ms)
             await capacity_rows(plan, work, postgres, report, say)
             await _memory(plan, report)
             await _startup(plan, work, report)

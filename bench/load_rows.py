@@ -26,8 +26,14 @@ class CapacityPlan(Protocol):
 
 
 async def ordering_rows(
-    threads: int, work: Path, postgres: PostgresServer, report: Report, say: Callable[[str], None]
+    threads: int,
+    work: Path,
+    postgres: PostgresServer,
+    report: Report,
+    say: Callable[[str], None],
+    settle_ms: int | None = None,
 ) -> None:
+    """``settle_ms``: the processes' TURN_ORDER_SETTLE_MS (None: the default, 250 ms)."""
     shape = f"{threads} threads × {MESSAGES} back-to-back messages"
     say(f"ordering: {shape} delivered at once, shuffled, SQLite …")
     sqlite = await order_in_process(work / "ordering.sqlite3", threads=threads, messages=MESSAGES, seed=1)
@@ -39,6 +45,7 @@ async def ordering_rows(
         threads=threads,
         messages=MESSAGES,
         seed=2,
+        env={"TURN_ORDER_SETTLE_MS": str(settle_ms)} if settle_ms is not None else {},
     )
     report.notes.append(
         f"Ordering: {shape} (posted 1 ms apart, each stamped as a platform stamps them), every "
@@ -46,7 +53,14 @@ async def ordering_rows(
         "a model request whose prompt is not the next of its thread in posting order; duplicate "
         "= a message generated twice; every message must be answered. On PostgreSQL each "
         f"message goes to one of {ORDER_PROCESSES} `python -m bench.worker` processes at random "
-        "(each a full bot: its own store, pool, lease and coordination)."
+        "(each a full bot: its own store, pool, lease and coordination)"
+        + (
+            f", with TURN_ORDER_SETTLE_MS={settle_ms}: this quick run shares the machine with the "
+            "test suite, where a starved process can take longer than the default 250 ms to place "
+            "a message it has received (see README, Several processes)."
+            if settle_ms is not None
+            else "."
+        )
     )
     for key, where, check in (
         ("order_sqlite", "SQLite, 1 process", sqlite),

@@ -26,14 +26,21 @@ async def order_in_process(database: Path | str, *, threads: int, messages: int,
 
 
 async def order_across_processes(
-    database: str, log: Path, *, processes: int, threads: int, messages: int, seed: int
+    database: str,
+    log: Path,
+    *,
+    processes: int,
+    threads: int,
+    messages: int,
+    seed: int,
+    env: dict[str, str] | None = None,
 ) -> OrderCheck:
     """Each message to one of ``processes`` bot processes on one database, picked at random (a
     load balancer), every process delivering its share at the same moment."""
     rng = random.Random(seed)
     async with (
         FakeGeminiProcess(noisy=False) as fake,
-        workers(processes, fake.base_url, database, {}, log) as procs,
+        workers(processes, fake.base_url, database, env or {}, log) as procs,
     ):
         items = deliveries(threads, messages, time.time_ns() // 1000, rng)
         shares: list[list[list[int]]] = [[] for _ in procs]
