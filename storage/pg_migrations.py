@@ -240,6 +240,15 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         description="how the edit each used editor link submitted ended, for every process",
         statements=LINK_OUTCOMES,
     ),
+    Migration(
+        version=8,
+        description="each process's platforms and their connection states, renewed with its lease",
+        statements=(
+            # JSON: platform name -> a fixed word ("connected", "disconnected"); NULL until the
+            # process has reported (a console, or before its first renewal).
+            "ALTER TABLE bot_processes ADD COLUMN platforms TEXT",
+        ),
+    ),
 )
 
 PG_LATEST_VERSION: int = PG_MIGRATIONS[-1].version

@@ -1,0 +1,84 @@
+"""The dashboard's processes table: every process sharing the database with its last renewal and
+its platforms' states as its lease reported them; a process whose lease lapsed is shown as gone;
+SQLite says there are no leases and shows the process's own checks."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from zoneinfo import ZoneInfo
+
+from bot.admin.figures import Figures, day_bounds
+from bot.admin.page import dashboard_page
+from bot.text import admin_words as words
+from storage.reports import ProcessSeen
+
+NOW = 1_750_000_000.0
+LEASE_S = 30.0
+
+
+def figures(processes: list[ProcessSeen], parts: dict[str, bool] | None = None) -> Figures:
+    zone = ZoneInfo("UTC")
+    return Figures(
+        now=NOW,
+        zone=zone,
+        bounds=day_bounds(NOW, zone),
+        usage=[],
+        latency=[],
+        outcomes=[],
+        people=[],
+        channels=[],
+        spent_today=0.0,
+        spend_cap=None,
+        processes=processes,
+        lease_s=LEASE_S,
+        parts=parts or {"slack": True, "database": True},
+        conversations=[],
+    )
+
+
+def table(html: str, table_id: str) -> list[list[str]]:
+    """The text of each body cell of a table, row by row."""
+    body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert body is not None, html
+    rows = re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", row, re.S) for row in rows]
+    return [[unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row] for row in cells]
+
+
+def test_each_process_shows_its_renewal_and_platforms_and_a_lapsed_one_is_gone() -> None:
+    processes = [
+        ProcessSeen("a" * 32, NOW - 600, NOW - 5, True, (("discord", "connected"), ("slack", "connected"))),
+        ProcessSeen("b" * 32, NOW - 500, NOW - 29, False, (("discord", "disconnected"),)),
+        ProcessSeen("c" * 32, NOW - 400, NOW - 31, False, (("slack", "connected"),)),
+        ProcessSeen("d" * 32, NOW - 300, NOW - 1, False, ()),
+        # A word a newer version wrote, and a name that is not plain text.
+        ProcessSeen("e" * 32, NOW - 200, NOW - 1, False, (("<b>x</b>", "reconnecting"),)),
+    ]
+    html = dashboard_page(figures(processes), "form")
+    assert table(html, "processes") == [
+        ["a" * 12 + " (this process)", "live", "2025-06-15 14:56 UTC", "2025-06-15 15:06 UTC",
+         "discord: connected, slack: connected"],
+        ["b" * 12, "live", "2025-06-15 14:58 UTC", "2025-06-15 15:06 UTC", "discord: disconnected"],
+        ["c" * 12, "gone", "2025-06-15 15:00 UTC", "2025-06-15 15:06 UTC", "last reported slack: connected"],
+        ["d" * 12, "live", "2025-06-15 15:01 UTC", "2025-06-15 15:06 UTC", "none reported"],
+        ["e" * 12, "live", "2025-06-15 15:03 UTC", "2025-06-15 15:06 UTC", "<b>x</b>: unknown"],
+    ]  # fmt: skip
+    assert "<b>x</b>" not in html  # escaped
+    assert [c for c in re.findall(r"<th>(.*?)</th>", html) if c in words.COLUMNS.values()][-7:] == [
+        "Process",
+        "Status",
+        "Started",
+        "Last renewal",
+        "Platforms",
+        "Part",
+        "State",
+    ]
+    # This process's own checks are shown beside the leases, as before.
+    assert table(html, "parts") == [["slack", "connected"], ["database", "connected"]]
+
+
+def test_sqlite_lists_no_leases_and_shows_the_process_own_platform_states() -> None:
+    html = dashboard_page(figures([], {"discord": False, "slack": True, "database": True}), "form")
+    assert f'<p id="processes" class="empty">{words.ONE_PROCESS}</p>' in html
+    assert table(html, "parts") == [["discord", "down"], ["slack", "connected"], ["database", "connected"]]
