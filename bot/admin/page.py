@@ -177,7 +177,7 @@ def _process_row(f: Figures, p: ProcessSeen) -> tuple[str, ...]:
         name,
         status,
         escape(f.when(p.started_at)),
-        escape(f.when(p.seen_at)),
+        escape(f"{f.when(p.seen_at)} ({words.seconds_ago(f.now - p.seen_at)})"),
         escape(_platforms(p, gone)),
     )
 

@@ -101,6 +101,10 @@ def platform_state(platform: str, state: str) -> str:
     return f"{platform}: {PLATFORM_STATES.get(state, UNKNOWN_STATE)}"
 
 
+def seconds_ago(seconds: float) -> str:
+    return f"{max(seconds, 0):.0f} s ago"
+
+
 def last_reported(states: str) -> str:
     """A gone process's platforms, as its last renewal told them."""
     return f"last reported {states}"

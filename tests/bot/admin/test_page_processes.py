@@ -56,14 +56,30 @@ def test_each_process_shows_its_renewal_and_platforms_and_a_lapsed_one_is_gone()
         ProcessSeen("e" * 32, NOW - 200, NOW - 1, False, (("<b>x</b>", "reconnecting"),)),
     ]
     html = dashboard_page(figures(processes), "form")
-    assert table(html, "processes") == [
-        ["a" * 12 + " (this process)", "live", "2025-06-15 14:56 UTC", "2025-06-15 15:06 UTC",
-         "discord: connected, slack: connected"],
-        ["b" * 12, "live", "2025-06-15 14:58 UTC", "2025-06-15 15:06 UTC", "discord: disconnected"],
-        ["c" * 12, "gone", "2025-06-15 15:00 UTC", "2025-06-15 15:06 UTC", "last reported slack: connected"],
-        ["d" * 12, "live", "2025-06-15 15:01 UTC", "2025-06-15 15:06 UTC", "none reported"],
-        ["e" * 12, "live", "2025-06-15 15:03 UTC", "2025-06-15 15:06 UTC", "<b>x</b>: unknown"],
-    ]  # fmt: skip
+    rows = table(html, "processes")
+    assert [row[0] for row in rows] == ["a" * 12 + " (this process)", "b" * 12, "c" * 12, "d" * 12, "e" * 12]
+    assert [row[1] for row in rows] == ["live", "live", "gone", "live", "live"]
+    assert [row[2] for row in rows] == [
+        "2025-06-15 14:56 UTC",
+        "2025-06-15 14:58 UTC",
+        "2025-06-15 15:00 UTC",
+        "2025-06-15 15:01 UTC",
+        "2025-06-15 15:03 UTC",
+    ]
+    assert [row[3] for row in rows] == [
+        "2025-06-15 15:06 UTC (5 s ago)",
+        "2025-06-15 15:06 UTC (29 s ago)",
+        "2025-06-15 15:06 UTC (31 s ago)",
+        "2025-06-15 15:06 UTC (1 s ago)",
+        "2025-06-15 15:06 UTC (1 s ago)",
+    ]
+    assert [row[4] for row in rows] == [
+        "discord: connected, slack: connected",
+        "discord: disconnected",
+        "last reported slack: connected",
+        "none reported",
+        "<b>x</b>: unknown",
+    ]
     assert "<b>x</b>" not in html  # escaped
     assert [c for c in re.findall(r"<th>(.*?)</th>", html) if c in words.COLUMNS.values()][-7:] == [
         "Process",
