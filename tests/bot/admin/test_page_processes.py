@@ -1,17 +1,20 @@
 """The dashboard's processes table: every process sharing the database with its last renewal and
-its platforms' states as its lease reported them; a process whose lease lapsed is shown as gone;
-SQLite says there are no leases and shows the process's own checks."""
+its platforms' states as its lease reported them; a process whose lease lapsed is shown as gone
+(for a day); SQLite says there are no leases and shows the process's own checks."""
 
 from __future__ import annotations
 
 import re
 from html import unescape
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.admin.figures import Figures, day_bounds
+from bot.admin.figures import GONE_SHOWN_S, Figures, day_bounds, gather
 from bot.admin.page import dashboard_page
+from bot.limits.quotas import LimitPolicy
 from bot.text import admin_words as words
 from storage.reports import ProcessSeen
+from storage.sqlite_store import SqliteStore
 
 NOW = 1_750_000_000.0
 LEASE_S = 30.0
@@ -98,3 +101,27 @@ def test_sqlite_lists_no_leases_and_shows_the_process_own_platform_states() -> N
     html = dashboard_page(figures([], {"discord": False, "slack": True, "database": True}), "form")
     assert f'<p id="processes" class="empty">{words.ONE_PROCESS}</p>' in html
     assert table(html, "parts") == [["discord", "down"], ["slack", "connected"], ["database", "connected"]]
+
+
+async def test_a_process_gone_for_over_a_day_is_left_out(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bot.sqlite3")
+    await store.open()
+    leases = [
+        ProcessSeen("live", NOW - 900_000, NOW - 3),
+        ProcessSeen("gone-an-hour", NOW - 900_000, NOW - 3600),
+        ProcessSeen("gone-a-day", NOW - 900_000, NOW - GONE_SHOWN_S),
+        ProcessSeen("gone-longer", NOW - 900_000, NOW - GONE_SHOWN_S - 1),
+    ]
+
+    async def processes() -> list[ProcessSeen]:
+        return leases  # as PostgreSQL's leases read; SQLite has none
+
+    async def parts() -> dict[str, bool]:
+        return {"database": True}
+
+    store.processes = processes  # type: ignore[method-assign]
+    try:
+        shown = await gather(store, LimitPolicy(), ZoneInfo("UTC"), NOW, parts, LEASE_S)
+    finally:
+        await store.close()
+    assert [p.id for p in shown.processes] == ["live", "gone-an-hour", "gone-a-day"]
