@@ -33,6 +33,7 @@ from bot.gemini.model_check import start_model
 from bot.health import METRICS_PATH, Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
 from bot.logs import configure_logging
+from bot.observing.connections import report_now_and_then
 from bot.observing.journal import TurnJournal
 from bot.observing.metrics import Metrics
 from bot.observing.traces import build_tracing
@@ -70,6 +71,10 @@ def _background_jobs(
     if coordination.shared and adapters:
         every_s = min(INTERRUPTED_SWEEP_S, config.storage.process_lease_s / 3)
         jobs.append(asyncio.create_task(_announce_interrupted_now_and_then(adapters, every_s)))
+        # Written with each lease renewal (every third of the lease), for every process's dashboard.
+        report = service.store.report_platforms
+        every_s = config.storage.process_lease_s / 3
+        jobs.append(asyncio.create_task(report_now_and_then(adapters, report, every_s)))
     return jobs
 
 

@@ -287,6 +287,15 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         description="starting a queued turn in one round trip (turn_queue_start)",
         statements=(TURN_QUEUE_START,),
     ),
+    Migration(
+        version=9,
+        description="each process's platforms and their connection states, renewed with its lease",
+        statements=(
+            # JSON: platform name -> a fixed word ("connected", "disconnected"); NULL until the
+            # process has reported (a console, or before its first renewal).
+            "ALTER TABLE bot_processes ADD COLUMN platforms TEXT",
+        ),
+    ),
 )
 
 PG_LATEST_VERSION: int = PG_MIGRATIONS[-1].version

@@ -4,16 +4,19 @@ The lease also renews the rows this process's work holds (queue places, limit re
 a row whose work is gone (its clean-up failed while the database was away) expires on its own,
 and it knows whether it has lapsed: a process that was paused or cut off longer than its lease
 may have had its work taken over, and checks before storing or posting (``storage.pg_fence``).
+Each renewal also writes the latest connection state of the process's platforms, for the
+dashboard of every process (``report_platforms``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import asyncpg
 
@@ -64,6 +67,8 @@ class ProcessLease:
         self._lapse_ended_at: float | None = None
         # Since when renewals have succeeded without a failure in between.
         self._in_touch_since: float | None = clock() - lease_s
+        # The platforms' connection states as JSON, written with each renewal (None: not told).
+        self._platforms: str | None = None
 
     # -- the rows this process's work holds ----------------------------------------------
 
@@ -72,6 +77,10 @@ class ProcessLease:
 
     def let_go(self, table: str, ids: list[int]) -> None:
         self._held[table].difference_update(ids)
+
+    def report_platforms(self, states: Mapping[str, str]) -> None:
+        """Each platform's connection state (a fixed word), written with the next renewal."""
+        self._platforms = json.dumps(dict(sorted(states.items())))
 
     # -- what the lease knows about itself ---------------------------------------------------
 
@@ -123,10 +132,12 @@ class ProcessLease:
                 f"{NOW} WHERE id = ANY($2::bigint[]) AND owner = $1), "
                 f"reservations AS (UPDATE limit_reservations SET seen_at = {NOW} "
                 "WHERE id = ANY($3::bigint[]) AND owner = $1) "
-                f"UPDATE bot_processes SET seen_at = {NOW} WHERE id = $1",
+                f"UPDATE bot_processes SET seen_at = {NOW}, platforms = COALESCE($4, platforms) "
+                "WHERE id = $1",
                 self.id,
                 places,
                 reservations,
+                self._platforms,
             )
         except (*TRANSIENT, asyncpg.PostgresError) as exc:
             self._in_touch_since = None

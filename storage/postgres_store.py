@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -179,9 +180,15 @@ class PostgresStore(SqlStore):
     async def processes(self) -> list[ProcessSeen]:
         async with self._read() as session:
             rows = await session.fetch(
-                "SELECT id, started_at, seen_at FROM bot_processes ORDER BY started_at, id"
+                "SELECT id, started_at, seen_at, platforms FROM bot_processes ORDER BY started_at, id"
             )
-        return [ProcessSeen(r[0], float(r[1]), float(r[2]), r[0] == self.lease.id) for r in rows]
+        return [
+            ProcessSeen(r[0], float(r[1]), float(r[2]), r[0] == self.lease.id, platform_states(r[3]))
+            for r in rows
+        ]
+
+    def report_platforms(self, states: Mapping[str, str]) -> None:
+        self.lease.report_platforms(states)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -211,3 +218,15 @@ class PostgresStore(SqlStore):
         with translated():
             async with self._connections().acquire() as conn, conn.transaction():
                 yield PgSession(conn)
+
+
+def platform_states(stored: str | None) -> tuple[tuple[str, str], ...]:
+    """A lease's platforms and their states, by name; none when unreported or unreadable (a
+    row written by another version of the bot)."""
+    try:
+        states = json.loads(stored) if stored else {}
+    except ValueError:
+        return ()
+    if not isinstance(states, dict):
+        return ()
+    return tuple(sorted((str(name), str(word)) for name, word in states.items()))

@@ -417,6 +417,11 @@ class Reports(Protocol):
         """The processes sharing the database, from their leases (none on SQLite)."""
         ...
 
+    def report_platforms(self, states: Mapping[str, str]) -> None:
+        """This process's platforms' connection states, written with its next lease renewal
+        (nothing on SQLite)."""
+        ...
+
     async def recent_conversations(self, limit: int = 20) -> list[reports.RecentConversation]:
         """The most recently updated conversations, newest first."""
         ...

@@ -67,13 +67,15 @@ class Spender:
 
 @dataclass(frozen=True, slots=True)
 class ProcessSeen:
-    """A process sharing the database, from its lease: when it started and last renewed."""
+    """A process sharing the database, from its lease: when it started and last renewed, and
+    its platforms' connection states as of that renewal (name, fixed word), by name."""
 
     id: str
     started_at: float
     seen_at: float
     # Whether it is the process that asked.
     this: bool = False
+    platforms: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

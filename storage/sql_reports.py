@@ -6,7 +6,7 @@ so a day is summed in the database exactly as the ledger holds it, whatever the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -121,6 +121,9 @@ class ReportQueries:
     async def processes(self) -> list[ProcessSeen]:
         """No leases on SQLite: one process has the file (PostgreSQL reads its leases)."""
         return []
+
+    def report_platforms(self, states: Mapping[str, str]) -> None:
+        """No leases on SQLite: the dashboard shows the one process's own health checks."""
 
     async def recent_conversations(self, limit: int = 20) -> list[RecentConversation]:
         async with self._read() as session:

@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from adapters.discord.api_errors import count_failures
+from adapters.discord.api_errors import count_failures, count_webhook_failures
 from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
@@ -146,6 +146,9 @@ class DiscordAdapter:
             return
         token = reveal(self.config.discord.token)
         self._prepare_library()
+        # Interaction responses and follow-ups go through discord.py's webhook adapter: counted
+        # for every task this one starts.
+        count_webhook_failures(lambda method, status: self.observer.platform_error(PLATFORM, method, status))
         client = self._client = _Client(self, intents_for(self.config))
         try:
             await self._login(client, token)

@@ -15,6 +15,9 @@ from storage.reports import DayLatency, DayUsage, OutcomeCount, ProcessSeen, Rec
 DAYS = 30
 TOP = 10
 RECENT = 20
+# A process gone (its lease lapsed) is listed this long after its last renewal, then left out: its
+# row stays in the database, but a deployment that crashed often would list them all.
+GONE_SHOWN_S = 24 * 3600.0
 # Outcomes that are neither refusals nor failures: turns that answered.
 ANSWERED = frozenset({"image", "text_only"})
 
@@ -93,7 +96,7 @@ async def gather(
         channels=await _channel_limits(store, policy, channels, now),
         spent_today=await store.cost_since(start_of_day(now)),
         spend_cap=policy.daily_spend_usd,
-        processes=await store.processes(),
+        processes=[p for p in await store.processes() if now - p.seen_at <= max(GONE_SHOWN_S, lease_s)],
         lease_s=lease_s,
         parts=await parts(),
         conversations=await store.recent_conversations(RECENT),

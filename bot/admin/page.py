@@ -13,6 +13,7 @@ from bot.admin import charts
 from bot.admin.figures import Figures, Limited
 from bot.text import admin_words as words
 from bot.vocabulary import ConversationKey
+from storage.reports import ProcessSeen
 
 ADMIN_PATH = "/admin"
 
@@ -161,15 +162,30 @@ def _outcomes(f: Figures) -> str:
     return _section("outcomes", _table("outcomes", ("outcome", "reason", "count"), rows, words.NO_FAILURES))
 
 
+def _platforms(p: ProcessSeen, gone: bool) -> str:
+    if not p.platforms:
+        return words.NOT_REPORTED
+    states = ", ".join(words.platform_state(name, state) for name, state in p.platforms)
+    return words.last_reported(states) if gone else states
+
+
+def _process_row(f: Figures, p: ProcessSeen) -> tuple[str, ...]:
+    gone = f.now - p.seen_at > f.lease_s
+    name = escape(p.id[:12]) + (f" ({escape(words.THIS_PROCESS)})" if p.this else "")
+    status = f'<span class="{"gone" if gone else "live"}">{escape(words.GONE if gone else words.LIVE)}</span>'
+    return (
+        name,
+        status,
+        escape(f.when(p.started_at)),
+        escape(f"{f.when(p.seen_at)} ({words.seconds_ago(f.now - p.seen_at)})"),
+        escape(_platforms(p, gone)),
+    )
+
+
 def _processes(f: Figures) -> str:
-    rows = []
-    for p in f.processes:
-        notes = [words.THIS_PROCESS] if p.this else []
-        if f.now - p.seen_at > f.lease_s:
-            notes.append(words.LAPSED)
-        name = escape(p.id[:12]) + (f" ({escape(', '.join(notes))})" if notes else "")
-        rows.append((name, escape(f.when(p.started_at)), escape(f.when(p.seen_at))))
-    leases = _table("processes", ("process", "started", "renewed"), rows, words.ONE_PROCESS)
+    rows = [_process_row(f, p) for p in f.processes]
+    columns = ("process", "status", "started", "renewed", "platforms")
+    leases = _table("processes", columns, rows, words.ONE_PROCESS)
     states = [(escape(name), escape(words.UP if up else words.DOWN)) for name, up in f.parts.items()]
     parts = _table("parts", ("part", "state"), states, words.NOTHING_YET)
     return _section("processes", leases + parts)

@@ -51,6 +51,8 @@ COLUMNS = {
     "process": "Process",
     "started": "Started",
     "renewed": "Last renewal",
+    "status": "Status",
+    "platforms": "Platforms",
     "part": "Part",
     "state": "State",
     "conversation": "Conversation",
@@ -65,8 +67,14 @@ NO_FAILURES = "No refusals or failures in this period."
 NO_CONVERSATIONS = "No conversations are stored."
 ONE_PROCESS = "SQLite: one process has the database to itself, so there are no leases to list."
 THIS_PROCESS = "this process"
-LAPSED = "lapsed"
+# A process whose lease is renewed, and one whose lease lapsed (stopped dead, or cut off).
+LIVE, GONE = "live", "gone"
 UP, DOWN = "connected", "down"
+# A platform's state as a process's lease reports it; a word this version does not know is shown
+# as UNKNOWN_STATE (a newer process wrote it).
+PLATFORM_STATES = {"connected": "connected", "disconnected": "disconnected"}
+UNKNOWN_STATE = "unknown"
+NOT_REPORTED = "none reported"
 OPEN_THREAD = "Open the thread"
 FORGET = "Forget"
 CANCEL = "Cancel"
@@ -87,3 +95,16 @@ def forgotten(turns: int) -> str:
 
 
 DATABASE_AWAY = "The database does not answer right now; reload the page in a moment."
+
+
+def platform_state(platform: str, state: str) -> str:
+    return f"{platform}: {PLATFORM_STATES.get(state, UNKNOWN_STATE)}"
+
+
+def seconds_ago(seconds: float) -> str:
+    return f"{max(seconds, 0):.0f} s ago"
+
+
+def last_reported(states: str) -> str:
+    """A gone process's platforms, as its last renewal told them."""
+    return f"last reported {states}"

@@ -160,6 +160,40 @@ class TestPostgresStore(StoreContract):
         await second.close()
         assert [p.id for p in await first.processes()] == [first.lease.id]  # a clean stop leaves
 
+    async def test_each_process_platform_states_are_written_with_its_lease_renewal(
+        self, open_store: StoreFactory
+    ) -> None:
+        first, second = await open_store(), await open_store()
+        assert isinstance(first, PostgresStore) and isinstance(second, PostgresStore)
+        first.report_platforms({"slack": "disconnected", "discord": "connected"})
+        # Not written until the lease is renewed.
+        assert {p.id: p.platforms for p in await second.processes()} == {
+            first.lease.id: (),
+            second.lease.id: (),
+        }
+        assert await first.lease.renew()
+        states = {p.id: p.platforms for p in await second.processes()}
+        assert states == {
+            first.lease.id: (("discord", "connected"), ("slack", "disconnected")),
+            second.lease.id: (),
+        }
+        # A later renewal writes the latest states; a renewal with nothing new keeps them.
+        first.report_platforms({"discord": "disconnected", "slack": "connected"})
+        assert await first.lease.renew() and await second.lease.renew()
+        seen = {p.id: p.platforms for p in await first.processes()}
+        assert seen[first.lease.id] == (("discord", "disconnected"), ("slack", "connected"))
+        assert seen[second.lease.id] == ()
+
+    async def test_platform_states_another_version_wrote_unreadably_are_left_out(
+        self, open_store: StoreFactory, raw: asyncpg.Connection
+    ) -> None:
+        store = await open_store()
+        assert isinstance(store, PostgresStore)
+        for stored in ("not json", '["discord"]', '{"discord": 1}'):
+            await raw.execute("UPDATE bot_processes SET platforms = $1 WHERE id = $2", stored, store.lease.id)
+            [seen] = await store.processes()
+            assert seen.platforms == ((("discord", "1"),) if stored.startswith("{") else ())
+
     async def test_a_forget_waits_for_a_turn_in_flight_that_reuses_its_image(
         self, open_store: StoreFactory
     ) -> None:
