@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.admin.sessions import AdminSessions
@@ -18,6 +19,8 @@ from bot.entry.pins import PinDesk
 from bot.entry.routing import Router
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
+from bot.gemini.capabilities import INTERACTIONS
+from bot.gemini.interactions import InteractionsEngine
 from bot.images.budget import ImageMemory
 from bot.images.checks import ImageLimits
 from bot.limits.quotas import InProcessReservations, LimitPolicy, RateLimiter
@@ -108,6 +111,22 @@ def sole_process(config: Config) -> Coordination:
         SoleProcessJobs(),
         SoleProcessFence(),
         False,
+    )
+
+
+def build_engine(config: Config, observer: Observer = NOBODY, **overrides: Any) -> GeminiEngine:
+    """The engine GEMINI_API names: generateContent's, or the Interactions API's (server-side
+    history). ``overrides``: keyword arguments of the engine (tests: ``sleep``)."""
+    engine = InteractionsEngine if config.gemini.api == INTERACTIONS else GeminiEngine
+    return engine(
+        api_key=reveal(config.gemini.api_key),
+        model=config.gemini.model,
+        base_url=config.gemini.base_url,
+        timeout_s=config.gemini.timeout_s,
+        max_attempts=config.gemini.max_attempts,
+        observer=observer,
+        models=config.models,
+        **overrides,
     )
 
 
