@@ -163,7 +163,9 @@ def build_service(
     order = coordination.order
     access = AccessPolicy.from_config(config)
     # Forget waits for the conversation's earlier turns, like any turn posted before it.
-    forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
+    forgetting = Forgetting(
+        patient, lambda key: order.enter(key, Position.now()), access, engine.forget_interactions
+    )
     # One budget for the process's image memory: turns, pins and the editor's masks draw on it.
     memory = ImageMemory.of(config.images.memory_bytes)
     parts = (settings, access, forgetting, patience, aftercare, observer, memory)

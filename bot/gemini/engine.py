@@ -5,12 +5,13 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import aiohttp
 from google import genai
+from google.genai import _interactions as gaos
 from google.genai import errors, types
 
 # The engine's log lines keep the name they have always had.
@@ -174,6 +175,24 @@ class GeminiEngine:
             await self._sdk.stop()
         await self._client.aio.aclose()
         self._client.close()
+
+    async def forget_interactions(self, ids: Iterable[str]) -> int:
+        """Delete these interactions on Google's side; how many went (one not known counts as
+        gone). Failures are logged, never raised: the conversation is forgotten here anyway."""
+        gone = 0
+        delete: Any = self._client.aio.interactions.delete
+        for ident in dict.fromkeys(ids):
+            try:
+                await self._sdk.run(delete(ident))
+                gone += 1
+            except gaos.NotFoundError:
+                gone += 1
+            except gaos.APIError as exc:
+                logger.warning(
+                    "could not delete a stored interaction",
+                    extra={"status": exc.status_code, "error": type(exc).__name__},
+                )
+        return gone
 
     # -- request -----------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:

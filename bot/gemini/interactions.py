@@ -13,7 +13,7 @@ continues from the new interaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from google.genai import _interactions as gaos
@@ -178,21 +178,3 @@ class InteractionsEngine(GeminiEngine):
             finish_reason=finish,
             attempts=attempts,
         )
-
-    async def forget_interactions(self, ids: Iterable[str]) -> int:
-        """Delete these interactions on Google's side; how many went (one not known counts as
-        gone). Failures are logged, never raised: the conversation is forgotten here anyway."""
-        gone = 0
-        delete: Any = self._client.aio.interactions.delete
-        for ident in dict.fromkeys(ids):
-            try:
-                await self._sdk.run(delete(ident))
-                gone += 1
-            except gaos.NotFoundError:
-                gone += 1
-            except gaos.APIError as exc:
-                logger.warning(
-                    "could not delete a stored interaction",
-                    extra={"status": exc.status_code, "error": type(exc).__name__},
-                )
-        return gone

@@ -15,7 +15,7 @@ content and is never sent as such.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.genai import types
@@ -31,6 +31,12 @@ def interaction_of(record: ContentRecord | None, model: str) -> str | None:
         return None
     ident = found.get("id")
     return ident if isinstance(ident, str) and ident else None
+
+
+def interaction_ids(records: Iterable[ContentRecord | None]) -> list[str]:
+    """The ids of the interactions that made these records (any model's), in order."""
+    found = ((r or {}).get(INTERACTION) for r in records)
+    return [str(f["id"]) for f in found if isinstance(f, dict) and f.get("id")]
 
 
 def with_interaction(record: ContentRecord, ident: str | None, model: str) -> ContentRecord:
