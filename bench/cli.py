@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bench.api_rows import api_rows
 from bench.chart import draw
 from bench.concurrency import measure_concurrency
 from bench.cost import CHECKPOINTS, measure_cost
@@ -77,6 +78,8 @@ async def run(plan: Plan, log: IO[str], command: str) -> Report:
             work = Path(tmp)
             async with production_logging(log, ("bench-key",)):
                 await _overhead(plan, work, postgres, report)
+                say("apis: a 10-turn conversation with two 4 MB photos on each Gemini API …")
+                await api_rows(work, plan.noisy, report)
                 await _concurrency(plan, work, report)
                 await _cost_and_storage(plan, work, report)
                 # Last in this process: its 500-turn burst would change what the runs above measure.

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bot.composition import build_service, coordination_for, open_store, patience_for
-from bot.config import Config, load_config, reveal
+from bot.composition import build_engine, build_service, coordination_for, open_store, patience_for
+from bot.config import Config, load_config
 from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
 from bot.logs import configure_logging
@@ -83,13 +83,7 @@ class Bot:
 
     async def __aenter__(self) -> Bot:
         await self.store.open()
-        self.engine = GeminiEngine(
-            api_key=reveal(self.config.gemini.api_key),
-            model=self.config.gemini.model,
-            base_url=self.config.gemini.base_url,
-            timeout_s=self.config.gemini.timeout_s,
-            max_attempts=self.config.gemini.max_attempts,
-        )
+        self.engine = build_engine(self.config)
         patience, aftercare = patience_for(self.config), Aftercare()
         coordination = coordination_for(self.store, self.config, patience, aftercare)
         # Tuned like the running bot (bot.runtime), so memory and timing figures match it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.admin.sessions import AdminSessions
@@ -18,6 +19,8 @@ from bot.entry.pins import PinDesk
 from bot.entry.routing import Router
 from bot.entry.service import ConversationService
 from bot.gemini import GeminiEngine
+from bot.gemini.capabilities import INTERACTIONS
+from bot.gemini.interactions import InteractionsEngine
 from bot.images.budget import ImageMemory
 from bot.images.checks import ImageLimits
 from bot.limits.quotas import InProcessReservations, LimitPolicy, RateLimiter
@@ -111,6 +114,22 @@ def sole_process(config: Config) -> Coordination:
     )
 
 
+def build_engine(config: Config, observer: Observer = NOBODY, **overrides: Any) -> GeminiEngine:
+    """The engine GEMINI_API names: generateContent's, or the Interactions API's (server-side
+    history). ``overrides``: keyword arguments of the engine (tests: ``sleep``)."""
+    engine = InteractionsEngine if config.gemini.api == INTERACTIONS else GeminiEngine
+    return engine(
+        api_key=reveal(config.gemini.api_key),
+        model=config.gemini.model,
+        base_url=config.gemini.base_url,
+        timeout_s=config.gemini.timeout_s,
+        max_attempts=config.gemini.max_attempts,
+        observer=observer,
+        models=config.models,
+        **overrides,
+    )
+
+
 def patience_for(config: Config) -> Patience:
     """One process's patience: ``DATABASE_OUTAGE_S``, holding at most ``MAX_QUEUED_TURNS`` calls
     (the bound on turns waiting for Gemini applies to turns waiting for the database too)."""
@@ -144,7 +163,9 @@ def build_service(
     order = coordination.order
     access = AccessPolicy.from_config(config)
     # Forget waits for the conversation's earlier turns, like any turn posted before it.
-    forgetting = Forgetting(patient, lambda key: order.enter(key, Position.now()), access)
+    forgetting = Forgetting(
+        patient, lambda key: order.enter(key, Position.now()), access, engine.forget_interactions
+    )
     # One budget for the process's image memory: turns, pins and the editor's masks draw on it.
     memory = ImageMemory.of(config.images.memory_bytes)
     parts = (settings, access, forgetting, patience, aftercare, observer, memory)

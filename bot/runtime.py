@@ -18,6 +18,7 @@ from bot.composition import (
     Editor,
     build_admin,
     build_editor,
+    build_engine,
     build_service,
     coordination_for,
     describe_store,
@@ -25,10 +26,9 @@ from bot.composition import (
     open_store,
     patience_for,
 )
-from bot.config import Config, reveal
+from bot.config import Config
 from bot.entry.platforms import start_adapters
 from bot.entry.service import ConversationService
-from bot.gemini import GeminiEngine
 from bot.gemini.model_check import start_model
 from bot.health import METRICS_PATH, Health, HealthServer
 from bot.images.heap import HeapTrimmer, freeze_startup_objects, tune_allocator
@@ -127,15 +127,7 @@ async def _serve(config: Config, console: bool) -> int:
     # With OTEL_EXPORTER_OTLP_ENDPOINT (and the otel extra), each turn is a trace too.
     tracing = build_tracing(journal, config.logging.traces_endpoint)
     observer: Observer = tracing or journal
-    engine = GeminiEngine(
-        api_key=reveal(config.gemini.api_key),
-        model=config.gemini.model,
-        base_url=config.gemini.base_url,
-        timeout_s=config.gemini.timeout_s,
-        max_attempts=config.gemini.max_attempts,
-        observer=observer,
-        models=config.models,
-    )
+    engine = build_engine(config, observer)
     try:
         # Before any adapter starts: a model the key cannot use would fail every turn.
         start = await start_model(engine, store, config)

@@ -23,6 +23,13 @@ ROWS = [
     "overhead_sqlite_p99",
     "overhead_pg",
     "overhead_pg_p99",
+    *(
+        f"api_{api}_{what}_{turn}"
+        for api in ("generate_content", "interactions")
+        for turn in (1, 5, 10)
+        for what in ("bytes", "ms")
+    ),
+    "api_bytes_ratio",
     "concurrency_ratio",
     "loop_stall",
     "concurrency_ratio_small",
@@ -43,6 +50,7 @@ ROWS = [
     "startup",
 ]
 TARGETED = {
+    "api_bytes_ratio": 0.05,
     "overhead_sqlite": 1.3,
     "overhead_pg": 1.4,
     "order_sqlite": 0.0,

@@ -17,7 +17,7 @@ from bot.config.database import (
     is_postgres_url,
 )
 from bot.config.group import SettingsGroup, setting
-from bot.gemini.capabilities import normalise_size
+from bot.gemini.capabilities import APIS, GENERATE_CONTENT, normalise_size
 from bot.gemini.registry import ModelRegistry
 from bot.text import messages
 from bot.vocabulary import ResponseMode
@@ -44,6 +44,9 @@ class GeminiSettings(SettingsGroup):
     base_url: Annotated[str | None, p.http_url()] = setting("GOOGLE_GEMINI_BASE_URL", None)
     timeout_s: Annotated[float, p.seconds()] = setting("GEMINI_TIMEOUT_SECONDS", 120.0)
     max_attempts: Annotated[int, p.whole(minimum=1)] = setting("GEMINI_MAX_ATTEMPTS", 4)
+    # Which API generates: generateContent (the whole window every turn) or the Interactions
+    # API (server-side history: a later turn sends only what is new).
+    api: Annotated[str, p.one_of(APIS)] = setting("GEMINI_API", GENERATE_CONTENT)
 
     @model_validator(mode="before")
     @classmethod

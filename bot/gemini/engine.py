@@ -4,14 +4,14 @@ import asyncio
 import functools
 import logging
 import random
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import aiohttp
 from google import genai
+from google.genai import _interactions as gaos
 from google.genai import errors, types
 
 # The engine's log lines keep the name they have always had.
@@ -43,6 +43,7 @@ from bot.gemini.outcomes import (
 )
 from bot.gemini.records import content_to_record, enum_name, record_to_content, usage_from, visible_parts
 from bot.gemini.registry import ModelRegistry, shipped
+from bot.gemini.sdk_loop import SdkLoop
 from bot.observing.null import NOBODY
 from bot.ports import Observer
 from bot.vocabulary import ImagePart
@@ -67,50 +68,6 @@ class _Attempt:
 
 
 T = TypeVar("T")
-
-
-class _SdkLoop:
-    """A private event loop on one daemon thread, where the SDK builds requests and reads answers.
-
-    The SDK base64-encodes and JSON-serialises every image it sends and decodes every image it
-    receives, synchronously, on the loop that awaits it: about 20 ms of CPU per turn with three
-    1.5 MB history images, and a burst of answers landing together would stall the bot's loop
-    (Discord heartbeats, Slack acks, every other conversation) for hundreds of milliseconds.
-    Here that work only competes for the GIL, which the bot's loop gets back within a few ms.
-    Cancelling the awaiting task cancels the call on this loop too (chained futures).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def _started(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="gemini-sdk", daemon=True)
-                thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
-
-    @property
-    def running(self) -> bool:
-        return self._loop is not None
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the SDK loop and wait for it from the caller's loop."""
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._started()))
-
-    async def stop(self) -> None:
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        await asyncio.to_thread(thread.join)
-        loop.close()
 
 
 class GeminiEngine:
@@ -144,7 +101,7 @@ class GeminiEngine:
         self._backoff_max_s = backoff_max_s
         self._max_retry_delay_s = max_retry_delay_s
         self._sleep = sleep
-        self._sdk = _SdkLoop()
+        self._sdk = SdkLoop()
         # Retries are ours: attempts=1 switches the SDK's own retrying off, including the
         # hidden one that sleeps 1-10 s with asyncio.sleep after an aiohttp connection error.
         self._client = genai.Client(
@@ -219,6 +176,24 @@ class GeminiEngine:
         await self._client.aio.aclose()
         self._client.close()
 
+    async def forget_interactions(self, ids: Iterable[str]) -> int:
+        """Delete these interactions on Google's side; how many went (one not known counts as
+        gone). Failures are logged, never raised: the conversation is forgotten here anyway."""
+        gone = 0
+        delete: Any = self._client.aio.interactions.delete
+        for ident in dict.fromkeys(ids):
+            try:
+                await self._sdk.run(delete(ident))
+                gone += 1
+            except gaos.NotFoundError:
+                gone += 1
+            except gaos.APIError as exc:
+                logger.warning(
+                    "could not delete a stored interaction",
+                    extra={"status": exc.status_code, "error": type(exc).__name__},
+                )
+        return gone
+
     # -- request -----------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Generate one answer. API, network and timeout failures come back as results; each is
@@ -231,24 +206,19 @@ class GeminiEngine:
         return result
 
     async def _generate(self, request: GenerationRequest) -> GenerationResult:
-        contents = [record_to_content(r, request.blobs) for r in (*request.history, request.user)]
         model = request.model or self.model
         caps = self.models.capabilities_for(model) if request.model else self.capabilities
-        config = generation_config(request, caps)
+        send = self._sender(request, model, caps)
         log_attempt = functools.partial(self._log_attempt, gemini_model=model)
         attempts = 0
         while True:
             attempts += 1
             started = time.monotonic()
             try:
-                # The SDK's aiohttp timeout covers the call; this guard only catches a hang
+                # The SDK's own timeout covers the call; this guard only catches a hang
                 # the transport timeout would miss.
                 async with asyncio.timeout(self._timeout_s + 10):
-                    response = await self._sdk.run(
-                        self._client.aio.models.generate_content(
-                            model=model, contents=contents, config=config
-                        )
-                    )
+                    response = await self._sdk.run(send())
             except errors.APIError as exc:
                 step = self._classify_api_error(exc, model)
                 log_attempt(attempts, started, step.kind, status=exc.code)
@@ -266,7 +236,7 @@ class GeminiEngine:
                 log_attempt(attempts, started, "error", error=type(exc).__name__, exc_info=True)
             else:
                 # Hashing and dumping the answer's image is CPU work too: keep it off our loop.
-                result = await self._sdk.run(self._interpret_async(response, attempts))
+                result = await self._sdk.run(self._interpret_async(response, attempts, model))
                 log_attempt(
                     attempts,
                     started,
@@ -355,9 +325,16 @@ class GeminiEngine:
             text = text[: _MAX_REASON - 1].rstrip() + "…"
         return text.rstrip(".") or None
 
-    async def _interpret_async(
-        self, response: types.GenerateContentResponse, attempts: int
-    ) -> GenerationResult:
+    def _sender(
+        self, request: GenerationRequest, model: str, caps: ModelCapabilities
+    ) -> Callable[[], Coroutine[Any, Any, Any]]:
+        """What one attempt sends: ``generateContent`` with the whole window, every time.
+        Raises :class:`RecordError` now, before any call, for a record that cannot be sent."""
+        contents = [record_to_content(r, request.blobs) for r in (*request.history, request.user)]
+        config = generation_config(request, caps)
+        return lambda: self._client.aio.models.generate_content(model=model, contents=contents, config=config)
+
+    async def _interpret_async(self, response: Any, attempts: int, model: str) -> GenerationResult:
         return self._interpret(response, attempts)
 
     def _interpret(self, response: types.GenerateContentResponse, attempts: int) -> GenerationResult:

@@ -14,6 +14,11 @@ from storage.content import Blob, ContentRecord
 # Records <-> SDK objects
 
 
+# A model record made on the Interactions path names the interaction that made it here
+# (``bot.gemini.steps``); it is not content and is never sent as such.
+INTERACTION = "interaction"
+
+
 class RecordError(ValueError):
     """A content record cannot be sent: a caller bug or history the SDK cannot load."""
 
@@ -42,7 +47,8 @@ def record_to_content(record: ContentRecord, blobs: Mapping[str, bytes]) -> type
             part = {**part, "inline_data": meta}
         parts.append(part)
     try:
-        return types.Content.model_validate({**record, "parts": parts})
+        kept = {k: v for k, v in record.items() if k != INTERACTION}
+        return types.Content.model_validate({**kept, "parts": parts})
     except pydantic.ValidationError as exc:
         fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
         raise RecordError(f"stored content does not load: {', '.join(fields)}") from None

@@ -8,11 +8,12 @@ moderators (the adapter says who those are, e.g. Discord's Manage Threads).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from bot.entry.access import AccessPolicy
+from bot.gemini.steps import interaction_ids
 from bot.text.messages import FORGET_REFUSED
 from bot.vocabulary import Author, ConversationKey, SettingScope
 from storage.protocol import Store
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 STARTED_BY = "started_by"
 
 Hold = Callable[[ConversationKey], AbstractAsyncContextManager[object]]
+# Deletes interactions stored on Google's side by id; how many went.
+DropRemote = Callable[[Sequence[str]], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +41,15 @@ class ForgetResult:
 class Forgetting:
     """Records who started each conversation and applies the rule for who may forget it."""
 
-    def __init__(self, store: Store, hold: Hold, access: AccessPolicy) -> None:
+    def __init__(
+        self, store: Store, hold: Hold, access: AccessPolicy, drop_remote: DropRemote | None = None
+    ) -> None:
+        """``drop_remote``: deletes interactions stored on Google's side (the engine's
+        ``forget_interactions``), for conversations drawn with GEMINI_API=interactions."""
         self._store = store
         self._hold = hold
         self._access = access
+        self._drop_remote = drop_remote
 
     async def note_first_turn(self, key: ConversationKey, author: Author) -> None:
         """Called when a turn with no history before it is stored: its author started the
@@ -70,7 +78,12 @@ class Forgetting:
     async def forget(self, key: ConversationKey) -> int:
         """Delete a conversation's history and images; waits for a turn in flight to finish."""
         async with self._hold(key):
-            return await self._store.forget(key)
+            remote = interaction_ids(t.model_content for t in await self._store.history(key))
+            forgotten = await self._store.forget(key)
+        if remote and self._drop_remote is not None:
+            gone = await self._drop_remote(remote)
+            log.info("stored interactions deleted", extra={"conversation": str(key), "deleted": gone})
+        return forgotten
 
     async def forget_as(
         self, key: ConversationKey, author: Author, *, moderator: bool = False, opener: str | None = None

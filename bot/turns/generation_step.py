@@ -12,6 +12,7 @@ from functools import partial
 
 from bot.gemini import GeminiEngine, GenerationRequest, GenerationResult, Outcome
 from bot.gemini.capabilities import ModelCapabilities
+from bot.gemini.steps import without_interaction
 from bot.images.budget import ImageMemory, turn_bytes
 from bot.images.checks import ImageLimits, ImageRejected, PreparedImage, prepare_image_async
 from bot.observing import watch
@@ -206,7 +207,11 @@ class GenerationStep:
         if not isinstance(outcome, GenerationResult):
             return outcome
         async with self._memory.decodes.reserve(framing.work_bytes(framed.base.size)):
-            return await asyncio.to_thread(framing.composited, outcome, framed)
+            result = await asyncio.to_thread(framing.composited, outcome, framed)
+        # The stored answer is the composite, not what the model made: the next turn cannot
+        # continue the model's server-side history, so it sends the local history instead.
+        content = result.model_content
+        return replace(result, model_content=without_interaction(content)) if content else result
 
     def _drawn_with(self, request: GenerationRequest) -> ModelCapabilities:
         return (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.composition import Editor, build_editor, build_service, editor_links
-from bot.config import Config, load_config, reveal
+from bot.composition import Editor, build_editor, build_engine, build_service, editor_links
+from bot.config import Config, load_config
 from bot.entry.service import ConversationService, TurnResult
 from bot.gemini import GeminiEngine
 from bot.ports import PlatformAdapter, PlatformError
@@ -76,15 +76,7 @@ class Core:
         async def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
 
-        self.engine = GeminiEngine(
-            api_key=reveal(self.config.gemini.api_key),
-            model=self.config.gemini.model,
-            base_url=self.config.gemini.base_url,
-            timeout_s=self.config.gemini.timeout_s,
-            max_attempts=self.config.gemini.max_attempts,
-            sleep=sleep,
-            models=self.config.models,
-        )
+        self.engine = build_engine(self.config, sleep=sleep)
         # With PUBLIC_URL, the region editor as the runtime builds it (links, desk, routes).
         links = editor_links(self.config, self.store)
         self.service = build_service(self.config, self.store, self.engine, links=links)

@@ -44,6 +44,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageChops
 
+from tests.auxil import fake_interactions as fi
 from tests.auxil.local_server import LocalServer
 
 BAD_KEY = "bad-key"
@@ -261,6 +262,23 @@ class RecordedRequest:
     handling_s: float = 0.0
     # When the request arrived (time.monotonic()): fault tests check retry waits with it.
     received_at: float = field(default_factory=time.monotonic)
+    # An Interactions create (``method == "interactions"``): the body as sent; ``body`` then
+    # holds it in generateContent's shape, the stored history of ``previous_interaction_id``
+    # included, so the scripted behaviours answer it alike.
+    wire_body: Any = None
+    interaction: Any = None  # the Interaction answered
+
+    @property
+    def previous_interaction_id(self) -> str | None:
+        return (self.wire_body or {}).get("previous_interaction_id")
+
+    @property
+    def sent_images(self) -> int:
+        """Images this request itself carried (on the Interactions path, the new ones only)."""
+        if self.wire_body is None:
+            return len(self.all_images)
+        contents = fi.steps_to_contents(self.wire_body.get("input") or [])
+        return sum(1 for c in contents for p in c["parts"] if "inlineData" in p)
 
     @property
     def api_key(self) -> str | None:
@@ -807,6 +825,7 @@ class FakeGemini(LocalServer):
         # Scripts for requests whose prompt contains a marker (see ``enqueue_for``).
         self._routes: dict[str, deque[Behaviour]] = {}
         self._arrived = asyncio.Event()
+        self.interactions = fi.InteractionStore()
 
     # -- scripting ---------------------------------------------------------------------------
     def enqueue(self, *behaviours: Behaviour) -> None:
@@ -848,6 +867,8 @@ class FakeGemini(LocalServer):
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{target}", self._generate)
+        app.router.add_post("/{version}/interactions", self._generate)
+        app.router.add_delete("/{version}/interactions/{ident}", self._delete_interaction)
         app.router.add_get("/{version}/models", self._list_models)
         app.router.add_get("/{version}/models/{model}", self._get_model)
         app.router.add_post("/_fake/script", self._script)
@@ -873,12 +894,16 @@ class FakeGemini(LocalServer):
 
     async def _answer(self, request: web.Request, holder: list[RecordedRequest]) -> web.StreamResponse:
         version = request.match_info["version"]
-        model, _, method = request.match_info["target"].partition(":")
+        model, _, method = request.match_info.get("target", "").partition(":")
         raw_body = await request.read()
         try:
             body = json.loads(raw_body)
         except ValueError:
             body = None
+        wire, unknown_previous = None, None
+        if "target" not in request.match_info:
+            method, wire = "interactions", body
+            body, model, unknown_previous = self._as_generate(body, request.headers.get("x-goog-api-key"))
         rec = RecordedRequest(
             model=model,
             method=method,
@@ -886,6 +911,7 @@ class FakeGemini(LocalServer):
             body=body,
             headers={k.lower(): v for k, v in request.headers.items()},
             body_bytes=len(raw_body),
+            wire_body=wire,
         )
         holder.append(rec)
         self.requests.append(rec)
@@ -907,7 +933,16 @@ class FakeGemini(LocalServer):
         refused = key_refusal(rec.api_key)
         if refused is not None:
             return _json_response(rec, *refused)
-        if version != "v1beta" or method != "generateContent" or model not in self.models:
+        if unknown_previous:
+            rec.behaviour = "unknown_previous_interaction"
+            return _json_response(
+                rec, 404, error_body(404, "NOT_FOUND", f"Interaction {unknown_previous} not found.")
+            )
+        if (
+            version != "v1beta"
+            or method not in ("generateContent", "interactions")
+            or model not in self.models
+        ):
             return _json_response(
                 rec,
                 404,
@@ -926,7 +961,47 @@ class FakeGemini(LocalServer):
             await asyncio.sleep(self.latency_s)
         behaviour = self._next_behaviour(rec)
         rec.behaviour = behaviour.name
-        return await behaviour.respond(self, rec, request)
+        response = await behaviour.respond(self, rec, request)
+        if wire is None or rec.status != 200 or not isinstance(rec.response, dict):
+            return response
+        interaction, answer = fi.interaction_from(rec.response, model, rec.previous_interaction_id)
+        if answer is not None and wire.get("store", True):
+            key = rec.api_key or ""
+            self.interactions.stored[interaction["id"]] = fi.StoredInteraction(
+                key, model, [*rec.contents, answer]
+            )
+        self.interactions.created.append(interaction["id"])
+        rec.interaction = interaction
+        return web.Response(body=encode_json(interaction), status=200, content_type="application/json")
+
+    def _as_generate(self, wire: Any, key: str | None) -> tuple[Any, str, str | None]:
+        """An Interactions create in generateContent's shape (history of the previous id in
+        front), its model, and the previous id when this key has no such interaction."""
+        if not isinstance(wire, dict):
+            return None, "", None
+        model = str(wire.get("model") or "")
+        try:
+            contents = fi.steps_to_contents(wire.get("input") or [])
+        except (ValueError, KeyError, AttributeError):
+            return None, model, None
+        previous = wire.get("previous_interaction_id")
+        if previous:
+            stored = self.interactions.history(previous, key)
+            if stored is None:
+                return {"contents": contents}, model, previous
+            contents = [*stored.contents, *contents]
+        return {"contents": contents, "generationConfig": fi.interaction_config(wire)}, model, None
+
+    async def _delete_interaction(self, request: web.Request) -> web.Response:
+        refused = key_refusal(request.headers.get("x-goog-api-key"))
+        if refused is not None:
+            return web.json_response(refused[1], status=refused[0])
+        ident = request.match_info["ident"]
+        if not self.interactions.delete(ident, request.headers.get("x-goog-api-key")):
+            return web.json_response(
+                error_body(404, "NOT_FOUND", f"Interaction {ident} not found."), status=404
+            )
+        return web.json_response({})
 
     # -- models.get / models.list (the REST shapes of the Gemini API's Model resources) ----------
     def _catalogue(self) -> list[dict[str, Any]]:

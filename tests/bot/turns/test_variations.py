@@ -22,9 +22,13 @@ from tests.auxil.sinks import RecordingSink
 FLASH, PRO, OLD = "gemini-3.1-flash-image", "gemini-3-pro-image", "gemini-2.5-flash-image"
 
 
-@pytest.fixture
-async def flash(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
-    started = await Core(fake_gemini, tmp_path / "bot.sqlite3", env={"GEMINI_MODEL": FLASH}).start()
+@pytest.fixture(params=["generate_content", "interactions"])
+async def flash(
+    request: pytest.FixtureRequest, fake_gemini: FakeGemini, tmp_path: Path
+) -> AsyncIterator[Core]:
+    """The core on each engine (GEMINI_API): every scenario here concerns the model."""
+    env = {"GEMINI_MODEL": FLASH, "GEMINI_API": request.param}
+    started = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
     yield started
     await started.stop()
 

@@ -1,0 +1,105 @@
+"""GEMINI_API=interactions end to end: the real core, store and SDK (``client.aio.interactions``)
+against the fake Gemini's Interactions protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.entry.service import TurnStatus
+from bot.gemini.interactions import InteractionsEngine
+from bot.text import messages
+from tests.auxil.core import KEY, Core, bytes_ref
+from tests.auxil.fake_gemini import FakeGemini, finish, prompt_blocked, render_png
+
+FLASH3 = "gemini-3.1-flash-image"
+
+
+@pytest.fixture
+async def core(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
+    env = {"GEMINI_API": "interactions", "GEMINI_MODEL": FLASH3}
+    started = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
+    yield started
+    await started.stop()
+
+
+def photo(n: int) -> bytes:
+    return render_png((n, 40, 90), (512, 512), noisy=True)
+
+
+async def test_a_later_turn_sends_only_what_is_new_and_the_previous_id(core: Core) -> None:
+    assert isinstance(core.engine, InteractionsEngine)
+    first, _ = await core.say("a fox", bytes_ref("a.png", photo(1)), bytes_ref("b.png", photo(2)))
+    second, _ = await core.say("make it blue")
+    assert first.status == second.status == TurnStatus.ANSWERED
+    one, two = core.fake.requests
+    assert (one.method, one.previous_interaction_id, one.sent_images) == ("interactions", None, 2)
+    assert two.previous_interaction_id == one.interaction["id"]
+    assert two.sent_images == 0 and two.body_bytes < 1000 < one.body_bytes
+    # The model saw the whole conversation (server-side history), signatures included.
+    assert len(two.contents) == 3 and len(two.all_images) == 3
+    # The local history is written as on the generateContent path, plus the interaction's id.
+    history = await core.store.history(KEY)
+    model = history[-1].model_content
+    assert model["interaction"] == {"id": two.interaction["id"], "model": FLASH3}
+    assert model["role"] == "model" and model["parts"][0]["thought"] is True
+    assert [bool(p.get("thought_signature")) for p in model["parts"][1:]] == [True, True]
+    assert history[-1].usage.prompt_tokens == two.interaction["usage"]["total_input_tokens"]
+
+
+async def test_an_unknown_previous_id_falls_back_to_the_local_history_once(core: Core) -> None:
+    await core.say("a fox", bytes_ref("a.png", photo(1)))
+    core.fake.interactions.stored.clear()  # expired, or deleted on Google's side
+    result, _ = await core.say("make it blue")
+    third, _ = await core.say("and bigger")
+    assert result.status == third.status == TurnStatus.ANSWERED
+    _, refused, resent, later = core.fake.requests
+    assert (refused.status, refused.behaviour) == (404, "unknown_previous_interaction")
+    assert resent.previous_interaction_id is None and resent.status == 200
+    assert resent.sent_images == 2  # the photo and the first answer, signatures accepted
+    assert later.previous_interaction_id == resent.interaction["id"] and later.sent_images == 0
+
+
+async def test_a_restart_mid_conversation_continues_from_the_stored_id(core: Core) -> None:
+    await core.say("a fox")
+    await core.restart()
+    result, _ = await core.say("make it blue")
+    assert result.status == TurnStatus.ANSWERED
+    first, second = core.fake.requests
+    assert second.previous_interaction_id == first.interaction["id"]
+
+
+async def test_another_key_cannot_continue_the_interaction(core: Core, tmp_path: Path) -> None:
+    await core.say("a fox")
+    await core.stop()
+    env = {"GEMINI_API": "interactions", "GEMINI_MODEL": FLASH3, "GEMINI_API_KEY": "other-key"}
+    other = Core(core.fake, core.db_path, env=env)
+    await other.start()
+    try:
+        result, _ = await other.say("make it blue")
+    finally:
+        await other.stop()
+        await core.start()
+    assert result.status == TurnStatus.ANSWERED
+    assert [r.status for r in core.fake.requests] == [200, 404, 200]
+
+
+async def test_a_blocked_prompt_and_a_withheld_image_say_so(core: Core) -> None:
+    core.fake.enqueue(prompt_blocked("SAFETY"), finish("IMAGE_SAFETY"))
+    blocked, _ = await core.say("something")
+    withheld, _ = await core.say("something else")
+    assert blocked.reply is not None and withheld.reply is not None
+    assert blocked.reply.parts[0].text == messages.PROMPT_BLOCKED["SAFETY"]  # type: ignore[union-attr]
+    assert withheld.reply.parts[0].text == messages.MSG_IMAGE_SAFETY  # type: ignore[union-attr]
+    assert await core.store.history(KEY) == []
+
+
+async def test_forget_deletes_the_stored_interactions(core: Core) -> None:
+    await core.say("a fox")
+    await core.say("make it blue")
+    made = list(core.fake.interactions.created)
+    assert await core.service.forget(KEY) >= 1
+    assert sorted(core.fake.interactions.deleted) == sorted(made)
+    assert core.fake.interactions.stored == {}
