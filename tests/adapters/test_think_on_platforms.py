@@ -28,6 +28,7 @@ async def test_discord_registers_think_with_the_models_levels_and_keeps_it_per_t
             # Next to the reference board's and the doors' commands, in both installs and every context.
             assert sorted(registered) == [
                 "Edit with Nano Banana",
+                "Pin as reference",
                 "aspect",
                 "forget",
                 "help",
