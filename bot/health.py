@@ -1,5 +1,6 @@
 """GET /healthz: 200 while the process is alive. GET /readyz: 200 when it is ready for work (its
-platforms connected, its database answering, its model checked), else 503 naming what is not."""
+platforms connected, its database answering, its model checked), else 503 naming what is not. The
+listener on PORT those answer on, and the security headers of every page served there."""
 
 from __future__ import annotations
 
@@ -104,6 +105,20 @@ class Health:
         down = [name for name, up in parts.items() if not up]
         body = {"ok": not down, "down": down, "parts": {n: "up" if up else "down" for n, up in parts.items()}}
         return web.json_response(body, status=503 if down else 200)
+
+
+def security_headers(content_security_policy: str) -> dict[str, str]:
+    """The headers every page served on PORT carries (the dashboard's, the region editor's): its
+    Content-Security-Policy, never framed, never sniffed, never cached, never named in a Referer
+    (an editor link's token is in its address), and not embedded by another site."""
+    return {
+        "Content-Security-Policy": content_security_policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
 
 
 def _retrieved(check: asyncio.Future[bool]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from pathlib import PurePath
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -67,35 +67,54 @@ def _embedded(url: str, files: DiscordFiles) -> ImageRef:
     return ImageRef(filename=name, mime_type=None, size=None, load=load)
 
 
-class EditDoor:
-    """The context menu, its form, and the conversation it starts."""
+class _MessageDoor:
+    """A message context menu (named ``menu``) on the message's first image: a form asks what to do
+    with it (``_form``); a message without one is told so privately (``no_image``)."""
 
-    def __init__(self, surface: Surface, kit: ControlKit) -> None:
+    menu: ClassVar[str]
+    no_image: ClassVar[str]
+
+    def __init__(self, surface: Surface) -> None:
         self._s = surface
-        self._kit = kit
         self.in_flight = surface.in_flight
 
     def command(self) -> app_commands.ContextMenu:
         door = self
 
-        async def edit_with(interaction: discord.Interaction, message: discord.Message) -> None:
+        async def on_message(interaction: discord.Interaction, message: discord.Message) -> None:
             await door.open(interaction, message)
 
-        return app_commands.ContextMenu(name=words.EDIT_MENU, callback=edit_with)
+        return app_commands.ContextMenu(name=self.menu, callback=on_message)
 
     @interaction_guard
     async def open(self, interaction: discord.Interaction, message: discord.Message) -> None:
         image = image_of(message, self._s.files)
         if image is None:
-            await answer_privately(interaction, words.NO_IMAGE_TO_EDIT)
+            await answer_privately(interaction, self.no_image)
             return
-        form = InstructionForm(
+        await interaction.response.send_modal(self._form(message, image))
+
+    def _form(self, message: discord.Message, image: ImageRef) -> InstructionForm:
+        raise NotImplementedError
+
+
+class EditDoor(_MessageDoor):
+    """Edit with Nano Banana: the context menu, its form, and the conversation it starts."""
+
+    menu = words.EDIT_MENU
+    no_image = words.NO_IMAGE_TO_EDIT
+
+    def __init__(self, surface: Surface, kit: ControlKit) -> None:
+        super().__init__(surface)
+        self._kit = kit
+
+    def _form(self, message: discord.Message, image: ImageRef) -> InstructionForm:
+        return InstructionForm(
             title=words.EDIT_TITLE,
             label=words.EDIT_LABEL,
             placeholder=words.EDIT_PLACEHOLDER,
             submitted=partial(self.submitted, message=message, image=image),
         )
-        await interaction.response.send_modal(form)
 
     @interaction_guard
     async def submitted(
@@ -178,29 +197,18 @@ class EditDoor:
         return None
 
 
-class PinDoor:
+class PinDoor(_MessageDoor):
     """Pin as reference: the context menu and its one-name form; /pin does the pinning."""
 
+    menu = words.PIN_MENU
+    no_image = words.NO_IMAGE_TO_PIN
+
     def __init__(self, surface: Surface, pins: PinCommands) -> None:
-        self._s = surface
+        super().__init__(surface)
         self._pins = pins
-        self.in_flight = surface.in_flight
 
-    def command(self) -> app_commands.ContextMenu:
-        door = self
-
-        async def pin_as(interaction: discord.Interaction, message: discord.Message) -> None:
-            await door.open(interaction, message)
-
-        return app_commands.ContextMenu(name=words.PIN_MENU, callback=pin_as)
-
-    @interaction_guard
-    async def open(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        image = image_of(message, self._s.files)
-        if image is None:
-            await answer_privately(interaction, words.NO_IMAGE_TO_PIN)
-            return
-        form = InstructionForm(
+    def _form(self, message: discord.Message, image: ImageRef) -> InstructionForm:
+        return InstructionForm(
             title=words.PIN_MENU,
             label=words.PIN_LABEL,
             placeholder=words.PIN_PLACEHOLDER,
@@ -208,4 +216,3 @@ class PinDoor:
             short=True,
             max_length=MAX_NAME,
         )
-        await interaction.response.send_modal(form)

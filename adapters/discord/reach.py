@@ -73,19 +73,16 @@ class InteractionSink(ChannelSink):
         *,
         content: str | None,
         files: list[discord.File],
-        view: discord.ui.View | discord.ui.LayoutView | None,
+        view: discord.ui.View | None,
         reference: discord.Message | None,
     ) -> discord.Message:
-        if isinstance(view, discord.ui.LayoutView):
-            return await self._webhook.send(files=files, view=view, allowed_mentions=NO_MENTIONS, wait=True)
-        if view is not None:
-            return await self._webhook.send(
-                content=content or discord.utils.MISSING,
-                files=files,
-                view=view,
-                allowed_mentions=NO_MENTIONS,
-                wait=True,
-            )
         return await self._webhook.send(
-            content=content or discord.utils.MISSING, files=files, allowed_mentions=NO_MENTIONS, wait=True
+            content=content or discord.utils.MISSING,
+            files=files,
+            view=view if view is not None else discord.utils.MISSING,
+            allowed_mentions=NO_MENTIONS,
+            wait=True,
         )
+
+    async def _send_layout(self, files: list[discord.File], layout: discord.ui.LayoutView) -> discord.Message:
+        return await self._webhook.send(files=files, view=layout, allowed_mentions=NO_MENTIONS, wait=True)

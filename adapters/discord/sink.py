@@ -224,7 +224,7 @@ class ChannelSink:
             takes, [(f.filename, f.description or "") for f in files], self._kit, refine=self.refine
         )
         try:
-            message = await self._send_message(content=None, files=files, view=layout, reference=None)
+            message = await self._send_layout(files, layout)
         except discord.HTTPException as exc:
             if exc.status != 400:
                 return await self._takes_failed(exc, takes)
@@ -300,12 +300,10 @@ class ChannelSink:
         *,
         content: str | None,
         files: list[discord.File],
-        view: discord.ui.View | discord.ui.LayoutView | None,
+        view: discord.ui.View | None,
         reference: discord.Message | None,
     ) -> discord.Message:
         """Post one message where the conversation is (an interaction's sink posts followups)."""
-        if isinstance(view, discord.ui.LayoutView):
-            return await self._channel.send(files=files, view=view, allowed_mentions=NO_MENTIONS)
         return await self._channel.send(
             content=content,
             files=files or None,
@@ -314,6 +312,10 @@ class ChannelSink:
             reference=reference.to_reference(fail_if_not_exists=False) if reference else None,
             mention_author=False,
         )
+
+    async def _send_layout(self, files: list[discord.File], layout: discord.ui.LayoutView) -> discord.Message:
+        """Post one Components V2 message (its text is in its components) where the conversation is."""
+        return await self._channel.send(files=files, view=layout, allowed_mentions=NO_MENTIONS)
 
     def _channel_id(self) -> int | None:
         return getattr(self._channel, "id", None)

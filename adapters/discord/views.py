@@ -24,22 +24,23 @@ REFINE_TEMPLATE = r"nb:refine:(?P<turn_id>.*)"
 MAX_OPTIONS = 25
 
 
+def _stored_turn(turn_id: int | str) -> int | None:
+    """The stored turn a component names: ours are built with an int, a click's custom id is text."""
+    return turn_id if isinstance(turn_id, int) else parse_id(turn_id)
+
+
+def _first_row(label: str, emoji: str, style: discord.ButtonStyle, custom_id: str) -> discord.ui.Button[Any]:
+    return discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id, row=0)
+
+
 class RegenerateButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REGENERATE_TEMPLATE):
     """Same prompt, new image (``adapters.discord.controls`` binds what a click runs)."""
 
     TEMPLATE = REGENERATE_TEMPLATE
 
     def __init__(self, turn_id: int | str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Regenerate",
-                emoji="🔁",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"nb:regen:{turn_id}",
-                row=0,
-            )
-        )
-        self.turn_id = turn_id if isinstance(turn_id, int) else parse_id(turn_id)
+        super().__init__(_first_row("Regenerate", "🔁", discord.ButtonStyle.secondary, f"nb:regen:{turn_id}"))
+        self.turn_id = _stored_turn(turn_id)
 
     @classmethod
     async def from_custom_id(
@@ -64,7 +65,7 @@ class AspectRatioSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template
                 row=1,
             )
         )
-        self.turn_id = turn_id if isinstance(turn_id, int) else parse_id(turn_id)
+        self.turn_id = _stored_turn(turn_id)
 
     @classmethod
     async def from_custom_id(
@@ -82,16 +83,8 @@ class RefineButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REFI
     TEMPLATE = REFINE_TEMPLATE
 
     def __init__(self, turn_id: int | str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=REFINE_BUTTON,
-                emoji="✏️",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"nb:refine:{turn_id}",
-                row=0,
-            )
-        )
-        self.turn_id = turn_id if isinstance(turn_id, int) else parse_id(turn_id)
+        super().__init__(_first_row(REFINE_BUTTON, "✏️", discord.ButtonStyle.primary, f"nb:refine:{turn_id}"))
+        self.turn_id = _stored_turn(turn_id)
 
     @classmethod
     async def from_custom_id(

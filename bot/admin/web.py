@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from bot.admin import page
 from bot.admin.figures import gather
 from bot.admin.sessions import COOKIE, SESSION_S, AdminSessions, Session, SignInThrottle
+from bot.health import security_headers
 from bot.images.checks import ensure_plugins
 from bot.limits.quotas import LimitPolicy
 from bot.text import admin_words as words
@@ -32,14 +33,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
+SECURITY_HEADERS = security_headers(CONTENT_SECURITY_POLICY)
 THUMBNAIL_SIDE = 192
 _KEY_FIELDS = ("platform", "workspace", "channel", "thread")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

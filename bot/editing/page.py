@@ -8,6 +8,7 @@ from html import escape
 
 from aiohttp import web
 
+from bot.health import security_headers
 from bot.text import editor_words
 
 # Everything from the bot's own origin; nothing inline, nothing from elsewhere, never framed.
@@ -15,15 +16,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    # The link's token is in the address: never hand it to anyone in a Referer.
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
+# The link's token is in the address: the headers never hand it to anyone in a Referer.
+SECURITY_HEADERS = security_headers(CONTENT_SECURITY_POLICY)
 HTML = "text/html"
 
 
