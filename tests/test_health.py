@@ -12,18 +12,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.discord.adapter import DiscordAdapter
 from adapters.slack.adapter import SlackAdapter
 from bot.health import CHECK_TIMEOUT_S, Health, HealthServer
 from bot.ports import PlatformError
 from storage.postgres_store import PostgresStore
 from tests.adapters.discord.test_discord_process import discord_env
-from tests.adapters.slack.test_slack import slack_env
 from tests.auxil.core import Core
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.process import run_bot
+from tests.auxil.readiness import discord_readiness, serving_readiness
+from tests.auxil.slack_bot import slack_env
 from tests.auxil.tcp_proxy import FreezableProxy
 
 UP = {"ok": True, "down": []}
@@ -51,30 +51,13 @@ async def ready_becomes(port: int, status: int, limit_s: float = 15.0) -> dict[s
 async def test_discord_is_healthy_while_connected_and_named_once_the_gateway_is_gone(
     fake_gemini: FakeGemini, tmp_path: Path
 ) -> None:
-    fake = await FakeDiscord().start()
-    core = await Core(
-        fake_gemini,
-        tmp_path / "bot.sqlite3",
-        env={"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url},
-    ).start()
-    adapter = DiscordAdapter(core.config, core.service)
-    server = HealthServer(Health(core.store, [adapter]), port=0)
-    await server.start()
-    assert server.port
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with discord_readiness(fake_gemini, tmp_path / "bot.sqlite3") as (fake, server):
         body = await ready_becomes(server.port, 200)
         assert body == {**UP, "parts": {"discord": "up", "database": "up"}}
         await fake.close()  # the gateway and the API go away; discord.py keeps trying
         body = await ready_becomes(server.port, 503)
         assert body == {"ok": False, "down": ["discord"], "parts": {"discord": "down", "database": "up"}}
         assert await get_alive(server.port) == (200, {"ok": True})  # alive all the same
-    finally:
-        await adapter.close()
-        await asyncio.wait_for(task, 15)
-        await server.close()
-        await core.stop()
-        await fake.close()
 
 
 async def test_socket_mode_is_named_once_its_socket_is_closed(
@@ -83,21 +66,12 @@ async def test_socket_mode_is_named_once_its_socket_is_closed(
     core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=slack_env(slack, socket=True)).start()
     adapter = SlackAdapter(core.config, core.service)
     assert not adapter.serves_http
-    server = HealthServer(Health(core.store, [adapter]), port=0)
-    await server.start()
-    assert server.port
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with serving_readiness(core, adapter) as server:
         body = await ready_becomes(server.port, 200)
         assert body == {**UP, "parts": {"slack": "up", "database": "up"}}
         await slack.close()  # the socket closes and no new one can be opened
         body = await ready_becomes(server.port, 503)
         assert body == {"ok": False, "down": ["slack"], "parts": {"slack": "down", "database": "up"}}
-    finally:
-        await adapter.close()
-        await asyncio.wait_for(task, 15)
-        await server.close()
-        await core.stop()
 
 
 async def test_http_mode_serves_the_process_health_on_its_events_server(
@@ -255,18 +229,7 @@ async def test_discord_is_ready_again_once_its_gateway_comes_back(
 ) -> None:
     """The fake goes away and comes back on the same port: discord.py reconnects by itself (it
     backs off, then IDENTIFYs afresh) and /readyz goes 200, 503, then 200 again."""
-    fake = await FakeDiscord().start()
-    core = await Core(
-        fake_gemini,
-        tmp_path / "bot.sqlite3",
-        env={"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url},
-    ).start()
-    adapter = DiscordAdapter(core.config, core.service)
-    server = HealthServer(Health(core.store, [adapter]), port=0)
-    await server.start()
-    assert server.port
-    task = asyncio.create_task(adapter.run())
-    try:
+    async with discord_readiness(fake_gemini, tmp_path / "bot.sqlite3") as (fake, server):
         await ready_becomes(server.port, 200)
         await fake.close()
         body = await ready_becomes(server.port, 503)
@@ -277,9 +240,3 @@ async def test_discord_is_ready_again_once_its_gateway_comes_back(
         assert len(fake.identifies) == 2  # a fresh IDENTIFY after the drop
         message = await fake.post(fake.general_id, f"{fake.mention()} a lighthouse")  # and it works
         assert await fake.wait_until(lambda: fake.bot_messages(message.id))
-    finally:
-        await adapter.close()
-        await asyncio.wait_for(task, 15)
-        await server.close()
-        await core.stop()
-        await fake.close()

@@ -10,13 +10,13 @@ from bot.gemini.registry import shipped
 from bot.text import messages
 from bot.vocabulary import ScopeLevel, SettingName
 from tests.adapters.console.test_console import run_piped
-from tests.adapters.discord.test_discord import ephemeral_answer, start_bot
-from tests.adapters.slack.test_slack import Bot as SlackBot
-from tests.adapters.slack.test_slack import slack_env
 from tests.auxil.core import Core
+from tests.auxil.discord_bot import ephemeral_answer, start_bot
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.slack_bot import Bot as SlackBot
+from tests.auxil.slack_bot import slack_env
 from tests.bot.turns.test_variations import FLASH
 
 # What each model accepts and costs: the file shipped with the bot.

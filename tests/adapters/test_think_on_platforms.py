@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.adapters.discord.test_discord import ephemeral_answer, start_bot
-from tests.adapters.slack.test_slack import Bot as SlackBot
-from tests.adapters.slack.test_slack import slack_env
 from tests.auxil.core import Core
+from tests.auxil.discord_bot import ephemeral_answer, start_bot
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.slack_bot import Bot as SlackBot
+from tests.auxil.slack_bot import slack_env
 
 FLASH_3 = "gemini-3.1-flash-image"
 

@@ -103,6 +103,19 @@ def b64decode_any(text: str) -> bytes:
     return base64.b64decode(cleaned, validate=True)
 
 
+def described(parts: list[dict[str, object]]) -> list[str]:
+    """A request's parts as text: each text as it is, each image as ``image:`` and the first 12
+    hex digits of its SHA-256 (which image went to Gemini, and in which place)."""
+    out = []
+    for part in parts:
+        inline = part.get("inlineData") or part.get("inline_data")
+        if isinstance(inline, dict):
+            out.append("image:" + hashlib.sha256(b64decode_any(str(inline["data"]))).hexdigest()[:12])
+        else:
+            out.append(str(part["text"]))
+    return out
+
+
 def _pick(mapping: Any, camel: str, snake: str, default: Any = None) -> Any:
     if not isinstance(mapping, dict):
         return default

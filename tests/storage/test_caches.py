@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.slack.delivery import PAIRING_TTL_S, RECENT_TTL_S, MentionPairing, RecentSet
-from tests.adapters.discord.test_discord import start_bot
+from tests.auxil.discord_bot import start_bot
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 

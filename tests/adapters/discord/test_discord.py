@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,96 +23,19 @@ from bot.turns.order import LocalTurnOrder
 from bot.vocabulary import Author, ConversationKey, Position, Turn
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
-from tests.auxil.core import Core, refusal, wait_claimed
+from tests.auxil.core import refusal, wait_claimed
+from tests.auxil.discord_bot import Bot, ephemeral_answer, start_bot
+from tests.auxil.discord_bot import bot as bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE,
     MESSAGE_CONTENT,
     FakeDiscord,
     FakeFile,
-    FakeMessage,
     pings_nobody,
 )
 from tests.auxil.fake_gemini import FakeGemini
-
-
-@dataclass
-class Bot:
-    """A running DiscordAdapter on a production-wired core, plus the fakes it talks to."""
-
-    fake: FakeDiscord
-    gemini: FakeGemini
-    core: Core
-    adapter: DiscordAdapter
-    task: asyncio.Task[None]
-
-    async def stop(self) -> None:
-        await self.adapter.close()
-        await asyncio.wait_for(self.task, 15)
-        await self.core.stop()
-
-    def key(self, thread_id: int) -> ConversationKey:
-        thread = self.fake.channels[thread_id]
-        return ConversationKey("discord", str(self.fake.guild_id), thread["parent_id"], str(thread_id))
-
-    async def replies(self, channel_id: int, count: int = 1) -> list[FakeMessage]:
-        """The bot's first ``count`` messages in a channel, once they are there and the turn that
-        posted them has finished (a message sent before that would be queued behind it)."""
-
-        def enough() -> list[FakeMessage] | None:
-            found = self.fake.bot_messages(channel_id)
-            return found if len(found) >= count else None
-
-        found = await self.fake.wait_until(enough)
-        assert await self.core.service.drain(15)
-        return found[:count]
-
-    async def mention(self, text: str, **kwargs: Any) -> tuple[FakeMessage, int]:
-        """``@Bot text`` in #general; returns the message and the thread the bot opened on it."""
-        message = await self.fake.post(self.fake.general_id, f"{self.fake.mention()} {text}", **kwargs)
-        await self.fake.wait_until(lambda: self.fake.thread_on(message.id))
-        return message, message.id
-
-
-async def start_bot(
-    fake: FakeDiscord, gemini: FakeGemini, db: Path, env: dict[str, str] | None = None
-) -> Bot:
-    core = await Core(
-        gemini, db, env={"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url, **(env or {})}
-    ).start()
-    adapter = DiscordAdapter(core.config, core.service)
-    task = asyncio.create_task(adapter.run())
-    ready = asyncio.create_task(fake.wait_ready(len(fake.identifies) + 1))
-    done, _ = await asyncio.wait([task, ready], timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        ready.cancel()
-        await core.stop()
-        task.result()
-    assert ready in done, "the bot never connected to the fake gateway"
-    return Bot(fake, gemini, core, adapter, task)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await start_bot(fake, fake_gemini, tmp_path / "bot.sqlite3")
-    yield running
-    await running.stop()
-    assert_never_pinged(fake)
-    assert not fake.unhandled
-    # Every interaction was acknowledged, within Discord's 3 seconds.
-    assert all(r.callbacks and not r.late_callbacks for r in fake.interactions.values())
-
-
-def assert_never_pinged(fake: FakeDiscord) -> None:
-    for message in fake.messages.values():
-        if message.author_id == int(fake.bot["id"]) and message.content:
-            assert pings_nobody(message.allowed_mentions), message.content
 
 
 def image_size(data: bytes) -> tuple[str, tuple[int, int]]:
@@ -130,21 +51,6 @@ def held(gate: asyncio.Event) -> fg.Behaviour:
         return await fg.image().respond(gemini, rec, request)
 
     return fg.Behaviour("held", respond)
-
-
-async def ephemeral_answer(fake: FakeDiscord, interaction_token: str) -> FakeMessage:
-    """The private answer to an interaction (its deferred response, once filled in)."""
-
-    def answered() -> FakeMessage | None:
-        record = fake.interactions[interaction_token]
-        ids = ([record.original_id] if record.original_id else []) + record.followup_ids
-        for message_id in ids:
-            message = fake.messages[message_id]
-            if message.ephemeral and not message.loading and message.content:
-                return message
-        return None
-
-    return await fake.wait_until(answered)
 
 
 # -- 1. a mention starts a conversation in a thread ------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from bot.observing.metrics import Metrics
 from bot.text.messages import FAILED
-from tests.adapters.discord.test_discord import Bot, ephemeral_answer, start_bot
+from tests.auxil.discord_bot import Bot, ephemeral_answer, start_bot
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.bot.observing.test_metrics import samples, value

@@ -9,10 +9,10 @@ import pytest
 
 from bot.vocabulary import ConversationKey, SettingScope
 from storage.content import Blob
-from tests.adapters.discord.test_discord import Bot, ephemeral_answer
-from tests.adapters.discord.test_discord import bot as bot
-from tests.adapters.discord.test_discord import fake as fake
 from tests.auxil import image_factory as img
+from tests.auxil.discord_bot import Bot, ephemeral_answer
+from tests.auxil.discord_bot import bot as bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import FakeFile
 from tests.auxil.waiting import settled
 

@@ -3,18 +3,15 @@ real discord.py client against the fake Discord and Gemini."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from adapters.discord.gallery import alt_text
 from adapters.discord.words import ALT_WITHOUT_PROMPT, NO_IMAGE_TO_EDIT
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
 from bot.vocabulary import ImagePart
-from tests.adapters.discord.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
+from tests.auxil.discord_bot import Bot, ephemeral_answer
+from tests.auxil.discord_bot import bot as bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE,
@@ -25,27 +22,10 @@ from tests.auxil.fake_discord import (
     FakeInteraction,
     FakeMessage,
 )
-from tests.auxil.fake_gemini import FakeGemini
 from tests.bot.turns.test_variations import model_parts
 
 EDIT = "Edit with Nano Banana"
 PIN = "Pin as reference"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await start_bot(fake, fake_gemini, tmp_path / "bot.sqlite3")
-    yield running
-    await running.stop()
-    assert_never_pinged(fake)
-    assert not fake.unhandled
-    assert all(r.callbacks and not r.late_callbacks for r in fake.interactions.values())
 
 
 def photo() -> FakeFile:

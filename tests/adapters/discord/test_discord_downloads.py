@@ -10,8 +10,9 @@ import pytest
 from aiohttp import web
 
 from adapters.discord.files import CHUNK_BYTES, download_allowed
-from tests.adapters.discord.test_discord import Bot, start_bot
 from tests.auxil import image_factory as img
+from tests.auxil.discord_bot import Bot, start_bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import FakeDiscord, FakeFile
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.local_server import LocalServer
@@ -41,12 +42,6 @@ class ForeignHost(LocalServer):
     async def _serve(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
         return web.Response(body=img.png(), content_type="image/png")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from selenium import webdriver
 
 from bot.health import Health, HealthServer
 from bot.text import messages
-from tests.adapters.discord.test_discord import Bot, ephemeral_answer, start_bot
+from tests.auxil.discord_bot import Bot, ephemeral_answer, start_bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
 from tests.bot.editing.test_editor_browser import browser as browser
@@ -28,12 +29,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +12,13 @@ import pytest
 from adapters.discord.words import MALFORMED_COMMAND, POST_FAILED
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
 from bot.turns.forgetting import FORGET_REFUSED
-from tests.adapters.discord.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
+from tests.auxil.discord_bot import Bot, ephemeral_answer, start_bot
+from tests.auxil.discord_bot import bot as bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
 
 FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await start_bot(fake, fake_gemini, tmp_path / "bot.sqlite3")
-    yield running
-    await running.stop()
-    assert_never_pinged(fake)
-    assert not fake.unhandled
-    assert all(r.callbacks and not r.late_callbacks for r in fake.interactions.values())
 
 
 # -- 3. a message full of bad flags gets one answer ----------------------------------------------

@@ -4,16 +4,14 @@ The real discord.py client against the fake Discord and Gemini; the pins read ba
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from adapters.discord.words import NO_IMAGE_TO_PIN, PIN_LABEL, PIN_MENU, PIN_PLACEHOLDER
 from bot.text import messages, pin_words
-from tests.adapters.discord.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
 from tests.auxil import image_factory as img
+from tests.auxil.discord_bot import Bot, ephemeral_answer
+from tests.auxil.discord_bot import bot as bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     MESSAGE_COMMAND,
@@ -23,23 +21,6 @@ from tests.auxil.fake_discord import (
     FakeInteraction,
     FakeMessage,
 )
-from tests.auxil.fake_gemini import FakeGemini
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await start_bot(fake, fake_gemini, tmp_path / "bot.sqlite3")
-    yield running
-    await running.stop()
-    assert_never_pinged(fake)
-    assert not fake.unhandled
-    assert all(r.callbacks and not r.late_callbacks for r in fake.interactions.values())
 
 
 def portrait() -> FakeFile:

@@ -10,26 +10,15 @@ import io
 from PIL import Image
 
 from bot.text import pin_words
-from tests.adapters.discord.test_discord import Bot, ephemeral_answer
-from tests.adapters.discord.test_discord import bot as bot
-from tests.adapters.discord.test_discord import fake as fake
 from tests.auxil import image_factory as img
+from tests.auxil.discord_bot import Bot, ephemeral_answer
+from tests.auxil.discord_bot import bot as bot
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import FakeFile
-from tests.auxil.fake_gemini import b64decode_any
+from tests.auxil.fake_gemini import described
 
 # View channel, send messages, read history: a member who may not manage the server.
 MEMBER = (1 << 10) | (1 << 11) | (1 << 16)
-
-
-def described(parts: list[dict[str, object]]) -> list[str]:
-    out = []
-    for part in parts:
-        inline = part.get("inlineData") or part.get("inline_data")
-        if isinstance(inline, dict):
-            out.append("image:" + hashlib.sha256(b64decode_any(str(inline["data"]))).hexdigest()[:12])
-        else:
-            out.append(str(part["text"]))
-    return out
 
 
 def image_key(data: bytes) -> str:

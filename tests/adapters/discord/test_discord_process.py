@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import discord
-import pytest
 
 from adapters.discord.permissions import REST_CALLS, invite_url
+from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import FakeDiscord
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import BotProcess, run_bot
@@ -46,12 +45,6 @@ def discord_env(
         "DISCORD_API_URL": fake.api_url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
     }
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
 
 
 async def test_python_m_bot_serves_discord_and_stops_cleanly_on_sigterm(

@@ -17,6 +17,7 @@ from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.shards import IDENTIFY_INTERVAL_S, IdentifyGate
 from tests.adapters.discord.test_discord_process import discord_env
 from tests.auxil.core import Core, refusal
+from tests.auxil.discord_bot import start_adapter
 from tests.auxil.fake_discord import DEFERRED_UPDATE, FakeDiscord, FakeGuild, FakeMessage, shard_of
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import BotProcess
@@ -65,18 +66,7 @@ async def start_process(
     fake: FakeDiscord, gemini: FakeGemini, db: Path, sessions: int, env: dict[str, str] | None = None
 ) -> Process:
     """Start an adapter and wait until the fake has sent READY to ``sessions`` connections."""
-    core = await Core(
-        gemini, db, env={"DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url, **(env or {})}
-    ).start()
-    adapter = DiscordAdapter(core.config, core.service)
-    task = asyncio.create_task(adapter.run())
-    ready = asyncio.create_task(fake.wait_ready(sessions))
-    done, _ = await asyncio.wait([task, ready], timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        ready.cancel()
-        await core.stop()
-        task.result()
-    assert ready in done, "the bot never connected to the fake gateway"
+    core, adapter, task = await start_adapter(fake, gemini, db, env, sessions)
     process = Process(core, adapter, task)
     try:
         assert adapter._client is not None

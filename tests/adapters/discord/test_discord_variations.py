@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters.discord.test_discord import Bot, assert_never_pinged, ephemeral_answer, start_bot
 from tests.auxil import fake_gemini as fg
+from tests.auxil.discord_bot import Bot, ephemeral_answer, start_bot, stop_and_check
 from tests.auxil.fake_discord import DEFERRED_UPDATE, FakeDiscord, FakeMessage
 from tests.auxil.fake_gemini import FakeGemini
 from tests.bot.turns.test_variations import FLASH, OLD, PRO, decoded, model_parts
@@ -33,10 +33,7 @@ async def bot(fake: FakeDiscord, fake_gemini: FakeGemini, tmp_path: Path) -> Asy
     env = {"GEMINI_MODEL": FLASH, "USER_IMAGES_PER_HOUR": "8"}
     running = await start_bot(fake, fake_gemini, tmp_path / "bot.sqlite3", env)
     yield running
-    await running.stop()
-    assert_never_pinged(fake)
-    assert not fake.unhandled
-    assert all(r.callbacks and not r.late_callbacks for r in fake.interactions.values())
+    await stop_and_check(running)
 
 
 def turn_of(message: FakeMessage, prefix: str) -> str:

@@ -3,25 +3,16 @@ status class, after the client's own retry, as the fake Slack answers the bot's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from bot.observing.metrics import Metrics
-from tests.adapters.slack.test_slack import Bot, _bot
 from tests.auxil import fake_gemini as fg
 from tests.auxil.fake_gemini import FakeGemini
-from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.slack_bot import Bot
+from tests.auxil.slack_bot import bot as bot
 from tests.bot.observing.test_metrics import samples
-
-
-@pytest.fixture
-async def bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await _bot(fake_gemini, slack, tmp_path, socket=False)
-    yield running
-    await running.stop()
-    await running.core.stop()
 
 
 def api_errors(metrics: Metrics) -> dict[tuple[str, str, str], float]:

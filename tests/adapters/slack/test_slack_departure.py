@@ -16,13 +16,14 @@ import pytest
 from adapters.slack.handlers import EVENT_TYPES
 from bot.vocabulary import SettingScope
 from storage.content import Blob
-from tests.adapters.slack.test_slack import Bot, thread_key
-from tests.adapters.slack.test_slack import bot as bot
+from tests.adapters.slack.test_slack import thread_key
 from tests.adapters.slack.test_slack_pins import command_as
 from tests.auxil import fake_slack as fs
 from tests.auxil import image_factory as img
 from tests.auxil.fake_slack import FakeSlack
 from tests.auxil.process import ROOT
+from tests.auxil.slack_bot import Bot
+from tests.auxil.slack_bot import bot as bot
 from tests.auxil.waiting import settled
 
 OTHER_TEAM = "T0OTHER"

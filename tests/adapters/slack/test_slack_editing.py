@@ -20,10 +20,11 @@ from selenium import webdriver
 from adapters.slack.adapter import SlackAdapter
 from bot.images import canvas
 from bot.text import editor_words
-from tests.adapters.slack.test_slack import CHANNEL, Bot, controls, slack_env
+from tests.adapters.slack.test_slack import controls
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack, SlackSender
+from tests.auxil.slack_bot import CHANNEL, Bot, slack_env
 from tests.bot.editing.test_editor_browser import browser as browser
 from tests.bot.editing.test_editor_browser import paint_with_the_mouse_and_submit, wait_for
 

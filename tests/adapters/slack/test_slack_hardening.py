@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -17,22 +16,16 @@ from adapters.slack.text import escape
 from adapters.slack.words import POST_FAILED as POST_FAILED_MESSAGE
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
 from bot.turns.forgetting import FORGET_REFUSED
-from tests.adapters.slack.test_slack import CHANNEL, Bot, _bot, controls, slack_env, thread_key
+from tests.adapters.slack.test_slack import controls, thread_key
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil.core import Core, refusal
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.slack_bot import CHANNEL, Bot, slack_env
+from tests.auxil.slack_bot import bot as bot
 
 FLASH_RATIOS = "1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9"
-
-
-@pytest.fixture
-async def bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await _bot(fake_gemini, slack, tmp_path, socket=False)
-    yield running
-    await running.stop()
-    await running.core.stop()
 
 
 def bot_posts(bot: Bot, thread_ts: str) -> list[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,31 +15,18 @@ from adapters.slack.handlers import SHORTCUTS
 from adapters.slack.shortcut import EDIT_CALLBACK, PROMPT_ACTION, PROMPT_BLOCK
 from adapters.slack.sink import ALT_TEXT_LIMIT
 from adapters.slack.text import escape
-from tests.adapters.slack.test_slack import CHANNEL, Bot, _bot, _manifest, thread_key
+from tests.adapters.slack.test_slack import _manifest, thread_key
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil import image_factory as img
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import ApiCall, FakeSlack
+from tests.auxil.slack_bot import CHANNEL, Bot
+from tests.auxil.slack_bot import bot as bot
+from tests.auxil.slack_bot import socket_bot as socket_bot
 
 DM = "D0ALICE"
 PHOTO = img.png(80, 60, color=(10, 120, 200))
-
-
-@pytest.fixture
-async def bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await _bot(fake_gemini, slack, tmp_path, socket=False)
-    yield running
-    await running.stop()
-    await running.core.stop()
-
-
-@pytest.fixture
-async def socket_bot(fake_gemini: FakeGemini, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await _bot(fake_gemini, slack, tmp_path, socket=True)
-    yield running
-    await running.stop()
-    await running.core.stop()
 
 
 def problems_in(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -7,21 +7,10 @@ from __future__ import annotations
 import hashlib
 
 from bot.text import pin_words
-from tests.adapters.slack.test_slack import CHANNEL, Bot
-from tests.adapters.slack.test_slack import bot as bot
 from tests.auxil import fake_slack as fs
-from tests.auxil.fake_gemini import FakeGemini, b64decode_any
-
-
-def described(parts: list[dict[str, object]]) -> list[str]:
-    out = []
-    for part in parts:
-        inline = part.get("inlineData") or part.get("inline_data")
-        if isinstance(inline, dict):
-            out.append("image:" + hashlib.sha256(b64decode_any(str(inline["data"]))).hexdigest()[:12])
-        else:
-            out.append(str(part["text"]))
-    return out
+from tests.auxil.fake_gemini import FakeGemini, described
+from tests.auxil.slack_bot import CHANNEL, Bot
+from tests.auxil.slack_bot import bot as bot
 
 
 async def command_as(bot: Bot, user: str, command: str, text: str) -> str:

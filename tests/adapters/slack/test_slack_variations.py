@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.adapters.slack.test_slack import Bot, controls, slack_env
+from tests.adapters.slack.test_slack import controls
 from tests.auxil import fake_gemini as fg
 from tests.auxil import fake_slack as fs
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.fake_slack import FakeSlack
+from tests.auxil.slack_bot import Bot, slack_env
 from tests.bot.turns.test_variations import FLASH, OLD, PRO, decoded, model_parts
 
 LIMIT_SENTENCE = (
