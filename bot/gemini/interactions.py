@@ -52,19 +52,19 @@ _FAILED = ("failed", "cancelled", "budget_exceeded")
 
 
 def interaction_config(request: GenerationRequest, caps: ModelCapabilities) -> dict[str, Any]:
-    """The create body's settings: what generateContent's config says, in this API's fields."""
-    modalities = ["image"] if request.response_mode == ResponseMode.IMAGE_ONLY else ["text", "image"]
-    image: dict[str, str] = {}
+    """The create body's settings: what generateContent's config says, in this API's fields.
+    What to answer with goes in ``response_format`` (google-genai 3.3 marks the top-level
+    ``response_modalities`` and ``generation_config.image_config`` deprecated): a text format
+    unless images only, and an image format carrying the aspect ratio and size."""
+    image: dict[str, str] = {"type": "image"}
     if request.aspect_ratio:
         image["aspect_ratio"] = request.aspect_ratio
     if request.image_size and caps.supports_sizes():
         image["image_size"] = request.image_size
-    generation: dict[str, Any] = {"image_config": image} if image else {}
+    text_too = request.response_mode != ResponseMode.IMAGE_ONLY
+    body: dict[str, Any] = {"response_format": [{"type": "text"}, image] if text_too else [image]}
     if request.thinking_level and request.thinking_level in caps.thinking_levels:
-        generation["thinking_level"] = request.thinking_level
-    body: dict[str, Any] = {"response_modalities": modalities}
-    if generation:
-        body["generation_config"] = generation
+        body["generation_config"] = {"thinking_level": request.thinking_level}
     return body
 
 

@@ -11,6 +11,7 @@ import pytest
 from bot.entry.service import TurnStatus
 from bot.gemini.interactions import InteractionsEngine
 from bot.text import messages
+from bot.vocabulary import SettingName, SettingScope
 from tests.auxil.core import KEY, Core, bytes_ref
 from tests.auxil.fake_gemini import FakeGemini, finish, prompt_blocked, render_png
 
@@ -103,3 +104,22 @@ async def test_forget_deletes_the_stored_interactions(core: Core) -> None:
     assert await core.service.forget(KEY) >= 1
     assert sorted(core.fake.interactions.deleted) == sorted(made)
     assert core.fake.interactions.stored == {}
+
+
+async def test_the_answer_format_goes_in_response_format_not_the_deprecated_fields(core: Core) -> None:
+    await core.say("a fox --ar 16:9 --size 2k")
+    await core.service.change_setting(SettingScope.for_thread(KEY), SettingName.RESPONSE_MODE, "image")
+    await core.say("as a sketch")
+    both, image_only = (r.wire_body for r in core.fake.requests)
+    image = {"type": "image", "aspect_ratio": "16:9", "image_size": "2K"}
+    assert both["response_format"] == [{"type": "text"}, image]
+    assert image_only["response_format"] == [image]
+    for body in (both, image_only):
+        # google-genai 3.3 marks both deprecated for interactions.
+        assert "response_modalities" not in body
+        assert "image_config" not in body.get("generation_config", {})
+    # The fake read them as the model would: the ratio, the size, the modalities.
+    assert [(r.aspect_ratio, r.image_size, r.response_modalities) for r in core.fake.requests] == [
+        ("16:9", "2K", ["TEXT", "IMAGE"]),
+        ("16:9", "2K", ["IMAGE"]),
+    ]

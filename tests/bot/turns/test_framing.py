@@ -20,6 +20,7 @@ from bot.vocabulary import ActionKind, ConversationKey, Position, Reply
 from storage.content import user_record
 from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
+from tests.auxil.engines import both_engines  # noqa: F401  (engine_api: each engine)
 from tests.auxil.sinks import RecordingSink
 
 
@@ -210,11 +211,10 @@ async def test_a_region_edit_without_an_instruction_or_of_a_forgotten_image_is_r
 
 
 async def test_edit_with_public_url_answers_with_a_personal_link(
-    fake_gemini: fg.FakeGemini, tmp_path: Path
+    fake_gemini: fg.FakeGemini, tmp_path: Path, engine_api: str
 ) -> None:
-    core = await Core(
-        fake_gemini, tmp_path / "bot.sqlite3", env={"PUBLIC_URL": "https://bot.example.com"}
-    ).start()
+    env = {"PUBLIC_URL": "https://bot.example.com", "GEMINI_API": engine_api}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
     try:
         turn_id, _ = await _original(core)
         reply = await core.service.dialogue.run(Command(CommandName.EDIT, KEY, ALICE))
