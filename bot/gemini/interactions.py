@@ -36,6 +36,7 @@ from bot.gemini.records import content_to_record, visible_parts
 from bot.gemini.steps import (
     answer_content,
     block_reason,
+    check_records,
     history_steps,
     interaction_of,
     plain,
@@ -112,6 +113,8 @@ class InteractionsEngine(GeminiEngine):
     def _sender(
         self, request: GenerationRequest, model: str, caps: ModelCapabilities
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
+        """Raises :class:`RecordError` now, before any call, for a record that cannot be sent."""
+        check_records((*request.history, request.user), request.blobs)
         previous = interaction_of(request.history[-1], model) if request.history else None
         config = interaction_config(request, caps)
 
