@@ -20,8 +20,8 @@ from typing import Any
 
 from google.genai import types
 
-from bot.gemini.records import INTERACTION, MissingBlobError, RecordError
-from storage.content import ContentRecord
+from bot.gemini.records import MissingBlobError, RecordError
+from storage.content import INTERACTION, ContentRecord, interaction_id
 
 
 def interaction_of(record: ContentRecord | None, model: str) -> str | None:
@@ -35,8 +35,7 @@ def interaction_of(record: ContentRecord | None, model: str) -> str | None:
 
 def interaction_ids(records: Iterable[ContentRecord | None]) -> list[str]:
     """The ids of the interactions that made these records (any model's), in order."""
-    found = ((r or {}).get(INTERACTION) for r in records)
-    return [str(f["id"]) for f in found if isinstance(f, dict) and f.get("id")]
+    return [ident for r in records if (ident := interaction_id(r)) is not None]
 
 
 def with_interaction(record: ContentRecord, ident: str | None, model: str) -> ContentRecord:

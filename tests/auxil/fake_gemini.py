@@ -993,10 +993,14 @@ class FakeGemini(LocalServer):
         return {"contents": contents, "generationConfig": fi.interaction_config(wire)}, model, None
 
     async def _delete_interaction(self, request: web.Request) -> web.Response:
+        ident = request.match_info["ident"]
+        self.interactions.delete_requests.append(ident)
         refused = key_refusal(request.headers.get("x-goog-api-key"))
+        if refused is None and self.interactions.delete_status is not None:
+            status = self.interactions.delete_status
+            refused = status, error_body(status, _STATUS_NAMES.get(status, "UNKNOWN"), "Scripted failure.")
         if refused is not None:
             return web.json_response(refused[1], status=refused[0])
-        ident = request.match_info["ident"]
         if not self.interactions.delete(ident, request.headers.get("x-goog-api-key")):
             return web.json_response(
                 error_body(404, "NOT_FOUND", f"Interaction {ident} not found."), status=404

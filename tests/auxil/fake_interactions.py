@@ -201,6 +201,9 @@ class InteractionStore:
     stored: dict[str, StoredInteraction] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    # Every DELETE asked for (answered or not), and an HTTP status to answer each with instead.
+    delete_requests: list[str] = field(default_factory=list)
+    delete_status: int | None = None
 
     def history(self, ident: str, key: str | None) -> StoredInteraction | None:
         found = self.stored.get(ident)
