@@ -143,6 +143,10 @@ class GeminiEngine:
             if exc.kind == LookupFailure.NOT_FOUND:
                 return False
             raise
+        return self._serves(found)
+
+    def _serves(self, found: types.Model) -> bool:
+        """Whether this engine can generate with a model ``models.get``/``list`` describes."""
         return generates(found)
 
     async def image_models(self) -> list[str]:
@@ -152,9 +156,8 @@ class GeminiEngine:
         async def every_page() -> list[types.Model]:
             return [m async for m in await self._client.aio.models.list()]
 
-        return [
-            model_id(m) for m in await self._lookup(every_page()) if "image" in model_id(m) and generates(m)
-        ]
+        found = await self._lookup(every_page())
+        return [model_id(m) for m in found if "image" in model_id(m) and self._serves(m)]
 
     async def _lookup(self, call: Coroutine[Any, Any, T]) -> T:
         try:

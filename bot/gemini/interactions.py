@@ -21,6 +21,7 @@ from google.genai import errors
 
 from bot.gemini.capabilities import INTERACTIONS, ModelCapabilities
 from bot.gemini.engine import GeminiEngine
+from bot.gemini.lookups import model_id
 from bot.gemini.outcomes import (
     IMAGE_BLOCKED,
     MSG_NO_IMAGE,
@@ -109,6 +110,11 @@ class InteractionsEngine(GeminiEngine):
     """Generates through ``client.aio.interactions`` with server-side history."""
 
     api = INTERACTIONS
+
+    def _serves(self, found: Any) -> bool:
+        """Also a model only the Interactions API serves (its registry entry says so), whatever
+        methods ``models.list`` gives it."""
+        return super()._serves(found) or self.models.interactions_only(model_id(found))
 
     def _sender(
         self, request: GenerationRequest, model: str, caps: ModelCapabilities

@@ -809,6 +809,9 @@ class FakeGemini(LocalServer):
         self.host = host
         self.port = port
         self.models: set[str] = set(DEFAULT_MODELS if models is None else models)
+        # Models only the Interactions API serves: models.list gives them without generateContent,
+        # and generateContent answers them 404 like an unknown model.
+        self.interactions_only: set[str] = set()
         self.latency_s = latency_s
         self.image_side = image_side
         self.noisy = noisy
@@ -941,7 +944,7 @@ class FakeGemini(LocalServer):
         if (
             version != "v1beta"
             or method not in ("generateContent", "interactions")
-            or model not in self.models
+            or not (model in self.models or (method == "interactions" and model in self.interactions_only))
         ):
             return _json_response(
                 rec,
@@ -1010,6 +1013,7 @@ class FakeGemini(LocalServer):
     # -- models.get / models.list (the REST shapes of the Gemini API's Model resources) ----------
     def _catalogue(self) -> list[dict[str, Any]]:
         served = [model_resource(m, ["generateContent", "countTokens"]) for m in sorted(self.models)]
+        served += [model_resource(m, ["countTokens"]) for m in sorted(self.interactions_only)]
         return served + [model_resource(m, methods) for m, methods in OTHER_MODELS]
 
     async def _lookup_refusal(self, request: web.Request) -> web.Response | None:
