@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config, read_environment, require_generation
+from bot.text import model_words
 from bot.vocabulary import WorkspaceForgotten
 from storage.errors import StoreError
 
@@ -106,21 +107,36 @@ FORGET_USAGE = (
 
 
 def forget_workspace(config: Config, place: Sequence[str]) -> int:
-    """Delete everything the bot keeps for one workspace, as leaving it does; one line on stdout
-    saying what went, or one on stderr. Returns the exit code (2: wrong arguments, 1: no database)."""
+    """Delete everything the bot keeps for one workspace, as leaving it does (with GEMINI_API_KEY
+    set, the interactions Google keeps for its conversations too); lines on stdout saying what
+    went, or one on stderr. Returns the exit code (2: wrong arguments, 1: no database)."""
     if len(place) != 2 or place[0] not in PLATFORMS or not place[1].strip():
         return _fail([FORGET_USAGE])
     platform, workspace = place[0], place[1].strip()
-    from bot.composition import describe_store, open_store  # imported here: only this command needs them
+    # Imported here: only this command needs them.
+    from bot.composition import build_engine, describe_store, open_store
     from bot.entry.leaving import forget_workspace as forget
+
+    remote_gone: list[int] = []
 
     async def run() -> WorkspaceForgotten:
         store = open_store(config)
         await store.open()
+        engine = build_engine(config) if config.gemini.api_key is not None else None
+
+        async def drop_remote(ids: Sequence[str]) -> int:
+            assert engine is not None
+            remote_gone.append(await engine.forget_interactions(ids))
+            return remote_gone[-1]
+
         try:
-            return await forget(store, platform, workspace, reason="operator")
+            return await forget(
+                store, platform, workspace, reason="operator", drop_remote=drop_remote if engine else None
+            )
         finally:
             await store.close()
+            if engine is not None:
+                await engine.aclose()
 
     try:
         gone = asyncio.run(run())
@@ -135,6 +151,13 @@ def forget_workspace(config: Config, place: Sequence[str]) -> int:
         f"and {_many(gone.pins, 'pin')}. Its usage ledger rows are kept (they hold no content; the spend "
         "cap and monthly totals count them)."
     )
+    if gone.interactions:
+        kept = len(set(gone.interactions))
+        print(
+            model_words.remote_deleted(sum(remote_gone), kept)
+            if remote_gone
+            else model_words.remote_left(kept)
+        )
     return 0
 
 

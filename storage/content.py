@@ -15,6 +15,10 @@ from typing import Any
 
 ContentRecord = dict[str, Any]
 
+# A model record made on the Interactions API also names the interaction Google keeps for it,
+# ``{"id": ..., "model": ...}``, beside the content (bot.gemini.steps); never sent as content.
+INTERACTION = "interaction"
+
 
 @dataclass(frozen=True, slots=True)
 class Blob:
@@ -55,6 +59,13 @@ def blob_refs(record: ContentRecord) -> Iterator[str]:
         inline = part.get("inline_data")
         if inline and "blob" in inline:
             yield inline["blob"]
+
+
+def interaction_id(record: ContentRecord | None) -> str | None:
+    """The id of the interaction Google keeps for this model record, if it names one."""
+    found = (record or {}).get(INTERACTION)
+    ident = found.get("id") if isinstance(found, dict) else None
+    return ident if isinstance(ident, str) and ident else None
 
 
 def image_count(record: ContentRecord) -> int:

@@ -167,6 +167,9 @@ class WorkspaceForgotten:
     images: int = 0
     settings: int = 0
     pins: int = 0
+    # Ids of the interactions Google keeps for the deleted conversations' model records
+    # (GEMINI_API=interactions; every branch), for the caller to delete there too.
+    interactions: tuple[str, ...] = ()
 
     def __add__(self, other: WorkspaceForgotten) -> WorkspaceForgotten:
         return WorkspaceForgotten(

@@ -3,8 +3,10 @@ transaction, written once for both databases."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
+from storage.content import INTERACTION, interaction_id
 from storage.records import ConversationKey, SettingScope
 from storage.rows import key_params
 from storage.rules import PreparedTurn, require_blobs, require_head, require_parent
@@ -150,6 +152,19 @@ async def forget(session: Session, key: ConversationKey) -> tuple[int, int]:
     await session.execute("DELETE FROM conversations WHERE id = $1", conversation_id)
     released = await release_blobs(session, candidates)
     return int(turn_count), released
+
+
+async def interaction_ids(session: Session, key: ConversationKey) -> list[str]:
+    """Ids of the interactions Google keeps for the conversation's model records, every branch,
+    oldest first (none for a conversation drawn with generateContent: only records naming one
+    are read)."""
+    rows = await session.fetch(
+        "SELECT t.model_content FROM turns AS t JOIN conversations AS c ON c.id = t.conversation_id "
+        f"WHERE {KEY_MATCH} AND t.model_content LIKE $5 ORDER BY t.id",
+        *key_params(key),
+        f'%"{INTERACTION}"%',
+    )
+    return [ident for row in rows if (ident := interaction_id(json.loads(row[0]))) is not None]
 
 
 async def lock_blobs(session: Session, hashes: Sequence[str]) -> None:

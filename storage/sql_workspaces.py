@@ -1,7 +1,8 @@
 """Forgetting a whole workspace (``storage.protocol.Maintenance.forget_workspace``), shared by both
 drivers: its settings, then its conversations a batch at a time (each as ``forget`` deletes one),
-then its pins (as ``forget_pins``). The usage ledger stays: it holds no content, and the spend cap
-and the monthly totals count it."""
+then its pins (as ``forget_pins``); the ids of the interactions Google keeps for its conversations
+are collected on the way (the caller deletes them there). The usage ledger stays: it holds no
+content, and the spend cap and the monthly totals count it."""
 
 from __future__ import annotations
 
@@ -71,7 +72,10 @@ async def _forget_conversations(
         limit,
     )
     turns = images = 0
+    remote: list[str] = []
     for row in rows:
-        deleted, released = await sql_turns.forget(session, ConversationKey(*row))
+        key = ConversationKey(*row)
+        remote += await sql_turns.interaction_ids(session, key)
+        deleted, released = await sql_turns.forget(session, key)
         turns, images = turns + deleted, images + released
-    return WorkspaceForgotten(conversations=len(rows), turns=turns, images=images)
+    return WorkspaceForgotten(conversations=len(rows), turns=turns, images=images, interactions=tuple(remote))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.gemini.capabilities import GENERATE_CONTENT
 from tests.auxil import netguard
 from tests.auxil.core import Core
 from tests.auxil.fake_gemini import FakeGemini
@@ -77,8 +78,16 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-async def core(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
-    started = await Core(fake_gemini, tmp_path / "bot.sqlite3").start()
+def engine_api() -> str:
+    """The GEMINI_API the ``core`` runs on; a module importing tests.auxil.engines.both_engines
+    runs its tests on each engine."""
+    return GENERATE_CONTENT
+
+
+@pytest.fixture
+async def core(fake_gemini: FakeGemini, tmp_path: Path, engine_api: str) -> AsyncIterator[Core]:
+    env = {"GEMINI_API": engine_api}
+    started = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
     yield started
     await started.stop()
 

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from bot.cli import FORGET_USAGE, NOTHING_TO_RUN
+from bot.text import model_words
 from bot.vocabulary import ConversationKey, SettingScope, Usage
 from storage.postgres_store import PostgresStore
 from storage.protocol import Store
 from storage.sqlite_store import SqliteStore
+from tests.auxil.core import Core
+from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import run_bot
 from tests.storage.store_contract import StoreContract, make_blob
 
@@ -184,3 +187,44 @@ async def test_forget_workspace_while_a_bot_holds_the_sqlite_file_deletes_nothin
         assert await left_behind(store) == (2, 1, 1, 2)
     finally:
         await store.close()
+
+
+async def test_forget_workspace_deletes_the_interactions_google_keeps(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    path = tmp_path / "data" / "bot.sqlite3"
+    env = {"GEMINI_API": "interactions", "GEMINI_MODEL": "gemini-3.1-flash-image"}
+    core = await Core(fake_gemini, path, env).start()
+    try:
+        await core.say("a fox")
+        await core.say("make it blue")
+    finally:
+        await core.stop()
+    made = list(fake_gemini.interactions.created)
+    # The operator's command: generateContent now, but the key that made them.
+    env = {"DATABASE_URL": f"sqlite:///{path}", "GEMINI_API_KEY": core.env["GEMINI_API_KEY"]}
+    env["GOOGLE_GEMINI_BASE_URL"] = fake_gemini.base_url
+
+    result = await asyncio.to_thread(run_bot, ["forget-workspace", "console", "local"], tmp_path, env)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[1:] == [model_words.remote_deleted(2, 2)]
+    assert sorted(fake_gemini.interactions.deleted) == sorted(made)
+
+
+async def test_forget_workspace_without_a_key_leaves_googles_copies_and_says_so(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    path = tmp_path / "data" / "bot.sqlite3"
+    core = await Core(fake_gemini, path, {"GEMINI_API": "interactions"}).start()
+    try:
+        await core.say("a fox")
+    finally:
+        await core.stop()
+    env = {"DATABASE_URL": f"sqlite:///{path}", "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url}
+
+    result = await asyncio.to_thread(run_bot, ["forget-workspace", "console", "local"], tmp_path, env)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[1:] == [model_words.remote_left(1)]
+    assert fake_gemini.interactions.delete_requests == []

@@ -117,7 +117,10 @@ class _Client(discord.AutoShardedClient):
         """Removed from a server (kicked, banned, or the server deleted): its data goes. A
         GUILD_DELETE with ``unavailable`` (an outage) is on_guild_unavailable instead: all kept."""
         async with self.surface.in_flight.track():
-            await forget_workspace(self.surface.service.store, PLATFORM, str(guild.id), reason="guild_remove")
+            service = self.surface.service
+            await forget_workspace(
+                service.store, PLATFORM, str(guild.id), reason="guild_remove", drop_remote=service.drop_remote
+            )
 
 
 class DiscordAdapter:

@@ -45,4 +45,7 @@ class Departure:
             log.warning("slack departure for another team ignored", extra={"reason": reason})
             return
         with self._s.listening():
-            await forget_workspace(self._s.service.store, PLATFORM, self._s.team_id, reason=reason)
+            service = self._s.service
+            await forget_workspace(
+                service.store, PLATFORM, self._s.team_id, reason=reason, drop_remote=service.drop_remote
+            )

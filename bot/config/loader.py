@@ -24,7 +24,9 @@ from bot.config.groups import (
 from bot.config.models_file import read_registry
 from bot.config.platforms import AccessSettings, DiscordSettings, SlackSettings
 from bot.config.problems import ConfigError, lines_of
+from bot.gemini.capabilities import APIS, GENERATE_CONTENT, INTERACTIONS
 from bot.gemini.registry import ModelRegistry
+from bot.text import model_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,9 @@ def load_config(env: Mapping[str, str]) -> Config:
     groups: dict[str, SettingsGroup] = {}
     problems: list[str] = []
     models, found = read_registry(values.get("MODELS_FILE"))
+    if models is not None:
+        models = models.with_api(api_of(values))
+        found += models_for_api(values, models)
     pick = models.default_pick() if models is not None else None
     for name, group in GROUPS:
         try:
@@ -125,6 +130,20 @@ def load_config(env: Mapping[str, str]) -> Config:
     if not gemini.model_set:
         groups["gemini"] = gemini.model_copy(update={"model": pick.model})
     return Config(**groups, models=models)  # type: ignore[arg-type]
+
+
+def api_of(values: Mapping[str, str]) -> str:
+    """GEMINI_API as set (generate_content when unset or not one of them: that is its own line)."""
+    api = values.get("GEMINI_API", GENERATE_CONTENT).lower()
+    return api if api in APIS else GENERATE_CONTENT
+
+
+def models_for_api(values: Mapping[str, str], models: ModelRegistry) -> list[str]:
+    """The line for a GEMINI_MODEL only the Interactions API serves, with generateContent."""
+    model, api = values.get("GEMINI_MODEL"), models.api
+    if model and api != INTERACTIONS and models.interactions_only(model):
+        return [model_words.interactions_only(model, api)]
+    return []
 
 
 def require_generation(config: Config) -> None:

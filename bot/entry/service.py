@@ -83,6 +83,9 @@ class ConversationService:
         self._aftercare = aftercare
         self._dialogue = dialogue
         self._observer = observer
+        # Deletes interactions Google keeps (the engine's forget_interactions), for leaving a
+        # workspace (bot.entry.leaving); None when nothing is kept there.
+        self.drop_remote = forgetting.drop_remote
         # The process's image memory budget, for the parts built around the service (the editor).
         self.image_memory = image_memory or ImageMemory.of(config.images.memory_bytes)
 

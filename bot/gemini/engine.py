@@ -54,6 +54,8 @@ logger = logging.getLogger("bot.gemini")
 # The engine
 
 _RETRY_STATUS = {408, 500, 502, 503, 504}
+# Interactions deleted at once when a conversation or a workspace is forgotten.
+_DELETES_AT_ONCE = 8
 _MAX_REASON = 200
 
 
@@ -141,6 +143,10 @@ class GeminiEngine:
             if exc.kind == LookupFailure.NOT_FOUND:
                 return False
             raise
+        return self._serves(found)
+
+    def _serves(self, found: types.Model) -> bool:
+        """Whether this engine can generate with a model ``models.get``/``list`` describes."""
         return generates(found)
 
     async def image_models(self) -> list[str]:
@@ -150,9 +156,8 @@ class GeminiEngine:
         async def every_page() -> list[types.Model]:
             return [m async for m in await self._client.aio.models.list()]
 
-        return [
-            model_id(m) for m in await self._lookup(every_page()) if "image" in model_id(m) and generates(m)
-        ]
+        found = await self._lookup(every_page())
+        return [model_id(m) for m in found if "image" in model_id(m) and self._serves(m)]
 
     async def _lookup(self, call: Coroutine[Any, Any, T]) -> T:
         try:
@@ -177,22 +182,29 @@ class GeminiEngine:
         self._client.close()
 
     async def forget_interactions(self, ids: Iterable[str]) -> int:
-        """Delete these interactions on Google's side; how many went (one not known counts as
-        gone). Failures are logged, never raised: the conversation is forgotten here anyway."""
+        """Delete these interactions on Google's side, a few at once; how many went (one not
+        known counts as gone). Failures are logged, never raised: the conversation is forgotten
+        here anyway."""
+        unique = list(dict.fromkeys(ids))
         gone = 0
-        delete: Any = self._client.aio.interactions.delete
-        for ident in dict.fromkeys(ids):
-            try:
-                await self._sdk.run(delete(ident))
-                gone += 1
-            except gaos.NotFoundError:
-                gone += 1
-            except gaos.APIError as exc:
-                logger.warning(
-                    "could not delete a stored interaction",
-                    extra={"status": exc.status_code, "error": type(exc).__name__},
-                )
+        for start in range(0, len(unique), _DELETES_AT_ONCE):
+            batch = unique[start : start + _DELETES_AT_ONCE]
+            gone += sum(await asyncio.gather(*(self._forget_interaction(i) for i in batch)))
         return gone
+
+    async def _forget_interaction(self, ident: str) -> int:
+        delete: Any = self._client.aio.interactions.delete
+        try:
+            await self._sdk.run(delete(ident))
+        except gaos.NotFoundError:
+            pass
+        except gaos.APIError as exc:
+            logger.warning(
+                "could not delete a stored interaction",
+                extra={"status": getattr(exc, "status_code", None), "error": type(exc).__name__},
+            )
+            return 0
+        return 1
 
     # -- request -----------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:

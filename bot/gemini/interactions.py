@@ -21,6 +21,7 @@ from google.genai import errors
 
 from bot.gemini.capabilities import INTERACTIONS, ModelCapabilities
 from bot.gemini.engine import GeminiEngine
+from bot.gemini.lookups import model_id
 from bot.gemini.outcomes import (
     IMAGE_BLOCKED,
     MSG_NO_IMAGE,
@@ -36,6 +37,7 @@ from bot.gemini.records import content_to_record, visible_parts
 from bot.gemini.steps import (
     answer_content,
     block_reason,
+    check_records,
     history_steps,
     interaction_of,
     plain,
@@ -52,19 +54,19 @@ _FAILED = ("failed", "cancelled", "budget_exceeded")
 
 
 def interaction_config(request: GenerationRequest, caps: ModelCapabilities) -> dict[str, Any]:
-    """The create body's settings: what generateContent's config says, in this API's fields."""
-    modalities = ["image"] if request.response_mode == ResponseMode.IMAGE_ONLY else ["text", "image"]
-    image: dict[str, str] = {}
+    """The create body's settings: what generateContent's config says, in this API's fields.
+    What to answer with goes in ``response_format`` (google-genai 3.3 marks the top-level
+    ``response_modalities`` and ``generation_config.image_config`` deprecated): a text format
+    unless images only, and an image format carrying the aspect ratio and size."""
+    image: dict[str, str] = {"type": "image"}
     if request.aspect_ratio:
         image["aspect_ratio"] = request.aspect_ratio
     if request.image_size and caps.supports_sizes():
         image["image_size"] = request.image_size
-    generation: dict[str, Any] = {"image_config": image} if image else {}
+    text_too = request.response_mode != ResponseMode.IMAGE_ONLY
+    body: dict[str, Any] = {"response_format": [{"type": "text"}, image] if text_too else [image]}
     if request.thinking_level and request.thinking_level in caps.thinking_levels:
-        generation["thinking_level"] = request.thinking_level
-    body: dict[str, Any] = {"response_modalities": modalities}
-    if generation:
-        body["generation_config"] = generation
+        body["generation_config"] = {"thinking_level": request.thinking_level}
     return body
 
 
@@ -109,9 +111,16 @@ class InteractionsEngine(GeminiEngine):
 
     api = INTERACTIONS
 
+    def _serves(self, found: Any) -> bool:
+        """Also a model only the Interactions API serves (its registry entry says so), whatever
+        methods ``models.list`` gives it."""
+        return super()._serves(found) or self.models.interactions_only(model_id(found))
+
     def _sender(
         self, request: GenerationRequest, model: str, caps: ModelCapabilities
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
+        """Raises :class:`RecordError` now, before any call, for a record that cannot be sent."""
+        check_records((*request.history, request.user), request.blobs)
         previous = interaction_of(request.history[-1], model) if request.history else None
         config = interaction_config(request, caps)
 

@@ -8,15 +8,13 @@ import pydantic
 from google.genai import types
 
 from bot.vocabulary import ImagePart, ReplyPart, TextPart, Usage
-from storage.content import Blob, ContentRecord
+
+# INTERACTION: a model record made on the Interactions path names the interaction that made it
+# (bot.gemini.steps); it is not content and is never sent as such.
+from storage.content import INTERACTION, Blob, ContentRecord
 
 # ---------------------------------------------------------------------------------------------
 # Records <-> SDK objects
-
-
-# A model record made on the Interactions path names the interaction that made it here
-# (``bot.gemini.steps``); it is not content and is never sent as such.
-INTERACTION = "interaction"
 
 
 class RecordError(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 
-from bot.gemini.capabilities import FLASH, GENERATE_CONTENT, ModelCapabilities
+from bot.gemini.capabilities import FLASH, GENERATE_CONTENT, INTERACTIONS, ModelCapabilities
 
 # The rule for an unset GEMINI_MODEL, as the README and the start-up log state it.
 NEWEST_FLASH = "the newest flash-class model this key is served"
@@ -17,11 +17,14 @@ DEFAULT_RULE = f"{NEWEST_FLASH} ({CHEAPEST} otherwise)"
 @dataclass(frozen=True, slots=True)
 class ModelRegistry:
     """Entries in file order (the shipped file's, then the operator's additions). ``served``
-    holds the ids ``models.list`` offered this key at start-up; None when it was not asked."""
+    holds the ids ``models.list`` offered this key at start-up; None when it was not asked.
+    ``api`` is the engine's (GEMINI_API): the Interactions API serves every model, generateContent
+    only the entries whose ``api`` is generate_content."""
 
     entries: tuple[ModelCapabilities, ...]
     prices_date: str
     served: frozenset[str] | None = None
+    api: str = GENERATE_CONTENT
 
     def ids(self) -> tuple[str, ...]:
         return tuple(entry.model for entry in self.entries)
@@ -48,6 +51,18 @@ class ModelRegistry:
         fewest = min(e.max_input_images for e in (first, *rest))
         return ModelCapabilities(model, ratios, sizes, fewest, known=False)
 
+    def with_api(self, api: str) -> ModelRegistry:
+        return replace(self, api=api)
+
+    def callable(self, entry: ModelCapabilities) -> bool:
+        """Whether this engine's API can call ``entry``'s model."""
+        return self.api == INTERACTIONS or entry.api == GENERATE_CONTENT
+
+    def interactions_only(self, model: str) -> bool:
+        """Whether a file says only the Interactions API serves ``model``."""
+        entry = self.entry(model)
+        return entry is not None and entry.api == INTERACTIONS
+
     def with_served(self, models: Iterable[str] | None) -> ModelRegistry:
         return replace(self, served=None if models is None else frozenset(models))
 
@@ -61,7 +76,7 @@ class ModelRegistry:
 
     def offered(self) -> tuple[str, ...]:
         """The served ids of the entries this engine can call, in file order."""
-        found = (self.served_id(e) for e in self.entries if e.api == GENERATE_CONTENT)
+        found = (self.served_id(e) for e in self.entries if self.callable(e))
         return tuple(m for m in found if m is not None)
 
     def unknown_served(self) -> tuple[str, ...]:
@@ -81,7 +96,7 @@ class ModelRegistry:
         candidates = [
             replace(e, model=served)
             for e in self.entries
-            if e.api == GENERATE_CONTENT and e.priced and (served := registry.served_id(e)) is not None
+            if self.callable(e) and e.priced and (served := registry.served_id(e)) is not None
         ]
         flash = [e for e in candidates if e.family == FLASH]
         if flash:

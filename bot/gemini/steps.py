@@ -20,8 +20,8 @@ from typing import Any
 
 from google.genai import types
 
-from bot.gemini.records import INTERACTION, MissingBlobError, RecordError
-from storage.content import ContentRecord
+from bot.gemini.records import MissingBlobError, RecordError
+from storage.content import INTERACTION, ContentRecord, interaction_id
 
 
 def interaction_of(record: ContentRecord | None, model: str) -> str | None:
@@ -35,8 +35,7 @@ def interaction_of(record: ContentRecord | None, model: str) -> str | None:
 
 def interaction_ids(records: Iterable[ContentRecord | None]) -> list[str]:
     """The ids of the interactions that made these records (any model's), in order."""
-    found = ((r or {}).get(INTERACTION) for r in records)
-    return [str(f["id"]) for f in found if isinstance(f, dict) and f.get("id")]
+    return [ident for r in records if (ident := interaction_id(r)) is not None]
 
 
 def with_interaction(record: ContentRecord, ident: str | None, model: str) -> ContentRecord:
@@ -51,19 +50,32 @@ def without_interaction(record: ContentRecord) -> ContentRecord:
 # -- records -> steps ---------------------------------------------------------------------------
 
 
+def _image_bytes(inline: Mapping[str, Any], blobs: Mapping[str, bytes]) -> bytes | str:
+    """An image part's bytes (base64 text when stored inline), or why it cannot be sent."""
+    if "blob" in inline:
+        try:
+            return blobs[inline["blob"]]
+        except KeyError:
+            raise MissingBlobError(f"no bytes for blob {inline['blob']}") from None
+    if isinstance(inline.get("data"), str):
+        return str(inline["data"])
+    raise RecordError("stored content does not load: parts.inline_data")
+
+
+def check_records(records: Iterable[ContentRecord], blobs: Mapping[str, bytes]) -> None:
+    """Raise now, before any call, what building these records' steps would raise later on the
+    SDK's loop: a blob the request lacks, an image part without bytes."""
+    for record in records:
+        for part in record.get("parts") or ():
+            if isinstance(inline := part.get("inline_data"), dict):
+                _image_bytes(inline, blobs)
+
+
 def _content(part: Mapping[str, Any], blobs: Mapping[str, bytes]) -> dict[str, Any] | None:
     inline = part.get("inline_data")
     if isinstance(inline, dict):
-        if "blob" in inline:
-            try:
-                data = blobs[inline["blob"]]
-            except KeyError:
-                raise MissingBlobError(f"no bytes for blob {inline['blob']}") from None
-            text = base64.b64encode(data).decode("ascii")
-        elif isinstance(inline.get("data"), str):
-            text = inline["data"]
-        else:
-            raise RecordError("stored content does not load: parts.inline_data")
+        data = _image_bytes(inline, blobs)
+        text = data if isinstance(data, str) else base64.b64encode(data).decode("ascii")
         return {"type": "image", "data": text, "mime_type": inline.get("mime_type") or "image/png"}
     if isinstance(part.get("text"), str):
         return {"type": "text", "text": part["text"]}

@@ -37,3 +37,24 @@ def cost_unknown(model: str) -> str:
         f"The cost of images drawn with {model} is unknown (no model file gives its price), "
         "so they count as $0 here."
     )
+
+
+def remote_deleted(gone: int, kept: int) -> str:
+    """forget-workspace: the interactions Google kept for the workspace's conversations."""
+    return f"Deleted {gone} of the {kept} interactions Google kept for its conversations."
+
+
+def remote_left(kept: int) -> str:
+    """forget-workspace without a key: Google's copies could not be deleted."""
+    return (
+        f"The {kept} interactions Google keeps for its conversations were not deleted there: "
+        "GEMINI_API_KEY is not set."
+    )
+
+
+def interactions_only(model: str, api: str) -> str:
+    """Start-up: GEMINI_MODEL names a model only the Interactions API serves."""
+    return (
+        f"GEMINI_MODEL {model} is served only by the Interactions API, but GEMINI_API is {api}; "
+        "set GEMINI_API=interactions or choose another model."
+    )

@@ -49,7 +49,8 @@ class Forgetting:
         self._store = store
         self._hold = hold
         self._access = access
-        self._drop_remote = drop_remote
+        # Public: leaving a workspace (bot.entry.leaving) deletes its interactions with it too.
+        self.drop_remote = drop_remote
 
     async def note_first_turn(self, key: ConversationKey, author: Author) -> None:
         """Called when a turn with no history before it is stored: its author started the
@@ -80,9 +81,13 @@ class Forgetting:
         async with self._hold(key):
             remote = interaction_ids(t.model_content for t in await self._store.history(key))
             forgotten = await self._store.forget(key)
-        if remote and self._drop_remote is not None:
-            gone = await self._drop_remote(remote)
-            log.info("stored interactions deleted", extra={"conversation": str(key), "deleted": gone})
+        if remote and self.drop_remote is not None:
+            try:
+                gone = await self.drop_remote(remote)
+            except Exception as exc:  # forgotten here anyway; Google's copy expires on its own
+                log.warning("could not delete stored interactions", extra={"error": type(exc).__name__})
+            else:
+                log.info("stored interactions deleted", extra={"conversation": str(key), "deleted": gone})
         return forgotten
 
     async def forget_as(

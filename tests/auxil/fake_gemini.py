@@ -822,6 +822,9 @@ class FakeGemini(LocalServer):
         self.host = host
         self.port = port
         self.models: set[str] = set(DEFAULT_MODELS if models is None else models)
+        # Models only the Interactions API serves: models.list gives them without generateContent,
+        # and generateContent answers them 404 like an unknown model.
+        self.interactions_only: set[str] = set()
         self.latency_s = latency_s
         self.image_side = image_side
         self.noisy = noisy
@@ -954,7 +957,7 @@ class FakeGemini(LocalServer):
         if (
             version != "v1beta"
             or method not in ("generateContent", "interactions")
-            or model not in self.models
+            or not (model in self.models or (method == "interactions" and model in self.interactions_only))
         ):
             return _json_response(
                 rec,
@@ -1006,10 +1009,14 @@ class FakeGemini(LocalServer):
         return {"contents": contents, "generationConfig": fi.interaction_config(wire)}, model, None
 
     async def _delete_interaction(self, request: web.Request) -> web.Response:
+        ident = request.match_info["ident"]
+        self.interactions.delete_requests.append(ident)
         refused = key_refusal(request.headers.get("x-goog-api-key"))
+        if refused is None and self.interactions.delete_status is not None:
+            status = self.interactions.delete_status
+            refused = status, error_body(status, _STATUS_NAMES.get(status, "UNKNOWN"), "Scripted failure.")
         if refused is not None:
             return web.json_response(refused[1], status=refused[0])
-        ident = request.match_info["ident"]
         if not self.interactions.delete(ident, request.headers.get("x-goog-api-key")):
             return web.json_response(
                 error_body(404, "NOT_FOUND", f"Interaction {ident} not found."), status=404
@@ -1019,6 +1026,7 @@ class FakeGemini(LocalServer):
     # -- models.get / models.list (the REST shapes of the Gemini API's Model resources) ----------
     def _catalogue(self) -> list[dict[str, Any]]:
         served = [model_resource(m, ["generateContent", "countTokens"]) for m in sorted(self.models)]
+        served += [model_resource(m, ["countTokens"]) for m in sorted(self.interactions_only)]
         return served + [model_resource(m, methods) for m, methods in OTHER_MODELS]
 
     async def _lookup_refusal(self, request: web.Request) -> web.Response | None:

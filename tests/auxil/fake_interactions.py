@@ -66,12 +66,23 @@ def steps_to_contents(steps: Any) -> list[dict[str, Any]]:
     return contents
 
 
+def _formats(body: dict[str, Any]) -> list[dict[str, Any]]:
+    found = body.get("response_format") or []
+    return [f for f in (found if isinstance(found, list) else [found]) if isinstance(f, dict)]
+
+
 def interaction_config(body: dict[str, Any]) -> dict[str, Any]:
-    """The create's settings as a generateContent ``generationConfig``."""
+    """The create's settings as a generateContent ``generationConfig``: ``response_format``
+    (a format or a list: ``{"type": "text"}``, ``{"type": "image", "aspect_ratio", "image_size"}``)
+    gives the modalities and the image settings; the deprecated top-level
+    ``response_modalities`` and ``generation_config.image_config`` are read when it is absent."""
     generation = body.get("generation_config") or {}
-    image = generation.get("image_config") or {}
+    formats = _formats(body)
+    image = next((f for f in formats if f.get("type") == "image"), None)
+    if not formats:
+        image = generation.get("image_config") or {}
     out: dict[str, Any] = {}
-    if image:
+    if image and set(image) - {"type"}:
         out["imageConfig"] = {
             k2: image[k1]
             for k1, k2 in (("aspect_ratio", "aspectRatio"), ("image_size", "imageSize"))
@@ -79,8 +90,9 @@ def interaction_config(body: dict[str, Any]) -> dict[str, Any]:
         }
     if generation.get("thinking_level"):
         out["thinkingConfig"] = {"thinkingLevel": str(generation["thinking_level"]).upper()}
-    if body.get("response_modalities"):
-        out["responseModalities"] = [str(m).upper() for m in body["response_modalities"]]
+    modalities = [f.get("type") for f in formats] if formats else body.get("response_modalities")
+    if modalities:
+        out["responseModalities"] = [str(m).upper() for m in modalities]
     return out
 
 
@@ -189,6 +201,9 @@ class InteractionStore:
     stored: dict[str, StoredInteraction] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    # Every DELETE asked for (answered or not), and an HTTP status to answer each with instead.
+    delete_requests: list[str] = field(default_factory=list)
+    delete_status: int | None = None
 
     def history(self, ident: str, key: str | None) -> StoredInteraction | None:
         found = self.stored.get(ident)

@@ -128,9 +128,14 @@ class ContractBase:
         author: str = "alice",
         model: str = "gemini-2.5-flash-image",
         expected_head: int | Current | None = CURRENT,
+        interaction: str | None = None,
     ) -> StoredTurn:
-        """Append a turn; unless ``expected_head`` is given, computed against the current head."""
+        """Append a turn; unless ``expected_head`` is given, computed against the current head.
+        ``interaction``: the id of the interaction Google keeps for its answer (Interactions API)."""
         parent_id = parent.id if isinstance(parent, StoredTurn) else parent
+        answer = model_record(f"Here you go: {text}", outputs)
+        if interaction is not None:
+            answer["interaction"] = {"id": interaction, "model": model}
         if isinstance(expected_head, Current):
             expected_head = await current_head(store, key)
         return await store.append_turn(
@@ -138,7 +143,7 @@ class ContractBase:
                 key=key,
                 parent_id=parent_id,
                 user_content=user_content(text, images),
-                model_content=model_record(f"Here you go: {text}", outputs),
+                model_content=answer,
                 model=model,
                 author_id=author,
                 usage=usage or Usage(),

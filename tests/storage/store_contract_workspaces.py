@@ -98,6 +98,22 @@ class WorkspacesContract(ContractBase):
         )
         assert len(await store.history(key("w_", "c1", "t"))) == 1
 
+    async def test_the_interactions_google_keeps_are_named_for_every_branch(self, store: Store) -> None:
+        a, b, other = key("w1", "c1", "t1"), key("w1", "c2", "t2"), key("w2", "c1", "t1")
+        first = await self.add(store, a, interaction="v1_a1")
+        await self.add(store, a, first, interaction="v1_a2")
+        await self.add(store, a, first, text="another take", interaction="v1_a2b")  # a branch
+        await self.add(store, a, first)  # drawn with generateContent: names none
+        await self.add(store, b, interaction="v1_b1")
+        await self.add(store, other, interaction="v1_other")
+
+        forgotten = await store.forget_workspace("discord", "w1")
+
+        assert sorted(forgotten.interactions) == ["v1_a1", "v1_a2", "v1_a2b", "v1_b1"]
+        assert (forgotten.conversations, forgotten.turns) == (2, 5)
+        assert await store.forget_workspace("discord", "w1") == WorkspaceForgotten()
+        assert (await store.history(other))[0].model_content["interaction"]["id"] == "v1_other"
+
     async def test_a_large_workspace_goes_a_batch_at_a_time(self, store: Store) -> None:
         store.workspace_batch = 3  # type: ignore[attr-defined]  # every backend's SqlStore has it
         keys = [key("big", f"c{n % 2}", f"t{n}") for n in range(8)]

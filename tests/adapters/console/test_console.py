@@ -15,6 +15,7 @@ from adapters.console.adapter import parse_attachments
 from bot.entry.service import INTERRUPTED_MESSAGE
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
+from tests.auxil.engines import ENGINES, interactions
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import ROOT, bot_env, run_bot
 
@@ -92,24 +93,38 @@ async def test_interactive_terminal_with_no_platform_opens_the_console(
     assert fake_gemini.requests[0].prompt == "a red bicycle at dawn"
 
 
-async def test_refine_attach_quit_and_continue_after_restart(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine_api", ENGINES)
+async def test_refine_attach_quit_and_continue_after_restart(
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
+) -> None:
     photo = img.jpeg(800, 600)
     (tmp_path / "my photo.jpg").write_bytes(photo)
+    engine = {"GEMINI_API": engine_api}
     first = await run_piped(
         fake_gemini,
         tmp_path,
         ["a lighthouse on a cliff", "make the sky warmer", 'put it next to this @"my photo.jpg"', "/quit"],
+        engine,
     )
     assert "New conversation." in first
     images = saved_images(first, tmp_path)
     assert len(images) == 3 and all(p.is_file() for p in images)
     assert fake_gemini.requests[2].images[-1] == [fg.InlineImage("image/jpeg", photo)]
 
-    second = await run_piped(fake_gemini, tmp_path, ["now as a watercolor"])
+    second = await run_piped(fake_gemini, tmp_path, ["now as a watercolor"], engine)
     assert "Continuing your conversation (3 turns); /new starts a fresh one." in second
     before, after = fake_gemini.requests[2], fake_gemini.requests[3]
-    assert len(after.contents) == 5  # budget of 3 images keeps the last two turns whole
-    assert after.signatures() == (fake_gemini.requests[1].response_signatures + before.response_signatures)
+    if interactions(engine_api):
+        # The new process continues Google's copy of the conversation: only the prompt goes up,
+        # and the model sees every turn with every signature.
+        assert after.previous_interaction_id == before.interaction["id"] and after.sent_images == 0
+        assert len(after.contents) == 7
+        assert after.signatures() == [s for r in fake_gemini.requests[:3] for s in r.response_signatures]
+    else:
+        assert len(after.contents) == 5  # budget of 3 images keeps the last two turns whole
+        assert after.signatures() == (
+            fake_gemini.requests[1].response_signatures + before.response_signatures
+        )
     assert after.prompt == "now as a watercolor"
     assert len(saved_images(second, tmp_path)) == 1
 
@@ -155,7 +170,10 @@ async def test_size_command_on_a_model_with_sizes(fake_gemini: FakeGemini, tmp_p
     assert fake_gemini.requests[0].image_size == "4K"
 
 
-async def test_bad_inputs_get_their_sentence(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine_api", ENGINES)
+async def test_bad_inputs_get_their_sentence(
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
+) -> None:
     (tmp_path / "notes.png").write_text("not really a picture")
     (tmp_path / "empty.jpg").write_bytes(b"")
     fake_gemini.enqueue(fg.finish("IMAGE_SAFETY"))
@@ -169,6 +187,7 @@ async def test_bad_inputs_get_their_sentence(fake_gemini: FakeGemini, tmp_path: 
             "--ar 3:3 a cat",
             "something unsafe",
         ],
+        {"GEMINI_API": engine_api},
     )
     lines = out.splitlines()
     assert "! notes.png is not an image; attach a PNG, JPEG, WebP or HEIC photo." in lines
@@ -188,16 +207,22 @@ async def test_forget_with_nothing_saved_says_so(fake_gemini: FakeGemini, tmp_pa
     assert fake_gemini.requests == []
 
 
-async def test_new_and_forget(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine_api", ENGINES)
+async def test_new_and_forget(fake_gemini: FakeGemini, tmp_path: Path, engine_api: str) -> None:
+    engine = {"GEMINI_API": engine_api}
     out = await run_piped(
-        fake_gemini, tmp_path, ["a fox", "/new", "a hen", "a hen on a roof", "/forget", "a duck"]
+        fake_gemini, tmp_path, ["a fox", "/new", "a hen", "a hen on a roof", "/forget", "a duck"], engine
     )
     assert (
         "Forgot this conversation: 2 turns and their images are deleted. "
         "Your next message starts a new image." in out
     )
     assert [len(r.contents) for r in fake_gemini.requests] == [1, 1, 3, 1]
-    again = await run_piped(fake_gemini, tmp_path, ["a duck in the rain"])
+    if interactions(engine_api):
+        # The hen's two interactions are deleted on Google's side too; the fox's are kept.
+        hens = [r.interaction["id"] for r in fake_gemini.requests[1:3]]
+        assert sorted(fake_gemini.interactions.deleted) == sorted(hens)
+    again = await run_piped(fake_gemini, tmp_path, ["a duck in the rain"], engine)
     assert "Continuing your conversation (1 turn)" in again
     assert len(fake_gemini.requests[-1].contents) == 3
     assert fake_gemini.requests[-1].contents[0]["parts"][-1]["text"] == "a duck"

@@ -9,9 +9,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.text import pin_words
 from tests.adapters.console.test_console import run_piped, saved_images
 from tests.auxil import image_factory
+from tests.auxil.engines import ENGINES
 from tests.auxil.fake_gemini import FakeGemini, RecordedRequest, b64decode_any
 
 FLASH = "gemini-2.5-flash-image"  # takes at most 3 images per turn
@@ -37,8 +40,9 @@ def image_key(data: bytes) -> str:
     return "image:" + hashlib.sha256(data).hexdigest()[:12]
 
 
+@pytest.mark.parametrize("engine_api", ENGINES)
 async def test_a_character_pinned_once_is_reused_in_three_prompts(
-    fake_gemini: FakeGemini, tmp_path: Path
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
 ) -> None:
     (tmp_path / "bob.png").write_bytes(image_factory.png(40, 40))
     lines = [
@@ -59,7 +63,7 @@ async def test_a_character_pinned_once_is_reused_in_three_prompts(
         "/unpin bob",
         "/pins",
     ]
-    out = await run_piped(fake_gemini, tmp_path, lines, {"GEMINI_MODEL": FLASH})
+    out = await run_piped(fake_gemini, tmp_path, lines, {"GEMINI_MODEL": FLASH, "GEMINI_API": engine_api})
     said = out.splitlines()
     assert f"! {pin_words.NOTHING_TO_PIN}" in said
     assert pin_words.pinned("alice") in said
@@ -87,9 +91,15 @@ async def test_a_character_pinned_once_is_reused_in_three_prompts(
     assert "• alice" in listed[2] and "• bob" not in listed[2]
 
 
-async def test_pins_survive_a_restart_and_a_forget(fake_gemini: FakeGemini, tmp_path: Path) -> None:
-    await run_piped(fake_gemini, tmp_path, ["a lighthouse", "/pin lighthouse", "/forget"])
-    out = await run_piped(fake_gemini, tmp_path, ["/pins", "the lighthouse at night --ref lighthouse"])
+@pytest.mark.parametrize("engine_api", ENGINES)
+async def test_pins_survive_a_restart_and_a_forget(
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
+) -> None:
+    engine = {"GEMINI_API": engine_api}
+    await run_piped(fake_gemini, tmp_path, ["a lighthouse", "/pin lighthouse", "/forget"], engine)
+    out = await run_piped(
+        fake_gemini, tmp_path, ["/pins", "the lighthouse at night --ref lighthouse"], engine
+    )
     assert "• lighthouse" in out.splitlines()
     assert len(saved_images(out, tmp_path)) == 1
     assert len(fake_gemini.requests) == 2

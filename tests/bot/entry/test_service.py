@@ -33,6 +33,7 @@ from bot.vocabulary import (
 from tests.auxil import fake_gemini as fg
 from tests.auxil import image_factory as img
 from tests.auxil.core import ALICE, KEY, Core, bytes_ref, failing_ref
+from tests.auxil.engines import both_engines, interactions  # noqa: F401  (engine_api: each engine)
 from tests.auxil.sinks import RecordingSink
 
 
@@ -303,11 +304,10 @@ async def test_default_mode_asks_for_text_and_image(core: Core) -> None:
 
 
 async def test_image_size_is_sent_only_for_models_with_sizes(
-    fake_gemini: fg.FakeGemini, tmp_path: Path
+    fake_gemini: fg.FakeGemini, tmp_path: Path, engine_api: str
 ) -> None:
-    core = await Core(
-        fake_gemini, tmp_path / "db.sqlite3", {"GEMINI_MODEL": "gemini-3-pro-image-preview"}
-    ).start()
+    env = {"GEMINI_MODEL": "gemini-3-pro-image-preview", "GEMINI_API": engine_api}
+    core = await Core(fake_gemini, tmp_path / "db.sqlite3", env).start()
     try:
         await core.say("a map --size 2k")
         assert core.fake.requests[0].image_size == "2K"
@@ -428,11 +428,17 @@ async def test_regenerate_makes_a_sibling_at_a_new_ratio(core: Core) -> None:
     assert again.status is TurnStatus.DUPLICATE
 
 
-async def test_context_budget_bounds_images_sent(core: Core) -> None:
+async def test_context_budget_bounds_images_sent(core: Core, engine_api: str) -> None:
     for n in range(6):
         await core.say(f"variation {n}")
     sent_images = [len(r.all_images) for r in core.fake.requests]
-    assert sent_images == [0, 1, 2, 3, 3, 3]
+    if interactions(engine_api):
+        # Server-side history keeps every image of the branch: the model sees them all (and
+        # bills them as input tokens) while each request uploads only the new prompt.
+        assert [r.sent_images for r in core.fake.requests] == [0] * 6
+        assert sent_images == [0, 1, 2, 3, 4, 5]
+    else:
+        assert sent_images == [0, 1, 2, 3, 3, 3]
     assert len(await core.store.history(KEY)) == 6
 
 
@@ -477,8 +483,9 @@ async def test_server_errors_are_retried_then_answered(core: Core) -> None:
     assert len(core.fake.requests) == 3
 
 
-async def test_invalid_key_is_explained(fake_gemini: fg.FakeGemini, tmp_path: Path) -> None:
-    core = await Core(fake_gemini, tmp_path / "db.sqlite3", {"GEMINI_API_KEY": fg.BAD_KEY}).start()
+async def test_invalid_key_is_explained(fake_gemini: fg.FakeGemini, tmp_path: Path, engine_api: str) -> None:
+    env = {"GEMINI_API_KEY": fg.BAD_KEY, "GEMINI_API": engine_api}
+    core = await Core(fake_gemini, tmp_path / "db.sqlite3", env).start()
     try:
         _, sink = await core.say("a fox")
         assert sink.last.text == (

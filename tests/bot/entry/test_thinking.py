@@ -13,6 +13,7 @@ from bot.turns.pipeline import TurnStatus
 from bot.vocabulary import ConversationKey
 from tests.adapters.console.test_console import run_piped
 from tests.auxil.core import ALICE, KEY, Core
+from tests.auxil.engines import both_engines, interactions  # noqa: F401  (engine_api: each engine)
 from tests.auxil.fake_gemini import FakeGemini
 
 FLASH_3 = "gemini-3.1-flash-image"
@@ -24,8 +25,9 @@ NO_LEVELS = (
 
 
 @pytest.fixture
-async def flash3(fake_gemini: FakeGemini, tmp_path: Path) -> AsyncIterator[Core]:
-    core = await Core(fake_gemini, tmp_path / "flash3.sqlite3", {"GEMINI_MODEL": FLASH_3}).start()
+async def flash3(fake_gemini: FakeGemini, tmp_path: Path, engine_api: str) -> AsyncIterator[Core]:
+    env = {"GEMINI_MODEL": FLASH_3, "GEMINI_API": engine_api}
+    core = await Core(fake_gemini, tmp_path / "flash3.sqlite3", env).start()
     yield core
     await core.stop()
 
@@ -40,14 +42,20 @@ async def think(core: Core, argument: str, key: ConversationKey = KEY) -> tuple[
     return reply.text, reply.refused
 
 
-async def test_think_flag_sets_the_level_of_that_turn_only(flash3: Core) -> None:
+async def test_think_flag_sets_the_level_of_that_turn_only(flash3: Core, engine_api: str) -> None:
     result, _ = await flash3.say("a lighthouse in fog --think high")
     assert result.status is TurnStatus.ANSWERED
     await flash3.say("now at night")
     assert thinking_sent(flash3) == ["HIGH", None]
-    # The request's JSON as the SDK wrote it: the level in generationConfig's thinkingConfig.
-    assert flash3.fake.requests[0].body["generationConfig"]["thinkingConfig"] == {"thinking_level": "HIGH"}
-    assert "thinkingConfig" not in flash3.fake.requests[1].body["generationConfig"]
+    first, second = flash3.fake.requests
+    if interactions(engine_api):
+        # The create's JSON as the SDK wrote it: the level in generation_config, lower case.
+        assert first.wire_body["generation_config"] == {"thinking_level": "high"}
+        assert "generation_config" not in second.wire_body
+    else:
+        # The request's JSON as the SDK wrote it: the level in generationConfig's thinkingConfig.
+        assert first.body["generationConfig"]["thinkingConfig"] == {"thinking_level": "HIGH"}
+        assert "thinkingConfig" not in second.body["generationConfig"]
     assert flash3.fake.requests[0].prompt == "a lighthouse in fog"
     # Nothing was stored for the conversation.
     assert (await flash3.service.effective_settings(KEY)).thinking_level is None

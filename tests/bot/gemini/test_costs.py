@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.gemini import GeminiEngine, GenerationRequest, Outcome
+from bot.gemini.interactions import InteractionsEngine
 from bot.gemini.registry import shipped
 from bot.vocabulary import Author, ImagePart, Usage
 from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
+from tests.auxil.engines import both_engines, interactions  # noqa: F401  (engine_api: each engine)
 from tests.auxil.fake_gemini import FakeGemini
 
 # What each model accepts and costs: the file shipped with the bot.
@@ -26,11 +28,13 @@ TEXT, THINKING = 4, 120
 
 
 @pytest.fixture
-async def generate(fake_gemini: FakeGemini) -> AsyncIterator[Callable]:
+async def generate(fake_gemini: FakeGemini, engine_api: str) -> AsyncIterator[Callable]:
+    """One call on this run's engine (each in turn: usage is read from each API's answer)."""
     engines: list[GeminiEngine] = []
+    kind = InteractionsEngine if interactions(engine_api) else GeminiEngine
 
     async def run(model: str, size: str | None):
-        engine = GeminiEngine(api_key="k", model=model, base_url=fake_gemini.base_url)
+        engine = kind(api_key="k", model=model, base_url=fake_gemini.base_url)
         engines.append(engine)
         user = {"role": "user", "parts": [{"text": PROMPT}]}
         return await engine.generate(GenerationRequest((), user, {}, image_size=size))
@@ -120,8 +124,11 @@ async def test_thought_images_cost_thinking_tokens_but_are_not_results(
 # Through the service: what is recorded is what /usage and the spend cap read
 
 
-async def test_recorded_cost_feeds_usage_and_the_spend_cap(fake_gemini: FakeGemini, tmp_path: Path) -> None:
+async def test_recorded_cost_feeds_usage_and_the_spend_cap(
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
+) -> None:
     env = {
+        "GEMINI_API": engine_api,
         "GEMINI_MODEL": "gemini-3-pro-image",
         "DEFAULT_IMAGE_SIZE": "4K",
         "DAILY_SPEND_CAP_USD": "0.30",
@@ -151,11 +158,10 @@ async def test_recorded_cost_feeds_usage_and_the_spend_cap(fake_gemini: FakeGemi
 
 
 async def test_thought_images_are_not_posted_or_counted_and_survive_a_restart(
-    fake_gemini: FakeGemini, tmp_path: Path
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
 ) -> None:
-    core = await Core(
-        fake_gemini, tmp_path / "db.sqlite3", {"GEMINI_MODEL": "gemini-3.1-flash-image"}
-    ).start()
+    env = {"GEMINI_MODEL": "gemini-3.1-flash-image", "GEMINI_API": engine_api}
+    core = await Core(fake_gemini, tmp_path / "db.sqlite3", env).start()
     try:
         fake_gemini.enqueue(fg.image(thought_images=2))
         _, sink = await core.say("a paper crane")
@@ -168,8 +174,13 @@ async def test_thought_images_are_not_posted_or_counted_and_survive_a_restart(
         assert (await core.store.history(KEY))[0].usage.images_generated == 1
 
         await core.restart()
+        if interactions(engine_api):
+            # Google's copy gone: the local history is sent, so the drafts go back from it.
+            fake_gemini.interactions.stored.clear()
         await core.say("now origami frog")
-        sent_back = fake_gemini.requests[1]
+        sent_back = fake_gemini.requests[-1]
+        if interactions(engine_api):
+            assert (sent_back.previous_interaction_id, sent_back.sent_images) == (None, 3)
         model_turn = sent_back.contents[1]
         # Both drafts went back flagged as thoughts, byte for byte, with every signature.
         thought_parts = [p for p in model_turn["parts"] if p.get("thought")]

@@ -26,9 +26,12 @@ from bot.gemini import (
     content_to_record,
     record_to_content,
 )
+from bot.gemini.interactions import InteractionsEngine
+from bot.gemini.steps import without_interaction
 from bot.vocabulary import ImagePart, ResponseMode, TextPart
 from storage.content import Blob, blob_hash, user_record
 from tests.auxil import fake_gemini as fg
+from tests.auxil.engines import both_engines, interactions  # noqa: F401  (engine_api: each engine)
 from tests.auxil.fake_gemini import FakeGemini, InlineImage
 
 FLASH = "gemini-2.5-flash-image"
@@ -59,14 +62,16 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-async def make_engine(fake: FakeGemini, sleeps: Sleeps):
+async def make_engine(fake: FakeGemini, sleeps: Sleeps, engine_api: str):
+    """Engines of this run's GEMINI_API (each in turn: the calls concern the model)."""
     engines: list[GeminiEngine] = []
+    kind = InteractionsEngine if interactions(engine_api) else GeminiEngine
 
     def make(model: str = FLASH, **kwargs) -> GeminiEngine:
         kwargs.setdefault("api_key", KEY)
         kwargs.setdefault("sleep", sleeps)
         kwargs.setdefault("base_url", fake.base_url)
-        engine = GeminiEngine(model=model, **kwargs)
+        engine = kind(model=model, **kwargs)
         engines.append(engine)
         return engine
 
@@ -120,14 +125,15 @@ def images_of(result: GenerationResult) -> list[ImagePart]:
 # The request
 
 
-async def test_request_goes_to_v1beta_with_key_and_config(fake, make_engine):
+async def test_request_goes_to_v1beta_with_key_and_config(fake, make_engine, engine_api):
     engine = make_engine()
     result = await engine.generate(ask(aspect_ratio="16:9", image_size="2K"))
 
     assert result.outcome is Outcome.IMAGE and result.ok and result.message is None
     assert result.attempts == 1
     rec = fake.requests[0]
-    assert rec.version == "v1beta" and rec.method == "generateContent" and rec.model == FLASH
+    method = "interactions" if interactions(engine_api) else "generateContent"
+    assert rec.version == "v1beta" and rec.method == method and rec.model == FLASH
     assert rec.api_key == KEY
     assert rec.aspect_ratio == "16:9"
     assert rec.image_size is None  # flash image takes no size
@@ -252,10 +258,14 @@ async def test_multi_turn_resends_signatures_and_images_byte_identical(fake, mak
     assert images_of(second)[0].data != images_of(first)[0].data
 
 
-async def test_records_round_trip_through_json_exactly(fake, make_engine):
+async def test_records_round_trip_through_json_exactly(fake, make_engine, engine_api):
     fake.enqueue(fg.image(thought_image=True))
     result = await make_engine().generate(ask())
     record = result.model_content
+    if interactions(engine_api):
+        # The record names the interaction that made it, beside the content (never sent).
+        assert record["interaction"] == {"id": fake.requests[0].interaction["id"], "model": FLASH}
+        record = without_interaction(record)
     text = json.dumps(record)
     assert "data" not in text.replace("inline_data", "")  # no image bytes inside the record
     loaded = json.loads(text)

@@ -3,14 +3,17 @@ against the fake Gemini's Interactions protocol."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.entry.leaving import forget_workspace
 from bot.entry.service import TurnStatus
 from bot.gemini.interactions import InteractionsEngine
 from bot.text import messages
+from bot.vocabulary import ConversationKey, SettingName, SettingScope
 from tests.auxil.core import KEY, Core, bytes_ref
 from tests.auxil.fake_gemini import FakeGemini, finish, prompt_blocked, render_png
 
@@ -103,3 +106,55 @@ async def test_forget_deletes_the_stored_interactions(core: Core) -> None:
     assert await core.service.forget(KEY) >= 1
     assert sorted(core.fake.interactions.deleted) == sorted(made)
     assert core.fake.interactions.stored == {}
+
+
+async def test_the_answer_format_goes_in_response_format_not_the_deprecated_fields(core: Core) -> None:
+    await core.say("a fox --ar 16:9 --size 2k")
+    await core.service.change_setting(SettingScope.for_thread(KEY), SettingName.RESPONSE_MODE, "image")
+    await core.say("as a sketch")
+    both, image_only = (r.wire_body for r in core.fake.requests)
+    image = {"type": "image", "aspect_ratio": "16:9", "image_size": "2K"}
+    assert both["response_format"] == [{"type": "text"}, image]
+    assert image_only["response_format"] == [image]
+    for body in (both, image_only):
+        # google-genai 3.3 marks both deprecated for interactions.
+        assert "response_modalities" not in body
+        assert "image_config" not in body.get("generation_config", {})
+    # The fake read them as the model would: the ratio, the size, the modalities.
+    assert [(r.aspect_ratio, r.image_size, r.response_modalities) for r in core.fake.requests] == [
+        ("16:9", "2K", ["TEXT", "IMAGE"]),
+        ("16:9", "2K", ["IMAGE"]),
+    ]
+
+
+async def test_leaving_a_workspace_deletes_its_interactions_on_googles_side(core: Core) -> None:
+    here = ConversationKey(KEY.platform, KEY.workspace, KEY.channel, "thread-2")
+    elsewhere = ConversationKey(KEY.platform, "another-place", KEY.channel, KEY.thread)
+    first, _ = await core.say("a fox")
+    await core.say("make it blue")
+    await core.say("a hen", key=here)
+    await core.say("a duck", key=elsewhere)
+    await core.say("a red fox instead", continue_from=first.turn_id)  # a branch off the first turn
+    made = [r.interaction["id"] for r in core.fake.requests]
+    drop = core.service.drop_remote
+
+    gone = await forget_workspace(core.store, KEY.platform, KEY.workspace, reason="test", drop_remote=drop)
+
+    assert (gone.conversations, gone.turns) == (2, 4)
+    assert sorted(core.fake.interactions.deleted) == sorted(made[:3] + made[4:])
+    assert list(core.fake.interactions.stored) == [made[3]]  # the other workspace's
+    assert await core.store.conversation(KEY) is None and await core.store.conversation(here) is None
+
+
+async def test_a_failed_delete_is_logged_and_the_workspace_is_forgotten_anyway(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
+    await core.say("a fox")
+    core.fake.interactions.delete_status = 503
+    drop, place = core.service.drop_remote, (core.store, KEY.platform, KEY.workspace)
+    with caplog.at_level(logging.WARNING, logger="bot.gemini"):
+        gone = await forget_workspace(*place, reason="test", drop_remote=drop)
+    assert gone.conversations == 1 and await core.store.conversation(KEY) is None
+    assert core.fake.interactions.delete_requests == [core.fake.requests[0].interaction["id"]]
+    assert core.fake.interactions.deleted == []
+    assert [r.getMessage() for r in caplog.records] == ["could not delete a stored interaction"]

@@ -12,10 +12,14 @@ import pytest
 from bot.config import ConfigError, load_config
 from bot.config.models_file import SHIPPED_NAME
 from bot.entry.commands import Command, CommandName
+from bot.gemini.model_check import start_model
+from bot.gemini.model_choice import allowed_models
 from bot.gemini.registry import shipped
+from bot.text import model_words
 from bot.turns.pipeline import TurnStatus
 from bot.vocabulary import Usage
 from tests.auxil.core import ALICE, KEY, Core
+from tests.auxil.engines import ENGINES, interactions
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.process import run_bot
 
@@ -308,3 +312,73 @@ async def test_process_warns_about_a_served_model_no_file_knows(
         "its cost is unknown; add it with its price to MODELS_FILE. With DAILY_SPEND_CAP_USD set, its "
         "turns are refused until then."
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# A model only the Interactions API serves (api = "interactions")
+
+INTERACTIONS_ONLY = NEW_ENTRY.replace(
+    'released = "2026-08-20"', 'released = "2026-08-20"\napi = "interactions"'
+)
+FLASH_3 = "gemini-3.1-flash-image"
+
+
+def test_an_interactions_only_model_is_picked_with_interactions_and_refused_without(tmp_path: Path) -> None:
+    path = models_file(tmp_path, INTERACTIONS_ONLY)
+    # GEMINI_MODEL unset: the newest flash model either API can call.
+    assert load_config({"MODELS_FILE": path, "GEMINI_API": "interactions"}).gemini.model == NEW
+    assert load_config({"MODELS_FILE": path}).gemini.model == FLASH_3
+    # Named: fine with interactions; one sentence at start-up with generate_content.
+    assert (
+        load_config({"MODELS_FILE": path, "GEMINI_API": "Interactions", "GEMINI_MODEL": NEW}).gemini.model
+        == NEW
+    )
+    line = model_words.interactions_only(NEW, "generate_content")
+    assert problems_of({"MODELS_FILE": path, "GEMINI_MODEL": NEW}) == [line]
+    assert line == (
+        f"GEMINI_MODEL {NEW} is served only by the Interactions API, but GEMINI_API is generate_content; "
+        "set GEMINI_API=interactions or choose another model."
+    )
+
+
+@pytest.mark.parametrize("engine_api", ENGINES)
+async def test_an_interactions_only_model_is_chosen_and_draws_only_on_interactions(
+    fake_gemini: FakeGemini, tmp_path: Path, engine_api: str
+) -> None:
+    fake_gemini.interactions_only.add(NEW)
+    env = {
+        "MODELS_FILE": models_file(tmp_path, INTERACTIONS_ONLY),
+        "GEMINI_MODEL": "",
+        "GEMINI_API": engine_api,
+    }
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env).start()
+    try:
+        start = await start_model(core.engine, core.store, core.config)
+        assert start.config is not None and start.error is None
+        chosen = start.config.gemini.model
+        offered = allowed_models(start.config, chosen)
+        said = await core.service.dialogue.run(Command(CommandName.MODEL, KEY, ALICE, NEW))
+        if interactions(engine_api):
+            assert chosen == NEW and NEW in offered
+            assert (said.text, said.refused) == (f"The model is now {NEW} for this conversation.", False)
+            result, _ = await core.say("a lighthouse --size 2K")
+            assert result.status is TurnStatus.ANSWERED
+            assert (fake_gemini.requests[-1].method, fake_gemini.requests[-1].model) == ("interactions", NEW)
+        else:
+            assert chosen == FLASH_3 and NEW not in offered
+            assert said.refused and said.text.startswith(f"{NEW} is not a model this bot offers;")
+            assert fake_gemini.requests == []
+    finally:
+        await core.stop()
+
+
+async def test_process_refuses_an_interactions_only_model_with_generate_content(
+    fake_gemini: FakeGemini, tmp_path: Path
+) -> None:
+    env = console_env(
+        fake_gemini.base_url, MODELS_FILE=models_file(tmp_path, INTERACTIONS_ONLY), GEMINI_MODEL=NEW
+    )
+    result = await asyncio.to_thread(run_bot, ["console"], tmp_path, env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"error: {model_words.interactions_only(NEW, 'generate_content')}"]
+    assert fake_gemini.model_lookups == [] and fake_gemini.requests == []

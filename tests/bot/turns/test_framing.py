@@ -20,6 +20,7 @@ from bot.vocabulary import ActionKind, ConversationKey, Position, Reply
 from storage.content import user_record
 from tests.auxil import fake_gemini as fg
 from tests.auxil.core import ALICE, KEY, Core
+from tests.auxil.engines import both_engines, interactions  # noqa: F401  (engine_api: each engine)
 from tests.auxil.sinks import RecordingSink
 
 
@@ -112,6 +113,23 @@ async def test_regenerate_on_a_zoom_zooms_again_over_the_same_original(core: Cor
     box = (original.width // 2, original.height // 2, original.width * 3 // 2, original.height * 3 // 2)
     assert changed(posted.crop(box), original) == 0
     assert result.turn_id != zoomed.turn_id
+
+
+async def test_the_turn_after_a_zoom_draws_on_the_posted_composite(core: Core, engine_api: str) -> None:
+    await _original(core)
+    posted = (await _command(core, CommandName.ZOOM, "2")).replies[-1].images[0].data
+    result, _ = await core.say("now add a moon")
+    again, _ = await core.say("and a star")
+    assert result.status is again.status is TurnStatus.ANSWERED
+    after, later = core.fake.requests[-2:]
+    # The model's last answer, as the next turn shows it to the model, is the composite posted.
+    model = [images for c, images in zip(after.contents, after.images, strict=True) if c["role"] == "model"]
+    assert model[-1][-1].data == posted
+    if interactions(engine_api):
+        # The composite is not what the model made: its interaction is not continued; the
+        # local history is sent once, and the conversation continues from that interaction.
+        assert after.previous_interaction_id is None and after.sent_images >= 1
+        assert later.previous_interaction_id == after.interaction["id"] and later.sent_images == 0
 
 
 async def test_a_region_edit_keeps_every_pixel_outside_the_painted_region(core: Core) -> None:
@@ -210,11 +228,10 @@ async def test_a_region_edit_without_an_instruction_or_of_a_forgotten_image_is_r
 
 
 async def test_edit_with_public_url_answers_with_a_personal_link(
-    fake_gemini: fg.FakeGemini, tmp_path: Path
+    fake_gemini: fg.FakeGemini, tmp_path: Path, engine_api: str
 ) -> None:
-    core = await Core(
-        fake_gemini, tmp_path / "bot.sqlite3", env={"PUBLIC_URL": "https://bot.example.com"}
-    ).start()
+    env = {"PUBLIC_URL": "https://bot.example.com", "GEMINI_API": engine_api}
+    core = await Core(fake_gemini, tmp_path / "bot.sqlite3", env=env).start()
     try:
         turn_id, _ = await _original(core)
         reply = await core.service.dialogue.run(Command(CommandName.EDIT, KEY, ALICE))
