@@ -138,10 +138,12 @@ class HistoryStore(Protocol):
     async def turn(self, turn_id: int) -> StoredTurn | None: ...
 
     async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
-        """The branch ending at ``upto`` (default: the head), oldest turn first.
+        """The branch ending at ``upto`` (default: the head), oldest turn first; [] for an unknown
+        key. ``upto`` must belong to ``key`` or ValueError is raised."""
+        ...
 
-        Returns [] for an unknown key. ``upto`` must belong to ``key`` or ValueError is raised.
-        """
+    async def interaction_ids(self, key: ConversationKey) -> list[str]:
+        """Ids of the interactions Google keeps for the conversation's turns, every branch."""
         ...
 
     async def append_turn(self, turn: NewTurn, *, expected_head: int | None) -> StoredTurn:

@@ -191,6 +191,10 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
             turns, _ = await sql_reads.branch(session, key, upto)
         return turns
 
+    async def interaction_ids(self, key: ConversationKey) -> list[str]:
+        async with self._read() as session:
+            return await sql_turns.interaction_ids(session, key)
+
     async def turn_context(
         self,
         key: ConversationKey,

@@ -13,7 +13,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from bot.entry.access import AccessPolicy
-from bot.gemini.steps import interaction_ids
 from bot.text.messages import FORGET_REFUSED
 from bot.vocabulary import Author, ConversationKey, SettingScope
 from storage.protocol import Store
@@ -79,7 +78,7 @@ class Forgetting:
     async def forget(self, key: ConversationKey) -> int:
         """Delete a conversation's history and images; waits for a turn in flight to finish."""
         async with self._hold(key):
-            remote = interaction_ids(t.model_content for t in await self._store.history(key))
+            remote = await self._store.interaction_ids(key)  # every branch's, not only the head's
             forgotten = await self._store.forget(key)
         if remote and self.drop_remote is not None:
             try:

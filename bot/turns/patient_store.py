@@ -24,6 +24,7 @@ _PATIENT = frozenset(
         "latest_conversation",
         "turn",
         "history",
+        "interaction_ids",
         "load_blobs",
         "record_posted",
         "turn_for_message",

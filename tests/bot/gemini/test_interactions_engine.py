@@ -108,6 +108,16 @@ async def test_forget_deletes_the_stored_interactions(core: Core) -> None:
     assert core.fake.interactions.stored == {}
 
 
+async def test_forget_deletes_every_branchs_stored_interactions_not_only_the_heads(core: Core) -> None:
+    await core.say("a fox --n 3")  # three takes: three sibling turns, one interaction each
+    await core.say("make it blue")  # continues from one of them
+    made = list(core.fake.interactions.created)
+    assert len(made) == 4
+    assert await core.service.forget(KEY) == 4
+    assert sorted(core.fake.interactions.deleted) == sorted(made)
+    assert core.fake.interactions.stored == {}
+
+
 async def test_the_answer_format_goes_in_response_format_not_the_deprecated_fields(core: Core) -> None:
     await core.say("a fox --ar 16:9 --size 2k")
     await core.service.change_setting(SettingScope.for_thread(KEY), SettingName.RESPONSE_MODE, "image")
