@@ -36,6 +36,8 @@ SERVER_UP_A_LEASE = "(extract(epoch from pg_postmaster_start_time()) < {NOW} - $
 # While renewals fail, they are retried this often (not every third of the lease), so the lease
 # is back within about a second of the database.
 RETRY_RENEWAL_S = 1.0
+# How long the row of a process that stopped renewing is kept (see ``ProcessLease.start``).
+FORGOTTEN_AFTER_S = 7 * 24 * 3600.0
 # Held rows of these tables carry a ``seen_at`` the lease renews.
 HELD_TABLES = ("turn_queue", "limit_reservations")
 
@@ -104,6 +106,11 @@ class ProcessLease:
     async def start(self) -> None:
         await self._pool.execute(
             f"INSERT INTO bot_processes (id, started_at, seen_at) VALUES ($1, {NOW}, {NOW})", self.id
+        )
+        # Processes that died without a clean stop leave their row; once it is a week old (the
+        # dashboard lists a gone process for a day) nothing reads it any more.
+        await self._pool.execute(
+            f"DELETE FROM bot_processes WHERE seen_at < {NOW} - $1::float8", FORGOTTEN_AFTER_S
         )
         self._renewed_at = self._clock()
         self._renewing = asyncio.create_task(self._renew_forever())

@@ -13,7 +13,7 @@ from bot.vocabulary import Usage
 from storage.blob_cache import BlobCache
 from storage.errors import HeadMoved, StoreError
 from storage.pg_migrations import PG_LATEST_VERSION
-from storage.pg_processes import ProcessLease
+from storage.pg_processes import FORGOTTEN_AFTER_S, NOW, ProcessLease
 from storage.postgres_store import PostgresStore
 from storage.protocol import NewTurn, StoredTurn
 from tests.auxil.pausing_pool import PausingPool
@@ -159,6 +159,19 @@ class TestPostgresStore(StoreContract):
         assert all(p.started_at <= p.seen_at for p in seen)
         await second.close()
         assert [p.id for p in await first.processes()] == [first.lease.id]  # a clean stop leaves
+
+    async def test_a_process_starting_removes_rows_of_processes_silent_for_a_week(
+        self, open_store: StoreFactory, raw: asyncpg.Connection
+    ) -> None:
+        first = await open_store()
+        assert isinstance(first, PostgresStore)
+        now = float(await raw.fetchval(f"SELECT {NOW}"))
+        for dead, silent_s in (("died-long-ago", FORGOTTEN_AFTER_S + 60), ("died-yesterday", 86400.0)):
+            row = "INSERT INTO bot_processes (id, started_at, seen_at) VALUES ($1, $2, $2)"
+            await raw.execute(row, dead, now - silent_s)
+        await open_store()
+        ids = {p.id for p in await first.processes()}
+        assert "died-long-ago" not in ids and "died-yesterday" in ids  # the dashboard shows it gone
 
     async def test_each_process_platform_states_are_written_with_its_lease_renewal(
         self, open_store: StoreFactory
