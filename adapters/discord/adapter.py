@@ -17,6 +17,7 @@ from adapters.discord.api_errors import count_failures, count_webhook_failures
 from adapters.discord.commands import build_commands
 from adapters.discord.controls import Controls
 from adapters.discord.conversation import Conversation
+from adapters.discord.desk import FormDesk
 from adapters.discord.doors import EditDoor, PinDoor
 from adapters.discord.permissions import invite_url, user_install_url
 from adapters.discord.pins import PinCommands, pin_commands
@@ -89,6 +90,7 @@ class _Client(discord.AutoShardedClient):
         self.pins = PinCommands(self.surface)
         self.edit_door = EditDoor(self.surface, self.controls.kit)
         self.pin_door = PinDoor(self.surface, self.pins)
+        self.forms = FormDesk(self.surface, self.edit_door, self.pin_door, self.controls)
         self.tree.error(self.settings.command_error)
         self._adapter = adapter
 
@@ -112,6 +114,9 @@ class _Client(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.conversation.on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self.forms.on_interaction(interaction)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Removed from a server (kicked, banned, or the server deleted): its data goes. A

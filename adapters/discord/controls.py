@@ -4,13 +4,12 @@ size): each a turn of the core, posted in the conversation's thread."""
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 import discord
 
 from adapters.discord import words
-from adapters.discord.forms import InstructionForm
+from adapters.discord.forms import InstructionForm, refine_form_id
 from adapters.discord.framing import FrameButton
 from adapters.discord.interactions import answer_privately, author_of, echo, interaction_guard
 from adapters.discord.reach import InteractionSink, key_of_turn, reachable
@@ -88,17 +87,25 @@ class Controls:
 
     @interaction_guard
     async def refine(self, interaction: discord.Interaction, turn_id: int | None) -> None:
-        """Refine: the next instruction in a form, then a turn continuing from this image."""
+        """Refine: the next instruction in a form, then (``refined``) a turn continuing from this
+        image."""
+        if turn_id is None:  # a custom id we did not write (a modified client)
+            await answer_privately(interaction, UNKNOWN_TURN_MESSAGE)
+            return
         form = InstructionForm(
+            custom_id=refine_form_id(turn_id),
             title=words.REFINE_TITLE,
             label=words.REFINE_LABEL,
             placeholder=words.REFINE_PLACEHOLDER,
-            submitted=partial(self.refined, turn_id=turn_id),
         )
         await interaction.response.send_modal(form)
 
-    @interaction_guard
-    async def refined(self, interaction: discord.Interaction, text: str, *, turn_id: int | None) -> None:
+    async def refined(self, interaction: discord.Interaction, text: str, turn_id: int) -> None:
+        """A submitted Refine form (from the desk, guarded there), for a turn of this channel's
+        (``_where`` checks that where the bot cannot read the channel)."""
+        if reachable(interaction) and await key_of_turn(self._s.service, interaction, turn_id) is None:
+            await answer_privately(interaction, UNKNOWN_TURN_MESSAGE)
+            return
         await interaction.response.defer()
         where = await self._where(interaction, turn_id)
         if where is None:

@@ -6,12 +6,17 @@ a DM it is the next turn there; where the bot cannot read the channel it answers
 interaction (``adapters.discord.reach``).
 
 Pin as reference asks for a name in a form and pins the image on the reference board as /pin
-does (``adapters.discord.pins``): the same workspace, checks and private sentences."""
+does (``adapters.discord.pins``): the same workspace, checks and private sentences.
+
+A form names its message by ids (``adapters.discord.forms``); its submission finds the message
+among the ones this process opened forms on, else over REST (after a restart), and runs the same
+code either way."""
 
 from __future__ import annotations
 
 import logging
-from functools import partial
+import time
+from collections import OrderedDict
 from pathlib import PurePath
 from typing import Any, ClassVar
 
@@ -21,7 +26,7 @@ from discord import app_commands
 from adapters.discord import words
 from adapters.discord.conversation import THREAD_ALREADY_CREATED
 from adapters.discord.files import DiscordFiles
-from adapters.discord.forms import InstructionForm
+from adapters.discord.forms import EDIT, FORM_TIMEOUT_S, PIN, FormTarget, InstructionForm, message_form_id
 from adapters.discord.interactions import answer_privately, author_of, echo, interaction_guard
 from adapters.discord.permissions import log_if_forbidden
 from adapters.discord.pins import PinCommands
@@ -35,6 +40,8 @@ from bot.text.pin_words import MAX_NAME
 from bot.vocabulary import ConversationKey, ImageRef, Position, Trigger, Turn
 
 log = logging.getLogger(__name__)
+# The messages forms were opened on lately, at most this many (older ones are fetched again).
+_MAX_OPENED = 1000
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif"})
 
 
@@ -67,16 +74,40 @@ def _embedded(url: str, files: DiscordFiles) -> ImageRef:
     return ImageRef(filename=name, mime_type=None, size=None, load=load)
 
 
+class _Opened:
+    """The messages this process opened forms on lately, by (channel, message) id: what a
+    submission uses before fetching the message again (where the bot cannot read the channel,
+    the only way to it)."""
+
+    def __init__(self) -> None:
+        self._messages: OrderedDict[tuple[int, int], tuple[float, discord.Message]] = OrderedDict()
+
+    def add(self, message: discord.Message) -> None:
+        self._messages[(message.channel.id, message.id)] = (time.monotonic(), message)
+        self._messages.move_to_end((message.channel.id, message.id))
+        while len(self._messages) > _MAX_OPENED:
+            self._messages.popitem(last=False)
+
+    def get(self, channel_id: int, message_id: int) -> discord.Message | None:
+        opened = self._messages.get((channel_id, message_id))
+        if opened is None or time.monotonic() - opened[0] > FORM_TIMEOUT_S:
+            return None
+        return opened[1]
+
+
 class _MessageDoor:
-    """A message context menu (named ``menu``) on the message's first image: a form asks what to do
-    with it (``_form``); a message without one is told so privately (``no_image``)."""
+    """A message context menu (named ``menu``) on the message's first image: a form (``kind``)
+    asks what to do with it (``_form``), and its submission runs ``_run``; a message without one
+    is told so privately (``no_image``)."""
 
     menu: ClassVar[str]
+    kind: ClassVar[str]
     no_image: ClassVar[str]
 
     def __init__(self, surface: Surface) -> None:
         self._s = surface
         self.in_flight = surface.in_flight
+        self._opened = _Opened()
 
     def command(self) -> app_commands.ContextMenu:
         door = self
@@ -88,13 +119,44 @@ class _MessageDoor:
 
     @interaction_guard
     async def open(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        if image_of(message, self._s.files) is None:
+            await answer_privately(interaction, self.no_image)
+            return
+        self._opened.add(message)
+        custom_id = message_form_id(self.kind, message.channel.id, message.id)
+        await interaction.response.send_modal(self._form(custom_id))
+
+    async def submitted(self, interaction: discord.Interaction, text: str, target: FormTarget) -> None:
+        """A submitted form (from the desk, guarded there): the message it names, as it is now."""
+        message = self._opened.get(target.channel_id, target.message_id)
+        if message is None and not reachable(interaction):
+            await answer_privately(interaction, words.FORM_FROM_BEFORE_RESTART)
+            return
+        if message is None:
+            message = await self._fetch(interaction, target)
+        if message is None:
+            await answer_privately(interaction, words.FORM_MESSAGE_GONE)
+            return
         image = image_of(message, self._s.files)
         if image is None:
             await answer_privately(interaction, self.no_image)
             return
-        await interaction.response.send_modal(self._form(message, image))
+        await self._run(interaction, text, message, image)
 
-    def _form(self, message: discord.Message, image: ImageRef) -> InstructionForm:
+    async def _fetch(self, interaction: discord.Interaction, target: FormTarget) -> discord.Message | None:
+        channel = self._s.client.get_partial_messageable(target.channel_id, guild_id=interaction.guild_id)
+        try:
+            return await channel.fetch_message(target.message_id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("a form's message is gone", extra={"status": exc.status, "code": exc.code})
+            return None
+
+    def _form(self, custom_id: str) -> InstructionForm:
+        raise NotImplementedError
+
+    async def _run(
+        self, interaction: discord.Interaction, text: str, message: discord.Message, image: ImageRef
+    ) -> None:
         raise NotImplementedError
 
 
@@ -102,23 +164,23 @@ class EditDoor(_MessageDoor):
     """Edit with Nano Banana: the context menu, its form, and the conversation it starts."""
 
     menu = words.EDIT_MENU
+    kind = EDIT
     no_image = words.NO_IMAGE_TO_EDIT
 
     def __init__(self, surface: Surface, kit: ControlKit) -> None:
         super().__init__(surface)
         self._kit = kit
 
-    def _form(self, message: discord.Message, image: ImageRef) -> InstructionForm:
+    def _form(self, custom_id: str) -> InstructionForm:
         return InstructionForm(
+            custom_id=custom_id,
             title=words.EDIT_TITLE,
             label=words.EDIT_LABEL,
             placeholder=words.EDIT_PLACEHOLDER,
-            submitted=partial(self.submitted, message=message, image=image),
         )
 
-    @interaction_guard
-    async def submitted(
-        self, interaction: discord.Interaction, text: str, *, message: discord.Message, image: ImageRef
+    async def _run(
+        self, interaction: discord.Interaction, text: str, message: discord.Message, image: ImageRef
     ) -> None:
         place = await self._s.places.of_interaction(interaction) if reachable(interaction) else None
         turn_at: tuple[ConversationKey, ReplySink] | None
@@ -201,18 +263,24 @@ class PinDoor(_MessageDoor):
     """Pin as reference: the context menu and its one-name form; /pin does the pinning."""
 
     menu = words.PIN_MENU
+    kind = PIN
     no_image = words.NO_IMAGE_TO_PIN
 
     def __init__(self, surface: Surface, pins: PinCommands) -> None:
         super().__init__(surface)
         self._pins = pins
 
-    def _form(self, message: discord.Message, image: ImageRef) -> InstructionForm:
+    def _form(self, custom_id: str) -> InstructionForm:
         return InstructionForm(
+            custom_id=custom_id,
             title=words.PIN_MENU,
             label=words.PIN_LABEL,
             placeholder=words.PIN_PLACEHOLDER,
-            submitted=partial(self._pins.pin_images, images=(image,)),
             short=True,
             max_length=MAX_NAME,
         )
+
+    async def _run(
+        self, interaction: discord.Interaction, text: str, message: discord.Message, image: ImageRef
+    ) -> None:
+        await self._pins.pin_images(interaction, text, images=(image,))

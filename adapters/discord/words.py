@@ -120,3 +120,15 @@ def edit_started(thread_mention: str) -> str:
 
 def continue_take(number: int) -> str:
     return f"Continue from {number}"
+
+
+# -- forms submitted statelessly (adapters.discord.desk) ---------------------------------------------
+
+FORM_UNREADABLE = "I couldn't read that form; right-click the message (or click the button) and try again."
+
+FORM_MESSAGE_GONE = "That message is gone or I can't see it any more, so I left it alone."
+
+FORM_FROM_BEFORE_RESTART = (
+    "I restarted since you opened that form and can't see this channel to find the message again; "
+    "right-click the message and pick the command once more."
+)
