@@ -19,6 +19,7 @@ from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
 from storage.pg_processes import NOW
 from storage.postgres_store import PostgresStore
 from tests.auxil.order_recorder import Recorder
+from tests.auxil.postgres import past_restart_settle
 from tests.auxil.tcp_proxy import FreezableProxy
 from tests.auxil.waiting import settled
 
@@ -45,6 +46,7 @@ async def processes(postgres_url: str) -> AsyncIterator[Processes]:
         store = PostgresStore(postgres_url, lease_s=lease_s)
         await store.open()
         opened.append(store)
+        await past_restart_settle(store.pool)
         return store
 
     yield open_one

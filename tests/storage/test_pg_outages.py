@@ -24,6 +24,7 @@ from storage.pg_fence import PgFence
 from storage.postgres_store import PostgresStore
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.order_recorder import Recorder
+from tests.auxil.postgres import past_restart_settle
 from tests.auxil.waiting import settled
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
@@ -46,6 +47,7 @@ async def processes(postgres_url: str) -> AsyncIterator[Processes]:
         store = PostgresStore(postgres_url, lease_s=lease_s)
         await store.open()
         opened.append(store)
+        await past_restart_settle(store.pool)
         return store
 
     yield open_one
