@@ -72,7 +72,7 @@ class RegionDesk:
 
     async def progress(self, grant: EditGrant) -> EditProgress:
         known = self._progress.get(grant.link_id)
-        if known is not None and known.state is not EditState.PENDING:
+        if known is not None:  # this process took the edit: it hears how it ends first-hand
             return known
         ended = await self._store.link_outcome(grant.link_id)  # taken by another process?
         if ended is None:

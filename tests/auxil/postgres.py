@@ -212,16 +212,21 @@ class PostgresServer:
         return f"postgresql://{role}@127.0.0.1:{self.port}/postgres?search_path={schema}"
 
 
+async def server_uptime_s(pool: asyncpg.Pool) -> float:
+    """How long the PostgreSQL server behind ``pool`` has been running, by its own clock."""
+    return float(
+        await pool.fetchval(
+            "SELECT extract(epoch from clock_timestamp()) - extract(epoch from pg_postmaster_start_time())"
+        )
+    )
+
+
 async def past_restart_settle(pool: asyncpg.Pool) -> None:
     """Wait, if need be, until the server has run ``RESTART_SETTLE_S``: right after it starts (the
     first test a worker runs) no queued turn starts, as after a restart, and tests about turns
     would see that instead of what they look at."""
     from storage import pg_coordination  # read at call time: a test may have changed it
 
-    uptime = float(
-        await pool.fetchval(
-            "SELECT extract(epoch from clock_timestamp()) - extract(epoch from pg_postmaster_start_time())"
-        )
-    )
+    uptime = await server_uptime_s(pool)
     if uptime < pg_coordination.RESTART_SETTLE_S:
         await asyncio.sleep(pg_coordination.RESTART_SETTLE_S - uptime + 0.05)

@@ -24,7 +24,7 @@ from storage.pg_fence import PgFence
 from storage.postgres_store import PostgresStore
 from tests.auxil.fake_gemini import FakeGemini
 from tests.auxil.order_recorder import Recorder
-from tests.auxil.postgres import past_restart_settle
+from tests.auxil.postgres import past_restart_settle, server_uptime_s
 from tests.auxil.waiting import settled
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000001")
@@ -195,9 +195,7 @@ async def test_after_a_server_restart_held_messages_take_their_places_before_any
     # Two processes each held a message of one thread through a PostgreSQL restart; the one
     # holding the later message happens to reach the database first.
     a, b = await processes(), await processes()
-    uptime = await a.pool.fetchval(
-        "SELECT extract(epoch from clock_timestamp()) - extract(epoch from pg_postmaster_start_time())"
-    )
+    uptime = await server_uptime_s(a.pool)
     # As if the server had started just now: it "restarted" 1.5 s before the settle ends.
     monkeypatch.setattr(coordination, "RESTART_SETTLE_S", float(uptime) + 1.5)
     recorder = Recorder()
