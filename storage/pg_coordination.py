@@ -35,12 +35,11 @@ LIMITS_LOCK_KEY = 0x6E62_6C6D  # "nblm"
 # How often a waiting turn looks again whether its predecessors are done (backing off).
 _POLL_FIRST_S = 0.02
 _POLL_MAX_S = 0.25
+_STARTED_LATE = 2
 # After the database server (re)starts, no turn starts for this long: messages that other
 # processes held through the outage retry at least every second (storage.patience), so by then
 # every one of them has its place and the earliest goes first.
 RESTART_SETTLE_S = 3.0
-# A place or reservation not renewed for this long is one no live work holds (``seen_at``).
-STALE = f"seen_at < {NOW} - $2::float8"
 
 
 class PgTurnOrder:
@@ -140,73 +139,30 @@ class PgTurnOrder:
         with translated():
             await self.pool.execute("DELETE FROM turn_queue WHERE id = ANY($1::bigint[])", rows)
 
-    async def wait_turn(self, conversation: str, row: int, position: Position) -> None:
-        """Return once no live earlier turn of the conversation is queued or running."""
+    async def wait_turn(self, conversation: str, row: int, position: Position) -> bool:
+        """Return once no live earlier turn of the conversation is queued or running: whether a
+        later message of the conversation was answered already (this one arrived late)."""
         pause = _POLL_FIRST_S
-        while not await self.patience.call(lambda: self._try_start(conversation, row, position)):
+        while not (started := await self.patience.call(lambda: self._try_start(conversation, row, position))):
             await asyncio.sleep(pause)
             pause = min(pause * 2, _POLL_MAX_S)
+        return started == _STARTED_LATE
 
-    async def _try_start(self, conversation: str, row: int, position: Position) -> bool:
+    async def _try_start(self, conversation: str, row: int, position: Position) -> int:
+        """0: not yet; 1: started; 2: started late (see ``storage.pg_migrations.TURN_QUEUE_START``)."""
         with translated():
-            return await self._start_if_first(conversation, row, position)
-
-    async def _start_if_first(self, conversation: str, row: int, position: Position) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            # One round trip: take the conversation's lock, and see how long the server has run.
-            just_restarted = await conn.fetchval(
-                f"SELECT {NOW} - extract(epoch from pg_postmaster_start_time()) < $2::float8 "
-                "FROM pg_advisory_xact_lock(hashtextextended($1, 0))",
-                conversation,
-                RESTART_SETTLE_S,
-            )
-            if just_restarted:
-                return False  # the server just came back: held messages are still taking places
-            if self.lease.may_judge_others():
-                # A place nobody renews (its process died, or its clean-up failed) stops holding
-                # the conversation once it has gone a lease without renewal.
-                await conn.execute(
-                    f"DELETE FROM turn_queue WHERE conversation = $1 AND {STALE} AND {server_up_a_lease(2)}",
-                    conversation,
-                    self.lease.lease_s,
-                )
-            blocked = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM turn_queue WHERE conversation = $1 AND id <> $2 AND "
-                "(running OR (posted_us, tiebreak, id) < ($3, $4, $2)))",
+            started = await self.pool.fetchval(
+                "SELECT turn_queue_start($1, $2, $3, $4, $5, $6, $7, $8)",
                 conversation,
                 row,
                 position.posted_us,
                 position.tiebreak,
+                self.lease.id,
+                RESTART_SETTLE_S,
+                self.lease.may_judge_others(),
+                self.lease.lease_s,
             )
-            if blocked:
-                return False
-            started = await conn.execute(
-                f"UPDATE turn_queue SET running = TRUE, seen_at = {NOW} WHERE id = $1", row
-            )
-            if started == "UPDATE 0":  # this process was taken for dead meanwhile: queue again
-                await conn.execute(
-                    "INSERT INTO turn_queue (id, conversation, posted_us, tiebreak, owner, running) "
-                    "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, TRUE)",
-                    row,
-                    conversation,
-                    position.posted_us,
-                    position.tiebreak,
-                    self.lease.id,
-                )
-            return True
-
-    async def answered_after(self, conversation: str, position: Position) -> bool:
-        async def look() -> bool:
-            with translated():
-                later = await self.pool.fetchval(
-                    "SELECT (posted_us, tiebreak) > ($2, $3) FROM answered_marks WHERE conversation = $1",
-                    conversation,
-                    position.posted_us,
-                    position.tiebreak,
-                )
-            return bool(later)
-
-        return await self.patience.call(look)
+        return int(started)
 
     async def finish(self, conversation: str, row: int, position: Position, *, answered: bool) -> None:
         """Mark the conversation answered up to this turn and free its place, now or, while
@@ -222,19 +178,22 @@ class PgTurnOrder:
             await self._finish_rows(conversation, row, position, answered=answered)
 
     async def _finish_rows(self, conversation: str, row: int, position: Position, *, answered: bool) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if answered:
-                await conn.execute(
-                    "INSERT INTO answered_marks (conversation, posted_us, tiebreak, answered_at) "
-                    f"VALUES ($1, $2, $3, {NOW}) ON CONFLICT (conversation) DO UPDATE SET "
-                    "posted_us = excluded.posted_us, tiebreak = excluded.tiebreak, "
-                    "answered_at = excluded.answered_at WHERE (answered_marks.posted_us, "
-                    "answered_marks.tiebreak) < (excluded.posted_us, excluded.tiebreak)",
-                    conversation,
-                    position.posted_us,
-                    position.tiebreak,
-                )
-            await conn.execute("DELETE FROM turn_queue WHERE id = $1", row)
+        # One statement, so one round trip and all or nothing: the mark and the freed place.
+        if not answered:
+            await self.pool.execute("DELETE FROM turn_queue WHERE id = $1", row)
+            return
+        await self.pool.execute(
+            "WITH mark AS (INSERT INTO answered_marks (conversation, posted_us, tiebreak, answered_at) "
+            f"VALUES ($1, $2, $3, {NOW}) ON CONFLICT (conversation) DO UPDATE SET "
+            "posted_us = excluded.posted_us, tiebreak = excluded.tiebreak, "
+            "answered_at = excluded.answered_at WHERE (answered_marks.posted_us, "
+            "answered_marks.tiebreak) < (excluded.posted_us, excluded.tiebreak)) "
+            "DELETE FROM turn_queue WHERE id = $4",
+            conversation,
+            position.posted_us,
+            position.tiebreak,
+            row,
+        )
 
     def withdraw(self, row: asyncio.Task[int]) -> None:
         """Give up a place without running, in the background (the place may still be on its
@@ -277,8 +236,7 @@ class _PgTicket:
     async def __aenter__(self) -> _PgTicket:
         try:
             row = await self._row
-            await self._order.wait_turn(self._conversation, row, self._position)
-            self._late = await self._order.answered_after(self._conversation, self._position)
+            self._late = await self._order.wait_turn(self._conversation, row, self._position)
         except BaseException:
             self.leave()
             raise

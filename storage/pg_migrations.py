@@ -15,6 +15,48 @@ log = logging.getLogger(__name__)
 # the others starting next to it wait at the lock and then find the schema up to date.
 MIGRATION_LOCK_KEY = 0x6E62_6262  # "nbbb"
 
+# What ``storage.pg_coordination.PgTurnOrder`` does to start a queued turn, as one call: under
+# the conversation's lock (each statement of a plpgsql function sees what committed before it,
+# so the checks see everything the lock waited for), refuse while the server has run less than
+# the settle time (held messages are still taking places), let a place no process renewed for a
+# lease go when allowed to judge, refuse while an earlier or a running turn is queued, else mark
+# this one running (queueing it again if its row was taken for dead meanwhile). 0: not yet;
+# 1: started; 2: started, and a later message of the conversation was answered already.
+TURN_QUEUE_START = """
+    CREATE FUNCTION turn_queue_start(
+        p_conversation TEXT, p_row BIGINT, p_posted BIGINT, p_tiebreak BIGINT, p_owner TEXT,
+        p_settle DOUBLE PRECISION, p_judge BOOLEAN, p_lease DOUBLE PRECISION
+    ) RETURNS SMALLINT LANGUAGE plpgsql AS $$
+    DECLARE
+        up_since DOUBLE PRECISION := extract(epoch from pg_postmaster_start_time());
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_conversation, 0));
+        IF extract(epoch from clock_timestamp()) - up_since < p_settle THEN
+            RETURN 0;
+        END IF;
+        IF p_judge AND up_since < extract(epoch from clock_timestamp()) - p_lease THEN
+            DELETE FROM turn_queue WHERE conversation = p_conversation
+                AND seen_at < extract(epoch from clock_timestamp()) - p_lease;
+        END IF;
+        IF EXISTS (SELECT 1 FROM turn_queue WHERE conversation = p_conversation AND id <> p_row
+                   AND (running OR (posted_us, tiebreak, id) < (p_posted, p_tiebreak, p_row))) THEN
+            RETURN 0;
+        END IF;
+        UPDATE turn_queue SET running = TRUE, seen_at = extract(epoch from clock_timestamp())
+            WHERE id = p_row;
+        IF NOT FOUND THEN
+            INSERT INTO turn_queue (id, conversation, posted_us, tiebreak, owner, running)
+                OVERRIDING SYSTEM VALUE VALUES (p_row, p_conversation, p_posted, p_tiebreak, p_owner, TRUE);
+        END IF;
+        IF EXISTS (SELECT 1 FROM answered_marks WHERE conversation = p_conversation
+                   AND (posted_us, tiebreak) > (p_posted, p_tiebreak)) THEN
+            RETURN 2;
+        END IF;
+        RETURN 1;
+    END
+    $$
+"""
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -248,6 +290,11 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             # process has reported (a console, or before its first renewal).
             "ALTER TABLE bot_processes ADD COLUMN platforms TEXT",
         ),
+    ),
+    Migration(
+        version=9,
+        description="starting a queued turn in one round trip (turn_queue_start)",
+        statements=(TURN_QUEUE_START,),
     ),
 )
 

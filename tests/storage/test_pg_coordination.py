@@ -19,7 +19,6 @@ from storage.pg_coordination import PgJobLeases, PgReservations, PgTurnOrder
 from storage.pg_processes import NOW
 from storage.postgres_store import PostgresStore
 from tests.auxil.order_recorder import Recorder
-from tests.auxil.pausing_pool import PausingPool
 from tests.auxil.postgres import past_restart_settle
 from tests.auxil.tcp_proxy import FreezableProxy
 from tests.auxil.waiting import settled
@@ -460,15 +459,24 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
     recorder = Recorder(pause_s=0.01)
     hold = asyncio.Event()
     if next_turn_arrives == "while A is starting":
-        # A stops inside the transaction that puts its place back; B's next turn decides then.
-        pausing = PausingPool(a.pool, "INSERT INTO turn_queue (id,")
-        a._pool = pausing  # type: ignore[assignment]
+        # A stops inside the call that puts its place back, holding the conversation's lock: a
+        # transaction of the test's holds that very row id uncommitted, so A's insert waits on
+        # it. B's next turn decides then.
+        blocker = await asyncpg.connect(a.url)
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute(
+            "INSERT INTO turn_queue (id, conversation, posted_us, tiebreak, owner) "
+            "OVERRIDING SYSTEM VALUE VALUES ($1, 'test', 0, 0, 'test')",
+            await paused._row,  # type: ignore[attr-defined]
+        )
         resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
-        await asyncio.wait_for(pausing.paused.wait(), SOON)
+        assert await settled(lambda: _inserting_waits(b))
         waiting = asyncio.create_task(recorder.run(order_b.enter(KEY, at(3)), "next on B"))
         await asyncio.sleep(0.5)
         beside_a = list(recorder.ran)
-        pausing.resume.set()  # before asserting: a failing test must not leave A's transaction open
+        await holding.rollback()  # before asserting: a failing test must not leave A waiting
+        await blocker.close()
         assert beside_a == []  # B waits for A's decision rather than deciding beside it
     else:
         resumed = asyncio.create_task(recorder.run(paused, "resumed on A", hold))
@@ -482,6 +490,16 @@ async def test_a_process_taken_for_dead_that_comes_back_still_holds_its_conversa
     hold.set()
     await asyncio.wait_for(asyncio.gather(resumed, waiting), SOON)
     assert recorder.ran == ["resumed on A", "next on B"] and recorder.overlaps == 0
+
+
+async def _inserting_waits(store: PostgresStore) -> bool:
+    """Whether a process's start of a queued turn waits on a row lock inside the database."""
+    return bool(
+        await store.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'SELECT turn_queue_start%'"
+        )
+    )
 
 
 async def test_a_limit_check_on_another_process_waits_for_one_being_decided(processes: Processes) -> None:
