@@ -20,6 +20,7 @@ POSTGRES = Dialect(
     # The maps are stored as text (like the records); cast to sum them by key.
     json_entries="jsonb_each_text({column}::jsonb)",
     json_number="j.value::bigint",
+    json_rows="json_agg(json_build_array({columns}))::text",
 )
 
 _ANY = "= ANY($1::text[])"

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from storage.protocol import StoredTurn
 from storage.records import ConversationKey, SettingScope
 from storage.rows import TURN_COLUMNS, key_params, turn_from_row
+from storage.rules import setting_scopes
 from storage.sql_session import Session
 from storage.sql_turns import KEY_MATCH
 
 
 async def branch(
-    session: Session, key: ConversationKey, upto: int | None
-) -> tuple[list[StoredTurn], int | None]:
-    """The branch ending at ``upto`` (default: the head), oldest turn first, and the
-    conversation's head; ([], None) for an unknown key. ValueError if ``upto`` is not ``key``'s."""
+    session: Session, key: ConversationKey, upto: int | None, *, with_settings: bool = False
+) -> tuple[list[StoredTurn], int | None, dict[str, dict[str, str]] | None]:
+    """The branch ending at ``upto`` (default: the head), oldest turn first, the conversation's
+    head, and with ``with_settings`` its settings rows by scope, read in the same statement
+    (None when the branch is empty: no row carries them); ([], None, None) for an unknown key.
+    ValueError if ``upto`` is not ``key``'s."""
+    scopes = setting_scopes(key) if with_settings else ()
+    beside = f", {settings_beside(session, 6)} AS settings_rows" if scopes else ""
     rows = await session.fetch(
         f"""
         WITH RECURSIVE branch (id, depth) AS (
@@ -27,7 +33,7 @@ async def branch(
             FROM branch JOIN turns AS t ON t.id = branch.id
             WHERE t.parent_id IS NOT NULL
         )
-        SELECT {TURN_COLUMNS}, c.head_turn_id AS head_turn_id
+        SELECT {TURN_COLUMNS}, c.head_turn_id AS head_turn_id{beside}
         FROM branch
         JOIN turns AS t ON t.id = branch.id
         JOIN conversations AS c ON c.id = t.conversation_id
@@ -35,10 +41,14 @@ async def branch(
         """,
         *key_params(key),
         upto,
+        *(scope.as_text() for scope in scopes),
     )
     if not rows and upto is not None:
         raise ValueError(f"Turn {upto} is not part of conversation {key}.")
-    return [turn_from_row(row) for row in rows], (rows[0]["head_turn_id"] if rows else None)
+    if not rows:
+        return [], None, None
+    settings = settings_from_json(rows[0]["settings_rows"]) if scopes else None
+    return [turn_from_row(row) for row in rows], rows[0]["head_turn_id"], settings
 
 
 async def head(session: Session, key: ConversationKey) -> int | None:
@@ -68,6 +78,22 @@ async def known_and_shown(
 async def load_blobs(session: Session, hashes: Sequence[str]) -> dict[str, bytes]:
     rows = await session.fetch_in("SELECT sha256, data FROM blobs WHERE sha256 {values}", hashes)
     return {row[0]: bytes(row[1]) for row in rows}
+
+
+def settings_beside(session: Session, first: int) -> str:
+    """A scalar subquery for a statement to carry a conversation's settings rows beside its own
+    result (one round trip less): the rows of the scopes bound at ``$first`` to ``$first + 2``
+    (``storage.rules.setting_scopes``), read back with ``settings_from_json``."""
+    rows = session.dialect.json_rows.format(columns="scope, name, value")
+    scopes = ", ".join(f"${n}" for n in range(first, first + 3))
+    return f"(SELECT {rows} FROM settings WHERE scope IN ({scopes}))"
+
+
+def settings_from_json(text: str | None) -> dict[str, dict[str, str]]:
+    by_scope: dict[str, dict[str, str]] = {}
+    for scope, name, value in json.loads(text) if text else ():
+        by_scope.setdefault(scope, {})[name] = value
+    return by_scope
 
 
 async def scoped_settings(session: Session, scopes: Sequence[SettingScope]) -> dict[str, dict[str, str]]:

@@ -29,6 +29,9 @@ class Dialect:
     # The key/value pairs of a JSON object column ({column}) and how to sum a value.
     json_entries: str
     json_number: str
+    # Rows of several columns ({columns}) gathered into one JSON array of arrays, so a statement
+    # can carry them beside its own result (NULL or "[]" for none).
+    json_rows: str
 
 
 class Session(Protocol):

@@ -76,7 +76,8 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
         token: str | None = None,
     ) -> bool:
         async with self._write() as session:
-            return await self._claim(session, platform, channel, message_id, key, token)
+            claimed, _ = await self._claim(session, platform, channel, message_id, key, token)
+        return claimed
 
     async def _claim(
         self,
@@ -86,7 +87,11 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
         message_id: str,
         key: ConversationKey | None,
         token: str | None,
-    ) -> bool:
+        *,
+        with_settings: bool = False,
+    ) -> tuple[bool, dict[str, str] | None]:
+        """Whether this attempt claimed the message; with ``with_settings`` (and a key) also the
+        conversation's settings, read in the same statement when it claimed (else None)."""
         now = self._clock()
         workspace, thread = (key.workspace, key.thread) if key is not None else ("", "")
         extras = self._claim_extras()
@@ -95,17 +100,22 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
         )
         values = ", ".join(f"${n}" for n in range(1, 8 + len(extras)))
         token_at = 8 + len(extras)
+        scopes = setting_scopes(key) if with_settings and key is not None else ()
+        beside = f", {sql_reads.settings_beside(session, token_at + 1)}" if scopes else ""
         # On conflict the no-op update returns the row only when this attempt wrote it.
-        claimed = await session.fetchval(
+        row = await session.fetchrow(
             f"INSERT INTO processed_messages ({names}, claim_token) VALUES ({values}, ${token_at}) "
             "ON CONFLICT (platform, channel, message_id) DO UPDATE SET claim_token = "
             f"processed_messages.claim_token WHERE processed_messages.claim_token = ${token_at} "
-            "RETURNING 1",
+            f"RETURNING 1{beside}",
             *(platform, channel, message_id, now, workspace, thread, None if key else now),
             *extras.values(),
             token,
+            *(scope.as_text() for scope in scopes),
         )
-        return claimed is not None
+        if row is None or not scopes or key is None:
+            return row is not None, None
+        return True, effective_settings(key, sql_reads.settings_from_json(row[1]))
 
     async def claim_turn(
         self,
@@ -122,8 +132,11 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
                 known, shown = await sql_reads.known_and_shown(session, key, shown_by)
             if known_only and not known:
                 return Claim(known=False, claimed=False)
-            claimed = await self._claim(session, key.platform, key.channel, message_id, key, token)
-            settings = await self._settings_of(session, key)
+            claimed, settings = await self._claim(
+                session, key.platform, key.channel, message_id, key, token, with_settings=True
+            )
+            if settings is None:  # not claimed: read on their own
+                settings = await self._settings_of(session, key)
         return Claim(known=known, claimed=claimed, shown_turn=shown, settings=settings)
 
     async def finish_message(
@@ -188,7 +201,7 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
 
     async def history(self, key: ConversationKey, upto: int | None = None) -> list[StoredTurn]:
         async with self._read() as session:
-            turns, _ = await sql_reads.branch(session, key, upto)
+            turns, _, _ = await sql_reads.branch(session, key, upto)
         return turns
 
     async def interaction_ids(self, key: ConversationKey) -> list[str]:
@@ -204,11 +217,15 @@ class SqlStore(SettingsPrecedence, SignedLinkQueries, PinQueries, ReportQueries,
         blobs: BlobChoice | None = None,
     ) -> TurnContext:
         async with self._read() as session:
-            settings = await self._settings_of(session, key)
+            scoped = None
             if branch:
-                history, head = await sql_reads.branch(session, key, upto)
+                history, head, scoped = await sql_reads.branch(session, key, upto, with_settings=True)
             else:
                 history, head = [], await sql_reads.head(session, key)
+            if scoped is None:  # no turn carried them
+                settings = await self._settings_of(session, key)
+            else:
+                settings = effective_settings(key, scoped)
             wanted = list(dict.fromkeys(blobs(settings, history))) if blobs is not None else []
             held, missing = self.blob_cache.split(wanted)
             read = await sql_reads.load_blobs(session, missing)

@@ -20,6 +20,7 @@ SQLITE = Dialect(
     blob_conflict="DO NOTHING",
     json_entries="json_each({column})",
     json_number="j.value",
+    json_rows="json_group_array(json_array({columns}))",
 )
 
 # Well under SQLite's limit on bound parameters in one statement.

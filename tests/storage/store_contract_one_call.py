@@ -26,15 +26,43 @@ class OneCallContract(ContractBase):
 
     async def test_claim_turn_claims_once_and_reads_the_settings(self, store: Store) -> None:
         key = make_key()
+        await store.set_setting(SettingScope.everywhere(), "aspect_ratio", "1:1")
+        await store.set_setting(SettingScope.everywhere(), "variations", "2")
         await store.set_setting(SettingScope.for_channel(key), "aspect_ratio", "16:9")
         await store.set_setting(SettingScope.for_thread(key), "image_size", "2K")
+        await store.set_setting(SettingScope.for_thread(make_key("elsewhere")), "image_size", "4K")
+        expected = {"aspect_ratio": "16:9", "image_size": "2K", "variations": "2"}
         claim = await store.claim_turn(key, "m1", token="a")
         assert (claim.known, claim.claimed, claim.shown_turn) == (True, True, None)
-        assert claim.settings == await store.settings(key) == {"aspect_ratio": "16:9", "image_size": "2K"}
+        assert claim.settings == await store.settings(key) == expected
         assert (await store.claim_turn(key, "m1", token="a")).claimed  # the same attempt, retried
-        assert not (await store.claim_turn(key, "m1", token="b")).claimed
+        taken = await store.claim_turn(key, "m1", token="b")
+        assert not taken.claimed and taken.settings == expected  # read on their own then
         assert not await store.claim_message(key.platform, key.channel, "m1", key)
         assert await store.unfinished_messages(key.platform, 0) == [(key, "m1")]
+
+    async def test_claiming_or_reading_a_later_turn_reads_settings_in_the_same_statement(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        key = make_key()
+        await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "3:2")
+        first = await self.add(store, key)
+        alone: list[list[str]] = []
+        read_alone = sql_reads.scoped_settings
+
+        async def spying(session: Session, scopes: Sequence[SettingScope]) -> dict[str, dict[str, str]]:
+            alone.append([scope.as_text() for scope in scopes])
+            return await read_alone(session, scopes)
+
+        monkeypatch.setattr(sql_reads, "scoped_settings", spying)
+        claim = await store.claim_turn(key, "m1", token="a")
+        context = await store.turn_context(key, blobs=every_blob)
+        assert claim.settings == context.settings == {"aspect_ratio": "3:2"}
+        assert context.head == first.id
+        assert alone == []  # no statement of their own
+        assert not (await store.claim_turn(key, "m1", token="b")).claimed
+        assert (await store.turn_context(make_key("new"))).history == []
+        assert len(alone) == 2  # a claim it lost, and a conversation with no turn, read them apart
 
     async def test_claim_turn_known_only_claims_nothing_in_an_unknown_conversation(
         self, store: Store
@@ -67,6 +95,7 @@ class OneCallContract(ContractBase):
     async def test_turn_context_reads_head_settings_history_and_chosen_blobs(self, store: Store) -> None:
         key = make_key()
         await store.set_setting(SettingScope.for_thread(key), "aspect_ratio", "3:2")
+        await store.set_setting(SettingScope.for_channel(key), "aspect_ratio", "16:9")  # the thread's wins
         empty = await store.turn_context(key, blobs=every_blob)
         assert (empty.head, empty.history, empty.blobs, dict(empty.settings)) == (
             None,
@@ -83,9 +112,11 @@ class OneCallContract(ContractBase):
             seen.append((dict(settings), [t.id for t in history]))
             return [*blob_refs(history[-1].model_content), "unknown-hash"]
 
+        await store.set_setting(SettingScope.for_channel(key), "image_size", "2K")
         read = await store.turn_context(key, blobs=latest)
         assert read.head == second.id and read.history == await store.history(key)
-        assert seen == [({"aspect_ratio": "3:2"}, [first.id, second.id])]
+        assert seen == [({"aspect_ratio": "3:2", "image_size": "2K"}, [first.id, second.id])]
+        assert read.settings == await store.settings(key)
         assert read.blobs == {two.sha256: two.data}
         early = await store.turn_context(key, upto=first.id, blobs=every_blob)
         assert (early.head, [t.id for t in early.history], early.blobs) == (
