@@ -275,10 +275,18 @@ class PgReservations:
         """``usage`` is not needed: the ledger counts on the check's own connection."""
         lease = self._store.lease
         with translated():
-            async with self._one_here, self._store.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", LIMITS_LOCK_KEY)
+            async with self._one_here, self._store.pool.acquire() as conn:
+                # One round trip opens the transaction and takes the lock: a query without
+                # parameters goes as a simple query, which may hold several statements, and a
+                # BEGIN among them opens a transaction that outlives the query.
+                await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({LIMITS_LOCK_KEY})")
                 ledger = _PgLedger(conn, lease)
-                yield ledger
+                try:
+                    yield ledger
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
+                await conn.execute("COMMIT")
         # Committed: renewed from now on, so a reservation whose release fails expires.
         lease.hold("limit_reservations", ledger.reserved)
 
@@ -347,6 +355,13 @@ class PgJobLeases:
             for_s,
         )
         return bool(got == owner)
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """End a transaction opened by hand; if the connection broke, the pool's release cleans up."""
+    if not conn.is_closed():
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
 
 
 def _scope_text(scope: tuple[str, ...]) -> str:

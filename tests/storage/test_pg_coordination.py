@@ -502,6 +502,27 @@ async def _inserting_waits(store: PostgresStore) -> bool:
     )
 
 
+async def test_a_limit_check_that_fails_midway_reserves_nothing_and_lets_the_next_one_decide(
+    processes: Processes,
+) -> None:
+    a = await processes()
+    reservations = PgReservations(a)
+    complaints: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: complaints.append(str(context.get("message"))))
+    try:
+        with pytest.raises(RuntimeError, match="mid-check"):
+            async with reservations.checking() as ledger:
+                await ledger.reserve([("user", "slack", "U1")])
+                raise RuntimeError("mid-check")
+        async with asyncio.timeout(SOON), reservations.checking() as ledger:  # the lock is free
+            assert await ledger.pending(("user", "slack", "U1")) == 0
+        assert await a.pool.fetchval("SELECT count(*) FROM limit_reservations") == 0
+        assert complaints == []  # rolled back by the check, not by the pool's clean-up
+    finally:
+        loop.set_exception_handler(None)
+
+
 async def test_a_limit_check_on_another_process_waits_for_one_being_decided(processes: Processes) -> None:
     a, b = await processes(), await processes()
     policy = LimitPolicy(user_per_hour=1, user_per_day=0)
