@@ -20,9 +20,11 @@ async def append(session: Session, prepared: PreparedTurn, expected_head: int | 
     """Store the turn, its new blobs and its usage, and make it the head; returns its id.
     Raises (writing nothing, once the caller rolls back) when a rule of ``storage.rules`` fails."""
     require_blobs(prepared, await stored_blobs(session, prepared.unoffered()))
-    conversation_id, head = await upsert_conversation(session, prepared.key, now)
+    conversation_id, head, parents_conversation = await upsert_conversation(
+        session, prepared.key, now, prepared.parent_id
+    )
     require_head(expected_head, head)
-    require_parent(prepared, await conversation_of_turn(session, prepared.parent_id), conversation_id)
+    require_parent(prepared, parents_conversation, conversation_id)
     await insert_blobs(session, prepared)
     turn_id = await insert_turn(session, prepared, conversation_id, now)
     await insert_usage(session, prepared, turn_id, now)
@@ -40,21 +42,31 @@ async def stored_blobs(session: Session, hashes: Sequence[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-async def upsert_conversation(session: Session, key: ConversationKey, now: float) -> tuple[int, int | None]:
-    """The conversation's id and current head, creating it (headless) if it is new. Where rows
-    lock, the row stays locked until commit: appends to one conversation run one after another,
-    and the head read here is the one a concurrent append committed."""
+async def upsert_conversation(
+    session: Session, key: ConversationKey, now: float, parent_id: int | None = None
+) -> tuple[int, int | None, int | None]:
+    """The conversation's id and current head, creating it (headless) if it is new, and the
+    conversation turn ``parent_id`` belongs to (None for none or no such turn), in one round
+    trip. Where rows lock, the row stays locked until commit: appends to one conversation run
+    one after another, and the head read here is the one a concurrent append committed.
+
+    The parent is looked up with the statement's snapshot, from before any wait for the row
+    lock. Turns are only ever deleted with their conversation, and a conversation deleted while
+    this waited comes back under a new id, so a parent the snapshot still sees fails the check
+    as a missing one would."""
     row = await session.fetchrow(
         "INSERT INTO conversations "
         "(platform, workspace, channel, thread, head_turn_id, created_at, updated_at) "
         "VALUES ($1, $2, $3, $4, NULL, $5, $5) "
         "ON CONFLICT (platform, workspace, channel, thread) "
-        "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id",
+        "DO UPDATE SET updated_at = excluded.updated_at RETURNING id, head_turn_id, "
+        "(SELECT t.conversation_id FROM turns AS t WHERE t.id = $6)",
         *key_params(key),
         now,
+        parent_id,
     )
     assert row is not None  # an aggregate or an upsert's RETURNING: one row
-    return int(row[0]), row[1]
+    return int(row[0]), row[1], (int(row[2]) if row[2] is not None else None)
 
 
 async def conversation_of_turn(session: Session, turn_id: int | None) -> int | None:

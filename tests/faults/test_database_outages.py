@@ -108,6 +108,12 @@ def replica_env(
         "PORT": "0",
         "CONTEXT_MAX_IMAGES": "all",
         "PROCESS_LEASE_S": f"{lease_s:g}",
+        # The product's settle window, not the 20 ms most tests run with: the scenarios send a
+        # reply to one replica and the next reply, 10 ms later, to two others, and only the
+        # window keeps the second from starting before the first replica has placed the first.
+        # On two busy cores a replica took up to 83 ms to place a message it had acknowledged,
+        # and with 20 ms one run in twenty answered two replies of a thread out of order.
+        "TURN_ORDER_SETTLE_MS": "250",
         **NO_LIMITS,
         **extra,
     }

@@ -230,6 +230,34 @@ class TestPostgresStore(StoreContract):
         assert await forgetting.load_blobs([photo.sha256]) == {photo.sha256: photo.data}
         assert (await forgetting.history(make_key("kept"))) == [stored]
 
+    async def test_a_turn_whose_parent_is_forgotten_while_it_waits_stores_nothing(
+        self, open_store: StoreFactory, raw: asyncpg.Connection
+    ) -> None:
+        """The append looks its parent up in the statement that waits for the conversation's
+        row: a forget that commits meanwhile leaves it a parent its snapshot still sees, in a
+        conversation that is gone. The turn must fail as one with a missing parent would."""
+        store = await open_store()
+        key = make_key()
+        first = await self.add(store, key)
+        forgetting = raw.transaction()
+        await forgetting.start()
+        await raw.execute("DELETE FROM conversations WHERE thread = $1", key.thread)  # not committed
+        turn = asyncio.create_task(self.add(store, key, first, expected_head=None))
+        waiting = await settled(
+            lambda: raw.fetchval(
+                # The append, waiting for the forget's transaction to end. (Its query text there
+                # may read as its transaction's BEGIN: a cached prepared statement.)
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'transactionid' "
+                "AND datname = current_database()"
+            ),
+            timeout_s=15,
+        )
+        await forgetting.commit()  # before asserting: a failing test must not leave the lock held
+        assert waiting
+        with pytest.raises(ValueError, match=f"Parent turn {first.id} is not part of conversation"):
+            await asyncio.wait_for(turn, 10)
+        assert await store.conversation(key) is None and await store.history(key) == []
+
 
 async def test_processes_starting_together_migrate_once(postgres_url: str) -> None:
     stores = [PostgresStore(postgres_url) for _ in range(6)]
