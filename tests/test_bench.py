@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from bench.harness import percentile
+from bench.overhead import OverheadResult
 from bench.report import Report, Row
 from tests.auxil.fake_gemini import encode_json, render_png_b64
 from tests.auxil.process import ROOT
@@ -99,9 +100,15 @@ async def test_quick_run_reports_every_row_with_a_figure(tmp_path: Path) -> None
     for key in ("order_sqlite", "order_pg"):
         assert rows[key]["figure"] == 0 and rows[key]["verdict"] == "PASS", rows[key]
         assert rows[key]["shown"] == "0 / 0 (of 50)"
-    # Overhead is a ratio to a bare SDK call of the same request, shown with both times.
+    # Overhead is a ratio to a bare SDK call of the same request (the median of paired ratios),
+    # shown with both series' medians and their ratio.
     for key in ("overhead_sqlite", "overhead_pg"):
-        assert re.fullmatch(r"\d+\.\d\d× \(\d+\.\d / \d+\.\d ms\)", rows[key]["shown"]), rows[key]
+        shown = re.fullmatch(
+            r"(\d+\.\d\d)× \(medians (\d+\.\d) / (\d+\.\d) ms, (\d+\.\d\d)×\)", rows[key]["shown"]
+        )
+        assert shown, rows[key]
+        assert float(shown[1]) == pytest.approx(rows[key]["figure"], abs=0.005)
+        assert float(shown[4]) == pytest.approx(float(shown[2]) / float(shown[3]), abs=0.02)
     for key in ("capacity_sqlite", "capacity_pg_1"):
         assert rows[key]["figure"] > 0 and "ideal" in rows[key]["shown"]
     # Cost rows come from what the fake received: the unbounded thread grows, the budget does not.
@@ -157,3 +164,19 @@ def test_fake_splices_large_images_into_exactly_the_json_it_would_dump() -> None
         "data": image,  # not inline data: dumped normally
     }
     assert encode_json(payload) == json.dumps(payload).encode()
+
+
+def test_the_overhead_ratio_pairs_each_turn_with_the_call_after_it() -> None:
+    """Three slow moments and two fast ones: each series' median catches a different moment
+    (44 ms against 25 ms: 1.76), while every turn costs about 1.2 times the call beside it."""
+    result = OverheadResult(
+        samples_ms=(44.0, 44.0, 44.0, 30.0, 30.0, 30.0),
+        bare_samples_ms=(36.0, 36.0, 25.0, 25.0, 25.0, 0.0),  # a call the fake outlasted: left out
+        median_ms=44.0,
+        p99_ms=44.0,
+        bare_median_ms=25.0,
+        model_median_ms=100.0,
+        request_bytes=1,
+    )
+    assert result.ratio == pytest.approx(44 / 36)  # of 1.2, 1.2, 1.22, 1.22 and one mismatched 1.76
+    assert result.ratio_of_medians == pytest.approx(1.76)
