@@ -24,6 +24,11 @@ POSTGRES = Dialect(
 )
 
 _ANY = "= ANY($1::text[])"
+# asyncpg's executemany is slow for large values: storing a 1.5 MB image took 2.2 ms against
+# 0.46 ms with execute when it was stored already, and 7.0 against 6.3 ms when new (four new
+# ones: 26 against 23 ms). Rows carrying a value this big, or a lone row, go one by one (the
+# images are stored inside the turn's transaction, so several still land together or not at all).
+_LARGE_VALUE = 64 * 1024
 
 
 class PgSession:
@@ -47,7 +52,11 @@ class PgSession:
         await self._conn.execute(sql, *params)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._conn.executemany(sql, rows)
+        if len(rows) == 1 or any(_large(value) for row in rows for value in row):
+            for row in rows:
+                await self._conn.execute(sql, *row)
+        else:
+            await self._conn.executemany(sql, rows)
 
     async def fetch_in(self, sql: str, values: Sequence[str]) -> list[Row]:
         if not values:
@@ -57,3 +66,7 @@ class PgSession:
     async def execute_in(self, sql: str, values: Sequence[str]) -> None:
         if values:
             await self._conn.execute(sql.replace(VALUES, _ANY), list(values))
+
+
+def _large(value: Any) -> bool:
+    return isinstance(value, bytes | bytearray | memoryview) and len(value) >= _LARGE_VALUE
