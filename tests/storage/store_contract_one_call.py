@@ -155,6 +155,22 @@ class OneCallContract(ContractBase):
         await restarted.forget(key)
         assert restarted.blob_cache.held_bytes == 0  # a forgotten image leaves memory too
 
+    async def test_a_turn_with_several_large_images_stores_each_whole_once(
+        self, store: Store, open_store: StoreFactory
+    ) -> None:
+        """Images of 1.5 MB, as Gemini answers with, in one turn: written row by row on
+        PostgreSQL (``storage.pg_session``), with a small one among them and one already stored."""
+        key = make_key()
+        stored_before = make_blob("stored before", 1_500_000)
+        first = await self.add(store, key, outputs=[stored_before])
+        outputs = [make_blob(f"take {n}", 1_500_000) for n in range(3)] + [make_blob("small"), stored_before]
+        second = await self.add(store, key, first, outputs=outputs)
+        await store.close()
+        reopened = await open_store()  # read from the database, not the image cache
+        wanted = [blob.sha256 for blob in outputs]
+        assert await reopened.load_blobs(wanted) == {blob.sha256: blob.data for blob in outputs}
+        assert [t.id for t in await reopened.history(key)] == [first.id, second.id]
+
     async def test_turn_context_upto_must_belong_to_the_key(self, store: Store) -> None:
         mine, other = make_key("t1"), make_key("t2")
         theirs = await self.add(store, other)
