@@ -35,6 +35,8 @@ LIMITS_LOCK_KEY = 0x6E62_6C6D  # "nblm"
 # How often a waiting turn looks again whether its predecessors are done (backing off).
 _POLL_FIRST_S = 0.02
 _POLL_MAX_S = 0.25
+# What turn_queue_start returns for a turn it started after a later message of its conversation
+# was answered (0: not yet; 1: started).
 _STARTED_LATE = 2
 # After the database server (re)starts, no turn starts for this long: messages that other
 # processes held through the outage retry at least every second (storage.patience), so by then

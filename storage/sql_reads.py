@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from storage.protocol import StoredTurn
 from storage.records import ConversationKey, SettingScope
@@ -90,8 +90,13 @@ def settings_beside(session: Session, first: int) -> str:
 
 
 def settings_from_json(text: str | None) -> dict[str, dict[str, str]]:
+    return _by_scope(json.loads(text) if text else ())
+
+
+def _by_scope(rows: Iterable[Sequence[str]]) -> dict[str, dict[str, str]]:
+    """(scope, name, value) rows as {scope: {name: value}}."""
     by_scope: dict[str, dict[str, str]] = {}
-    for scope, name, value in json.loads(text) if text else ():
+    for scope, name, value in rows:
         by_scope.setdefault(scope, {})[name] = value
     return by_scope
 
@@ -100,7 +105,4 @@ async def scoped_settings(session: Session, scopes: Sequence[SettingScope]) -> d
     rows = await session.fetch_in(
         "SELECT scope, name, value FROM settings WHERE scope {values}", [scope.as_text() for scope in scopes]
     )
-    by_scope: dict[str, dict[str, str]] = {}
-    for row in rows:
-        by_scope.setdefault(row["scope"], {})[row["name"]] = row["value"]
-    return by_scope
+    return _by_scope((row["scope"], row["name"], row["value"]) for row in rows)

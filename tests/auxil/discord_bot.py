@@ -14,8 +14,9 @@ import pytest
 
 from adapters.discord.adapter import DiscordAdapter
 from bot.vocabulary import ConversationKey
+from tests.auxil import image_factory as img
 from tests.auxil.core import Core
-from tests.auxil.fake_discord import FakeDiscord, FakeMessage, pings_nobody
+from tests.auxil.fake_discord import FakeDiscord, FakeFile, FakeMessage, pings_nobody
 from tests.auxil.fake_gemini import FakeGemini
 
 
@@ -55,6 +56,16 @@ class Bot:
         message = await self.fake.post(self.fake.general_id, f"{self.fake.mention()} {text}", **kwargs)
         await self.fake.wait_until(lambda: self.fake.thread_on(message.id))
         return message, message.id
+
+
+# The message context menus, as people see them in Discord's "Apps" menu.
+EDIT = "Edit with Nano Banana"
+PIN = "Pin as reference"
+
+
+def photo() -> FakeFile:
+    """The picture the context-menu tests right-click."""
+    return FakeFile("harbour.png", img.png(80, 60, img.BLUE), "image/png")
 
 
 def discord_core(fake: FakeDiscord, gemini: FakeGemini, db: Path, env: dict[str, str] | None = None) -> Core:

@@ -8,8 +8,7 @@ from adapters.discord.words import ALT_WITHOUT_PROMPT, NO_IMAGE_TO_EDIT
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
 from bot.vocabulary import ImagePart
 from tests.auxil import fake_gemini as fg
-from tests.auxil import image_factory as img
-from tests.auxil.discord_bot import Bot, ephemeral_answer
+from tests.auxil.discord_bot import EDIT, PIN, Bot, ephemeral_answer, photo
 from tests.auxil.discord_bot import bot as bot
 from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import (
@@ -23,13 +22,6 @@ from tests.auxil.fake_discord import (
     FakeMessage,
 )
 from tests.bot.turns.test_variations import model_parts
-
-EDIT = "Edit with Nano Banana"
-PIN = "Pin as reference"
-
-
-def photo() -> FakeFile:
-    return FakeFile("harbour.png", img.png(80, 60, img.BLUE), "image/png")
 
 
 async def open_form(fake: FakeDiscord, message: FakeMessage) -> FakeInteraction:

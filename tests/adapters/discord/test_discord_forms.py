@@ -17,7 +17,7 @@ from adapters.discord.words import (
 from bot.entry.service import UNKNOWN_TURN_MESSAGE
 from bot.text import pin_words
 from tests.auxil import image_factory as img
-from tests.auxil.discord_bot import Bot, ephemeral_answer, start_bot, stop_and_check
+from tests.auxil.discord_bot import EDIT, PIN, Bot, ephemeral_answer, photo, start_bot, stop_and_check
 from tests.auxil.discord_bot import fake as fake
 from tests.auxil.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
@@ -28,13 +28,6 @@ from tests.auxil.fake_discord import (
     FakeMessage,
 )
 from tests.auxil.fake_gemini import FakeGemini
-
-EDIT = "Edit with Nano Banana"
-PIN = "Pin as reference"
-
-
-def photo() -> FakeFile:
-    return FakeFile("harbour.png", img.png(80, 60, img.BLUE), "image/png")
 
 
 async def open_form(fake: FakeDiscord, menu: str, message: FakeMessage) -> FakeInteraction:
